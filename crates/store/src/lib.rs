@@ -1,1 +1,26 @@
-//! store
+//! Durable key-value storage for the vault and the authorizer: one small trait ([`Engine`]), two
+//! engines behind it (redb, the default, and sled), and [`Store`], which merges concurrent commits
+//! into one durable engine write (group commit).
+//!
+//! Keys and values are raw bytes. Callers namespace keys with a prefix per record kind
+//! (`b"card/"`, `b"audit/"`) and write integers in keys big-endian and fixed-width so that byte
+//! order is numeric order.
+//!
+//! This crate must never interpret, log or put into an error the values it stores (they may be
+//! ciphertext) nor the keys (they may hold customer numbers); an error names a key by length at most.
+
+mod batch;
+mod engine;
+mod error;
+mod group_commit;
+mod prefix;
+mod redb_engine;
+mod sled_engine;
+mod store;
+
+pub use batch::{Batch, Op};
+pub use engine::{Engine, EngineKind, Pair, UnknownEngine};
+pub use error::{BoxError, Operation, StoreError};
+pub use redb_engine::RedbEngine;
+pub use sled_engine::SledEngine;
+pub use store::Store;

@@ -1,0 +1,126 @@
+//! Group commit: one committer thread per store takes every batch queued while the previous
+//! engine write was in flight and makes them durable with ONE engine write (one fsync), then
+//! answers each caller. It owns the queue and the thread; it must never answer `Ok` before the
+//! engine write that holds the caller's batch has returned `Ok`, and never let one caller's bad
+//! batch fail the others.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Batch, Engine, StoreError};
+
+/// Batches waiting for the committer; a full queue makes callers wait (back-pressure) instead of
+/// growing memory without bound.
+const QUEUE_CAPACITY: usize = 4096;
+/// At most this many batches in one engine write, so one write's latency stays bounded...
+const MAX_GROUP_BATCHES: usize = 4096;
+/// ...and at most about this many key and value bytes (a single larger batch still goes alone).
+const MAX_GROUP_BYTES: usize = 16 << 20;
+
+type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+/// A caller's batch and where its result goes.
+struct Pending {
+    batch: Batch,
+    reply: Reply,
+}
+
+/// The handle to a running committer thread; dropping it stops the thread after the queue drains.
+pub(crate) struct Committer {
+    // Field order matters: `queue` is dropped first, which closes the channel; only then does
+    // `_thread` join, and the thread exits as soon as the closed channel is empty.
+    queue: mpsc::Sender<Pending>,
+    _thread: JoinOnDrop,
+}
+
+impl Committer {
+    /// Starts the committer thread that writes to `engine`.
+    pub(crate) fn start(engine: Arc<dyn Engine>) -> Result<Self, StoreError> {
+        let (queue, pending) = mpsc::channel(QUEUE_CAPACITY);
+        let thread = std::thread::Builder::new()
+            .name("store-committer".into())
+            .spawn(move || run(&*engine, pending))
+            .map_err(StoreError::StartCommitter)?;
+        Ok(Committer {
+            queue,
+            _thread: JoinOnDrop(Some(thread)),
+        })
+    }
+
+    /// Queues `batch` and waits until it is durable.
+    pub(crate) async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { batch, reply })
+            .await
+            .map_err(|_| StoreError::CommitterStopped)?;
+        answer.await.map_err(|_| StoreError::CommitterStopped)?
+    }
+
+    /// [`Committer::commit`] for a thread that is not running async code.
+    pub(crate) fn commit_blocking(&self, batch: Batch) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .blocking_send(Pending { batch, reply })
+            .map_err(|_| StoreError::CommitterStopped)?;
+        answer
+            .blocking_recv()
+            .map_err(|_| StoreError::CommitterStopped)?
+    }
+}
+
+/// Joins the committer thread when the last handle goes, so that the engine (and its file lock)
+/// is released by the time the last `Store` clone has dropped.
+struct JoinOnDrop(Option<JoinHandle<()>>);
+
+impl Drop for JoinOnDrop {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            // A panicked committer has already failed its callers with `CommitterStopped`;
+            // there is nobody left to tell.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The committer thread: waits for a batch, takes everything else already queued, writes once.
+fn run(engine: &dyn Engine, mut queue: mpsc::Receiver<Pending>) {
+    let mut batches = Vec::new();
+    let mut replies = Vec::new();
+    while let Some(first) = queue.blocking_recv() {
+        let mut bytes = first.batch.bytes();
+        batches.push(first.batch);
+        replies.push(first.reply);
+        while batches.len() < MAX_GROUP_BATCHES && bytes < MAX_GROUP_BYTES {
+            let Ok(next) = queue.try_recv() else { break };
+            bytes += next.batch.bytes();
+            batches.push(next.batch);
+            replies.push(next.reply);
+        }
+        write_group(engine, &batches, replies.drain(..));
+        batches.clear();
+    }
+}
+
+/// Writes `batches` in one engine write and answers each caller. If the combined write fails,
+/// each batch is written alone so that each caller gets the result of its own batch.
+fn write_group(engine: &dyn Engine, batches: &[Batch], mut replies: impl Iterator<Item = Reply>) {
+    // A reply that cannot be sent belongs to a caller that stopped waiting; its batch is written
+    // all the same, as it would have been had the caller waited.
+    match engine.write(batches) {
+        Ok(()) => replies.for_each(|reply| {
+            let _ = reply.send(Ok(()));
+        }),
+        // Alone already: retrying would only repeat the same write.
+        Err(error) if batches.len() == 1 => {
+            if let Some(reply) = replies.next() {
+                let _ = reply.send(Err(error));
+            }
+        }
+        Err(_) => batches.iter().zip(replies).for_each(|(batch, reply)| {
+            let _ = reply.send(engine.write(std::slice::from_ref(batch)));
+        }),
+    }
+}

@@ -1,0 +1,154 @@
+//! The redb engine: one table in one database file; every write is one transaction committed
+//! with `Durability::Immediate` (fsync before `Ok`). It must never commit with a weaker
+//! durability: an acknowledged write has to survive power loss.
+
+use std::ops::Bound;
+use std::path::Path;
+
+use redb::{Database, Durability, ReadOnlyTable, TableDefinition};
+
+use crate::error::Operation;
+use crate::prefix::prefix_end;
+use crate::{Batch, Engine, Op, Pair, StoreError};
+
+const NAME: &str = "redb";
+const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("store");
+
+/// A redb database file holding one table.
+#[derive(Debug)]
+pub struct RedbEngine {
+    db: Database,
+}
+
+impl RedbEngine {
+    /// Opens the database file at `path`, creating it and its parent directories if needed.
+    /// A file left by a killed process is repaired by redb here, before the first read.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_parent(path)?;
+        let open_error = |source: redb::Error| StoreError::Open {
+            engine: NAME,
+            path: path.to_path_buf(),
+            source: source.into(),
+        };
+        let db = Database::create(path).map_err(|e| open_error(e.into()))?;
+        // Create the table now so that reads on a fresh database find an empty table, not an error.
+        let txn = db.begin_write().map_err(|e| open_error(e.into()))?;
+        txn.open_table(TABLE).map_err(|e| open_error(e.into()))?;
+        txn.commit().map_err(|e| open_error(e.into()))?;
+        Ok(RedbEngine { db })
+    }
+
+    fn table(&self) -> Result<ReadOnlyTable<&'static [u8], &'static [u8]>, StoreError> {
+        let txn = self.db.begin_read().map_err(read_error)?;
+        txn.open_table(TABLE).map_err(read_error)
+    }
+
+    fn collect(
+        &self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Pair>, StoreError> {
+        let table = self.table()?;
+        let range = table.range::<&[u8]>((start, end)).map_err(read_error)?;
+        range
+            .take(limit)
+            .map(|pair| {
+                let (key, value) = pair.map_err(read_error)?;
+                Ok((key.value().to_vec(), value.value().to_vec()))
+            })
+            .collect()
+    }
+}
+
+/// redb creates the file but not the directories above it.
+fn create_parent(path: &Path) -> Result<(), StoreError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn read_error(source: impl Into<redb::Error>) -> StoreError {
+    StoreError::engine(NAME, Operation::Read)(source.into())
+}
+
+fn write_error(source: impl Into<redb::Error>) -> StoreError {
+    StoreError::engine(NAME, Operation::Write)(source.into())
+}
+
+/// The bounds of every key starting with `prefix`, given `prefix_end(prefix)`.
+fn prefix_bounds<'a>(
+    prefix: &'a [u8],
+    end: Option<&'a [u8]>,
+) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+    (
+        Bound::Included(prefix),
+        end.map_or(Bound::Unbounded, Bound::Excluded),
+    )
+}
+
+impl Engine for RedbEngine {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.table()?;
+        let value = table.get(key).map_err(read_error)?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Pair>, StoreError> {
+        let end = prefix_end(prefix);
+        let (start, end) = prefix_bounds(prefix, end.as_deref());
+        self.collect(start, end, usize::MAX)
+    }
+
+    fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, StoreError> {
+        // redb, like BTreeMap, rejects a reversed range; an empty answer is what the caller means.
+        if start >= end || limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.collect(Bound::Included(start), Bound::Excluded(end), limit)
+    }
+
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Pair>, StoreError> {
+        let end = prefix_end(prefix);
+        let table = self.table()?;
+        let mut range = table
+            .range::<&[u8]>(prefix_bounds(prefix, end.as_deref()))
+            .map_err(read_error)?;
+        match range.next_back() {
+            None => Ok(None),
+            Some(pair) => {
+                let (key, value) = pair.map_err(read_error)?;
+                Ok(Some((key.value().to_vec(), value.value().to_vec())))
+            }
+        }
+    }
+
+    fn write(&self, batches: &[Batch]) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write().map_err(write_error)?;
+        // The default in redb 2, stated so that no upgrade can weaken it silently.
+        txn.set_durability(Durability::Immediate);
+        {
+            let mut table = txn.open_table(TABLE).map_err(write_error)?;
+            for op in batches.iter().flat_map(Batch::ops) {
+                match op {
+                    Op::Put { key, value } => {
+                        table
+                            .insert(key.as_slice(), value.as_slice())
+                            .map_err(write_error)?;
+                    }
+                    Op::Delete { key } => {
+                        table.remove(key.as_slice()).map_err(write_error)?;
+                    }
+                }
+            }
+        }
+        // Dropping an uncommitted transaction on an error above aborts it: nothing was applied.
+        txn.commit().map_err(write_error)
+    }
+}

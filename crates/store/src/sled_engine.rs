@@ -1,0 +1,93 @@
+//! The sled 0.34 engine: the database's default tree; each write is one `apply_batch` followed by
+//! a flush. sled flushes with `sync_file_range`, which survives a process crash but does not
+//! promise durability across power loss (see README.md); this module must not claim more.
+
+use std::path::Path;
+
+use crate::error::Operation;
+use crate::{Batch, Engine, Op, Pair, StoreError};
+
+const NAME: &str = "sled";
+
+/// A sled database directory; the data lives in its default tree.
+#[derive(Debug)]
+pub struct SledEngine {
+    db: sled::Db,
+}
+
+impl SledEngine {
+    /// Opens the database directory at `path`, creating it if needed.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(path).map_err(|source| StoreError::CreateDir {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let db = sled::open(path).map_err(|source| StoreError::Open {
+            engine: NAME,
+            path: path.to_path_buf(),
+            source: source.into(),
+        })?;
+        Ok(SledEngine { db })
+    }
+}
+
+fn read_error(source: sled::Error) -> StoreError {
+    StoreError::engine(NAME, Operation::Read)(source)
+}
+
+fn write_error(source: sled::Error) -> StoreError {
+    StoreError::engine(NAME, Operation::Write)(source)
+}
+
+fn pair((key, value): (sled::IVec, sled::IVec)) -> Pair {
+    (key.to_vec(), value.to_vec())
+}
+
+impl Engine for SledEngine {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let value = self.db.get(key).map_err(read_error)?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Pair>, StoreError> {
+        self.db
+            .scan_prefix(prefix)
+            .map(|item| item.map(pair).map_err(read_error))
+            .collect()
+    }
+
+    fn scan_range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, StoreError> {
+        // sled panics on a reversed range; an empty answer is what the caller means.
+        if start >= end || limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.db
+            .range(start..end)
+            .take(limit)
+            .map(|item| item.map(pair).map_err(read_error))
+            .collect()
+    }
+
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Pair>, StoreError> {
+        self.db
+            .scan_prefix(prefix)
+            .next_back()
+            .transpose()
+            .map(|found| found.map(pair))
+            .map_err(read_error)
+    }
+
+    fn write(&self, batches: &[Batch]) -> Result<(), StoreError> {
+        // sled's batch keeps the last op per key, which is what applying them in order gives.
+        let mut merged = sled::Batch::default();
+        for op in batches.iter().flat_map(Batch::ops) {
+            match op {
+                Op::Put { key, value } => merged.insert(key.as_slice(), value.as_slice()),
+                Op::Delete { key } => merged.remove(key.as_slice()),
+            }
+        }
+        self.db.apply_batch(merged).map_err(write_error)?;
+        self.db.flush().map_err(write_error)?;
+        Ok(())
+    }
+}
