@@ -1,0 +1,352 @@
+//! Typed values of the fields that the link reasons about: MTI, STAN, RRN, amount, response code,
+//! and the credential-on-file indicators of DE 48. Each type accepts only what its field allows.
+
+use std::fmt;
+
+/// Message type indicator: version, class, function and origin digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mti(u16);
+
+impl Mti {
+    pub const AUTH_REQUEST: Mti = Mti(100);
+    pub const AUTH_RESPONSE: Mti = Mti(110);
+    pub const FINANCIAL_REQUEST: Mti = Mti(200);
+    pub const FINANCIAL_RESPONSE: Mti = Mti(210);
+    pub const COMPLETION_ADVICE: Mti = Mti(220);
+    pub const COMPLETION_ADVICE_RESPONSE: Mti = Mti(230);
+    pub const REVERSAL_REQUEST: Mti = Mti(400);
+    pub const REVERSAL_RESPONSE: Mti = Mti(410);
+    pub const REVERSAL_ADVICE: Mti = Mti(420);
+    pub const REVERSAL_ADVICE_REPEAT: Mti = Mti(421);
+    pub const REVERSAL_ADVICE_RESPONSE: Mti = Mti(430);
+    pub const NETWORK_REQUEST: Mti = Mti(800);
+    pub const NETWORK_RESPONSE: Mti = Mti(810);
+
+    /// Any four-digit MTI, `0..=9999`.
+    pub fn new(value: u16) -> Option<Mti> {
+        (value <= 9999).then_some(Mti(value))
+    }
+
+    /// Parses four ASCII digits.
+    pub fn from_ascii(digits: &[u8]) -> Option<Mti> {
+        let d: &[u8; 4] = digits.try_into().ok()?;
+        d.iter()
+            .try_fold(0u16, |n, &b| {
+                b.is_ascii_digit().then(|| n * 10 + u16::from(b - b'0'))
+            })
+            .map(Mti)
+    }
+
+    pub fn value(self) -> u16 {
+        self.0
+    }
+
+    pub fn to_ascii(self) -> [u8; 4] {
+        digits_4(self.0)
+    }
+
+    fn function(self) -> u16 {
+        (self.0 / 10) % 10
+    }
+
+    /// A request or an advice (function digit 0 or 2), which the other side answers.
+    pub fn is_request(self) -> bool {
+        self.function() % 2 == 0
+    }
+
+    /// The MTI of the answer: function + 1, origin 0, so a repeated advice (0421) is answered
+    /// by 0430 like the first (0420).
+    pub fn response(self) -> Option<Mti> {
+        self.is_request().then(|| Mti(self.0 - self.0 % 10 + 10))
+    }
+}
+
+fn digits_4(v: u16) -> [u8; 4] {
+    [
+        b'0' + (v / 1000 % 10) as u8,
+        b'0' + (v / 100 % 10) as u8,
+        b'0' + (v / 10 % 10) as u8,
+        b'0' + (v % 10) as u8,
+    ]
+}
+
+impl fmt::Display for Mti {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}", self.0)
+    }
+}
+
+impl fmt::Debug for Mti {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}", self.0)
+    }
+}
+
+/// Writes `value` as exactly `N` zero-padded ASCII digits. The caller guarantees it fits.
+pub(crate) fn ascii_digits<const N: usize>(mut value: u64) -> [u8; N] {
+    let mut out = [b'0'; N];
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    out
+}
+
+/// Parses ASCII digits that the decoder has already validated.
+pub(crate) fn parse_digits(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+    })
+}
+
+/// System trace audit number (DE 11): six digits, unique per terminal per day.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Stan(u32);
+
+impl Stan {
+    pub const MAX: u32 = 999_999;
+
+    pub fn new(value: u32) -> Option<Stan> {
+        (value <= Stan::MAX).then_some(Stan(value))
+    }
+
+    pub fn value(self) -> u32 {
+        self.0
+    }
+
+    pub fn to_ascii(self) -> [u8; 6] {
+        ascii_digits(u64::from(self.0))
+    }
+}
+
+impl fmt::Display for Stan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:06}", self.0)
+    }
+}
+
+impl fmt::Debug for Stan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Stan({:06})", self.0)
+    }
+}
+
+/// Retrieval reference number (DE 37): twelve letters or digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rrn([u8; 12]);
+
+impl Rrn {
+    pub fn from_ascii(value: &[u8]) -> Option<Rrn> {
+        let v: [u8; 12] = value.try_into().ok()?;
+        v.iter().all(u8::is_ascii_alphanumeric).then_some(Rrn(v))
+    }
+
+    /// A numeric RRN, as acquirers commonly build them from a sequence.
+    pub fn from_number(n: u64) -> Option<Rrn> {
+        (n <= 999_999_999_999).then(|| Rrn(ascii_digits(n)))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 12] {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Rrn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Rrn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Rrn({})", self.as_str())
+    }
+}
+
+/// An amount in minor units (DE 4: twelve digits).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Amount(pub u64);
+
+impl Amount {
+    pub const MAX: u64 = 999_999_999_999;
+
+    pub fn to_ascii(self) -> Option<[u8; 12]> {
+        (self.0 <= Amount::MAX).then(|| ascii_digits(self.0))
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Response code (DE 39): two letters or digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ResponseCode([u8; 2]);
+
+impl ResponseCode {
+    pub const APPROVED: ResponseCode = ResponseCode(*b"00");
+    pub const DO_NOT_HONOUR: ResponseCode = ResponseCode(*b"05");
+    pub const INVALID_TRANSACTION: ResponseCode = ResponseCode(*b"12");
+    pub const INVALID_AMOUNT: ResponseCode = ResponseCode(*b"13");
+    pub const INVALID_CARD: ResponseCode = ResponseCode(*b"14");
+    pub const FORMAT_ERROR: ResponseCode = ResponseCode(*b"30");
+    pub const INSUFFICIENT_FUNDS: ResponseCode = ResponseCode(*b"51");
+    pub const EXPIRED_CARD: ResponseCode = ResponseCode(*b"54");
+    pub const NOT_PERMITTED: ResponseCode = ResponseCode(*b"57");
+    pub const EXCEEDS_AMOUNT_LIMIT: ResponseCode = ResponseCode(*b"61");
+    pub const EXCEEDS_FREQUENCY: ResponseCode = ResponseCode(*b"65");
+    pub const AUTHENTICATION_REQUIRED: ResponseCode = ResponseCode(*b"1A");
+    pub const CVC_MISMATCH: ResponseCode = ResponseCode(*b"N7");
+    pub const ISSUER_UNAVAILABLE: ResponseCode = ResponseCode(*b"91");
+    pub const DUPLICATE: ResponseCode = ResponseCode(*b"94");
+    pub const SYSTEM_MALFUNCTION: ResponseCode = ResponseCode(*b"96");
+
+    pub fn from_ascii(value: &[u8]) -> Option<ResponseCode> {
+        let v: [u8; 2] = value.try_into().ok()?;
+        v.iter()
+            .all(u8::is_ascii_alphanumeric)
+            .then_some(ResponseCode(v))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 2] {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    pub fn is_approved(self) -> bool {
+        self == ResponseCode::APPROVED
+    }
+}
+
+impl fmt::Display for ResponseCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for ResponseCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ResponseCode({})", self.as_str())
+    }
+}
+
+/// DE 48.01: how a stored credential is being used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CofIndicator {
+    /// `I`: first use; the card is being stored with the cardholder's consent.
+    FirstUse,
+    /// `C`: a later use started by the cardholder (One Click, Token Pay).
+    CardholderInitiated,
+    /// `M`: a later use started by the merchant (recurring, unscheduled, instalment).
+    MerchantInitiated,
+}
+
+impl CofIndicator {
+    pub fn code(self) -> &'static [u8] {
+        match self {
+            CofIndicator::FirstUse => b"I",
+            CofIndicator::CardholderInitiated => b"C",
+            CofIndicator::MerchantInitiated => b"M",
+        }
+    }
+
+    pub fn from_code(code: &[u8]) -> Option<CofIndicator> {
+        match code {
+            b"I" => Some(CofIndicator::FirstUse),
+            b"C" => Some(CofIndicator::CardholderInitiated),
+            b"M" => Some(CofIndicator::MerchantInitiated),
+            _ => None,
+        }
+    }
+}
+
+/// DE 48.02: why a merchant started a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MitReason {
+    /// `R`: recurring, on a fixed schedule.
+    Recurring,
+    /// `U`: unscheduled card-on-file.
+    Unscheduled,
+    /// `I`: an instalment.
+    Instalment,
+}
+
+impl MitReason {
+    pub fn code(self) -> &'static [u8] {
+        match self {
+            MitReason::Recurring => b"R",
+            MitReason::Unscheduled => b"U",
+            MitReason::Instalment => b"I",
+        }
+    }
+
+    pub fn from_code(code: &[u8]) -> Option<MitReason> {
+        match code {
+            b"R" => Some(MitReason::Recurring),
+            b"U" => Some(MitReason::Unscheduled),
+            b"I" => Some(MitReason::Instalment),
+            _ => None,
+        }
+    }
+}
+
+/// Tags of DE 48, named as `spec/iso8583.md` names them.
+pub mod tag {
+    pub const COF_INDICATOR: u8 = 1;
+    pub const MIT_REASON: u8 = 2;
+    pub const NETWORK_TRANSACTION_ID: u8 = 3;
+    pub const CVC2: u8 = 10;
+    pub const ECI: u8 = 20;
+    pub const CAVV: u8 = 21;
+    pub const THREE_DS_VERSION: u8 = 22;
+    pub const DS_TRANSACTION_ID: u8 = 23;
+    pub const CVC2_RESULT: u8 = 30;
+    pub const CAVV_RESULT: u8 = 31;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mti_responses() {
+        assert_eq!(Mti::AUTH_REQUEST.response(), Some(Mti::AUTH_RESPONSE));
+        assert_eq!(
+            Mti::REVERSAL_ADVICE_REPEAT.response(),
+            Some(Mti::REVERSAL_ADVICE_RESPONSE)
+        );
+        assert_eq!(
+            Mti::COMPLETION_ADVICE.response(),
+            Some(Mti::COMPLETION_ADVICE_RESPONSE)
+        );
+        assert_eq!(Mti::NETWORK_RESPONSE.response(), None);
+        assert_eq!(Mti::from_ascii(b"0421"), Some(Mti::REVERSAL_ADVICE_REPEAT));
+        assert_eq!(Mti::from_ascii(b"04a1"), None);
+        assert_eq!(Mti::AUTH_REQUEST.to_string(), "0100");
+    }
+
+    #[test]
+    fn bounded_values() {
+        assert!(Stan::new(1_000_000).is_none());
+        assert_eq!(&Stan::new(42).unwrap().to_ascii(), b"000042");
+        assert_eq!(Amount(Amount::MAX + 1).to_ascii(), None);
+        assert_eq!(Rrn::from_number(7).unwrap().as_str(), "000000000007");
+        assert_eq!(
+            ResponseCode::from_ascii(b"1A"),
+            Some(ResponseCode::AUTHENTICATION_REQUIRED)
+        );
+        assert_eq!(ResponseCode::from_ascii(b"1"), None);
+    }
+}
