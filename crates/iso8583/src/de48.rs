@@ -189,7 +189,7 @@ mod tests {
             Err(DecodeError::DuplicateSubelement { at: sub(1) })
         );
         assert_eq!(
-            run(b"1003123"),
+            run(b"100312"),
             Err(DecodeError::Truncated {
                 at: sub(10),
                 offset: 4
