@@ -14,8 +14,7 @@ pub type Pair = (Vec<u8>, Vec<u8>);
 
 /// An ordered byte-keyed store with atomic, durable batch writes.
 ///
-/// Readers see only whole writes: a reader never observes part of one [`Engine::write`]
-/// (redb reads from a snapshot; see the crate README for what sled promises).
+/// Readers see only whole writes: no get or scan observes part of one [`Engine::write`].
 pub trait Engine: Send + Sync + 'static {
     /// The value stored under `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;

@@ -1,8 +1,13 @@
 //! The sled 0.34 engine: the database's default tree; each write is one `apply_batch` followed by
 //! a flush. sled flushes with `sync_file_range`, which survives a process crash but does not
 //! promise durability across power loss (see README.md); this module must not claim more.
+//!
+//! sled applies a batch atomically, but its iterators lock per step, so a scan running while a
+//! batch lands could see part of it. Scans therefore hold `applying` shared and batch application
+//! holds it exclusive; the flush runs outside it, so readers never wait for the disk.
 
 use std::path::Path;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use crate::error::Operation;
 use crate::{Batch, Engine, Op, Pair, StoreError};
@@ -13,6 +18,8 @@ const NAME: &str = "sled";
 #[derive(Debug)]
 pub struct SledEngine {
     db: sled::Db,
+    /// Held exclusive while a batch is applied and shared during a scan (see the module comment).
+    applying: RwLock<()>,
 }
 
 impl SledEngine {
@@ -27,7 +34,15 @@ impl SledEngine {
             path: path.to_path_buf(),
             source: source.into(),
         })?;
-        Ok(SledEngine { db })
+        Ok(SledEngine {
+            db,
+            applying: RwLock::new(()),
+        })
+    }
+
+    fn scanning(&self) -> RwLockReadGuard<'_, ()> {
+        // The lock guards no data, so a panic while it was held left nothing inconsistent.
+        self.applying.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -50,6 +65,7 @@ impl Engine for SledEngine {
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Pair>, StoreError> {
+        let _scanning = self.scanning();
         self.db
             .scan_prefix(prefix)
             .map(|item| item.map(pair).map_err(read_error))
@@ -61,6 +77,7 @@ impl Engine for SledEngine {
         if start >= end || limit == 0 {
             return Ok(Vec::new());
         }
+        let _scanning = self.scanning();
         self.db
             .range(start..end)
             .take(limit)
@@ -69,6 +86,7 @@ impl Engine for SledEngine {
     }
 
     fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Pair>, StoreError> {
+        let _scanning = self.scanning();
         self.db
             .scan_prefix(prefix)
             .next_back()
@@ -86,7 +104,13 @@ impl Engine for SledEngine {
                 Op::Delete { key } => merged.remove(key.as_slice()),
             }
         }
-        self.db.apply_batch(merged).map_err(write_error)?;
+        {
+            let _applying = self
+                .applying
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.db.apply_batch(merged).map_err(write_error)?;
+        }
         self.db.flush().map_err(write_error)?;
         Ok(())
     }
