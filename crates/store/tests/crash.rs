@@ -2,6 +2,10 @@
 //! by an environment variable) commits batches from many tasks and prints each acknowledged batch
 //! id; the parent SIGKILLs it mid-stream, reopens the database, and checks that every
 //! acknowledged batch is there, whole, and that no batch is there in part.
+#![allow(
+    clippy::print_stderr,
+    reason = "without libtest, this binary reports what it checked on stderr"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -31,7 +35,6 @@ fn main() -> ExitCode {
         _ => {
             for kind in [EngineKind::Redb, EngineKind::Sled] {
                 acknowledged_batches_survive_sigkill(kind);
-                eprintln!("crash test passed for {kind}");
             }
             ExitCode::SUCCESS
         }
@@ -156,7 +159,7 @@ fn acknowledged_batches_survive_sigkill(kind: EngineKind) {
         "{kind}: acknowledged batches lost: {lost:?}"
     );
     eprintln!(
-        "{kind}: {} batches acknowledged, {} on disk after SIGKILL",
+        "crash test passed for {kind}: {} batches acknowledged, {} on disk after SIGKILL",
         acked.len(),
         found.len()
     );
