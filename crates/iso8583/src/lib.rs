@@ -13,6 +13,7 @@ mod de48;
 mod error;
 mod frame;
 pub mod json;
+mod kinds;
 mod message;
 pub mod spec;
 mod types;
@@ -21,6 +22,9 @@ pub use builder::{ECHOED_FIELDS, MessageBuilder};
 pub use de48::{De48, Subelements};
 pub use error::{DecodeError, EncodeError, Location};
 pub use frame::{FrameCodec, FrameError};
+pub use kinds::{
+    CardRequest, Condition, EntryMode, NetworkCode, Origin, ProcessingCode, original_data,
+};
 pub use message::Message;
 pub use types::{Amount, CofIndicator, MitReason, Mti, ResponseCode, Rrn, Stan, tag};
 
