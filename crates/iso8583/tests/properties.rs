@@ -18,9 +18,12 @@ fn value_for(spec: &FieldSpec) -> BoxedStrategy<Vec<u8>> {
     prop::collection::vec(byte, min..=max).boxed()
 }
 
+/// A field number and its raw value.
+type Value = (u8, Vec<u8>);
+
 /// Random subsets of the table's plain fields with random values; DE 48 gets valid subelements.
-fn message() -> impl Strategy<Value = (u16, Vec<(u8, Vec<u8>)>, Vec<(u8, Vec<u8>)>)> {
-    let plain: Vec<BoxedStrategy<Option<(u8, Vec<u8>)>>> = ASCII87
+fn message() -> impl Strategy<Value = (u16, Vec<Value>, Vec<Value>)> {
+    let plain: Vec<BoxedStrategy<Option<Value>>> = ASCII87
         .fields()
         .filter(|f| f.subelements.is_none())
         .map(|f| {
