@@ -1,0 +1,169 @@
+//! The authorizer process's configuration: a TOML file parsed into raw settings, then validated
+//! into a typed [`Config`] before anything starts, so that a bad file is one clear message.
+//!
+//! Owns file and flag shapes and their defaults (ARCHITECTURE.md "Dev defaults"). It must never
+//! echo the client key's content in an error; it names the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use store::EngineKind;
+
+use crate::link::{
+    AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, TlsError, TlsMaterial, client_config,
+};
+
+/// The file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub store_engine: EngineKind,
+    pub admin_addr: SocketAddr,
+    pub link: LinkSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSettings {
+    pub addr: String,
+    pub server_name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkSettings {
+    pub endpoints: Vec<EndpointSettings>,
+    /// Directory with `ca.pem`, `client.pem` and `client-key.pem` (what `simulator certs` writes).
+    pub certs_dir: PathBuf,
+    pub connections: usize,
+    pub max_in_flight: usize,
+    pub acquirer_id: String,
+    pub terminal_id: String,
+    pub request_timeout_ms: u64,
+    pub reversal_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub echo_interval_ms: u64,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    pub saf_retry_interval_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            data_dir: PathBuf::from("var/authorizer"),
+            store_engine: EngineKind::Redb,
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            link: LinkSettings::default(),
+        }
+    }
+}
+
+impl Default for LinkSettings {
+    fn default() -> LinkSettings {
+        LinkSettings {
+            endpoints: vec![EndpointSettings { addr: "127.0.0.1:8583".into(), server_name: "localhost".into() }],
+            certs_dir: PathBuf::from("var/certs"),
+            connections: 2,
+            max_in_flight: 256,
+            acquirer_id: "400001".into(),
+            terminal_id: "ASSIST01".into(),
+            request_timeout_ms: 5_000,
+            reversal_timeout_ms: 5_000,
+            connect_timeout_ms: 3_000,
+            echo_interval_ms: 30_000,
+            backoff_initial_ms: 100,
+            backoff_max_ms: 10_000,
+            saf_retry_interval_ms: 10_000,
+        }
+    }
+}
+
+/// The validated configuration the process runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub store_engine: EngineKind,
+    pub admin_addr: SocketAddr,
+    pub link: LinkConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("{0}")]
+    Link(#[from] ConfigError),
+    #[error("TLS material in {dir}: {source}")]
+    Tls { dir: PathBuf, source: TlsError },
+}
+
+impl Settings {
+    pub fn from_file(path: &Path) -> Result<Settings, SettingsError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SettingsError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|source| SettingsError::Parse { path: path.to_owned(), source })
+    }
+
+    pub fn validate(self) -> Result<Config, SettingsError> {
+        let l = self.link;
+        let dir = l.certs_dir.clone();
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|source| SettingsError::Read { path, source })
+        };
+        let material = TlsMaterial {
+            ca_cert_pem: read("ca.pem")?,
+            client_cert_pem: read("client.pem")?,
+            client_key_pem: zeroize::Zeroizing::new(read("client-key.pem")?),
+        };
+        let tls = client_config(&material).map_err(|source| SettingsError::Tls { dir: dir.clone(), source })?;
+        let endpoints =
+            l.endpoints.iter().map(|e| Endpoint::new(e.addr.clone(), &e.server_name)).collect::<Result<_, _>>()?;
+        let ms = Duration::from_millis;
+        let mut link = LinkConfig::new(endpoints, tls);
+        link.connections = l.connections;
+        link.max_in_flight = l.max_in_flight;
+        link.acquirer_id = AcquirerId::parse(&l.acquirer_id)?;
+        link.terminal_id = TerminalId::parse(&l.terminal_id)?;
+        link.request_timeout = ms(l.request_timeout_ms);
+        link.reversal_timeout = ms(l.reversal_timeout_ms);
+        link.connect_timeout = ms(l.connect_timeout_ms);
+        link.echo_interval = ms(l.echo_interval_ms);
+        link.backoff = Backoff { initial: ms(l.backoff_initial_ms), max: ms(l.backoff_max_ms) };
+        link.saf_retry_interval = ms(l.saf_retry_interval_ms);
+        Ok(Config {
+            data_dir: self.data_dir,
+            store_engine: self.store_engine,
+            admin_addr: self.admin_addr,
+            link: link.validate()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_file_takes_dev_defaults_and_unknown_keys_are_refused() {
+        let s: Settings = toml::from_str("[link]\nconnections = 4\n").unwrap();
+        assert_eq!(s.link.connections, 4);
+        assert_eq!(s.link.endpoints[0].addr, "127.0.0.1:8583");
+        assert_eq!(s.admin_addr.port(), 9090);
+        assert!(toml::from_str::<Settings>("[link]\nconections = 4\n").is_err());
+    }
+
+    #[test]
+    fn missing_certificates_name_the_file() {
+        let mut s = Settings::default();
+        s.link.certs_dir = PathBuf::from("/nonexistent-certs");
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent-certs/ca.pem"), "{err}");
+    }
+}

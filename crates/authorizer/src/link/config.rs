@@ -1,0 +1,182 @@
+//! The link's validated configuration: where the processing centre is, how we identify
+//! ourselves on the wire, and every time-out and bound of the connection pool.
+//!
+//! Owns validation, so that nothing downstream meets a zero pool or an 9-character terminal ID.
+//! It must never hold TLS key material outside the rustls config it builds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+
+/// One processing-centre address; the pool fails over through them in order.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `host:port`, resolved at each connect.
+    pub addr: String,
+    /// The name the server's certificate must carry.
+    pub server_name: ServerName<'static>,
+}
+
+/// DE 32: acquiring institution ID, 1 to 11 digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcquirerId(String);
+
+impl AcquirerId {
+    pub fn parse(s: &str) -> Result<AcquirerId, ConfigError> {
+        if (1..=11).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(AcquirerId(s.to_owned()))
+        } else {
+            Err(ConfigError::AcquirerId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// DE 41: card acceptor terminal ID, printable ASCII, space-padded to 8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminalId([u8; 8]);
+
+impl TerminalId {
+    pub fn parse(s: &str) -> Result<TerminalId, ConfigError> {
+        if s.is_empty() || s.len() > 8 || !s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return Err(ConfigError::TerminalId);
+        }
+        let mut t = [b' '; 8];
+        t[..s.len()].copy_from_slice(s.as_bytes());
+        Ok(TerminalId(t))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 8] {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// Exponential with "equal jitter": half fixed, half random, so that many slots reconnecting
+    /// after one outage do not knock on the door in step.
+    pub fn delay(&self, attempt: u32, random: f64) -> Duration {
+        let exp = self.initial.saturating_mul(1u32 << attempt.min(16)).min(self.max);
+        exp / 2 + exp.mul_f64(random.clamp(0.0, 1.0) / 2.0)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    pub endpoints: Vec<Endpoint>,
+    pub tls: Arc<ClientConfig>,
+    /// Persistent connections in the pool.
+    pub connections: usize,
+    /// Requests in flight on one connection; a caller past it waits (back-pressure).
+    pub max_in_flight: usize,
+    pub acquirer_id: AcquirerId,
+    pub terminal_id: TerminalId,
+    /// How long a 0100/0200/0220 waits for its answer before it is reversed.
+    pub request_timeout: Duration,
+    /// How long a 0400/0420/0421 waits before it (again) goes to store-and-forward.
+    pub reversal_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// An echo test (0800/301) goes out when a connection has been quiet this long.
+    pub echo_interval: Duration,
+    pub backoff: Backoff,
+    /// How often store-and-forward retries while reversals are pending.
+    pub saf_retry_interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("link: at least one endpoint is needed")]
+    NoEndpoints,
+    #[error("link: endpoint server name {0:?} is not a valid DNS name or IP address")]
+    ServerName(String),
+    #[error("link: connections and max_in_flight must be at least 1")]
+    ZeroPool,
+    #[error("link: acquirer_id must be 1 to 11 digits")]
+    AcquirerId,
+    #[error("link: terminal_id must be 1 to 8 printable ASCII characters")]
+    TerminalId,
+    #[error("link: time-outs and intervals must be greater than zero")]
+    ZeroDuration,
+}
+
+impl Endpoint {
+    pub fn new(addr: impl Into<String>, server_name: &str) -> Result<Endpoint, ConfigError> {
+        let server_name = ServerName::try_from(server_name.to_owned())
+            .map_err(|_| ConfigError::ServerName(server_name.to_owned()))?;
+        Ok(Endpoint { addr: addr.into(), server_name })
+    }
+}
+
+impl LinkConfig {
+    /// Dev defaults around the given endpoints and TLS config (the values of ARCHITECTURE.md).
+    pub fn new(endpoints: Vec<Endpoint>, tls: Arc<ClientConfig>) -> LinkConfig {
+        LinkConfig {
+            endpoints,
+            tls,
+            connections: 2,
+            max_in_flight: 256,
+            acquirer_id: AcquirerId("452739".to_owned()),
+            terminal_id: TerminalId(*b"ASSIST01"),
+            request_timeout: Duration::from_secs(5),
+            reversal_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
+            echo_interval: Duration::from_secs(30),
+            backoff: Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(10) },
+            saf_retry_interval: Duration::from_secs(10),
+        }
+    }
+
+    pub fn validate(self) -> Result<LinkConfig, ConfigError> {
+        if self.endpoints.is_empty() {
+            return Err(ConfigError::NoEndpoints);
+        }
+        if self.connections == 0 || self.max_in_flight == 0 {
+            return Err(ConfigError::ZeroPool);
+        }
+        let durations = [
+            self.request_timeout,
+            self.reversal_timeout,
+            self.connect_timeout,
+            self.echo_interval,
+            self.backoff.initial,
+            self.saf_retry_interval,
+        ];
+        if durations.iter().any(Duration::is_zero) || self.backoff.max < self.backoff.initial {
+            return Err(ConfigError::ZeroDuration);
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_checked() {
+        assert!(AcquirerId::parse("123456789012").is_err());
+        assert!(AcquirerId::parse("12a").is_err());
+        assert_eq!(TerminalId::parse("T1").unwrap().as_bytes(), b"T1      ");
+        assert!(TerminalId::parse("TERMINAL9").is_err());
+    }
+
+    #[test]
+    fn backoff_grows_to_its_cap_with_jitter_in_the_upper_half() {
+        let b = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1) };
+        assert_eq!(b.delay(0, 0.0), Duration::from_millis(50));
+        assert_eq!(b.delay(0, 1.0), Duration::from_millis(100));
+        assert_eq!(b.delay(2, 1.0), Duration::from_millis(400));
+        assert_eq!(b.delay(30, 1.0), Duration::from_secs(1));
+        assert_eq!(b.delay(30, 0.0), Duration::from_millis(500));
+    }
+}

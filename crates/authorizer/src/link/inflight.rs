@@ -1,0 +1,142 @@
+//! The in-flight table: requests written (or about to be written) to the network and not yet
+//! answered, keyed by STAN, and the one-shot [`Completion`] each waiter parks on.
+//!
+//! Owns the matching of a response to its request. Lock-free: the table is a crossbeam skip list
+//! and a completion is a `OnceLock` plus an `AtomicWaker`, so the reader task completes a waiter
+//! without a mutex. Whoever removes an entry from the table owns its outcome, which is what makes
+//! "answered" and "timed out" mutually exclusive. It must never complete a waiter with a response
+//! whose MTI, terminal or transmission time do not match the request.
+
+use std::future::poll_fn;
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+
+use crossbeam_skiplist::SkipMap;
+use futures::task::AtomicWaker;
+use iso8583::{Message, Mti, Stan};
+
+/// What ended a request's wait.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// The network answered.
+    Response(Message),
+    /// The connection dropped after the request may have been written: its fate is unknown.
+    ConnectionLost,
+    /// The connection dropped before the request was written: the network never saw it.
+    NotSent,
+}
+
+/// A single-assignment slot a waiter awaits.
+#[derive(Debug, Default)]
+pub struct Completion {
+    reply: OnceLock<Reply>,
+    waker: AtomicWaker,
+}
+
+impl Completion {
+    /// Sets the reply (first one wins) and wakes the waiter.
+    pub fn complete(&self, reply: Reply) {
+        let _first = self.reply.set(reply);
+        self.waker.wake();
+    }
+
+    pub async fn wait(&self) -> Reply {
+        poll_fn(|cx| {
+            if let Some(r) = self.reply.get() {
+                return Poll::Ready(r.clone());
+            }
+            self.waker.register(cx.waker());
+            match self.reply.get() {
+                Some(r) => Poll::Ready(r.clone()),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
+/// One request in flight.
+#[derive(Debug)]
+pub struct Pending {
+    pub completion: Arc<Completion>,
+    /// The response MTI we accept (0110 for 0100, 0430 for 0420 and 0421...).
+    pub expect: Mti,
+    /// DE 7 of the request: the spec matches by STAN together with DE 7 (and DE 41).
+    pub transmission: [u8; 10],
+    /// The pool slot it was handed to, so a dropped connection fails only its own requests.
+    pub slot: usize,
+}
+
+/// Why a response found no waiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmatched {
+    /// No request with this STAN is in flight: a late answer (after a time-out) or a stray one.
+    NoWaiter,
+    /// A request with this STAN is in flight but the response is not its answer.
+    Mismatch,
+    /// The response carries no usable STAN.
+    NoStan,
+}
+
+#[derive(Debug, Default)]
+pub struct InFlight {
+    table: SkipMap<u32, Arc<Pending>>,
+    terminal_id: [u8; 8],
+}
+
+impl InFlight {
+    pub fn new(terminal_id: [u8; 8]) -> InFlight {
+        InFlight { table: SkipMap::new(), terminal_id }
+    }
+
+    /// Registers a request under `stan`. `false` if that STAN is still in flight (the sequence
+    /// wrapped around a request that is a million requests old): the caller takes the next STAN.
+    pub fn insert(&self, stan: Stan, pending: Arc<Pending>) -> bool {
+        let entry = self.table.get_or_insert(stan.value(), Arc::clone(&pending));
+        Arc::ptr_eq(entry.value(), &pending)
+    }
+
+    /// Takes the request out of the table; `None` if someone else (the reader, a time-out, a
+    /// dropped connection) already took it.
+    pub fn take(&self, stan: Stan) -> Option<Arc<Pending>> {
+        let entry = self.table.get(&stan.value())?;
+        entry.remove().then(|| Arc::clone(entry.value()))
+    }
+
+    /// Matches a response to its waiter and completes it.
+    pub fn complete(&self, response: Message) -> Result<(), Unmatched> {
+        let stan = response.stan().ok_or(Unmatched::NoStan)?;
+        let entry = self.table.get(&stan.value()).ok_or(Unmatched::NoWaiter)?;
+        let pending = entry.value();
+        let terminal_ok = response.terminal_id().is_none_or(|t| t == self.terminal_id);
+        let time_ok = response.transmission_time().is_none_or(|t| t == pending.transmission);
+        if response.mti() != pending.expect || !terminal_ok || !time_ok {
+            return Err(Unmatched::Mismatch);
+        }
+        if !entry.remove() {
+            return Err(Unmatched::NoWaiter);
+        }
+        pending.completion.complete(Reply::Response(response));
+        Ok(())
+    }
+
+    /// Fails every request handed to `slot` (its connection dropped).
+    pub fn fail_slot(&self, slot: usize, reply: &Reply) -> usize {
+        let mut failed = 0;
+        for entry in self.table.iter() {
+            if entry.value().slot == slot && entry.remove() {
+                entry.value().completion.complete(reply.clone());
+                failed += 1;
+            }
+        }
+        failed
+    }
+
+    pub fn contains(&self, stan: Stan) -> bool {
+        self.table.contains_key(&stan.value())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}

@@ -1,0 +1,212 @@
+//! The ISO 8583 link to the processing centre (`spec/iso8583.md`): the only way the order engine
+//! reaches the card networks.
+//!
+//! [`Link`] is a cheap handle over a pool of persistent mutual-TLS connections. Its API speaks
+//! payments (authorize, complete, reverse) and answers with a [`LinkOutcome`] that always says
+//! what happened to the money: approved, declined, or timed out and reversed. The link owns
+//! STAN/RRN assignment, request/response matching, time-outs, reversals and their
+//! store-and-forward queue, network management and its metrics. It must never keep a PAN or a CVC
+//! longer than it takes to write one frame, and never report an approval the network may not
+//! hold.
+
+mod config;
+mod connection;
+mod inflight;
+mod metrics;
+mod pool;
+mod request;
+mod reversal;
+mod saf;
+mod tls;
+mod trace;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use iso8583::{Mti, ResponseCode, Stan};
+use store::Store;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId};
+pub use metrics::{ConnectionState, LinkMetrics};
+pub use request::{
+    ApprovalCode, AuthorizationRequest, CardRef, CompletionRequest, CredentialOnFile, Currency, LinkOutcome,
+    Merchant, NetworkTxnId, ProcessingCode, ReversalState, ThreeDs, TransactionKind, TransactionRef,
+};
+pub use saf::{PendingReversal, SafError};
+pub use tls::{TlsError, TlsMaterial, client_config};
+
+use pool::{Shared, Unanswered};
+use reversal::{Sent, Settled};
+
+/// Finds the PAN behind a [`CardRef`] again, for a reversal sent from store-and-forward (the
+/// authorizer's implementation asks the vault to detokenize). `None` when the card is gone: the
+/// reversal then goes without DE 2 and the network finds the original by DE 90 and DE 37.
+pub trait CardResolver: Send + Sync + std::fmt::Debug + 'static {
+    fn resolve<'a>(&'a self, card: &'a CardRef) -> BoxFuture<'a, Option<card::Pan>>;
+}
+
+/// Errors of the link, by whose fault: ours (encoding), the network's (bad answers, refusals),
+/// or nobody's (no connection, shutting down).
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("no connection to the processing centre is up")]
+    Unavailable,
+    #[error("the link is shutting down")]
+    ShuttingDown,
+    #[error("the connection dropped before the request was written; nothing was sent")]
+    NotSent,
+    #[error("no answer from the processing centre in time")]
+    NoAnswer,
+    #[error("request could not be encoded: {0}")]
+    Encode(#[from] iso8583::EncodeError),
+    #[error("{0} is not a request")]
+    NotARequest(Mti),
+    #[error("STAN {0} is still in flight")]
+    StanInUse(Stan),
+    #[error("answer to {mti} unusable: {what}")]
+    BadResponse { mti: Mti, what: &'static str },
+    #[error("sign-on refused with response code {0}")]
+    SignOnRefused(ResponseCode),
+    #[error("echo test refused with response code {0}")]
+    EchoRefused(ResponseCode),
+    #[error(transparent)]
+    Saf(#[from] SafError),
+    #[error("link task failed")]
+    TaskFailed,
+}
+
+impl From<Unanswered> for LinkError {
+    fn from(u: Unanswered) -> LinkError {
+        match u {
+            Unanswered::NotSent => LinkError::NotSent,
+            Unanswered::TimedOut | Unanswered::ConnectionLost => LinkError::NoAnswer,
+        }
+    }
+}
+
+/// A handle on the running link. Clones share it.
+#[derive(Debug, Clone)]
+pub struct Link {
+    shared: Arc<Shared>,
+    tasks: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    stop: CancellationToken,
+}
+
+impl Link {
+    /// Starts the pool's connections and the store-and-forward forwarder, which picks up any
+    /// reversals a previous run left queued in `store`. Returns at once; see [`Link::wait_ready`].
+    pub fn start(config: LinkConfig, store: Store, cards: Arc<dyn CardResolver>) -> Result<Link, LinkError> {
+        let config = config.validate().map_err(|_| LinkError::Unavailable)?;
+        let saf = saf::SafQueue::open(store)?;
+        let queued = saf.list()?.len();
+        let endpoints = config.endpoints.iter().map(|e| e.addr.clone()).collect();
+        let metrics = Arc::new(LinkMetrics::new(endpoints, config.connections));
+        metrics.reversals_pending.store(i64::try_from(queued).unwrap_or(i64::MAX), Relaxed);
+        let (shared, receivers) = Shared::new(config, saf, cards, metrics);
+        let shared = Arc::new(shared);
+        let stop = CancellationToken::new();
+        let mut tasks = Vec::with_capacity(receivers.len() + 1);
+        for (slot, rx) in receivers.into_iter().enumerate() {
+            tasks.push(tokio::spawn(pool::supervise(Arc::clone(&shared), slot, rx, stop.clone())));
+        }
+        tasks.push(tokio::spawn(reversal::forward(Arc::clone(&shared), stop.clone())));
+        Ok(Link { shared, tasks: Arc::new(std::sync::Mutex::new(tasks)), stop })
+    }
+
+    /// Waits until at least one connection has signed on; `false` if none did within `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut rx = self.shared.ready.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|n| *n > 0)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    /// Sends a 0100 or 0200 and waits for its answer. On no answer in time the request is
+    /// reversed before this returns [`LinkOutcome::TimedOutReversed`]. Once the request may be on
+    /// the wire its life runs to the end on its own task, even if the caller stops waiting.
+    pub async fn authorize(&self, req: AuthorizationRequest<'_>) -> Result<LinkOutcome, LinkError> {
+        let trace = self.shared.trace();
+        let reference = req.reference(&trace);
+        let request = {
+            let builder = req.builder(&self.shared.acceptor, &trace);
+            self.shared.send(req.kind.mti(), &trace, &builder, None).await?
+        };
+        drop(req);
+        let shared = Arc::clone(&self.shared);
+        let life = tokio::spawn(async move {
+            match (Sent { request, reference }).settle(&shared).await {
+                Settled::Answered(m, reference) => Ok(request::outcome_of(&m, reference)),
+                Settled::NotSent => Err(LinkError::NotSent),
+                Settled::Unknown(timed_out) => {
+                    let reference = timed_out.reference.clone();
+                    let reversal = timed_out.reverse(&shared).await?;
+                    Ok(LinkOutcome::TimedOutReversed { reference, reversal })
+                }
+            }
+        });
+        life.await.map_err(|_| LinkError::TaskFailed)?
+    }
+
+    /// Sends a 0220 completing a Delayed authorization. An unanswered advice is reported as
+    /// [`LinkError::NoAnswer`]; the caller repeats it (the network applies an advice once).
+    pub async fn complete(&self, req: CompletionRequest<'_>) -> Result<LinkOutcome, LinkError> {
+        let trace = self.shared.trace();
+        let request = {
+            let builder = request::completion_builder(&req, &self.shared.acceptor, &trace);
+            self.shared.send(Mti::COMPLETION_ADVICE, &trace, &builder, None).await?
+        };
+        let answer = request.wait(self.shared.config.request_timeout).await?;
+        let mut reference = req.original.clone();
+        reference.amount = req.amount.0;
+        Ok(request::outcome_of(&answer, reference))
+    }
+
+    /// Cancels `original` with a full reversal (0400), kept in store-and-forward until the
+    /// network acknowledges it.
+    pub async fn reverse(&self, original: &TransactionRef) -> Result<ReversalState, LinkError> {
+        let shared = Arc::clone(&self.shared);
+        let original = original.clone();
+        tokio::spawn(async move { reversal::reverse(&shared, original).await })
+            .await
+            .map_err(|_| LinkError::TaskFailed)?
+    }
+
+    /// An echo test (0800/301) on any up connection; returns the round-trip time.
+    pub async fn echo(&self) -> Result<Duration, LinkError> {
+        let started = Instant::now();
+        let code = self.shared.network(b"301", None).await?;
+        if !code.is_approved() {
+            return Err(LinkError::EchoRefused(code));
+        }
+        Ok(started.elapsed())
+    }
+
+    /// Reversals waiting in store-and-forward, oldest first.
+    pub fn pending_reversals(&self) -> Result<Vec<PendingReversal>, LinkError> {
+        Ok(self.shared.saf.list()?.into_iter().map(|(_, r)| r).collect())
+    }
+
+    pub fn metrics(&self) -> Arc<LinkMetrics> {
+        Arc::clone(&self.shared.metrics)
+    }
+
+    /// Stops taking requests, lets those in flight finish (bounded by the request and reversal
+    /// time-outs), then closes the connections.
+    pub async fn shutdown(self) {
+        self.shared.closing.store(true, Relaxed);
+        let grace = self.shared.config.request_timeout + self.shared.config.reversal_timeout;
+        let drained = async {
+            while !self.shared.inflight.is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let _ = tokio::time::timeout(grace, drained).await;
+        self.stop.cancel();
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}

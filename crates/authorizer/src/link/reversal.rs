@@ -1,0 +1,162 @@
+//! Reversals: the life of a request that got no answer (timed out → reversed → store-and-forward
+//! → acknowledged), and the forwarder that repeats queued reversals as 0420/0421 until a 0430.
+//!
+//! Owns the order of durable steps: the store-and-forward record is written before the first
+//! reversal goes out and removed only after the network acknowledged one, so neither a crash nor
+//! a silent network loses a reversal. It must never drop a record without an acknowledgement,
+//! and never put a PAN into a record (the card is found again through the [`CardResolver`]).
+//!
+//! [`CardResolver`]: super::CardResolver
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use iso8583::Mti;
+use tokio_util::sync::CancellationToken;
+
+use super::LinkError;
+use super::pool::{InFlightRequest, Shared, Unanswered};
+use super::request::{ReversalState, TransactionRef, reversal_builder};
+use super::saf::{PendingReversal, SafKey};
+
+/// A request on the wire, with what a reversal would need to quote it.
+#[derive(Debug)]
+pub(crate) struct Sent {
+    pub request: InFlightRequest,
+    pub reference: TransactionRef,
+}
+
+/// How a sent request ended.
+#[derive(Debug)]
+pub(crate) enum Settled {
+    Answered(iso8583::Message, TransactionRef),
+    /// The network may have acted on it: it must be reversed.
+    Unknown(TimedOut),
+    /// Never written: nothing to undo.
+    NotSent,
+}
+
+/// A request whose fate is unknown. The only way forward is [`TimedOut::reverse`].
+#[derive(Debug)]
+pub(crate) struct TimedOut {
+    pub reference: TransactionRef,
+}
+
+impl Sent {
+    pub async fn settle(self, shared: &Shared) -> Settled {
+        match self.request.wait(shared.config.request_timeout).await {
+            Ok(m) => Settled::Answered(m, self.reference),
+            Err(Unanswered::NotSent) => Settled::NotSent,
+            Err(Unanswered::TimedOut | Unanswered::ConnectionLost) => {
+                tracing::warn!(
+                    mti = self.reference.mti, stan = self.reference.stan, rrn = %self.reference.rrn,
+                    "no answer in time; reversing"
+                );
+                Settled::Unknown(TimedOut { reference: self.reference })
+            }
+        }
+    }
+}
+
+impl TimedOut {
+    pub async fn reverse(self, shared: &Arc<Shared>) -> Result<ReversalState, LinkError> {
+        reverse(shared, self.reference).await
+    }
+}
+
+/// Reverses `original` in full: queue it durably, send a 0400, and keep it queued for the
+/// forwarder if the 0400 is not answered.
+pub(crate) async fn reverse(shared: &Arc<Shared>, original: TransactionRef) -> Result<ReversalState, LinkError> {
+    let record = PendingReversal { original, attempts: 1 };
+    let key = shared.saf.push(&record).await?;
+    shared.metrics.reversals_pending.fetch_add(1, Relaxed);
+    shared.claimed.insert(key_id(key));
+    let acknowledged = send_reversal(shared, key, &record, Mti::REVERSAL_REQUEST).await;
+    shared.claimed.remove(&key_id(key));
+    match acknowledged {
+        Ok(true) => Ok(ReversalState::Acknowledged),
+        Ok(false) | Err(LinkError::Unavailable | LinkError::NotSent) => {
+            shared.saf_wake.notify_one();
+            Ok(ReversalState::Queued)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn key_id(key: SafKey) -> u64 {
+    key.id()
+}
+
+/// Sends one reversal message for a queued record; on an answer (any DE 39: the network has
+/// taken note) removes the record. `Ok(false)` when no answer came in time.
+async fn send_reversal(
+    shared: &Arc<Shared>,
+    key: SafKey,
+    record: &PendingReversal,
+    mti: Mti,
+) -> Result<bool, LinkError> {
+    let pan = shared.cards.resolve(&record.original.card).await;
+    if pan.is_none() {
+        tracing::warn!(rrn = %record.original.rrn, "card of a reversal not resolvable; sending it without DE 2");
+    }
+    let trace = shared.trace();
+    let request = {
+        let builder = reversal_builder(mti, &record.original, pan.as_ref(), &shared.acceptor, &trace);
+        drop(pan);
+        shared.send(mti, &trace, &builder, None).await?
+    };
+    match request.wait(shared.config.reversal_timeout).await {
+        Ok(answer) => {
+            shared.saf.remove(key).await?;
+            shared.metrics.reversals_pending.fetch_sub(1, Relaxed);
+            shared.metrics.reversals_acknowledged.fetch_add(1, Relaxed);
+            tracing::info!(%mti, rrn = %record.original.rrn, code = ?answer.response_code(), "reversal acknowledged");
+            Ok(true)
+        }
+        Err(why) => {
+            tracing::warn!(%mti, rrn = %record.original.rrn, ?why, "reversal unanswered; stays in store-and-forward");
+            Ok(false)
+        }
+    }
+}
+
+/// Repeats queued reversals until each is acknowledged: the first repeat is a 0420, later ones
+/// 0421. Runs whenever it is woken (a new record, a connection up) and every retry interval.
+pub(crate) async fn forward(shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = shared.saf_wake.notified() => {}
+            () = tokio::time::sleep(shared.config.saf_retry_interval) => {}
+        }
+        if shared.up_count() == 0 {
+            continue;
+        }
+        let queued = match shared.saf.list() {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::error!(error = %e, "store-and-forward queue unreadable");
+                continue;
+            }
+        };
+        for (key, mut record) in queued {
+            if stop.is_cancelled() {
+                return;
+            }
+            if shared.claimed.contains(&key_id(key)) {
+                continue;
+            }
+            let mti = if record.attempts <= 1 { Mti::REVERSAL_ADVICE } else { Mti::REVERSAL_ADVICE_REPEAT };
+            record.attempts += 1;
+            // Counted before sending, so that after a crash the next one is a repeat (0421).
+            if let Err(e) = shared.saf.put(key, &record).await {
+                tracing::error!(error = %e, "store-and-forward update failed");
+                break;
+            }
+            if let Err(e) = send_reversal(&shared, key, &record, mti).await {
+                tracing::warn!(error = %e, "store-and-forward paused");
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Trace numbers and timestamps that identify a message on the wire: STAN (DE 11), RRN (DE 37)
+//! and transmission time (DE 7, 12, 13).
+//!
+//! Owns the atomic sequences; they are the only shared state on the send path and must never take
+//! a lock. It must never hand out STAN 0 (not a valid trace number) nor reuse an RRN within a run.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use iso8583::{Rrn, Stan};
+use time::OffsetDateTime;
+
+/// STANs 1..=999999 in a cycle, from one atomic counter.
+#[derive(Debug)]
+pub struct StanSequence {
+    next: AtomicU32,
+}
+
+impl StanSequence {
+    /// Starts after `start` (taken modulo the STAN range). A process starts at a random point so
+    /// that a restart does not replay the STANs the network saw a moment ago (duplicate → 94).
+    pub fn starting_at(start: u32) -> StanSequence {
+        StanSequence { next: AtomicU32::new(start % Stan::MAX) }
+    }
+
+    pub fn next(&self) -> Stan {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        // Wrap without a compare loop: 0..999_999 maps onto 1..=999_999.
+        Stan::new(n % Stan::MAX + 1).expect("n % MAX + 1 is within 1..=MAX")
+    }
+}
+
+/// Retrieval reference numbers: `YDDDhh` (last digit of the year, day of the year, hour, UTC)
+/// followed by a six-digit sequence, the common acquirer layout, so an RRN also tells when it was
+/// made.
+#[derive(Debug)]
+pub struct RrnSequence {
+    next: AtomicU64,
+}
+
+impl RrnSequence {
+    pub fn starting_at(start: u64) -> RrnSequence {
+        RrnSequence { next: AtomicU64::new(start) }
+    }
+
+    pub fn next(&self, now: &Timestamp) -> Rrn {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed) % 1_000_000;
+        let n = now.rrn_prefix * 1_000_000 + seq;
+        Rrn::from_number(n).expect("a six-digit prefix and a six-digit sequence fit twelve digits")
+    }
+}
+
+/// One reading of the clock in the forms the message fields need, all UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp {
+    /// DE 7, `MMDDhhmmss`.
+    pub transmission: [u8; 10],
+    /// DE 12, `hhmmss`.
+    pub local_time: [u8; 6],
+    /// DE 13, `MMDD`.
+    pub local_date: [u8; 4],
+    /// `YDDDhh` as a number, for [`RrnSequence`].
+    rrn_prefix: u64,
+}
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        Timestamp::at(OffsetDateTime::now_utc())
+    }
+
+    pub fn at(t: OffsetDateTime) -> Timestamp {
+        let (mo, d, h, mi, s) =
+            (u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
+        let mut transmission = [0u8; 10];
+        for (i, v) in [mo, d, h, mi, s].into_iter().enumerate() {
+            transmission[i * 2] = b'0' + v / 10;
+            transmission[i * 2 + 1] = b'0' + v % 10;
+        }
+        let mut local_time = [0u8; 6];
+        local_time.copy_from_slice(&transmission[4..10]);
+        let mut local_date = [0u8; 4];
+        local_date.copy_from_slice(&transmission[..4]);
+        let year_digit = u64::from(t.year().rem_euclid(10).unsigned_abs());
+        let rrn_prefix = year_digit * 100_000 + u64::from(t.ordinal()) * 100 + u64::from(h);
+        Timestamp { transmission, local_time, local_date, rrn_prefix }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn stan_cycles_through_one_to_999999_never_zero() {
+        let seq = StanSequence::starting_at(Stan::MAX - 2);
+        let got: Vec<u32> = (0..4).map(|_| seq.next().value()).collect();
+        assert_eq!(got, vec![999_998, 999_999, 1, 2]);
+    }
+
+    #[test]
+    fn stan_is_unique_across_threads() {
+        let seq = std::sync::Arc::new(StanSequence::starting_at(0));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let seq = seq.clone();
+                std::thread::spawn(move || (0..10_000).map(|_| seq.next().value()).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut all: Vec<u32> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 40_000);
+    }
+
+    #[test]
+    fn timestamp_fields_and_rrn_layout() {
+        let ts = Timestamp::at(datetime!(2026-11-23 04:05:06 UTC));
+        assert_eq!(&ts.transmission, b"1123040506");
+        assert_eq!(&ts.local_time, b"040506");
+        assert_eq!(&ts.local_date, b"1123");
+        let rrns = RrnSequence::starting_at(41);
+        // 2026 → 6, day 327, hour 04, then the sequence.
+        assert_eq!(rrns.next(&ts).as_str(), "632704000041");
+        assert_eq!(rrns.next(&ts).as_str(), "632704000042");
+    }
+}
