@@ -29,9 +29,9 @@ impl fmt::Display for Operation {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The directory that holds the database could not be created.
-    #[error("cannot create the database directory {path}")]
-    CreateDir {
+    /// The directory that holds the database could not be created or synced.
+    #[error("cannot create or sync the database directory {path}")]
+    Directory {
         /// The directory.
         path: PathBuf,
         /// Why not.

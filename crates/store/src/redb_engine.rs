@@ -24,7 +24,7 @@ impl RedbEngine {
     /// Opens the database file at `path`, creating it and its parent directories if needed.
     /// A file left by a killed process is repaired by redb here, before the first read.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        create_parent(path)?;
+        let dir = parent_dir(path)?;
         let open_error = |source: redb::Error| StoreError::Open {
             engine: NAME,
             path: path.to_path_buf(),
@@ -35,6 +35,7 @@ impl RedbEngine {
         let txn = db.begin_write().map_err(|e| open_error(e.into()))?;
         txn.open_table(TABLE).map_err(|e| open_error(e.into()))?;
         txn.commit().map_err(|e| open_error(e.into()))?;
+        sync_dir(dir)?;
         Ok(RedbEngine { db })
     }
 
@@ -61,16 +62,29 @@ impl RedbEngine {
     }
 }
 
-/// redb creates the file but not the directories above it.
-fn create_parent(path: &Path) -> Result<(), StoreError> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })
-        }
-        _ => Ok(()),
+/// The directory that holds the database file: created if missing, because redb creates only
+/// the file.
+fn parent_dir(path: &Path) -> Result<&Path, StoreError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|source| directory_error(dir, source))?;
+    Ok(dir)
+}
+
+/// fsyncs the directory so that a newly created database file's name survives power loss too,
+/// not only its contents.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| directory_error(dir, source))
+}
+
+fn directory_error(dir: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Directory {
+        path: dir.to_path_buf(),
+        source,
     }
 }
 

@@ -25,7 +25,7 @@ pub struct SledEngine {
 impl SledEngine {
     /// Opens the database directory at `path`, creating it if needed.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(path).map_err(|source| StoreError::CreateDir {
+        std::fs::create_dir_all(path).map_err(|source| StoreError::Directory {
             path: path.to_path_buf(),
             source,
         })?;

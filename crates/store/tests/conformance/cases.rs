@@ -354,3 +354,12 @@ pub fn commit_blocking_from_a_plain_thread(h: Harness) {
     }
     assert_eq!(store.scan_prefix(b"b").unwrap().len(), 160);
 }
+
+pub fn unusable_path_is_a_clear_error(h: Harness) {
+    let blocker = h.path().with_file_name("blocker");
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, b"a file where a directory should be").unwrap();
+    let error = store::Store::open(h.kind, &blocker.join("below").join("db")).unwrap_err();
+    assert!(matches!(error, StoreError::Directory { .. }), "{error:?}");
+    assert!(error.to_string().contains("blocker"), "{error}");
+}

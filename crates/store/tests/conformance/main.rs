@@ -73,6 +73,7 @@ macro_rules! all_cases {
             sync: [
                 engine_write_applies_batches_in_order,
                 commit_blocking_from_a_plain_thread,
+                unusable_path_is_a_clear_error,
             ]
         );
     };

@@ -1,0 +1,90 @@
+//! Durable commits per second through `store::Store` (group commit), for redb and sled, with 1
+//! and with 256 concurrent committers, each committing one ~200-byte put at a time. The figure
+//! that matters is elements per second: every element is one acknowledged, durable commit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use store::{Batch, EngineKind, Store};
+
+const VALUE_BYTES: usize = 176;
+
+/// A ~200-byte batch: a 24-byte key (unique across the run) and a 176-byte value.
+fn small_batch(counter: &AtomicU64) -> Batch {
+    let n = counter.fetch_add(1, Ordering::Relaxed);
+    let mut batch = Batch::default();
+    batch.put(
+        [b"bench/commit/".as_slice(), &[0; 3], &n.to_be_bytes()].concat(),
+        vec![0xA5; VALUE_BYTES],
+    );
+    batch
+}
+
+/// Runs `commits` commits spread over `committers` tasks and returns the wall time.
+async fn commit_all(
+    store: &Store,
+    counter: &Arc<AtomicU64>,
+    committers: u64,
+    commits: u64,
+) -> Duration {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..committers)
+        .map(|task| {
+            let (store, counter) = (store.clone(), Arc::clone(counter));
+            // The first `commits % committers` tasks take one extra, so the total is exact.
+            let share = commits / committers + u64::from(task < commits % committers);
+            tokio::spawn(async move {
+                for _ in 0..share {
+                    store
+                        .commit(small_batch(&counter))
+                        .await
+                        .expect("durable commit");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("committer task");
+    }
+    start.elapsed()
+}
+
+fn durable_commits(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut group = c.benchmark_group("store_durable_commit");
+    group
+        .throughput(Throughput::Elements(1))
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+
+    for kind in [EngineKind::Redb, EngineKind::Sled] {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(kind, &dir.path().join(kind.name())).expect("open the store");
+        let counter = Arc::new(AtomicU64::new(0));
+        for committers in [1u64, 256] {
+            group.bench_with_input(
+                BenchmarkId::new(kind.name(), committers),
+                &committers,
+                |b, &n| {
+                    b.iter_custom(|commits| {
+                        runtime.block_on(commit_all(&store, &counter, n, commits))
+                    });
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, durable_commits);
+criterion_main!(benches);
