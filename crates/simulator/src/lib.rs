@@ -1,1 +1,239 @@
-//! simulator
+//! The processing-centre simulator: the outside world of the authorizer's link. An issuer and
+//! card network answering ISO 8583 over mutual TLS by deterministic rules (the test-card table of
+//! `README.md`), a 3-D Secure ACS on HTTP, fault injection, and a ledger of everything it saw.
+//!
+//! This file owns the public entry points: [`SimConfig`], [`Simulator::start`] and its
+//! [`SimulatorHandle`] for in-process tests, and [`run`] for the binary. It must never depend on
+//! the authorizer (it shares only `iso8583` and `card` with it) and never log card data.
+#![forbid(unsafe_code)]
+
+pub mod acs;
+pub mod acs_client;
+pub mod auth_value;
+pub mod cards;
+pub mod config;
+pub mod faults;
+pub mod issuer;
+pub mod ledger;
+pub mod pki;
+mod request;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use acs::AuthResult;
+pub use acs_client::AcsClient;
+pub use auth_value::IssuerKey;
+pub use faults::{Fault, FaultMatch, FaultRule, Faults, Latency};
+pub use ledger::{Action, Balance, Delivery, Ledger, LedgerEntry};
+pub use pki::{DevPki, ServerTls};
+
+use crate::issuer::Issuer;
+use crate::server::Network;
+
+/// Everything the simulator needs to run, validated. `Default` is the dev setup with a fresh,
+/// throw-away PKI: use [`SimConfig::with_pki`] when a client must trust the server.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Server identity and the CA that client certificates must chain to.
+    pub tls: ServerTls,
+    /// Initial fault settings (replaceable at run time through the handle).
+    pub faults: Faults,
+    /// Where the ledger of this run is written as JSON lines; memory only when `None`.
+    pub ledger_path: Option<PathBuf>,
+    /// The key of CAVVs and card fingerprints; random per run when `None`.
+    pub issuer_key: Option<IssuerKey>,
+    /// Concurrent ISO connections; more wait in the listen backlog.
+    pub max_connections: usize,
+    pub handshake_timeout: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig::with_pki(&DevPki::generate())
+    }
+}
+
+impl SimConfig {
+    /// Dev defaults, serving with the server certificate of `pki`.
+    pub fn with_pki(pki: &DevPki) -> SimConfig {
+        SimConfig {
+            tls: pki.server_tls(),
+            faults: Faults::default(),
+            ledger_path: None,
+            issuer_key: None,
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("TLS setup: {0}")]
+    Tls(#[from] pki::PkiError),
+    #[error("cannot open the ledger file {path}: {source}")]
+    Ledger {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("listener has no local address: {0}")]
+    Listener(std::io::Error),
+}
+
+/// Entry point for in-process use.
+#[derive(Debug)]
+pub struct Simulator;
+
+impl Simulator {
+    /// Serves ISO 8583 on `iso_listener` and the ACS pages and ledger endpoint on
+    /// `acs_listener` until the handle is shut down (or dropped).
+    pub async fn start(
+        config: SimConfig,
+        iso_listener: TcpListener,
+        acs_listener: TcpListener,
+    ) -> Result<SimulatorHandle, SimError> {
+        let iso_addr = iso_listener.local_addr().map_err(SimError::Listener)?;
+        let acs_addr = acs_listener.local_addr().map_err(SimError::Listener)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(config.tls.server_config()?);
+        let issuer = Issuer::new(
+            config.issuer_key.unwrap_or_else(IssuerKey::random),
+            config.ledger_path.as_deref(),
+        )
+        .map_err(|source| SimError::Ledger {
+            path: config.ledger_path.clone().unwrap_or_default(),
+            source,
+        })?;
+        let issuer = Arc::new(issuer);
+        let network = Arc::new(Network::new(issuer.clone(), config.faults));
+        let (stop, stopped) = watch::channel(false);
+
+        let iso = tokio::spawn(server::serve(
+            iso_listener,
+            acceptor,
+            network.clone(),
+            config.max_connections,
+            config.handshake_timeout,
+            stopped.clone(),
+        ));
+        let http = tokio::spawn(http_serve(acs_listener, issuer, stopped));
+        tracing::info!(%iso_addr, %acs_addr, "simulator listening");
+        Ok(SimulatorHandle {
+            iso_addr,
+            acs_addr,
+            network,
+            stop,
+            tasks: vec![iso, http],
+        })
+    }
+}
+
+async fn http_serve(
+    listener: TcpListener,
+    issuer: Arc<Issuer>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let app = acs::routes(Arc::new(acs::Acs::new(issuer.clone()))).merge(ledger_routes(issuer));
+    let shutdown = async move {
+        let _ = stopped.changed().await;
+    };
+    if let Err(err) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(%err, "ACS HTTP server failed");
+    }
+}
+
+/// `GET /ledger` (entries and balances) and `GET /ledger/balances`: read-only JSON.
+fn ledger_routes(issuer: Arc<Issuer>) -> axum::Router {
+    use axum::extract::State;
+    use axum::{Json, routing};
+    axum::Router::new()
+        .route(
+            "/ledger",
+            routing::get(|State(i): State<Arc<Issuer>>| async move { Json(i.ledger()) }),
+        )
+        .route(
+            "/ledger/balances",
+            routing::get(|State(i): State<Arc<Issuer>>| async move { Json(i.ledger().balances) }),
+        )
+        .with_state(issuer)
+}
+
+/// A running simulator. Dropping it stops the servers; [`SimulatorHandle::shutdown`] also
+/// waits for them and flushes the ledger file.
+#[derive(Debug)]
+pub struct SimulatorHandle {
+    pub iso_addr: SocketAddr,
+    pub acs_addr: SocketAddr,
+    network: Arc<Network>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl SimulatorHandle {
+    /// A consistent snapshot of the ledger: every message so far and the balances.
+    pub fn ledger(&self) -> Ledger {
+        self.network.issuer.ledger()
+    }
+
+    /// Replaces the fault settings; applies to the next message and the next connection.
+    pub fn set_faults(&self, faults: Faults) {
+        *self
+            .network
+            .faults
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(faults);
+    }
+
+    pub fn faults(&self) -> Faults {
+        (*self.network.faults()).clone()
+    }
+
+    /// Closes every open ISO connection now (the listener keeps accepting).
+    pub fn disconnect_all(&self) {
+        self.network.close_all.send_modify(|g| *g += 1);
+    }
+
+    /// The base URL of the ACS pages, e.g. `http://127.0.0.1:8584`.
+    pub fn acs_url(&self) -> String {
+        format!("http://{}", self.acs_addr)
+    }
+
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+        self.network.issuer.flush();
+    }
+}
+
+impl Drop for SimulatorHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.network.issuer.flush();
+    }
+}
+
+/// The binary's body: serve until `shutdown` completes, then stop gracefully.
+pub async fn run(
+    config: SimConfig,
+    iso_listener: TcpListener,
+    acs_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SimError> {
+    let handle = Simulator::start(config, iso_listener, acs_listener).await?;
+    shutdown.await;
+    handle.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! The ledger: one entry for every message the simulator saw and what it did about it, plus the
+//! card balances, so that a test can reconcile the authorizer's beliefs against the network's.
+//!
+//! Owns the entry types, the in-memory journal, the optional JSON-lines file of the run and the
+//! snapshot handed to tests and to the read-only HTTP endpoint. It must never hold a PAN (cards
+//! appear masked, 6 + 4) nor any CVC, CAVV or key.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// What the issuer did with one message. Every balance change is here, with its sign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// 0100 / 0200 purchase approved; the amount was debited.
+    Approved,
+    /// 0200 refund approved; the amount was credited.
+    Refunded,
+    /// Declined with the response code of the entry; nothing changed.
+    Declined,
+    /// 0220 applied: the authorization is final for the entry's amount; the rest was released.
+    Completed,
+    /// 0220 for a completion already applied: acknowledged, nothing changed.
+    CompletionRepeated,
+    /// 0400 / 0420 / 0421 applied to an approved transaction.
+    Reversed,
+    /// A reversal of a transaction already reversed (to that amount): acknowledged, nothing changed.
+    ReversalRepeated,
+    /// A reversal of a transaction the network never approved: acknowledged, nothing changed.
+    ReversalOfUnknown,
+    /// 0800 network management answered.
+    Network,
+    /// The message was a valid frame but not a valid request (missing or malformed field);
+    /// answered with 30 (or not at all when no response MTI exists) and changed nothing.
+    Rejected { reason: String },
+    /// The frame could not be decoded; the connection was closed.
+    Malformed { reason: String },
+}
+
+/// How the response was (or was not) delivered, as decided by fault injection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Delivery {
+    Sent,
+    Delayed {
+        ms: u64,
+    },
+    NoResponse,
+    /// After the configured late delay, i.e. after the acquirer timed out.
+    Late {
+        ms: u64,
+    },
+    DropConnection,
+    Malformed,
+    /// Nothing to answer (e.g. an undecodable frame).
+    None,
+}
+
+/// One message seen by the simulator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Position in the run, from 1, gap-free.
+    pub seq: u64,
+    /// Unix time in milliseconds.
+    pub at_ms: u64,
+    /// The connection it arrived on (numbered from 1 per run).
+    pub connection: u64,
+    /// Request MTI, e.g. "0100"; empty for an undecodable frame.
+    pub mti: String,
+    pub stan: Option<u32>,
+    pub rrn: Option<String>,
+    /// Masked PAN (first 6, last 4).
+    pub card: Option<String>,
+    /// DE 4 in minor units as received.
+    pub amount: Option<u64>,
+    /// For 0400/0420/0421/0220: the original MTI and STAN from DE 90.
+    pub original: Option<(String, u32)>,
+    pub response_code: Option<String>,
+    pub approval_code: Option<String>,
+    /// DE 48.03 returned on a first-use approval.
+    pub network_id: Option<String>,
+    pub action: Action,
+    /// Signed change of the card's balance caused by this message.
+    pub balance_delta: i64,
+    /// The card's balance after this message, when it touched one.
+    pub balance_after: Option<i64>,
+    pub delivery: Delivery,
+}
+
+/// A card's balance at snapshot time and at the start of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub opening: i64,
+    pub current: i64,
+}
+
+/// A consistent copy of the journal and balances, taken under the issuer's lock.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub entries: Vec<LedgerEntry>,
+    /// By masked card number.
+    pub balances: BTreeMap<String, Balance>,
+}
+
+impl Ledger {
+    /// Approved 0100/0200 (purchases and authorizations, not refunds).
+    pub fn approvals(&self) -> impl Iterator<Item = &LedgerEntry> {
+        self.entries.iter().filter(|e| e.action == Action::Approved)
+    }
+
+    /// Reversals that changed a balance, keyed by the original (MTI, STAN).
+    pub fn applied_reversals(&self) -> impl Iterator<Item = &LedgerEntry> {
+        self.entries.iter().filter(|e| e.action == Action::Reversed)
+    }
+
+    /// The entry of an approved request by its STAN and RRN.
+    pub fn approval(&self, stan: u32, rrn: &str) -> Option<&LedgerEntry> {
+        self.approvals()
+            .find(|e| e.stan == Some(stan) && e.rrn.as_deref() == Some(rrn))
+    }
+
+    pub fn balance(&self, masked_card: &str) -> Option<Balance> {
+        self.balances.get(masked_card).copied()
+    }
+
+    /// Whether, for every card, opening balance plus the sum of the journal's deltas equals the
+    /// current balance: the journal explains every unit of money.
+    pub fn balances_add_up(&self) -> bool {
+        let mut sums: BTreeMap<&str, i64> = BTreeMap::new();
+        for entry in &self.entries {
+            if let Some(card) = &entry.card {
+                *sums.entry(card).or_default() += entry.balance_delta;
+            }
+        }
+        self.balances
+            .iter()
+            .all(|(card, b)| b.opening + sums.get(card.as_str()).copied().unwrap_or(0) == b.current)
+    }
+}
+
+/// Where entries go as they are made: memory always, a JSON-lines file when configured.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    entries: Vec<LedgerEntry>,
+    /// Given up (set to `None`) after a failed write: reported once, memory keeps going.
+    file: Option<BufWriter<File>>,
+}
+
+impl Journal {
+    pub(crate) fn open(path: Option<&Path>) -> std::io::Result<Journal> {
+        let file = match path {
+            Some(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                Some(BufWriter::new(File::create(path)?))
+            }
+            None => None,
+        };
+        Ok(Journal {
+            entries: Vec::new(),
+            file,
+        })
+    }
+
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.entries.len() as u64 + 1
+    }
+
+    pub(crate) fn push(&mut self, entry: LedgerEntry) {
+        if let Some(file) = &mut self.file {
+            let written = serde_json::to_writer(&mut *file, &entry)
+                .map_err(std::io::Error::from)
+                .and_then(|()| file.write_all(b"\n"));
+            if let Err(err) = written {
+                tracing::error!(%err, "ledger file write failed; keeping the ledger in memory only");
+                self.file = None;
+            }
+        }
+        self.entries.push(entry);
+    }
+
+    pub(crate) fn flush(&mut self) {
+        if let Some(file) = &mut self.file {
+            if let Err(err) = file.flush() {
+                tracing::error!(%err, "ledger file flush failed");
+            }
+        }
+    }
+
+    pub(crate) fn entries(&self) -> &[LedgerEntry] {
+        &self.entries
+    }
+}
