@@ -1,0 +1,292 @@
+//! The hash-chained, append-only audit log: one entry per call (who, role, what, when, which
+//! token, scope, customer number, outcome), each entry's hash = SHA-256(previous hash || entry).
+//!
+//! Entries are appended by one task that gives them consecutive sequence numbers and commits them
+//! together with the record changes of the calls they describe, in one store batch, so a call is
+//! answered only once its entry and its change are durable, and the log's order is its commit
+//! order. Customer numbers are kept in clear: they are the merchant's identifiers, not card data,
+//! and an investigator must be able to find every access to one customer's cards. Must never hold
+//! a PAN, a CVC or a cardholder name.
+
+use sha2::{Digest, Sha256};
+use store::{Batch, Op, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::model::{Role, Token};
+use crate::wire::{DecodeError, Reader, Writer};
+
+const AUDIT: &[u8] = b"audit/";
+const HEAD: &[u8] = b"meta/audit-head";
+/// Most calls appended in one commit: bounds one write's size and latency.
+const MAX_GROUP: usize = 4096;
+
+/// What a call did, before the log gives it a number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub at_ms: u64,
+    pub client: String,
+    pub role: Option<Role>,
+    pub op: u8,
+    pub token: Option<Token>,
+    pub scope: String,
+    pub customer: String,
+    /// 0 for success, else the protocol's error code.
+    pub outcome: u8,
+}
+
+impl Event {
+    fn encode(&self, seq: u64) -> Vec<u8> {
+        let mut w = Vec::with_capacity(96);
+        w.put_u64(seq);
+        w.put_u64(self.at_ms);
+        w.put_str(&self.client);
+        w.put_str(self.role.map_or("", Role::name));
+        w.put_u8(self.op);
+        w.put_bool(self.token.is_some());
+        if let Some(t) = &self.token {
+            w.put_slice(t.as_bytes());
+        }
+        w.put_str(&self.scope);
+        w.put_str(&self.customer);
+        w.put_u8(self.outcome);
+        w
+    }
+
+    fn decode(buf: &[u8]) -> Result<(u64, Event), DecodeError> {
+        let mut r = Reader::new(buf);
+        let seq = r.u64()?;
+        let at_ms = r.u64()?;
+        let client = r.str("client")?.to_string();
+        let role = r.str("role")?;
+        let role = if role.is_empty() {
+            None
+        } else {
+            Some(Role::parse(role).ok_or_else(|| r.invalid("role"))?)
+        };
+        let op = r.u8()?;
+        let token = if r.present("token")? {
+            Some(Token::from_bytes(r.array()?))
+        } else {
+            None
+        };
+        let scope = r.str("scope")?.to_string();
+        let customer = r.str("customer")?.to_string();
+        let outcome = r.u8()?;
+        r.finish()?;
+        Ok((
+            seq,
+            Event {
+                at_ms,
+                client,
+                role,
+                op,
+                token,
+                scope,
+                customer,
+                outcome,
+            },
+        ))
+    }
+}
+
+fn audit_key(seq: u64) -> Vec<u8> {
+    let mut k = AUDIT.to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn chain(prev: &[u8; 32], entry: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(entry);
+    h.finalize().into()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit store: {0}")]
+    Store(#[from] StoreError),
+    #[error("commit of audit entry and changes failed: {0}")]
+    Commit(String),
+    #[error("audit log stopped")]
+    Stopped,
+    #[error("audit entry {seq}: {problem}")]
+    Broken { seq: u64, problem: &'static str },
+}
+
+struct Append {
+    event: Event,
+    changes: Batch,
+    reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// The appending side of the log. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    queue: mpsc::Sender<Append>,
+}
+
+impl AuditLog {
+    /// Starts the appender after the last entry in `store`.
+    pub fn start(store: Store) -> Result<AuditLog, AuditError> {
+        let (mut seq, mut hash) = match store.last_with_prefix(AUDIT)? {
+            Some((_, v)) => parse_stored(&v)?,
+            None => (0, [0u8; 32]),
+        };
+        let (queue, mut rx) = mpsc::channel::<Append>(8192);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(a) => group.push(a),
+                        Err(_) => break,
+                    }
+                }
+                let (mut s, mut h) = (seq, hash);
+                let mut batch = Batch::default();
+                for a in &group {
+                    s += 1;
+                    let mut entry = a.event.encode(s);
+                    h = chain(&h, &entry);
+                    for op in a.changes.ops() {
+                        match op {
+                            Op::Put { key, value } => batch.put(key.clone(), value.clone()),
+                            Op::Delete { key } => batch.delete(key.clone()),
+                        };
+                    }
+                    entry.extend_from_slice(&h);
+                    batch.put(audit_key(s), entry);
+                }
+                let mut head = s.to_be_bytes().to_vec();
+                head.extend_from_slice(&h);
+                batch.put(HEAD, head);
+                let result = store.commit(batch).await.map_err(|e| e.to_string());
+                if result.is_ok() {
+                    (seq, hash) = (s, h);
+                }
+                for a in group {
+                    let _ = a.reply.send(result.clone());
+                }
+            }
+        });
+        Ok(AuditLog { queue })
+    }
+
+    /// Appends `event` and applies `changes` in the same durable commit.
+    pub async fn append(&self, event: Event, changes: Batch) -> Result<(), AuditError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Append {
+                event,
+                changes,
+                reply,
+            })
+            .await
+            .map_err(|_| AuditError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| AuditError::Stopped)?
+            .map_err(AuditError::Commit)
+    }
+}
+
+fn parse_stored(v: &[u8]) -> Result<(u64, [u8; 32]), AuditError> {
+    let split = v.len().checked_sub(32).ok_or(AuditError::Broken {
+        seq: 0,
+        problem: "entry too short",
+    })?;
+    let (entry, hash) = v.split_at(split);
+    let (seq, _) = Event::decode(entry).map_err(|_| AuditError::Broken {
+        seq: 0,
+        problem: "entry does not parse",
+    })?;
+    let mut h = [0u8; 32];
+    h.copy_from_slice(hash);
+    Ok((seq, h))
+}
+
+/// What `vault audit verify` found in an intact log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub entries: u64,
+    pub head: [u8; 32],
+}
+
+/// Walks the whole log and checks numbering, every hash link, and the recorded head: an altered,
+/// removed, inserted or reordered entry, or a cut tail, is reported with the first bad sequence.
+pub fn verify(store: &Store) -> Result<Verified, AuditError> {
+    let (mut expected, mut prev) = (1u64, [0u8; 32]);
+    let end = audit_key(u64::MAX);
+    let mut start = audit_key(1);
+    loop {
+        let page = store.scan_range(&start, &end, 1024)?;
+        let Some((last_key, _)) = page.last() else {
+            break;
+        };
+        let mut next = last_key.clone();
+        next.push(0);
+        for (key, value) in &page {
+            let broken = |problem| AuditError::Broken {
+                seq: expected,
+                problem,
+            };
+            if key[AUDIT.len()..] != expected.to_be_bytes() {
+                return Err(broken("missing entry (sequence gap)"));
+            }
+            let split = value
+                .len()
+                .checked_sub(32)
+                .ok_or(broken("entry too short"))?;
+            let (entry, hash) = value.split_at(split);
+            let (seq, _) = Event::decode(entry).map_err(|_| broken("entry does not parse"))?;
+            if seq != expected {
+                return Err(broken("entry moved from another position"));
+            }
+            let h = chain(&prev, entry);
+            if h[..] != *hash {
+                return Err(broken("hash mismatch (entry altered or reordered)"));
+            }
+            prev = h;
+            expected += 1;
+        }
+        start = next;
+    }
+    let entries = expected - 1;
+    match store.get(HEAD)? {
+        None if entries == 0 => {}
+        None => {
+            return Err(AuditError::Broken {
+                seq: entries,
+                problem: "head record missing",
+            });
+        }
+        Some(head) => {
+            if head.len() != 40 || head[..8] != entries.to_be_bytes() || head[8..] != prev {
+                return Err(AuditError::Broken {
+                    seq: entries,
+                    problem: "log ends before the recorded head (tail cut)",
+                });
+            }
+        }
+    }
+    Ok(Verified {
+        entries,
+        head: prev,
+    })
+}
+
+/// All entries in order (for tests and tools).
+pub fn entries(store: &Store) -> Result<Vec<(u64, Event)>, AuditError> {
+    store
+        .scan_prefix(AUDIT)?
+        .into_iter()
+        .map(|(_, v)| {
+            let split = v.len().saturating_sub(32);
+            Event::decode(&v[..split]).map_err(|_| AuditError::Broken {
+                seq: 0,
+                problem: "entry does not parse",
+            })
+        })
+        .collect()
+}

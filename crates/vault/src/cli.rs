@@ -1,0 +1,189 @@
+//! The `vault` commands: init, serve, rotate-keys, purge, audit verify, keys. Each loads and
+//! validates the config first; a bad config, a missing module, a wrong PIN or a missing key ends
+//! with one clear message. Never prints a secret or key material.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use vault::cards::{self, Initialized};
+use vault::config::Config;
+use vault::model::{Role, VaultError};
+use vault::server::{self, Listeners};
+use vault::{Credentials, VaultClient, VaultEndpoint};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vault",
+    about = "Card vault: PKCS#11 keys, encrypted card storage, tokens per customer"
+)]
+pub struct Cli {
+    /// Config file (TOML).
+    #[arg(long, env = "VAULT_CONFIG", default_value = "var/vault/vault.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the keys (and, with --dev, the SoftHSM token) or check the existing ones.
+    Init {
+        /// Development: create a SoftHSM2 token at $SOFTHSM2_CONF if there is none (SO PIN from
+        /// VAULT_HSM_SO_PIN).
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Serve the vault protocol until SIGINT or SIGTERM.
+    Serve,
+    /// Start a new key version on the running vault; records are re-sealed in the background.
+    RotateKeys,
+    /// Erase cards past retention on the running vault.
+    Purge,
+    /// Audit log commands (run with the vault stopped: they open the database).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// List the vault's HSM keys: labels, versions, attributes; never values.
+    Keys,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain: exit status 1 on any altered, removed or reordered entry.
+    Verify,
+}
+
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Init { dev } => init(&config, dev),
+        Command::Serve => {
+            let unix = server::bind_unix(&config.socket)?;
+            let tls = match &config.tls {
+                Some(t) => Some(
+                    tokio::net::TcpListener::bind(t.listen)
+                        .await
+                        .with_context(|| format!("listen on {}", t.listen))?,
+                ),
+                None => None,
+            };
+            server::run(config, Listeners { unix, tls }, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::RotateKeys => {
+            let v = admin(&config).await?.rotate_keys().await?;
+            say(&format!(
+                "key version v{v} is now sealing; re-sealing older records in the background"
+            ));
+            Ok(())
+        }
+        Command::Purge => {
+            let n = admin(&config).await?.purge().await?;
+            say(&format!("erased {n} cards past retention"));
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let store = store::Store::open(config.engine, &config.database_path())?;
+            match vault::audit::verify(&store) {
+                Ok(v) => {
+                    let head: String = v.head.iter().map(|b| format!("{b:02x}")).collect();
+                    say(&format!(
+                        "audit log intact: {} entries, head {head}",
+                        v.entries
+                    ));
+                    Ok(())
+                }
+                Err(e) => bail!("audit log BROKEN: {e}"),
+            }
+        }
+        Command::Keys => {
+            let hsm = hsm::Hsm::open(&config.hsm)?;
+            for k in hsm.keys()? {
+                say(&format!(
+                    "{}\t{:?}\t{}\tsensitive={}\textractable={}\ttoken={}",
+                    k.label, k.kind, k.version, k.sensitive, k.extractable, k.token
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init(config: &Config, dev: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("create {}", config.data_dir.display()))?;
+    if dev {
+        let conf = std::env::var_os("SOFTHSM2_CONF")
+            .map(PathBuf::from)
+            .context("--dev needs SOFTHSM2_CONF set to where the dev token's config should live")?;
+        if !conf.exists() {
+            let so_pin = std::env::var("VAULT_HSM_SO_PIN")
+                .context("--dev needs VAULT_HSM_SO_PIN for the new token")?;
+            hsm::softhsm::write_conf(&conf, &config.data_dir.join("softhsm-tokens"))?;
+            hsm::softhsm::init_token(
+                &conf,
+                &config.hsm.token_label,
+                &hsm::Pin::new(so_pin),
+                &config.hsm.user_pin,
+            )?;
+            say(&format!(
+                "created SoftHSM2 token {:?}",
+                config.hsm.token_label
+            ));
+        }
+    }
+    let hsm = hsm::Hsm::open(&config.hsm)?;
+    let store = store::Store::open(config.engine, &config.database_path())?;
+    match cards::init(&store, &hsm)? {
+        Initialized::Created { version } => say(&format!(
+            "created keys: KEK and DEK v{version}, fingerprint key"
+        )),
+        Initialized::Found { version } => {
+            say(&format!("found existing keys: current version v{version}"))
+        }
+    }
+    Ok(())
+}
+
+/// A client for operator commands: the first configured `admin` client, over the Unix socket.
+async fn admin(config: &Config) -> anyhow::Result<VaultClient> {
+    let Some(c) = config
+        .clients
+        .iter()
+        .find(|c| c.role == Role::Admin && c.secret.is_some())
+    else {
+        bail!("no client with role admin and a secret in the config");
+    };
+    let secret = c.secret.clone().context("admin secret")?;
+    VaultClient::connect(
+        VaultEndpoint::Unix(config.socket.clone()),
+        Credentials::Secret {
+            client: c.id.clone(),
+            secret,
+        },
+    )
+    .await
+    .map_err(|e: VaultError| {
+        anyhow::anyhow!("cannot reach the vault at {}: {e}", config.socket.display())
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,311 @@
+//! The vault's configuration: a TOML file parsed into raw structs, then validated into a typed
+//! [`Config`] before anything starts, with every secret (HSM PIN, client secrets) read from the
+//! environment or from a file only its owner can read. Never keeps a secret in the TOML itself.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hsm::{HsmConfig, Pin};
+use serde::Deserialize;
+use store::EngineKind;
+
+use crate::model::{ClientSecret, MerchantId, Role, Scope};
+use crate::tls::TlsFiles;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("config {path} is not valid: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("config: {0}")]
+    Invalid(String),
+    #[error("secret {0}: environment variable is not set")]
+    MissingEnv(String),
+    #[error("secret file {0}: {1}")]
+    SecretFile(PathBuf, String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: PathBuf,
+    #[serde(default)]
+    engine: EngineKind,
+    socket: Option<PathBuf>,
+    tls: Option<RawTls>,
+    hsm: RawHsm,
+    #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
+    merchants: Vec<RawMerchant>,
+    #[serde(default)]
+    clients: Vec<RawClient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    listen: SocketAddr,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawHsm {
+    module: Option<PathBuf>,
+    token_label: String,
+    #[serde(flatten)]
+    pin: RawSecret,
+    #[serde(default = "default_sessions")]
+    sessions: usize,
+}
+
+fn default_sessions() -> usize {
+    8
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    #[serde(default = "default_years")]
+    years: u16,
+    #[serde(default = "default_sweep")]
+    sweep_interval_secs: u64,
+}
+
+fn default_years() -> u16 {
+    6
+}
+fn default_sweep() -> u64 {
+    3600
+}
+
+impl Default for RawRetention {
+    fn default() -> Self {
+        RawRetention {
+            years: default_years(),
+            sweep_interval_secs: default_sweep(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMerchant {
+    id: String,
+    /// Union of merchants sharing customer numbers and cards; the merchant alone when absent.
+    union: Option<String>,
+    #[serde(default = "default_threshold")]
+    listing_threshold: u32,
+}
+
+fn default_threshold() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+struct RawClient {
+    id: String,
+    role: String,
+    #[serde(flatten)]
+    secret: Option<RawSecret>,
+    /// DNS name in the client's TLS certificate that identifies it on the TLS listener.
+    tls_name: Option<String>,
+}
+
+/// Where a secret comes from: `<name>_env = "VAR"` or `<name>_file = "path"`.
+#[derive(Debug, Deserialize)]
+struct RawSecret {
+    #[serde(alias = "pin_env")]
+    secret_env: Option<String>,
+    #[serde(alias = "pin_file")]
+    secret_file: Option<PathBuf>,
+}
+
+/// A merchant's One Click settings.
+#[derive(Debug, Clone)]
+pub struct MerchantPolicy {
+    pub scope: Scope,
+    /// Successful payments before a card is offered for One Click.
+    pub listing_threshold: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientEntry {
+    pub id: String,
+    pub role: Role,
+    pub secret: Option<ClientSecret>,
+    pub tls_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsListen {
+    pub listen: SocketAddr,
+    pub files: TlsFiles,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub engine: EngineKind,
+    pub socket: PathBuf,
+    pub tls: Option<TlsListen>,
+    pub hsm: HsmConfig,
+    pub retention_years: u16,
+    pub sweep_interval: Duration,
+    pub merchants: HashMap<MerchantId, MerchantPolicy>,
+    pub clients: Vec<ClientEntry>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Config::validate(raw)
+    }
+
+    /// Parses and validates config text (for tests and tools that build it in memory).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "<memory>".into(),
+            reason: e.to_string(),
+        })?;
+        Config::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+        let invalid = |m: String| ConfigError::Invalid(m);
+        let mut merchants = HashMap::new();
+        for m in raw.merchants {
+            let id = MerchantId::parse(&m.id)
+                .map_err(|e| invalid(format!("merchant {:?}: {e}", m.id)))?;
+            let scope = match m.union {
+                Some(u) => Scope::union(&u).map_err(|e| invalid(format!("union {u:?}: {e}")))?,
+                None => Scope::Merchant(id.clone()),
+            };
+            if merchants
+                .insert(
+                    id,
+                    MerchantPolicy {
+                        scope,
+                        listing_threshold: m.listing_threshold,
+                    },
+                )
+                .is_some()
+            {
+                return Err(invalid(format!("merchant {} listed twice", m.id)));
+            }
+        }
+        let mut clients = Vec::new();
+        for c in raw.clients {
+            let role = Role::parse(&c.role).ok_or_else(|| {
+                invalid(format!(
+                    "client {}: role must be facade, authorizer or admin",
+                    c.id
+                ))
+            })?;
+            let secret = match c.secret {
+                Some(s) if s.secret_env.is_some() || s.secret_file.is_some() => {
+                    Some(ClientSecret::new(secret(&s)?.into_bytes()))
+                }
+                _ => None,
+            };
+            if secret.is_none() && c.tls_name.is_none() {
+                return Err(invalid(format!(
+                    "client {}: needs secret_env, secret_file or tls_name",
+                    c.id
+                )));
+            }
+            if clients.iter().any(|e: &ClientEntry| e.id == c.id) || c.id.is_empty() {
+                return Err(invalid(format!(
+                    "client id {:?} empty or listed twice",
+                    c.id
+                )));
+            }
+            clients.push(ClientEntry {
+                id: c.id,
+                role,
+                secret,
+                tls_name: c.tls_name,
+            });
+        }
+        let hsm = HsmConfig {
+            module: raw
+                .hsm
+                .module
+                .unwrap_or_else(|| hsm::softhsm::DEFAULT_MODULE.into()),
+            token_label: raw.hsm.token_label,
+            user_pin: Pin::new(secret(&raw.hsm.pin)?),
+            sessions: raw.hsm.sessions.max(1),
+        };
+        if raw.retention.years == 0 {
+            return Err(invalid("retention.years must be at least 1".into()));
+        }
+        Ok(Config {
+            socket: raw
+                .socket
+                .unwrap_or_else(|| raw.data_dir.join("vault.sock")),
+            data_dir: raw.data_dir,
+            engine: raw.engine,
+            tls: raw.tls.map(|t| TlsListen {
+                listen: t.listen,
+                files: TlsFiles {
+                    ca: t.ca,
+                    cert: t.cert,
+                    key: t.key,
+                },
+            }),
+            hsm,
+            retention_years: raw.retention.years,
+            sweep_interval: Duration::from_secs(raw.retention.sweep_interval_secs.max(1)),
+            merchants,
+            clients,
+        })
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join(match self.engine {
+            EngineKind::Redb => "vault.redb",
+            EngineKind::Sled => "vault.sled",
+        })
+    }
+}
+
+fn secret(s: &RawSecret) -> Result<String, ConfigError> {
+    match (&s.secret_env, &s.secret_file) {
+        (Some(var), None) => std::env::var(var).map_err(|_| ConfigError::MissingEnv(var.clone())),
+        (None, Some(path)) => read_secret_file(path),
+        _ => Err(ConfigError::Invalid(
+            "a secret needs exactly one of *_env or *_file".into(),
+        )),
+    }
+}
+
+/// A secret file must be readable by its owner only: anything else means the secret may already
+/// have leaked, and starting would hide that.
+fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
+    let err = |m: String| ConfigError::SecretFile(path.to_path_buf(), m);
+    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(err(
+                "must not be readable by group or others (chmod 600)".into()
+            ));
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}

@@ -1,0 +1,354 @@
+//! The vault's domain types, shared by the server and the client library: who a card belongs to
+//! ([`Scope`], [`CustomerNumber`]), how it is named ([`Token`]), and what callers get back.
+//!
+//! Must never hold a PAN except inside [`card::Pan`], and never derive `Debug` for anything that
+//! carries a cardholder name in clear.
+
+use std::fmt;
+
+use card::{Expiry, Pan};
+use zeroize::Zeroizing;
+
+/// A saved card's public name: a random UUID v4, meaningless without the vault.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token(pub uuid::Uuid);
+
+impl Token {
+    pub fn random() -> Token {
+        Token(uuid::Uuid::new_v4())
+    }
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+    pub fn from_bytes(b: [u8; 16]) -> Token {
+        Token(uuid::Uuid::from_bytes(b))
+    }
+    /// As Assist writes tokens: upper-case hyphenated.
+    pub fn parse(s: &str) -> Result<Token, ModelError> {
+        uuid::Uuid::parse_str(s)
+            .map(Token)
+            .map_err(|_| ModelError::Token)
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}",
+            self.0
+                .hyphenated()
+                .encode_upper(&mut uuid::Uuid::encode_buffer())
+        )
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Token({self})")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    #[error("CustomerNumber must be 1 to 32 characters from A-Z a-z 0-9 . _ - @ +")]
+    CustomerNumber,
+    #[error("merchant id must be 1 to 32 characters from A-Z a-z 0-9 . _ -")]
+    MerchantId,
+    #[error("scope name must be 1 to 64 characters from A-Z a-z 0-9 . _ - :")]
+    Scope,
+    #[error("cardholder name must be 1 to 64 printable characters")]
+    CardholderName,
+    #[error("token must be a UUID")]
+    Token,
+}
+
+fn valid(s: &str, max: usize, extra: &[u8]) -> bool {
+    (1..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+}
+
+/// The merchant's own number for a customer. Assist allows "up to 32 symbols"; we allow ASCII
+/// letters, digits and `. _ - @ +` (enough for numeric ids, UUIDs and e-mail addresses) and nothing
+/// else, so that a customer number can never carry a separator of our storage keys, whitespace, a
+/// quote or markup into a key, a log line or a payment page.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CustomerNumber(String);
+
+impl CustomerNumber {
+    pub fn parse(s: &str) -> Result<CustomerNumber, ModelError> {
+        if valid(s, 32, b"._-@+") {
+            Ok(CustomerNumber(s.to_string()))
+        } else {
+            Err(ModelError::CustomerNumber)
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CustomerNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CustomerNumber({})", self.0)
+    }
+}
+
+/// Assist's Merchant_ID.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MerchantId(String);
+
+impl MerchantId {
+    pub fn parse(s: &str) -> Result<MerchantId, ModelError> {
+        if valid(s, 32, b"._-") {
+            Ok(MerchantId(s.to_string()))
+        } else {
+            Err(ModelError::MerchantId)
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MerchantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MerchantId({})", self.0)
+    }
+}
+
+/// Where customer numbers are unique and cards are shared: one merchant, or a configured union
+/// (one legal entity, a group of legal entities, a group of merchants).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Merchant(MerchantId),
+    Union(String),
+}
+
+impl Scope {
+    pub fn union(name: &str) -> Result<Scope, ModelError> {
+        if valid(name, 64, b"._-:") {
+            Ok(Scope::Union(name.to_string()))
+        } else {
+            Err(ModelError::Scope)
+        }
+    }
+    /// The name under which the scope's records are stored; the prefixes keep a merchant and a
+    /// union of the same name apart.
+    pub fn key(&self) -> String {
+        match self {
+            Scope::Merchant(m) => format!("m:{}", m.as_str()),
+            Scope::Union(u) => format!("u:{u}"),
+        }
+    }
+}
+
+/// The name embossed on the card; sealed with the PAN, wiped on drop, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CardholderName(Zeroizing<String>);
+
+impl CardholderName {
+    pub fn parse(s: &str) -> Result<CardholderName, ModelError> {
+        let ok = (1..=64).contains(&s.chars().count()) && !s.chars().any(char::is_control);
+        if ok {
+            Ok(CardholderName(Zeroizing::new(s.to_string())))
+        } else {
+            Err(ModelError::CardholderName)
+        }
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CardholderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CardholderName(***)")
+    }
+}
+
+/// A customer's One Click standing within a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerStatus {
+    /// No saved card: the next payment asks for the full card and offers to save it.
+    New,
+    /// Has saved at least one card.
+    Member,
+    /// Refused One Click: the merchant set it, and no card may be saved or offered.
+    Deny,
+}
+
+/// What a client is allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The merchant-facing API and payment pages: save, list, remove cards, set a status.
+    Facade,
+    /// The payment engine: the only role that may see a PAN again.
+    Authorizer,
+    /// Operators' tools: purge, key rotation.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "facade" => Some(Role::Facade),
+            "authorizer" => Some(Role::Authorizer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Facade => "facade",
+            Role::Authorizer => "authorizer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        Timestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        )
+    }
+    /// (year, month) in UTC, for expiry checks.
+    pub fn year_month(self) -> (u16, u8) {
+        let dt =
+            time::OffsetDateTime::from_unix_timestamp(i64::try_from(self.0).unwrap_or(i64::MAX))
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        (u16::try_from(dt.year()).unwrap_or(0), u8::from(dt.month()))
+    }
+    /// The same instant `years` calendar years later (29 February falls back to the 28th).
+    pub fn plus_years(self, years: u16) -> Timestamp {
+        let dt =
+            time::OffsetDateTime::from_unix_timestamp(i64::try_from(self.0).unwrap_or(i64::MAX))
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let y = dt.year() + i32::from(years);
+        let later = dt
+            .replace_year(y)
+            .or_else(|_| dt.replace_day(28).and_then(|d| d.replace_year(y)));
+        later.map_or(Timestamp(u64::MAX), |d| {
+            Timestamp(u64::try_from(d.unix_timestamp()).unwrap_or(0))
+        })
+    }
+}
+
+/// A card's displayable facts (PCI DSS allows BIN and last four).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskedCard {
+    pub bin: card::Bin,
+    pub last4: card::Last4,
+    pub brand: card::Brand,
+    /// Issuing bank from the vault's BIN table; empty when unknown.
+    pub bank: String,
+    pub expiry: Expiry,
+}
+
+impl MaskedCard {
+    pub fn of(pan: &Pan, expiry: Expiry, bank: String) -> MaskedCard {
+        MaskedCard {
+            bin: pan.bin(),
+            last4: pan.last4(),
+            brand: pan.brand(),
+            bank,
+            expiry,
+        }
+    }
+}
+
+/// The answer to tokenize.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedCard {
+    pub token: Token,
+    pub card: MaskedCard,
+    /// False when the same card was already saved for this customer and its token was updated.
+    pub created: bool,
+}
+
+/// One card of a One Click listing, with Assist's fields (`token`, `bin`, `post`, `brand`,
+/// `bank`, `expire`, `active`, `needCVC`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedCard {
+    pub token: Token,
+    pub card: MaskedCard,
+    /// False once the card has expired.
+    pub active: bool,
+    /// One Click is a customer-initiated payment: the shopper always types the CVC.
+    pub need_cvc: bool,
+}
+
+/// The answer to list: the customer's status and the cards that reached the listing threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerCards {
+    pub status: CustomerStatus,
+    pub cards: Vec<ListedCard>,
+}
+
+/// The answer to detokenize; only the authorizer role ever receives one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardSecret {
+    pub pan: Pan,
+    pub expiry: Expiry,
+    pub holder: Option<CardholderName>,
+}
+
+/// What to save.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenizeRequest {
+    pub merchant: MerchantId,
+    pub customer: CustomerNumber,
+    pub pan: Pan,
+    pub expiry: Expiry,
+    pub holder: Option<CardholderName>,
+}
+
+/// Why the vault refused or failed a call, as the client sees it. Never carries card data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VaultError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("client is not authenticated")]
+    Unauthenticated,
+    #[error("role {0} may not do this")]
+    Forbidden(&'static str),
+    #[error("no such card for this customer")]
+    NotFound,
+    #[error("the customer refused One Click (status Deny)")]
+    CustomerDenied,
+    #[error("unknown merchant")]
+    UnknownMerchant,
+    #[error("vault internal error: {0}")]
+    Internal(String),
+    #[error("vault unreachable: {0}")]
+    Transport(String),
+    #[error("vault did not answer in time")]
+    Timeout,
+}
+
+/// A client's shared secret for the Unix socket; wiped on drop, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(Zeroizing<Vec<u8>>);
+
+impl ClientSecret {
+    pub fn new(secret: Vec<u8>) -> ClientSecret {
+        ClientSecret(Zeroizing::new(secret))
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(***)")
+    }
+}

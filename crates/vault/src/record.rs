@@ -1,0 +1,177 @@
+//! A saved card as stored, and where each kind of record lives in the store.
+//!
+//! Keys: `card/<scope>\0<customer>\0<token>` → [`CardRecord`]; `fp/<scope>\0<customer>\0<hmac>` →
+//! token (finds the same card again); `deny/<scope>\0<customer>` → customer refused One Click;
+//! `dek/<version>` → a DEK wrapped under a KEK; `meta/current-key` → sealing version. Scope and
+//! customer numbers cannot contain `\0` (validated), so keys never collide. A record holds the PAN
+//! and holder only sealed, and never a CVC.
+
+use card::{Expiry, Pan};
+use zeroize::Zeroizing;
+
+use crate::model::{CardholderName, MaskedCard, Timestamp, Token};
+use crate::wire::{DecodeError, Reader, Writer};
+
+pub const CARD: &[u8] = b"card/";
+pub const DENY: &[u8] = b"deny/";
+pub const DEK: &[u8] = b"dek/";
+pub const CURRENT_KEY: &[u8] = b"meta/current-key";
+const FINGERPRINT: &[u8] = b"fp/";
+
+fn owner_key(prefix: &[u8], scope: &str, customer: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + scope.len() + customer.len() + 50);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(scope.as_bytes());
+    k.push(0);
+    k.extend_from_slice(customer.as_bytes());
+    k
+}
+
+/// Prefix of every card of one customer.
+pub fn cards_of(scope: &str, customer: &str) -> Vec<u8> {
+    let mut k = owner_key(CARD, scope, customer);
+    k.push(0);
+    k
+}
+
+pub fn card_key(scope: &str, customer: &str, token: &Token) -> Vec<u8> {
+    let mut k = cards_of(scope, customer);
+    k.extend_from_slice(token.as_bytes());
+    k
+}
+
+/// (scope, customer, token) back from a card key.
+pub fn parse_card_key(key: &[u8]) -> Option<(String, String, Token)> {
+    let rest = key.strip_prefix(CARD)?;
+    let (owner, token) = rest.split_at_checked(rest.len().checked_sub(17)?)?;
+    let token: [u8; 16] = token.strip_prefix(&[0])?.try_into().ok()?;
+    let mut parts = owner.splitn(2, |b| *b == 0);
+    let scope = std::str::from_utf8(parts.next()?).ok()?.to_string();
+    let customer = std::str::from_utf8(parts.next()?).ok()?.to_string();
+    Some((scope, customer, Token::from_bytes(token)))
+}
+
+pub fn fingerprint_key(scope: &str, customer: &str, fingerprint: &[u8; 32]) -> Vec<u8> {
+    let mut k = owner_key(FINGERPRINT, scope, customer);
+    k.push(0);
+    k.extend_from_slice(fingerprint);
+    k
+}
+
+pub fn deny_key(scope: &str, customer: &str) -> Vec<u8> {
+    owner_key(DENY, scope, customer)
+}
+
+pub fn dek_key(version: u32) -> Vec<u8> {
+    let mut k = DEK.to_vec();
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// One saved card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardRecord {
+    pub token: Token,
+    /// Which DEK sealed `sealed`.
+    pub key_version: u32,
+    /// nonce || AES-256-GCM(PAN and holder), bound to token, scope, customer and key version.
+    pub sealed: Vec<u8>,
+    /// HMAC-SHA-256 of the PAN under the HSM's fingerprint key, to remove the index entry with
+    /// the card.
+    pub fingerprint: [u8; 32],
+    pub card: MaskedCard,
+    pub created: Timestamp,
+    pub last_payment: Option<Timestamp>,
+    pub successes: u32,
+}
+
+impl CardRecord {
+    /// When the retention clock started: the last successful payment, or saving if none.
+    pub fn retention_start(&self) -> Timestamp {
+        self.last_payment.unwrap_or(self.created)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Vec::with_capacity(160 + self.sealed.len());
+        w.put_u8(1);
+        w.put_slice(self.token.as_bytes());
+        w.put_u32(self.key_version);
+        w.put_bytes(&self.sealed);
+        w.put_slice(&self.fingerprint);
+        w.put_str(self.card.bin.as_str());
+        w.put_str(self.card.last4.as_str());
+        w.put_str(self.card.brand.assist_name());
+        w.put_str(&self.card.bank);
+        w.put_u8(self.card.expiry.month());
+        w.put_u16(self.card.expiry.year());
+        w.put_u64(self.created.0);
+        w.put_u64(self.last_payment.map_or(0, |t| t.0));
+        w.put_u32(self.successes);
+        w
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<CardRecord, DecodeError> {
+        let mut r = Reader::new(buf);
+        if r.u8()? != 1 {
+            return Err(r.invalid("record version"));
+        }
+        let token = Token::from_bytes(r.array()?);
+        let key_version = r.u32()?;
+        let sealed = r.bytes()?.to_vec();
+        let fingerprint = r.array()?;
+        let bin = card::Bin::parse(r.str("bin")?).ok_or_else(|| r.invalid("bin"))?;
+        let last4 = card::Last4::parse(r.str("last4")?).ok_or_else(|| r.invalid("last4"))?;
+        let brand = r.str("brand")?;
+        let brand = [card::Brand::Visa, card::Brand::Mastercard, card::Brand::Mir]
+            .into_iter()
+            .find(|b| b.assist_name() == brand)
+            .unwrap_or(card::Brand::Unknown);
+        let bank = r.str("bank")?.to_string();
+        let month = r.u8()?;
+        let year = r.u16()?;
+        let expiry = Expiry::new(month, year).map_err(|_| r.invalid("expiry"))?;
+        let created = Timestamp(r.u64()?);
+        let last = r.u64()?;
+        let successes = r.u32()?;
+        r.finish()?;
+        Ok(CardRecord {
+            token,
+            key_version,
+            sealed,
+            fingerprint,
+            card: MaskedCard {
+                bin,
+                last4,
+                brand,
+                bank,
+                expiry,
+            },
+            created,
+            last_payment: (last != 0).then_some(Timestamp(last)),
+            successes,
+        })
+    }
+}
+
+/// The sealed part of a card: PAN and holder, serialized into a zeroizing buffer.
+pub fn secret_plaintext(pan: &Pan, holder: Option<&CardholderName>) -> Zeroizing<Vec<u8>> {
+    let mut w = Zeroizing::new(Vec::with_capacity(96));
+    w.put_bytes(pan.expose());
+    w.put_bool(holder.is_some());
+    if let Some(h) = holder {
+        w.put_str(h.expose());
+    }
+    w
+}
+
+pub fn parse_secret(plain: &[u8]) -> Result<(Pan, Option<CardholderName>), DecodeError> {
+    let mut r = Reader::new(plain);
+    let pan = Pan::from_ascii(r.bytes()?).map_err(|_| r.invalid("pan"))?;
+    let holder = if r.present("holder")? {
+        Some(CardholderName::parse(r.str("holder")?).map_err(|_| r.invalid("holder"))?)
+    } else {
+        None
+    };
+    r.finish()?;
+    Ok((pan, holder))
+}

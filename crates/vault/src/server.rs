@@ -1,0 +1,293 @@
+//! The vault protocol server: accepts connections on the Unix socket (mode 0600, per-client
+//! secret) and, when configured, on TCP with mutual TLS (client certificate), authenticates each
+//! connection once, then serves pipelined requests concurrently and answers them as they finish.
+//!
+//! Owns the listeners, connection tasks, the retention sweep and graceful shutdown (stop
+//! accepting, stop reading, finish what was started). Must never log a frame's contents.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use hsm::Hsm;
+use store::Store;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::cards::{Caller, CardVault, OpenError};
+use crate::config::{ClientEntry, Config};
+use crate::model::{ClientSecret, VaultError};
+use crate::protocol::{self, Op, Reply, Request, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Hsm(#[from] hsm::HsmError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+}
+
+/// The sockets `run` serves; bound by the caller so tests can use their own paths and port 0.
+#[derive(Debug)]
+pub struct Listeners {
+    pub unix: UnixListener,
+    pub tls: Option<TcpListener>,
+}
+
+/// Binds the Unix socket readable and writable by the vault's user only (a stale socket file
+/// from a crashed run is replaced).
+pub fn bind_unix(path: &Path) -> Result<UnixListener, ServeError> {
+    let err = |e| ServeError::Listen(path.display().to_string(), e);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    if path.exists() {
+        std::fs::remove_file(path).map_err(err)?;
+    }
+    let listener = UnixListener::bind(path).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    }
+    Ok(listener)
+}
+
+/// Opens the store and the HSM, loads the keys and serves until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let store = Store::open(config.engine, &config.database_path())?;
+    let hsm = Hsm::open(&config.hsm)?;
+    let vault = CardVault::open(&config, store, hsm)?;
+    serve(config, vault, listeners, shutdown).await
+}
+
+/// Serves an already opened vault (the bench and tests in this crate use it directly).
+pub async fn serve(
+    config: Config,
+    vault: CardVault,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let clients: Arc<[ClientEntry]> = config.clients.clone().into();
+    let acceptor = match &config.tls {
+        Some(t) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            &t.files,
+        )?)),
+        None => None,
+    };
+    let (stop_tx, stop) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    // Records sealed under an older key (a rotation cut short) are re-sealed at start.
+    let v = vault.clone();
+    tasks.spawn(async move {
+        v.reseal().await;
+    });
+    let (v, mut s, every) = (vault.clone(), stop.clone(), config.sweep_interval);
+    tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => { let _ = v.purge(crate::model::Timestamp::now()).await; }
+                _ = s.changed() => break,
+            }
+        }
+    });
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listeners.unix.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    tasks.spawn(connection(vault.clone(), Arc::clone(&clients), stream, None, stop.clone()));
+                }
+            }
+            accepted = accept_tcp(listeners.tls.as_ref()) => {
+                if let (Ok((tcp, _)), Some(acceptor)) = (accepted, acceptor.clone()) {
+                    let (vault, clients, stop) = (vault.clone(), Arc::clone(&clients), stop.clone());
+                    tasks.spawn(async move {
+                        let _ = tcp.set_nodelay(true);
+                        let Ok(tls) = acceptor.accept(tcp).await else { return };
+                        let caller = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|cert| identify(&clients, cert));
+                        match caller {
+                            Some(caller) => connection(vault, clients, tls, Some(caller), stop).await,
+                            None => vault.refused("unknown-certificate").await,
+                        }
+                    });
+                }
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn accept_tcp(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The configured client whose `tls_name` the (already CA-verified) certificate is valid for.
+fn identify(
+    clients: &[ClientEntry],
+    cert: &rustls::pki_types::CertificateDer<'_>,
+) -> Option<Caller> {
+    let ee = webpki::EndEntityCert::try_from(cert).ok()?;
+    clients.iter().find_map(|c| {
+        let name = rustls::pki_types::ServerName::try_from(c.tls_name.as_deref()?).ok()?;
+        ee.verify_is_valid_for_subject_name(&name).ok()?;
+        Some(Caller {
+            client: c.id.clone(),
+            role: c.role,
+        })
+    })
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(a: &ClientSecret, b: &ClientSecret) -> bool {
+    let (a, b) = (a.expose(), b.expose());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn connection<S>(
+    vault: CardVault,
+    clients: Arc<[ClientEntry]>,
+    stream: S,
+    tls_caller: Option<Caller>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (read, write) = tokio::io::split(stream);
+    let mut read = FramedRead::new(read, protocol::codec());
+    let mut write = FramedWrite::new(write, protocol::codec());
+    // The first frame must be Hello: it names the client (and over the Unix socket proves it).
+    let first = tokio::select! {
+        f = read.next() => f,
+        _ = stop.changed() => return,
+    };
+    let Some(Ok(frame)) = first else { return };
+    let hello = Request::decode(&frame);
+    let caller = match (hello, tls_caller) {
+        (
+            Ok(Request {
+                op: Op::Hello { .. },
+                ..
+            }),
+            Some(caller),
+        ) => Some(caller),
+        (
+            Ok(Request {
+                op: Op::Hello { client, secret },
+                ..
+            }),
+            None,
+        ) => clients
+            .iter()
+            .find(|c| c.id == client && c.secret.as_ref().is_some_and(|s| same_secret(s, &secret)))
+            .map(|c| Caller {
+                client: c.id.clone(),
+                role: c.role,
+            }),
+        _ => None,
+    };
+    let Some(caller) = caller else {
+        let claimed = match Request::decode(&frame) {
+            Ok(Request {
+                op: Op::Hello { client, .. },
+                ..
+            }) => client,
+            _ => String::new(),
+        };
+        vault.refused(&claimed).await;
+        let _ = write
+            .send(
+                Response {
+                    id: 0,
+                    result: Err(VaultError::Unauthenticated),
+                }
+                .encode(),
+            )
+            .await;
+        return;
+    };
+    if write
+        .send(
+            Response {
+                id: 0,
+                result: Ok(Reply::Welcome(caller.role)),
+            }
+            .encode(),
+        )
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let caller = Arc::new(caller);
+    let (answers, mut outbox) = mpsc::channel::<bytes::Bytes>(4096);
+    let writer = tokio::spawn(async move {
+        while let Some(first) = outbox.recv().await {
+            if write.feed(first).await.is_err() {
+                return;
+            }
+            while let Ok(more) = outbox.try_recv() {
+                if write.feed(more).await.is_err() {
+                    return;
+                }
+            }
+            if SinkExt::<bytes::Bytes>::flush(&mut write).await.is_err() {
+                return;
+            }
+        }
+    });
+    loop {
+        let next = tokio::select! {
+            f = read.next() => f,
+            _ = stop.changed() => break,
+        };
+        let Some(Ok(frame)) = next else { break };
+        match Request::decode(&frame) {
+            Ok(req) => {
+                let (vault, caller, answers) =
+                    (vault.clone(), Arc::clone(&caller), answers.clone());
+                tokio::spawn(async move {
+                    let result = vault.handle(&caller, req.op).await;
+                    let _ = answers.send(Response { id: req.id, result }.encode()).await;
+                });
+            }
+            Err(e) => {
+                // An undecodable frame has no trustworthy id: answer on id 0 and hang up.
+                let _ = answers
+                    .send(
+                        Response {
+                            id: 0,
+                            result: Err(VaultError::BadRequest(e.to_string())),
+                        }
+                        .encode(),
+                    )
+                    .await;
+                break;
+            }
+        }
+    }
+    drop(answers);
+    let _ = writer.await;
+}

@@ -1,0 +1,135 @@
+//! Byte-level reading and writing for the vault protocol and the stored records: big-endian
+//! integers, length-prefixed byte strings. The reader is checked everywhere: it never panics and
+//! never reads past its slice, whatever the input.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("message ends early at byte {0}")]
+    Truncated(usize),
+    #[error("{field}: invalid value at byte {at}")]
+    Invalid { field: &'static str, at: usize },
+    #[error("{0} trailing bytes after the message")]
+    Trailing(usize),
+}
+
+/// A cursor over a borrowed message.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, at: 0 }
+    }
+
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(DecodeError::Truncated(self.at))?;
+        let out = &self.buf[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+    pub fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+    pub fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+    pub fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+    pub fn bool(&mut self, field: &'static str) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(self.invalid(field)),
+        }
+    }
+
+    /// A byte string with a 2-byte length prefix.
+    pub fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.u16()?;
+        self.take(usize::from(n))
+    }
+
+    pub fn str(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
+        let b = self.bytes()?;
+        std::str::from_utf8(b).map_err(|_| self.invalid(field))
+    }
+
+    /// Whether an optional value follows (a 0/1 tag).
+    pub fn present(&mut self, field: &'static str) -> Result<bool, DecodeError> {
+        self.bool(field)
+    }
+
+    pub fn invalid(&self, field: &'static str) -> DecodeError {
+        DecodeError::Invalid { field, at: self.at }
+    }
+
+    pub fn finish(self) -> Result<(), DecodeError> {
+        match self.buf.len() - self.at {
+            0 => Ok(()),
+            n => Err(DecodeError::Trailing(n)),
+        }
+    }
+}
+
+/// Appends the same encodings the [`Reader`] reads.
+pub trait Writer {
+    fn put_u8(&mut self, v: u8);
+    fn put_slice(&mut self, v: &[u8]);
+    fn put_u16(&mut self, v: u16) {
+        self.put_slice(&v.to_be_bytes());
+    }
+    fn put_u32(&mut self, v: u32) {
+        self.put_slice(&v.to_be_bytes());
+    }
+    fn put_u64(&mut self, v: u64) {
+        self.put_slice(&v.to_be_bytes());
+    }
+    fn put_bool(&mut self, v: bool) {
+        self.put_u8(u8::from(v));
+    }
+    /// Callers bound their strings well below 64 KiB; a longer one is cut rather than mis-framed.
+    fn put_bytes(&mut self, v: &[u8]) {
+        let v = &v[..v.len().min(usize::from(u16::MAX))];
+        self.put_u16(u16::try_from(v.len()).unwrap_or(u16::MAX));
+        self.put_slice(v);
+    }
+    fn put_str(&mut self, v: &str) {
+        self.put_bytes(v.as_bytes());
+    }
+}
+
+impl Writer for Vec<u8> {
+    fn put_u8(&mut self, v: u8) {
+        self.push(v);
+    }
+    fn put_slice(&mut self, v: &[u8]) {
+        self.extend_from_slice(v);
+    }
+}
+
+impl Writer for bytes::BytesMut {
+    fn put_u8(&mut self, v: u8) {
+        self.extend_from_slice(&[v]);
+    }
+    fn put_slice(&mut self, v: &[u8]) {
+        self.extend_from_slice(v);
+    }
+}
