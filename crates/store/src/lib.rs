@@ -6,6 +6,20 @@
 //! (`b"card/"`, `b"audit/"`) and write integers in keys big-endian and fixed-width so that byte
 //! order is numeric order.
 //!
+//! ```
+//! # fn main() -> Result<(), store::StoreError> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! use store::{Batch, EngineKind, Store};
+//!
+//! let store = Store::open(EngineKind::Redb, &dir.path().join("vault.redb"))?;
+//! let mut batch = Batch::default();
+//! batch.put(b"card/0001", b"sealed").put(b"audit/\0\0\0\0\0\0\0\x01", b"entry");
+//! store.commit_blocking(batch)?; // durable: both puts are on disk, or neither is
+//! assert_eq!(store.get(b"card/0001")?.as_deref(), Some(&b"sealed"[..]));
+//! assert_eq!(store.last_with_prefix(b"audit/")?.map(|(_, v)| v), Some(b"entry".to_vec()));
+//! # Ok(()) }
+//! ```
+//!
 //! This crate must never interpret, log or put into an error the values it stores (they may be
 //! ciphertext) nor the keys (they may hold customer numbers); an error names a key by length at most.
 
