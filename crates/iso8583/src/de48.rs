@@ -71,7 +71,8 @@ fn check(
             min: usize::from(spec.min),
         });
     }
-    if let Some(i) = spec.charset.first_rejected(body) {
+    if !spec.charset.accepts(body) {
+        let i = spec.charset.first_rejected(body).unwrap_or(0);
         return Err(DecodeError::BadCharacter {
             at,
             offset: offset + i,
