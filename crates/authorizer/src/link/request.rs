@@ -105,16 +105,17 @@ pub enum CredentialOnFile {
     Merchant { reason: MitReason, original: NetworkTxnId },
 }
 
-/// The 3-D Secure result of a cardholder's authentication at the ACS (DE 48.20-23).
+/// The 3-D Secure result of a cardholder's authentication at the ACS (DE 48.20-23). ECI `07`
+/// without a CAVV is how a merchant that disabled 3-D Secure for the order says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreeDs {
     /// `05` authenticated, `06` attempted, `07` not authenticated.
     pub eci: String,
     /// Base64, 28 characters.
-    pub cavv: String,
-    pub version: String,
+    pub cavv: Option<String>,
+    pub version: Option<String>,
     /// UUID, 36 characters.
-    pub ds_transaction_id: String,
+    pub ds_transaction_id: Option<String>,
 }
 
 /// An opaque reference the link can turn back into a PAN through [`super::CardResolver`] (the
@@ -287,9 +288,16 @@ impl AuthorizationRequest<'_> {
         }
         if let Some(t) = &self.three_ds {
             de48.push((tag::ECI, t.eci.as_bytes()));
-            de48.push((tag::CAVV, t.cavv.as_bytes()));
-            de48.push((tag::THREE_DS_VERSION, t.version.as_bytes()));
-            de48.push((tag::DS_TRANSACTION_ID, t.ds_transaction_id.as_bytes()));
+            let optional = [
+                (tag::CAVV, &t.cavv),
+                (tag::THREE_DS_VERSION, &t.version),
+                (tag::DS_TRANSACTION_ID, &t.ds_transaction_id),
+            ];
+            for (tag, value) in optional {
+                if let Some(v) = value {
+                    de48.push((tag, v.as_bytes()));
+                }
+            }
         }
         if !de48.is_empty() {
             b.de48(&de48);

@@ -70,9 +70,9 @@ pub(crate) async fn reverse(shared: &Arc<Shared>, original: TransactionRef) -> R
     let record = PendingReversal { original, attempts: 1 };
     let key = shared.saf.push(&record).await?;
     shared.metrics.reversals_pending.fetch_add(1, Relaxed);
-    shared.claimed.insert(key_id(key));
+    shared.claimed.insert(key.id());
     let acknowledged = send_reversal(shared, key, &record, Mti::REVERSAL_REQUEST).await;
-    shared.claimed.remove(&key_id(key));
+    shared.claimed.remove(&key.id());
     match acknowledged {
         Ok(true) => Ok(ReversalState::Acknowledged),
         Ok(false) | Err(LinkError::Unavailable | LinkError::NotSent) => {
@@ -83,9 +83,6 @@ pub(crate) async fn reverse(shared: &Arc<Shared>, original: TransactionRef) -> R
     }
 }
 
-fn key_id(key: SafKey) -> u64 {
-    key.id()
-}
 
 /// Sends one reversal message for a queued record; on an answer (any DE 39: the network has
 /// taken note) removes the record. `Ok(false)` when no answer came in time.
@@ -106,6 +103,12 @@ async fn send_reversal(
         shared.send(mti, &trace, &builder, None).await?
     };
     match request.wait(shared.config.reversal_timeout).await {
+        // Any other code means the network did not take the reversal (format error, wrong
+        // card): it stays queued, visible in the pending gauge, for an operator to look at.
+        Ok(answer) if answer.response_code() != Some(iso8583::ResponseCode::APPROVED) => {
+            tracing::error!(%mti, rrn = %record.original.rrn, code = ?answer.response_code(), "reversal refused; stays in store-and-forward");
+            Ok(false)
+        }
         Ok(answer) => {
             shared.saf.remove(key).await?;
             shared.metrics.reversals_pending.fetch_sub(1, Relaxed);
@@ -143,7 +146,7 @@ pub(crate) async fn forward(shared: Arc<Shared>, stop: CancellationToken) {
             if stop.is_cancelled() {
                 return;
             }
-            if shared.claimed.contains(&key_id(key)) {
+            if shared.claimed.contains(&key.id()) {
                 continue;
             }
             let mti = if record.attempts <= 1 { Mti::REVERSAL_ADVICE } else { Mti::REVERSAL_ADVICE_REPEAT };
