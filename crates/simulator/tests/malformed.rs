@@ -1,0 +1,123 @@
+//! Hostile and broken input: a clear ledger entry, a closed connection, and a server that keeps
+//! serving everyone else.
+
+mod common;
+
+use common::*;
+use iso8583::Mti;
+use simulator::{Action, Faults};
+use tokio::io::AsyncWriteExt;
+
+async fn assert_still_serving(sim: &Sim) {
+    let mut client = sim.client().await;
+    assert_eq!(
+        code(
+            &client
+                .call(&payment(Mti::AUTH_REQUEST, VISA, 100, &[]))
+                .await
+        ),
+        "00"
+    );
+}
+
+fn malformed_reason(sim: &Sim) -> String {
+    let ledger = sim.handle.ledger();
+    match &ledger.entries.last().unwrap().action {
+        Action::Malformed { reason } => reason.clone(),
+        other => panic!("expected a malformed entry, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_oversize_length_header_closes_the_connection_with_a_clear_reason() {
+    let sim = start(Faults::default()).await;
+    let mut client = sim.client().await;
+    client.send_raw(&[0xFF, 0xFF, b'0', b'1']).await;
+    assert!(client.recv().await.is_none());
+    assert!(
+        malformed_reason(&sim).contains("65535"),
+        "{}",
+        malformed_reason(&sim)
+    );
+    assert_still_serving(&sim).await;
+}
+
+#[tokio::test]
+async fn an_empty_frame_and_an_undecodable_body_close_the_connection() {
+    let sim = start(Faults::default()).await;
+    let mut client = sim.client().await;
+    client.send_raw(&[0, 0]).await;
+    assert!(client.recv().await.is_none());
+    assert!(malformed_reason(&sim).contains("empty"));
+
+    let mut client = sim.client().await;
+    client
+        .send_raw(&frame(b"01X0\x00\x00\x00\x00\x00\x00\x00\x00"))
+        .await;
+    assert!(client.recv().await.is_none());
+    assert!(
+        malformed_reason(&sim).contains("MTI"),
+        "{}",
+        malformed_reason(&sim)
+    );
+
+    let mut client = sim.client().await;
+    // A bitmap that announces DE 2 and then ends.
+    client
+        .send_raw(&frame(b"0100\x40\x00\x00\x00\x00\x00\x00\x00"))
+        .await;
+    assert!(client.recv().await.is_none());
+    assert!(
+        malformed_reason(&sim).contains("DE 2"),
+        "{}",
+        malformed_reason(&sim)
+    );
+    assert_still_serving(&sim).await;
+}
+
+#[tokio::test]
+async fn a_response_mti_sent_to_the_network_is_recorded_and_ignored() {
+    let sim = start(Faults::default()).await;
+    let mut client = sim.client().await;
+    let mut b = iso8583::MessageBuilder::new(Mti::AUTH_RESPONSE);
+    b.field(7, &now_de7()).stan(next_stan()).field(39, b"00");
+    client.send(&b.build().unwrap()).await;
+    assert_eq!(client.call(&echo()).await.mti(), Mti::NETWORK_RESPONSE);
+    let ledger = sim.handle.ledger();
+    assert!(
+        matches!(&ledger.entries[0].action, Action::Rejected { reason } if reason.contains("0110"))
+    );
+    assert_eq!(ledger.entries[0].delivery, simulator::Delivery::None);
+}
+
+#[tokio::test]
+async fn plain_tcp_and_clients_without_a_certificate_are_refused() {
+    let sim = start(Faults::default()).await;
+    let mut plain = tokio::net::TcpStream::connect(sim.handle.iso_addr)
+        .await
+        .unwrap();
+    plain.write_all(&frame(b"0800")).await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(GUARD, tokio::io::AsyncReadExt::read(&mut plain, &mut buf))
+        .await
+        .unwrap();
+    // A TLS alert or a close, never an ISO response.
+    assert!(!matches!(read, Ok(n) if n >= 4 && &buf[2..6] == b"0810"));
+
+    let other = simulator::DevPki::generate();
+    let foreign = simulator::DevPki {
+        ca_cert_pem: sim.pki.ca_cert_pem.clone(),
+        ..other
+    };
+    let result = async {
+        let mut client = IsoClient::connect(sim.handle.iso_addr, &foreign).await?;
+        client.send(&echo()).await;
+        Ok::<_, std::io::Error>(client.recv().await)
+    }
+    .await;
+    assert!(
+        matches!(result, Err(_) | Ok(None)),
+        "a client certificate from another CA must be refused"
+    );
+    assert_still_serving(&sim).await;
+}
