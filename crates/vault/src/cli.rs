@@ -63,7 +63,7 @@ fn say(line: &str) {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli.config)?;
     match cli.command {
-        Command::Init { dev } => init(&config, dev),
+        Command::Init { dev } => tokio::task::spawn_blocking(move || init(&config, dev)).await?,
         Command::Serve => {
             let unix = server::bind_unix(&config.socket)?;
             let tls = match &config.tls {
@@ -74,6 +74,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
+            let tls_addr = match &tls {
+                Some(l) => l.local_addr()?.to_string(),
+                None => "-".into(),
+            };
+            // Tests and supervisors wait for this line: both sockets are bound from here on.
+            say(&format!(
+                "vault listening unix={} tls={tls_addr}",
+                config.socket.display()
+            ));
             server::run(config, Listeners { unix, tls }, shutdown_signal()).await?;
             Ok(())
         }

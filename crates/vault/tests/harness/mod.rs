@@ -1,0 +1,227 @@
+//! Starts the real `vault` binary in a temp directory of its own: a SoftHSM2 token created by
+//! `vault init --dev`, a config with three clients and three merchants (two in a union), and
+//! waits for its readiness line. Shared by the end-to-end tests of this crate.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use vault::model::*;
+use vault::{ClientOptions, Credentials, VaultClient, VaultEndpoint};
+
+pub const SOLO: &str = "452739";
+pub const UNION_A: &str = "600001";
+pub const UNION_B: &str = "600002";
+
+pub struct Vault {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub tls_addr: Option<std::net::SocketAddr>,
+    extra: String,
+}
+
+pub fn merchant(id: &str) -> MerchantId {
+    MerchantId::parse(id).unwrap()
+}
+
+pub fn customer(c: &str) -> CustomerNumber {
+    CustomerNumber::parse(c).unwrap()
+}
+
+impl Vault {
+    /// A fresh data directory with keys created; not yet serving.
+    pub fn init(extra_config: &str) -> Vault {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault {
+            dir,
+            child: None,
+            tls_addr: None,
+            extra: extra_config.to_string(),
+        };
+        v.write_config();
+        let out = v.command(&["init", "--dev"]);
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        v
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.data().join("vault.sock")
+    }
+
+    fn write_config(&self) {
+        let cfg = format!(
+            r#"data_dir = "{data}"
+{extra}
+[hsm]
+token_label = "vault-test"
+pin_env = "TEST_VAULT_PIN"
+[retention]
+years = 6
+sweep_interval_secs = 3600
+[[merchants]]
+id = "{SOLO}"
+listing_threshold = 1
+[[merchants]]
+id = "{UNION_A}"
+union = "group-1"
+listing_threshold = 2
+[[merchants]]
+id = "{UNION_B}"
+union = "group-1"
+[[clients]]
+id = "facade"
+role = "facade"
+secret_env = "TEST_SECRET_FACADE"
+[[clients]]
+id = "authorizer"
+role = "authorizer"
+secret_env = "TEST_SECRET_AUTHORIZER"
+tls_name = "authorizer.vault.test"
+[[clients]]
+id = "admin"
+role = "admin"
+secret_file = "{dir}/admin.secret"
+"#,
+            data = self.data().display(),
+            dir = self.dir.path().display(),
+            extra = self.extra,
+        );
+        std::fs::write(self.dir.path().join("vault.toml"), cfg).unwrap();
+        let secret = self.dir.path().join("admin.secret");
+        std::fs::write(&secret, "admin-secret-0123\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    fn base(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_vault"));
+        c.arg("--config")
+            .arg(self.dir.path().join("vault.toml"))
+            .env("SOFTHSM2_CONF", self.dir.path().join("softhsm2.conf"))
+            .env("TEST_VAULT_PIN", "user-pin-1234")
+            .env("VAULT_HSM_SO_PIN", "so-pin-5678")
+            .env("TEST_SECRET_FACADE", "facade-secret-0123")
+            .env("TEST_SECRET_AUTHORIZER", "authorizer-secret-0123");
+        c
+    }
+
+    /// Runs a one-shot command (`keys`, `audit verify`, `rotate-keys`...).
+    pub fn command(&self, args: &[&str]) -> Output {
+        self.base().args(args).output().unwrap()
+    }
+
+    pub fn command_with_env(&self, args: &[&str], key: &str, value: &str) -> Output {
+        self.base().args(args).env(key, value).output().unwrap()
+    }
+
+    /// Starts `vault serve` and waits (bounded) for its readiness line.
+    pub fn start(&mut self) {
+        let mut child = self
+            .base()
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("vault did not become ready");
+        assert!(line.starts_with("vault listening"), "{line}");
+        self.tls_addr = line.split("tls=").nth(1).and_then(|a| a.parse().ok());
+        self.child = Some(child);
+    }
+
+    /// Graceful stop (SIGTERM) and wait.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let status = child.wait().unwrap();
+            assert!(status.success(), "vault exited with {status}");
+        }
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            let _ = child.wait();
+        }
+    }
+
+    pub async fn client(&self, id: &str) -> Result<VaultClient, VaultError> {
+        let secret = match id {
+            "facade" => "facade-secret-0123",
+            "authorizer" => "authorizer-secret-0123",
+            "admin" => "admin-secret-0123",
+            other => other,
+        };
+        VaultClient::connect_with(
+            VaultEndpoint::Unix(self.socket()),
+            Credentials::Secret {
+                client: id.to_string(),
+                secret: ClientSecret::new(secret.as_bytes().to_vec()),
+            },
+            ClientOptions {
+                connections: 2,
+                timeout: Duration::from_secs(10),
+            },
+        )
+        .await
+    }
+
+    pub fn open_store(&self) -> store::Store {
+        store::Store::open(store::EngineKind::Redb, &self.data().join("vault.redb")).unwrap()
+    }
+}
+
+impl Drop for Vault {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+pub fn tokenize_req(merchant_id: &str, cust: &str, pan: &str, expiry: &str) -> TokenizeRequest {
+    TokenizeRequest {
+        merchant: merchant(merchant_id),
+        customer: customer(cust),
+        pan: card::Pan::parse(pan).unwrap(),
+        expiry: card::Expiry::parse(expiry).unwrap(),
+        holder: Some(CardholderName::parse("IVAN PETROV").unwrap()),
+    }
+}
+
+/// Every file under `dir`, recursively.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}

@@ -1,0 +1,251 @@
+//! The One Click rules and the roles, end to end against the real `vault` binary and SoftHSM2.
+
+mod harness;
+
+use harness::*;
+use vault::model::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_click_rules_roles_and_audit() {
+    let mut v = Vault::init("");
+    v.start();
+    let facade = v.client("facade").await.unwrap();
+    let authorizer = v.client("authorizer").await.unwrap();
+    let (solo, a, b) = (merchant(SOLO), merchant(UNION_A), merchant(UNION_B));
+    let c1 = customer("cust-1");
+
+    // Save a card: a new token, masked fields, bank from the BIN table.
+    let saved = facade
+        .tokenize(tokenize_req(SOLO, "cust-1", "4111111111111111", "12.2030"))
+        .await
+        .unwrap();
+    assert!(saved.created);
+    assert_eq!(saved.card.bin.as_str(), "411111");
+    assert_eq!(saved.card.last4.as_str(), "1111");
+    assert_eq!(saved.card.brand, card::Brand::Visa);
+    assert!(saved.card.bank.contains("TEST BANK"));
+
+    // The same card again (re-issued, new expiry): same token, updated, not a duplicate.
+    let again = facade
+        .tokenize(tokenize_req(SOLO, "cust-1", "4111111111111111", "11.2033"))
+        .await
+        .unwrap();
+    assert_eq!(again.token, saved.token);
+    assert!(!again.created);
+    let secret = authorizer
+        .detokenize(&solo, &c1, saved.token)
+        .await
+        .unwrap();
+    assert_eq!(secret.pan.expose(), b"4111111111111111");
+    assert_eq!(secret.expiry, card::Expiry::parse("11.2033").unwrap());
+    assert_eq!(secret.holder.unwrap().expose(), "IVAN PETROV");
+
+    // Listed only after the threshold of successful payments (1 for this merchant).
+    let listed = facade.list(&solo, &c1).await.unwrap();
+    assert_eq!(listed.status, CustomerStatus::Member);
+    assert!(listed.cards.is_empty());
+    authorizer
+        .record_payment(&solo, &c1, saved.token, Timestamp::now())
+        .await
+        .unwrap();
+    let listed = facade.list(&solo, &c1).await.unwrap();
+    assert_eq!(listed.cards.len(), 1);
+    let card = &listed.cards[0];
+    assert_eq!(
+        (card.token, card.active, card.need_cvc),
+        (saved.token, true, true)
+    );
+    assert_eq!(card.card.expiry.assist_format(), "11.2033");
+
+    // An expired card is listed, inactive.
+    let old = facade
+        .tokenize(tokenize_req(SOLO, "cust-1", "5555555555554444", "01.2021"))
+        .await
+        .unwrap();
+    authorizer
+        .record_payment(&solo, &c1, old.token, Timestamp::now())
+        .await
+        .unwrap();
+    let listed = facade.list(&solo, &c1).await.unwrap();
+    let expired = listed.cards.iter().find(|c| c.token == old.token).unwrap();
+    assert!(!expired.active);
+    assert_eq!(expired.card.brand, card::Brand::Mastercard);
+
+    // A union shares customers and cards; its threshold is the listing merchant's (2 for A).
+    let u = facade
+        .tokenize(tokenize_req(
+            UNION_B,
+            "shared",
+            "2200000000000004",
+            "10.2031",
+        ))
+        .await
+        .unwrap();
+    authorizer
+        .record_payment(&b, &customer("shared"), u.token, Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        facade
+            .list(&b, &customer("shared"))
+            .await
+            .unwrap()
+            .cards
+            .len(),
+        1
+    );
+    assert!(
+        facade
+            .list(&a, &customer("shared"))
+            .await
+            .unwrap()
+            .cards
+            .is_empty()
+    );
+    authorizer
+        .record_payment(&a, &customer("shared"), u.token, Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        facade.list(&a, &customer("shared")).await.unwrap().cards[0].token,
+        u.token
+    );
+    // ...but not with a merchant outside the union.
+    assert_eq!(
+        facade
+            .list(&solo, &customer("shared"))
+            .await
+            .unwrap()
+            .status,
+        CustomerStatus::New
+    );
+    assert_eq!(
+        authorizer
+            .detokenize(&solo, &customer("shared"), u.token)
+            .await,
+        Err(VaultError::NotFound)
+    );
+    // Nor with another customer of the same scope.
+    assert_eq!(
+        authorizer
+            .detokenize(&solo, &customer("cust-2"), saved.token)
+            .await,
+        Err(VaultError::NotFound)
+    );
+
+    // Deny stops saving; the listing says so.
+    let c3 = customer("cust-3");
+    facade
+        .set_customer_status(&solo, &c3, CustomerStatus::Deny)
+        .await
+        .unwrap();
+    let refused = facade
+        .tokenize(tokenize_req(SOLO, "cust-3", "4111111111111111", "12.2030"))
+        .await;
+    assert_eq!(refused, Err(VaultError::CustomerDenied));
+    assert_eq!(
+        facade.list(&solo, &c3).await.unwrap().status,
+        CustomerStatus::Deny
+    );
+    facade
+        .set_customer_status(&solo, &c3, CustomerStatus::Member)
+        .await
+        .unwrap();
+    assert!(
+        facade
+            .tokenize(tokenize_req(SOLO, "cust-3", "4111111111111111", "12.2030"))
+            .await
+            .is_ok()
+    );
+
+    // Removing the last card makes the customer new again (full card data next time).
+    facade.remove(&solo, &c1, saved.token).await.unwrap();
+    facade.remove(&solo, &c1, old.token).await.unwrap();
+    assert_eq!(
+        facade.remove(&solo, &c1, old.token).await,
+        Err(VaultError::NotFound)
+    );
+    assert_eq!(
+        authorizer.detokenize(&solo, &c1, saved.token).await,
+        Err(VaultError::NotFound)
+    );
+    let listed = facade.list(&solo, &c1).await.unwrap();
+    assert_eq!(
+        (listed.status, listed.cards.len()),
+        (CustomerStatus::New, 0)
+    );
+    // Saved again after removal: a new token.
+    let fresh = facade
+        .tokenize(tokenize_req(SOLO, "cust-1", "4111111111111111", "12.2030"))
+        .await
+        .unwrap();
+    assert!(fresh.created && fresh.token != saved.token);
+
+    // Roles: the facade never sees a PAN; the authorizer cannot save; nobody but admin purges.
+    assert_eq!(
+        facade.detokenize(&solo, &c1, fresh.token).await,
+        Err(VaultError::Forbidden("facade"))
+    );
+    let denied = authorizer
+        .tokenize(tokenize_req(SOLO, "cust-9", "4111111111111111", "12.2030"))
+        .await;
+    assert_eq!(denied, Err(VaultError::Forbidden("authorizer")));
+    assert_eq!(facade.purge().await, Err(VaultError::Forbidden("facade")));
+    assert_eq!(
+        facade.list(&merchant("999999"), &c1).await,
+        Err(VaultError::UnknownMerchant)
+    );
+    // A wrong secret is refused at connect.
+    let wrong = vault::VaultClient::connect(
+        vault::VaultEndpoint::Unix(v.socket()),
+        vault::Credentials::Secret {
+            client: "facade".into(),
+            secret: ClientSecret::new(b"guess".to_vec()),
+        },
+    )
+    .await;
+    assert_eq!(wrong.err(), Some(VaultError::Unauthenticated));
+    // The socket is private to the vault's user.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(v.socket()).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    drop((facade, authorizer));
+    v.stop();
+
+    // Every call, refused ones included, is in the audit log; the chain verifies.
+    let out = v.command(&["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = v.open_store();
+    let entries = vault::audit::entries(&store).unwrap();
+    let forbidden: Vec<_> = entries.iter().filter(|(_, e)| e.outcome == 3).collect();
+    assert_eq!(forbidden.len(), 3);
+    assert!(
+        entries
+            .iter()
+            .any(|(_, e)| e.outcome == 2 && e.client == "facade"),
+        "failed login audited"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|(_, e)| e.op == 3 && e.token == Some(saved.token) && e.client == "authorizer")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_numbers_are_validated() {
+    assert!(CustomerNumber::parse("").is_err());
+    assert!(CustomerNumber::parse(&"x".repeat(33)).is_err());
+    assert!(CustomerNumber::parse("a b").is_err());
+    assert!(CustomerNumber::parse("a\0b").is_err());
+    assert!(CustomerNumber::parse("<script>").is_err());
+    assert!(CustomerNumber::parse("ivan.petrov+1@mail.example").is_ok());
+    assert!(CustomerNumber::parse(&"9".repeat(32)).is_ok());
+}
