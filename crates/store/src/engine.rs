@@ -92,6 +92,15 @@ mod tests {
     }
 
     #[test]
+    fn deserializes_from_config_names() {
+        use serde::de::value::{Error, StrDeserializer};
+        let from = |name| EngineKind::deserialize(StrDeserializer::<Error>::new(name));
+        assert_eq!(from("sled"), Ok(EngineKind::Sled));
+        assert_eq!(from("redb"), Ok(EngineKind::Redb));
+        assert!(from("Sled").is_err());
+    }
+
+    #[test]
     fn rejects_other_names_clearly() {
         let err = "Redb".parse::<EngineKind>().unwrap_err();
         assert_eq!(
