@@ -12,6 +12,8 @@ mod builder;
 mod de48;
 mod error;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod json;
 mod kinds;
 mod message;
