@@ -120,7 +120,8 @@ impl Link {
     /// Waits until at least one connection has signed on; `false` if none did within `timeout`.
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
         let mut rx = self.shared.ready.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|n| *n > 0)).await.is_ok_and(|r| r.is_ok())
+        let up = async { rx.wait_for(|n| *n > 0).await.is_ok() };
+        tokio::time::timeout(timeout, up).await.unwrap_or(false)
     }
 
     /// Sends a 0100 or 0200 and waits for its answer. On no answer in time the request is

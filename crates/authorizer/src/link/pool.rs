@@ -180,7 +180,16 @@ impl Shared {
                 return Ok(Lease { slot, _permit: permit });
             }
         }
-        let slot = fallback.ok_or(LinkError::Unavailable)?;
+        let Some(slot) = fallback else {
+            // No connection up: wait a little for one (a reconnect in progress) rather than fail
+            // a payment over a blip, but no longer than the request itself would wait.
+            let mut ready = self.ready.subscribe();
+            let up = async { ready.wait_for(|n| *n > 0).await.is_ok() };
+            if !tokio::time::timeout(self.config.request_timeout, up).await.unwrap_or(false) {
+                return Err(LinkError::Unavailable);
+            }
+            return Box::pin(self.lease(None)).await;
+        };
         let permit =
             Arc::clone(&self.slots[slot].permits).acquire_owned().await.map_err(|_| LinkError::Unavailable)?;
         if !self.slots[slot].up.load(Relaxed) {

@@ -122,6 +122,18 @@ impl Net {
         three_ds: Option<ThreeDs>,
         cvc: Option<&str>,
     ) -> authorizer::link::LinkOutcome {
+        self.try_pay_with(kind, digits, amount, cof, three_ds, cvc).await.unwrap()
+    }
+
+    pub async fn try_pay_with(
+        &self,
+        kind: TransactionKind,
+        digits: &str,
+        amount: u64,
+        cof: CredentialOnFile,
+        three_ds: Option<ThreeDs>,
+        cvc: Option<&str>,
+    ) -> Result<authorizer::link::LinkOutcome, authorizer::link::LinkError> {
         let pan = Pan::parse(digits).unwrap();
         let cvc = cvc.map(|c| Cvc::parse(c).unwrap());
         let card = self.vault.token(&pan);
@@ -139,7 +151,6 @@ impl Net {
                 merchant: merchant(),
             })
             .await
-            .unwrap()
     }
 
     /// 3-D Secure at the simulator's ACS as the cardholder who knows the code.
