@@ -363,3 +363,19 @@ pub fn unusable_path_is_a_clear_error(h: Harness) {
     assert!(matches!(error, StoreError::Directory { .. }), "{error:?}");
     assert!(error.to_string().contains("blocker"), "{error}");
 }
+
+pub async fn large_values_and_binary_keys_round_trip(h: Harness) {
+    let store = h.open();
+    let big: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+    let binary_key: Vec<u8> = (0..=255u8).collect();
+    let mut batch = Batch::default();
+    batch
+        .put(binary_key.clone(), big.clone())
+        .put(vec![0xFF; 1024], b"long key");
+    store.commit(batch).await.unwrap();
+    assert_eq!(store.get(&binary_key).unwrap(), Some(big));
+    assert_eq!(
+        store.get(&[0xFF; 1024]).unwrap().as_deref(),
+        Some(&b"long key"[..])
+    );
+}

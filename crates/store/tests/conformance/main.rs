@@ -69,6 +69,7 @@ macro_rules! all_cases {
                 concurrent_committers_all_land,
                 reopen_after_drop_keeps_everything,
                 second_open_while_open_is_a_clear_error,
+                large_values_and_binary_keys_round_trip,
             ],
             sync: [
                 engine_write_applies_batches_in_order,
