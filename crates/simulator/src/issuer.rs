@@ -242,42 +242,27 @@ impl Issuer {
             decision.cavv_result = Some(if valid { b'2' } else { b'1' });
             Some((valid, cavv))
         });
-        let (now_year, now_month) = current_year_month();
         let refund = p.kind == PaymentKind::Refund;
-        let declined = match () {
-            () if profile.standing == Standing::Stolen => Some(ResponseCode::DO_NOT_HONOUR),
-            () if profile.standing == Standing::Expired
-                || p.expiry.is_expired_at(now_year, now_month) =>
-            {
-                Some(ResponseCode::EXPIRED_CARD)
-            }
-            () if p.amount == 0 => Some(ResponseCode::INVALID_AMOUNT),
-            () => MAGIC_DECLINES
-                .iter()
-                .find(|(a, _)| *a == p.amount)
-                .map(|(_, c)| *c),
-        }
-        .or_else(|| {
-            if refund {
-                None
-            } else {
-                network_rule(state, p, card, three_ds_valid)
-            }
-        })
-        .or_else(|| match decision.cvc_result {
-            Some(b'N') => Some(ResponseCode::CVC_MISMATCH),
-            _ => None,
-        })
-        .or_else(|| match three_ds_valid {
-            Some((false, _)) => Some(ResponseCode::AUTHENTICATION_REQUIRED),
-            None if profile.always_3ds
-                && !refund
-                && p.cof != Some(CofIndicator::MerchantInitiated) =>
-            {
-                Some(ResponseCode::AUTHENTICATION_REQUIRED)
-            }
-            _ => None,
-        });
+        let checks = Checks {
+            profile: &profile,
+            cvc_result: decision.cvc_result,
+            three_ds: three_ds_valid,
+        };
+        let declined = static_decline(p, &checks)
+            .or_else(|| {
+                if refund {
+                    None
+                } else {
+                    network_rule(state, p, card, three_ds_valid)
+                }
+            })
+            .or_else(|| {
+                if refund {
+                    None
+                } else {
+                    verification_decline(p, &checks)
+                }
+            });
         if let Some(code) = declined {
             decision.code = code;
             return decision;
@@ -342,7 +327,7 @@ impl Issuer {
         state: &mut State,
         a: &Adjustment,
         entry: &mut LedgerEntry,
-        apply: fn(&mut Booking, &Adjustment) -> Result<(i64, Action), ResponseCode>,
+        apply: Adjust,
     ) -> Decision {
         entry.original = Some((format!("{:04}", a.original.mti), a.original.stan));
         let card = self.key.fingerprint(a.pan.expose());
@@ -377,6 +362,51 @@ impl Issuer {
         }
     }
 }
+
+/// What a payment's verification produced, for the decline checks.
+struct Checks<'a> {
+    profile: &'a cards::CardProfile,
+    cvc_result: Option<u8>,
+    /// Whether a presented CAVV verified, and which it was.
+    three_ds: Option<(bool, Cavv)>,
+}
+
+/// Declines that depend on the card and amount alone, in the README's order.
+fn static_decline(p: &Payment, c: &Checks<'_>) -> Option<ResponseCode> {
+    let (now_year, now_month) = current_year_month();
+    if c.profile.standing == Standing::Stolen {
+        return Some(ResponseCode::DO_NOT_HONOUR);
+    }
+    if c.profile.standing == Standing::Expired || p.expiry.is_expired_at(now_year, now_month) {
+        return Some(ResponseCode::EXPIRED_CARD);
+    }
+    if p.amount == 0 {
+        return Some(ResponseCode::INVALID_AMOUNT);
+    }
+    MAGIC_DECLINES
+        .iter()
+        .find(|(a, _)| *a == p.amount)
+        .map(|(_, code)| *code)
+}
+
+/// CVC2 and 3-D Secure: a wrong CVC2, an invalid or replayed CAVV, or a card that always needs
+/// 3-D Secure presented without it.
+fn verification_decline(p: &Payment, c: &Checks<'_>) -> Option<ResponseCode> {
+    if c.cvc_result == Some(b'N') {
+        return Some(ResponseCode::CVC_MISMATCH);
+    }
+    match c.three_ds {
+        Some((false, _)) => Some(ResponseCode::AUTHENTICATION_REQUIRED),
+        None if c.profile.always_3ds && p.cof != Some(CofIndicator::MerchantInitiated) => {
+            Some(ResponseCode::AUTHENTICATION_REQUIRED)
+        }
+        _ => None,
+    }
+}
+
+/// A change that a reversal or completion makes to a booking: the balance delta and what to
+/// record, or the decline code.
+type Adjust = fn(&mut Booking, &Adjustment) -> Result<(i64, Action), ResponseCode>;
 
 /// The network rules of `spec/iso8583.md` for stored credentials.
 fn network_rule(

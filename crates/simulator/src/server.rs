@@ -136,6 +136,8 @@ enum ConnectionEnd {
     Frame(iso8583::FrameError),
     #[error("undecodable message: {0}")]
     Message(iso8583::DecodeError),
+    #[error("read failed: {0}")]
+    Read(std::io::Error),
     #[error("write failed: {0}")]
     Write(std::io::Error),
 }
@@ -180,6 +182,11 @@ impl Connection {
                     let wire = match frame {
                         None => break,
                         Some(Ok(wire)) => wire,
+                        // A reset or a close without close_notify is the peer leaving, not
+                        // a malformed frame: nothing for the ledger.
+                        Some(Err(iso8583::FrameError::Io(err))) => {
+                            return Err(ConnectionEnd::Read(err));
+                        }
                         Some(Err(err)) => {
                             let end = ConnectionEnd::Frame(err);
                             self.network.issuer.record_malformed(self.id, end.to_string());
