@@ -330,7 +330,7 @@ impl Issuer {
         apply: Adjust,
     ) -> Decision {
         entry.original = Some((format!("{:04}", a.original.mti), a.original.stan));
-        let card = self.key.fingerprint(a.pan.expose());
+        let card = a.pan.as_ref().map(|pan| self.key.fingerprint(pan.expose()));
         let Some(booking) = state.bookings.get_mut(&a.original) else {
             entry.action = Action::ReversalOfUnknown;
             // A completion needs its authorization; a reversal of the unknown is acknowledged.
@@ -341,7 +341,7 @@ impl Issuer {
                 ResponseCode::APPROVED
             });
         };
-        if booking.card != card {
+        if card.is_some_and(|card| card != booking.card) {
             entry.action = Action::Declined;
             return Decision::code(ResponseCode::INVALID_TRANSACTION);
         }
@@ -349,7 +349,9 @@ impl Issuer {
             Ok((delta, action)) => {
                 entry.action = action;
                 entry.balance_delta = delta;
-                if let Some(holder) = state.cards.get_mut(&card) {
+                if let Some(holder) = state.cards.get_mut(&booking.card) {
+                    // A reversal may come without DE 2; the ledger still names the card.
+                    entry.card = Some(holder.masked.clone());
                     holder.balance += delta;
                     entry.balance_after(holder.balance);
                 }

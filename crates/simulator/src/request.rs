@@ -70,7 +70,8 @@ pub struct Payment {
 #[derive(Debug)]
 pub struct Adjustment {
     pub original: TxnKey,
-    pub pan: Pan,
+    /// Always present on a completion; possibly absent on a reversal.
+    pub pan: Option<Pan>,
     pub amount: u64,
     /// DE 95's first twelve digits: the amount that remains after a partial reversal.
     pub replacement: Option<u64>,
@@ -87,7 +88,9 @@ pub enum Request {
 
 const PAYMENT_FIELDS: &[u8] = &[2, 3, 4, 7, 11, 12, 13, 14, 22, 25, 32, 37, 41, 42, 49];
 const COMPLETION_FIELDS: &[u8] = &[2, 3, 4, 7, 11, 14, 32, 37, 41, 42, 49, 90];
-const REVERSAL_FIELDS: &[u8] = &[2, 3, 4, 7, 11, 32, 37, 41, 42, 49, 90];
+/// DE 2 is tolerated missing on a reversal: an acquirer that can no longer resolve the card
+/// (e.g. removed from the vault) still owes the network the reversal, which DE 90 identifies.
+const REVERSAL_FIELDS: &[u8] = &[3, 4, 7, 11, 32, 37, 41, 42, 49, 90];
 const NETWORK_FIELDS: &[u8] = &[7, 11, 70];
 
 impl Request {
@@ -223,7 +226,7 @@ fn three_ds(
 fn adjustment(msg: &Message) -> Result<Adjustment, Reject> {
     Ok(Adjustment {
         original: original_of(msg)?,
-        pan: pan_of(msg)?,
+        pan: if msg.has(2) { Some(pan_of(msg)?) } else { None },
         amount: amount_of(msg)?,
         replacement: match msg.field(95) {
             None => None,
