@@ -15,11 +15,20 @@ use tokio::net::TcpListener;
 use crate::link::Link;
 
 async fn metrics(State(link): State<Link>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], link.metrics().render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        link.metrics().render(),
+    )
 }
 
 async fn health(State(link): State<Link>) -> impl IntoResponse {
-    if link.metrics().slots.iter().enumerate().any(|(i, _)| link.metrics().state(i) == crate::link::ConnectionState::Up) {
+    if link
+        .metrics()
+        .slots
+        .iter()
+        .enumerate()
+        .any(|(i, _)| link.metrics().state(i) == crate::link::ConnectionState::Up)
+    {
         (StatusCode::OK, "link up\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "link down\n")
@@ -27,7 +36,10 @@ async fn health(State(link): State<Link>) -> impl IntoResponse {
 }
 
 pub fn router(link: Link) -> Router {
-    Router::new().route("/metrics", get(metrics)).route("/health", get(health)).with_state(link)
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .with_state(link)
 }
 
 /// Serves until `shutdown` resolves.
@@ -36,5 +48,7 @@ pub async fn serve(
     link: Link,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(link)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(link))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

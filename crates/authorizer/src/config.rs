@@ -12,7 +12,8 @@ use serde::Deserialize;
 use store::EngineKind;
 
 use crate::link::{
-    AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, TlsError, TlsMaterial, client_config,
+    AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, TlsError, TlsMaterial,
+    client_config,
 };
 
 /// The file as written.
@@ -65,7 +66,10 @@ impl Default for Settings {
 impl Default for LinkSettings {
     fn default() -> LinkSettings {
         LinkSettings {
-            endpoints: vec![EndpointSettings { addr: "127.0.0.1:8583".into(), server_name: "localhost".into() }],
+            endpoints: vec![EndpointSettings {
+                addr: "127.0.0.1:8583".into(),
+                server_name: "localhost".into(),
+            }],
             certs_dir: PathBuf::from("var/certs"),
             connections: 2,
             max_in_flight: 256,
@@ -94,9 +98,15 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("{0}")]
     Link(#[from] ConfigError),
     #[error("TLS material in {dir}: {source}")]
@@ -105,9 +115,14 @@ pub enum SettingsError {
 
 impl Settings {
     pub fn from_file(path: &Path) -> Result<Settings, SettingsError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| SettingsError::Read { path: path.to_owned(), source })?;
-        toml::from_str(&text).map_err(|source| SettingsError::Parse { path: path.to_owned(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| SettingsError::Parse {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     pub fn validate(self) -> Result<Config, SettingsError> {
@@ -122,9 +137,15 @@ impl Settings {
             client_cert_pem: read("client.pem")?,
             client_key_pem: zeroize::Zeroizing::new(read("client-key.pem")?),
         };
-        let tls = client_config(&material).map_err(|source| SettingsError::Tls { dir: dir.clone(), source })?;
-        let endpoints =
-            l.endpoints.iter().map(|e| Endpoint::new(e.addr.clone(), &e.server_name)).collect::<Result<_, _>>()?;
+        let tls = client_config(&material).map_err(|source| SettingsError::Tls {
+            dir: dir.clone(),
+            source,
+        })?;
+        let endpoints = l
+            .endpoints
+            .iter()
+            .map(|e| Endpoint::new(e.addr.clone(), &e.server_name))
+            .collect::<Result<_, _>>()?;
         let ms = Duration::from_millis;
         let mut link = LinkConfig::new(endpoints, tls);
         link.connections = l.connections;
@@ -135,7 +156,10 @@ impl Settings {
         link.reversal_timeout = ms(l.reversal_timeout_ms);
         link.connect_timeout = ms(l.connect_timeout_ms);
         link.echo_interval = ms(l.echo_interval_ms);
-        link.backoff = Backoff { initial: ms(l.backoff_initial_ms), max: ms(l.backoff_max_ms) };
+        link.backoff = Backoff {
+            initial: ms(l.backoff_initial_ms),
+            max: ms(l.backoff_max_ms),
+        };
         link.saf_retry_interval = ms(l.saf_retry_interval_ms);
         Ok(Config {
             data_dir: self.data_dir,

@@ -18,7 +18,9 @@ struct Flags {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let flags = Flags::parse();
     let mut settings = match &flags.config {
         Some(path) => authorizer::config::Settings::from_file(path)?,
@@ -26,7 +28,9 @@ async fn main() -> anyhow::Result<()> {
     };
     settings.admin_addr = flags.admin_addr.unwrap_or(settings.admin_addr);
     let config = settings.validate()?;
-    let admin = tokio::net::TcpListener::bind(config.admin_addr).await.context("binding the admin address")?;
+    let admin = tokio::net::TcpListener::bind(config.admin_addr)
+        .await
+        .context("binding the admin address")?;
     authorizer::server::run(config, admin, shutdown_signal()).await?;
     Ok(())
 }

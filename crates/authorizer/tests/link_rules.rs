@@ -20,36 +20,122 @@ fn code(outcome: &LinkOutcome) -> ResponseCode {
 async fn each_rule_gives_its_response_code() {
     let net = Net::start(Faults::default()).await;
     let cases: &[(&str, &str, u64, Option<&str>, ResponseCode)] = &[
-        ("approved", PLAIN_APPROVED, 1_000, Some("123"), ResponseCode::APPROVED),
-        ("Luhn-invalid", "4111111111111112", 1_000, Some("123"), ResponseCode::INVALID_CARD),
-        ("stolen", STOLEN, 1_000, Some("123"), ResponseCode::DO_NOT_HONOUR),
-        ("expired account", "4000000000000069", 1_000, Some("123"), ResponseCode::EXPIRED_CARD),
-        ("insufficient funds", LOW_BALANCE, 20_000, Some("123"), ResponseCode::INSUFFICIENT_FUNDS),
-        ("CVC2 mismatch", PLAIN_APPROVED, 1_000, Some("999"), ResponseCode::CVC_MISMATCH),
-        ("3-DS required", "4000000000003220", 1_000, Some("123"), ResponseCode::AUTHENTICATION_REQUIRED),
-        ("zero amount", PLAIN_APPROVED, 0, Some("123"), ResponseCode::INVALID_AMOUNT),
-        ("not permitted", PLAIN_APPROVED, 9957, Some("123"), ResponseCode::NOT_PERMITTED),
-        ("amount limit", PLAIN_APPROVED, 9961, Some("123"), ResponseCode::EXCEEDS_AMOUNT_LIMIT),
-        ("issuer unavailable", PLAIN_APPROVED, 9991, Some("123"), ResponseCode::ISSUER_UNAVAILABLE),
-        ("system malfunction", PLAIN_APPROVED, 9996, Some("123"), ResponseCode::SYSTEM_MALFUNCTION),
+        (
+            "approved",
+            PLAIN_APPROVED,
+            1_000,
+            Some("123"),
+            ResponseCode::APPROVED,
+        ),
+        (
+            "Luhn-invalid",
+            "4111111111111112",
+            1_000,
+            Some("123"),
+            ResponseCode::INVALID_CARD,
+        ),
+        (
+            "stolen",
+            STOLEN,
+            1_000,
+            Some("123"),
+            ResponseCode::DO_NOT_HONOUR,
+        ),
+        (
+            "expired account",
+            "4000000000000069",
+            1_000,
+            Some("123"),
+            ResponseCode::EXPIRED_CARD,
+        ),
+        (
+            "insufficient funds",
+            LOW_BALANCE,
+            20_000,
+            Some("123"),
+            ResponseCode::INSUFFICIENT_FUNDS,
+        ),
+        (
+            "CVC2 mismatch",
+            PLAIN_APPROVED,
+            1_000,
+            Some("999"),
+            ResponseCode::CVC_MISMATCH,
+        ),
+        (
+            "3-DS required",
+            "4000000000003220",
+            1_000,
+            Some("123"),
+            ResponseCode::AUTHENTICATION_REQUIRED,
+        ),
+        (
+            "zero amount",
+            PLAIN_APPROVED,
+            0,
+            Some("123"),
+            ResponseCode::INVALID_AMOUNT,
+        ),
+        (
+            "not permitted",
+            PLAIN_APPROVED,
+            9957,
+            Some("123"),
+            ResponseCode::NOT_PERMITTED,
+        ),
+        (
+            "amount limit",
+            PLAIN_APPROVED,
+            9961,
+            Some("123"),
+            ResponseCode::EXCEEDS_AMOUNT_LIMIT,
+        ),
+        (
+            "issuer unavailable",
+            PLAIN_APPROVED,
+            9991,
+            Some("123"),
+            ResponseCode::ISSUER_UNAVAILABLE,
+        ),
+        (
+            "system malfunction",
+            PLAIN_APPROVED,
+            9996,
+            Some("123"),
+            ResponseCode::SYSTEM_MALFUNCTION,
+        ),
     ];
     for (what, card, amount, cvc, expected) in cases {
-        let outcome =
-            net.pay_with(TransactionKind::Purchase, card, *amount, CredentialOnFile::None, None, *cvc).await;
+        let outcome = net
+            .pay_with(
+                TransactionKind::Purchase,
+                card,
+                *amount,
+                CredentialOnFile::None,
+                None,
+                *cvc,
+            )
+            .await;
         assert_eq!(code(&outcome), *expected, "{what}");
     }
     // Velocity: three approvals a minute, the fourth is 65.
     for _ in 0..3 {
         assert_eq!(code(&net.pay(VELOCITY, 100).await), ResponseCode::APPROVED);
     }
-    assert_eq!(code(&net.pay(VELOCITY, 100).await), ResponseCode::EXCEEDS_FREQUENCY);
+    assert_eq!(
+        code(&net.pay(VELOCITY, 100).await),
+        ResponseCode::EXCEEDS_FREQUENCY
+    );
 
     let m = net.link.metrics();
     // Four approvals plus the sign-on of each of the two connections.
     assert_eq!(m.responses(ResponseCode::APPROVED), 4 + 2);
     assert_eq!(m.responses(ResponseCode::INSUFFICIENT_FUNDS), 1);
     let text = m.render();
-    assert!(text.contains("link_responses_total{code=\"65\"} 1"), "{text}");
+    assert!(
+        text.contains("link_responses_total{code=\"65\"} 1"),
+        "{text}"
+    );
     // The simulator saw what the link believes: 4 approvals, and the balances add up.
     let ledger = net.sim.handle.ledger();
     assert_eq!(ledger.approvals().count(), 4);
@@ -61,7 +147,14 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
     let net = Net::start(Faults::default()).await;
     // First use without 3-D Secure: 1A. With a CAVV from the ACS: approved with a network ID.
     let bare = net
-        .pay_with(TransactionKind::Authorization, MC_FRICTIONLESS, 5_000, CredentialOnFile::FirstUse, None, Some("123"))
+        .pay_with(
+            TransactionKind::Authorization,
+            MC_FRICTIONLESS,
+            5_000,
+            CredentialOnFile::FirstUse,
+            None,
+            Some("123"),
+        )
         .await;
     assert_eq!(code(&bare), ResponseCode::AUTHENTICATION_REQUIRED);
     let three_ds = net.three_ds(MC_FRICTIONLESS).await;
@@ -76,7 +169,12 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             Some("123"),
         )
         .await;
-    let LinkOutcome::Approved { network_txn_id: Some(network_id), approval_code, .. } = first else {
+    let LinkOutcome::Approved {
+        network_txn_id: Some(network_id),
+        approval_code,
+        ..
+    } = first
+    else {
         panic!("first use not approved with a network ID: {first:?}");
     };
     assert_eq!(approval_code.as_str().len(), 6);
@@ -100,21 +198,56 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
         ds_transaction_id: Some("00000000-0000-4000-8000-000000000000".into()),
     };
     let forged = net
-        .pay_with(TransactionKind::Purchase, MC_FRICTIONLESS, 5_000, CredentialOnFile::FirstUse, Some(forged), Some("123"))
+        .pay_with(
+            TransactionKind::Purchase,
+            MC_FRICTIONLESS,
+            5_000,
+            CredentialOnFile::FirstUse,
+            Some(forged),
+            Some("123"),
+        )
         .await;
     assert_eq!(code(&forged), ResponseCode::AUTHENTICATION_REQUIRED);
 
     // One Click CIT with the CVC: approved.
     let cit = net
-        .pay_with(TransactionKind::Purchase, MC_FRICTIONLESS, 700, CredentialOnFile::Cardholder, None, Some("123"))
+        .pay_with(
+            TransactionKind::Purchase,
+            MC_FRICTIONLESS,
+            700,
+            CredentialOnFile::Cardholder,
+            None,
+            Some("123"),
+        )
         .await;
     assert_eq!(code(&cit), ResponseCode::APPROVED);
     // MIT quoting the first use: approved; quoting an unknown ID: 12.
-    let mit = |original: NetworkTxnId| CredentialOnFile::Merchant { reason: MitReason::Recurring, original };
-    let ok = net.pay_with(TransactionKind::Purchase, MC_FRICTIONLESS, 800, mit(network_id), None, None).await;
+    let mit = |original: NetworkTxnId| CredentialOnFile::Merchant {
+        reason: MitReason::Recurring,
+        original,
+    };
+    let ok = net
+        .pay_with(
+            TransactionKind::Purchase,
+            MC_FRICTIONLESS,
+            800,
+            mit(network_id),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(code(&ok), ResponseCode::APPROVED);
     let unknown = NetworkTxnId::parse("SIM999999999999").unwrap();
-    let bad = net.pay_with(TransactionKind::Purchase, MC_FRICTIONLESS, 800, mit(unknown), None, None).await;
+    let bad = net
+        .pay_with(
+            TransactionKind::Purchase,
+            MC_FRICTIONLESS,
+            800,
+            mit(unknown),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(code(&bad), ResponseCode::INVALID_TRANSACTION);
 }
 
@@ -124,13 +257,31 @@ async fn challenge_cards_of_each_brand_refund_and_completion() {
     for card in [VISA_CHALLENGE, MIR_CHALLENGE] {
         let three_ds = net.three_ds(card).await;
         let outcome = net
-            .pay_with(TransactionKind::Purchase, card, 1_500, CredentialOnFile::FirstUse, Some(three_ds), Some("123"))
+            .pay_with(
+                TransactionKind::Purchase,
+                card,
+                1_500,
+                CredentialOnFile::FirstUse,
+                Some(three_ds),
+                Some("123"),
+            )
             .await;
         assert_eq!(code(&outcome), ResponseCode::APPROVED, "{card}");
     }
     // Two-stage: authorize 3000, complete for 2500; refund 1000.
-    let auth = net.pay_with(TransactionKind::Authorization, PLAIN_APPROVED, 3_000, CredentialOnFile::None, None, Some("123")).await;
-    let LinkOutcome::Approved { reference, .. } = &auth else { panic!("{auth:?}") };
+    let auth = net
+        .pay_with(
+            TransactionKind::Authorization,
+            PLAIN_APPROVED,
+            3_000,
+            CredentialOnFile::None,
+            None,
+            Some("123"),
+        )
+        .await;
+    let LinkOutcome::Approved { reference, .. } = &auth else {
+        panic!("{auth:?}")
+    };
     let pan = card::Pan::parse(PLAIN_APPROVED).unwrap();
     let done = net
         .link
@@ -143,7 +294,16 @@ async fn challenge_cards_of_each_brand_refund_and_completion() {
         .await
         .unwrap();
     assert_eq!(code(&done), ResponseCode::APPROVED);
-    let refund = net.pay_with(TransactionKind::Refund, PLAIN_APPROVED, 1_000, CredentialOnFile::None, None, None).await;
+    let refund = net
+        .pay_with(
+            TransactionKind::Refund,
+            PLAIN_APPROVED,
+            1_000,
+            CredentialOnFile::None,
+            None,
+            None,
+        )
+        .await;
     assert_eq!(code(&refund), ResponseCode::APPROVED);
     let ledger = net.sim.handle.ledger();
     let card = ledger.balance("424242******4242").unwrap();

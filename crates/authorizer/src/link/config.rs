@@ -66,7 +66,10 @@ impl Backoff {
     /// Exponential with "equal jitter": half fixed, half random, so that many slots reconnecting
     /// after one outage do not knock on the door in step.
     pub fn delay(&self, attempt: u32, random: f64) -> Duration {
-        let exp = self.initial.saturating_mul(1u32 << attempt.min(16)).min(self.max);
+        let exp = self
+            .initial
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max);
         exp / 2 + exp.mul_f64(random.clamp(0.0, 1.0) / 2.0)
     }
 }
@@ -113,7 +116,10 @@ impl Endpoint {
     pub fn new(addr: impl Into<String>, server_name: &str) -> Result<Endpoint, ConfigError> {
         let server_name = ServerName::try_from(server_name.to_owned())
             .map_err(|_| ConfigError::ServerName(server_name.to_owned()))?;
-        Ok(Endpoint { addr: addr.into(), server_name })
+        Ok(Endpoint {
+            addr: addr.into(),
+            server_name,
+        })
     }
 }
 
@@ -131,7 +137,10 @@ impl LinkConfig {
             reversal_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),
             echo_interval: Duration::from_secs(30),
-            backoff: Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(10) },
+            backoff: Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(10),
+            },
             saf_retry_interval: Duration::from_secs(10),
         }
     }
@@ -172,7 +181,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_to_its_cap_with_jitter_in_the_upper_half() {
-        let b = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1) };
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
         assert_eq!(b.delay(0, 0.0), Duration::from_millis(50));
         assert_eq!(b.delay(0, 1.0), Duration::from_millis(100));
         assert_eq!(b.delay(2, 1.0), Duration::from_millis(400));

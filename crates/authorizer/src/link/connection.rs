@@ -53,12 +53,17 @@ pub enum Closed {
     Io(#[from] io::Error),
 }
 
-pub async fn connect(endpoint: &Endpoint, config: &LinkConfig) -> Result<TlsStream<TcpStream>, ConnectError> {
+pub async fn connect(
+    endpoint: &Endpoint,
+    config: &LinkConfig,
+) -> Result<TlsStream<TcpStream>, ConnectError> {
     let addr = endpoint.addr.clone();
     let attempt = async {
         let tcp = TcpStream::connect(&endpoint.addr).await?;
         tcp.set_nodelay(true)?;
-        TlsConnector::from(Arc::clone(&config.tls)).connect(endpoint.server_name.clone(), tcp).await
+        TlsConnector::from(Arc::clone(&config.tls))
+            .connect(endpoint.server_name.clone(), tcp)
+            .await
     };
     match tokio::time::timeout(config.connect_timeout, attempt).await {
         Err(_) => Err(ConnectError::Timeout { addr }),
@@ -139,7 +144,10 @@ fn dispatch(frame: bytes::Bytes, shared: &Shared) -> Option<Vec<u8>> {
     let msg = match Message::decode(frame) {
         Ok(m) => m,
         Err(e) => {
-            shared.metrics.malformed_responses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shared
+                .metrics
+                .malformed_responses
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(error = %e, "undecodable message from the processing centre; ignored");
             return None;
         }
@@ -158,7 +166,10 @@ fn dispatch(frame: bytes::Bytes, shared: &Shared) -> Option<Vec<u8>> {
         Err(why) => {
             let late = why == Unmatched::NoWaiter;
             if late {
-                shared.metrics.late_responses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                shared
+                    .metrics
+                    .late_responses
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             tracing::warn!(
                 %mti, ?stan, ?rrn, ?code, reason = ?why,

@@ -8,6 +8,7 @@
 //! whose MTI, terminal or transmission time do not match the request.
 
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 
@@ -63,8 +64,9 @@ pub struct Pending {
     pub expect: Mti,
     /// DE 7 of the request: the spec matches by STAN together with DE 7 (and DE 41).
     pub transmission: [u8; 10],
-    /// The pool slot it was handed to, so a dropped connection fails only its own requests.
-    pub slot: usize,
+    /// The pool slot it is queued on, so a dropped connection fails only its own requests.
+    /// Changes when a frame that was never written moves to another connection.
+    pub slot: AtomicUsize,
 }
 
 /// Why a response found no waiter.
@@ -86,7 +88,10 @@ pub struct InFlight {
 
 impl InFlight {
     pub fn new(terminal_id: [u8; 8]) -> InFlight {
-        InFlight { table: SkipMap::new(), terminal_id }
+        InFlight {
+            table: SkipMap::new(),
+            terminal_id,
+        }
     }
 
     /// Registers a request under `stan`. `false` if that STAN is still in flight (the sequence
@@ -109,7 +114,9 @@ impl InFlight {
         let entry = self.table.get(&stan.value()).ok_or(Unmatched::NoWaiter)?;
         let pending = entry.value();
         let terminal_ok = response.terminal_id().is_none_or(|t| t == self.terminal_id);
-        let time_ok = response.transmission_time().is_none_or(|t| t == pending.transmission);
+        let time_ok = response
+            .transmission_time()
+            .is_none_or(|t| t == pending.transmission);
         if response.mti() != pending.expect || !terminal_ok || !time_ok {
             return Err(Unmatched::Mismatch);
         }
@@ -124,12 +131,16 @@ impl InFlight {
     pub fn fail_slot(&self, slot: usize, reply: &Reply) -> usize {
         let mut failed = 0;
         for entry in self.table.iter() {
-            if entry.value().slot == slot && entry.remove() {
+            if entry.value().slot.load(Ordering::Acquire) == slot && entry.remove() {
                 entry.value().completion.complete(reply.clone());
                 failed += 1;
             }
         }
         failed
+    }
+
+    pub fn get(&self, stan: Stan) -> Option<Arc<Pending>> {
+        self.table.get(&stan.value()).map(|e| Arc::clone(e.value()))
     }
 
     pub fn contains(&self, stan: Stan) -> bool {

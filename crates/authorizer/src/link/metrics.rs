@@ -5,7 +5,7 @@
 //! endpoint addresses.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use iso8583::{Mti, ResponseCode};
@@ -42,8 +42,10 @@ const CODES: [ResponseCode; 16] = [
 ];
 
 /// Upper bounds of the latency buckets, in microseconds (0.25 ms .. 10 s).
-const BUCKETS_US: [u64; 14] =
-    [250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 10_000_000];
+const BUCKETS_US: [u64; 14] = [
+    250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000, 10_000_000,
+];
 
 /// Connection states as a gauge value: what an operator's alert compares against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,20 +128,31 @@ impl LinkMetrics {
     }
 
     pub fn sent(&self, mti: Mti) -> u64 {
-        SENT_MTIS.iter().position(|m| *m == mti).map_or(0, |i| self.sent[i].load(Relaxed))
+        SENT_MTIS
+            .iter()
+            .position(|m| *m == mti)
+            .map_or(0, |i| self.sent[i].load(Relaxed))
     }
 
     pub fn record_response(&self, code: Option<ResponseCode>, latency: Duration) {
-        let i = code.and_then(|c| CODES.iter().position(|k| *k == c)).unwrap_or(CODES.len());
+        let i = code
+            .and_then(|c| CODES.iter().position(|k| *k == c))
+            .unwrap_or(CODES.len());
         self.responses[i].fetch_add(1, Relaxed);
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        let b = BUCKETS_US.iter().position(|&le| us <= le).unwrap_or(BUCKETS_US.len());
+        let b = BUCKETS_US
+            .iter()
+            .position(|&le| us <= le)
+            .unwrap_or(BUCKETS_US.len());
         self.latency[b].fetch_add(1, Relaxed);
         self.latency_sum_us.fetch_add(us, Relaxed);
     }
 
     pub fn responses(&self, code: ResponseCode) -> u64 {
-        CODES.iter().position(|k| *k == code).map_or(0, |i| self.responses[i].load(Relaxed))
+        CODES
+            .iter()
+            .position(|k| *k == code)
+            .map_or(0, |i| self.responses[i].load(Relaxed))
     }
 
     pub fn set_state(&self, slot: usize, state: ConnectionState) {
@@ -149,7 +162,9 @@ impl LinkMetrics {
     }
 
     pub fn state(&self, slot: usize) -> ConnectionState {
-        self.slots.get(slot).map_or(ConnectionState::Down, |s| ConnectionState::from_u8(s.state.load(Relaxed)))
+        self.slots.get(slot).map_or(ConnectionState::Down, |s| {
+            ConnectionState::from_u8(s.state.load(Relaxed))
+        })
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
@@ -160,57 +175,130 @@ impl LinkMetrics {
     }
 
     fn render_into(&self, o: &mut String) -> std::fmt::Result {
-        writeln!(o, "# HELP link_in_flight Requests written to the network and not yet answered.")?;
+        writeln!(
+            o,
+            "# HELP link_in_flight Requests written to the network and not yet answered."
+        )?;
         writeln!(o, "# TYPE link_in_flight gauge")?;
         writeln!(o, "link_in_flight {}", self.in_flight.load(Relaxed))?;
         writeln!(o, "# HELP link_requests_sent_total Requests sent, by MTI.")?;
         writeln!(o, "# TYPE link_requests_sent_total counter")?;
         for (m, c) in SENT_MTIS.iter().zip(&self.sent) {
-            writeln!(o, "link_requests_sent_total{{mti=\"{m}\"}} {}", c.load(Relaxed))?;
+            writeln!(
+                o,
+                "link_requests_sent_total{{mti=\"{m}\"}} {}",
+                c.load(Relaxed)
+            )?;
         }
-        writeln!(o, "# HELP link_responses_total Responses matched to a request, by DE 39.")?;
+        writeln!(
+            o,
+            "# HELP link_responses_total Responses matched to a request, by DE 39."
+        )?;
         writeln!(o, "# TYPE link_responses_total counter")?;
         for (code, c) in CODES.iter().zip(&self.responses) {
-            writeln!(o, "link_responses_total{{code=\"{code}\"}} {}", c.load(Relaxed))?;
+            writeln!(
+                o,
+                "link_responses_total{{code=\"{code}\"}} {}",
+                c.load(Relaxed)
+            )?;
         }
-        writeln!(o, "link_responses_total{{code=\"other\"}} {}", self.responses[CODES.len()].load(Relaxed))?;
+        writeln!(
+            o,
+            "link_responses_total{{code=\"other\"}} {}",
+            self.responses[CODES.len()].load(Relaxed)
+        )?;
         for (name, help, v) in [
-            ("link_timeouts_total", "Requests that got no answer in time.", self.timeouts.load(Relaxed)),
-            ("link_connection_lost_total", "Requests whose connection dropped before the answer.", self.connection_lost.load(Relaxed)),
-            ("link_reversals_acknowledged_total", "Reversals the network acknowledged (0410/0430).", self.reversals_acknowledged.load(Relaxed)),
-            ("link_late_responses_total", "Responses that arrived after their request was given up (logged, ignored).", self.late_responses.load(Relaxed)),
-            ("link_malformed_responses_total", "Frames from the network that did not decode.", self.malformed_responses.load(Relaxed)),
+            (
+                "link_timeouts_total",
+                "Requests that got no answer in time.",
+                self.timeouts.load(Relaxed),
+            ),
+            (
+                "link_connection_lost_total",
+                "Requests whose connection dropped before the answer.",
+                self.connection_lost.load(Relaxed),
+            ),
+            (
+                "link_reversals_acknowledged_total",
+                "Reversals the network acknowledged (0410/0430).",
+                self.reversals_acknowledged.load(Relaxed),
+            ),
+            (
+                "link_late_responses_total",
+                "Responses that arrived after their request was given up (logged, ignored).",
+                self.late_responses.load(Relaxed),
+            ),
+            (
+                "link_malformed_responses_total",
+                "Frames from the network that did not decode.",
+                self.malformed_responses.load(Relaxed),
+            ),
         ] {
             writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}")?;
         }
-        writeln!(o, "# HELP link_reversals_pending Reversals in store-and-forward, not yet acknowledged.")?;
+        writeln!(
+            o,
+            "# HELP link_reversals_pending Reversals in store-and-forward, not yet acknowledged."
+        )?;
         writeln!(o, "# TYPE link_reversals_pending gauge")?;
-        writeln!(o, "link_reversals_pending {}", self.reversals_pending.load(Relaxed))?;
-        writeln!(o, "# HELP link_connection_state 0 down, 1 connecting, 2 signing on, 3 up.")?;
+        writeln!(
+            o,
+            "link_reversals_pending {}",
+            self.reversals_pending.load(Relaxed)
+        )?;
+        writeln!(
+            o,
+            "# HELP link_connection_state 0 down, 1 connecting, 2 signing on, 3 up."
+        )?;
         writeln!(o, "# TYPE link_connection_state gauge")?;
         for (i, s) in self.slots.iter().enumerate() {
-            let ep = usize::try_from(s.endpoint.load(Relaxed)).ok().and_then(|e| self.endpoints.get(e));
+            let ep = usize::try_from(s.endpoint.load(Relaxed))
+                .ok()
+                .and_then(|e| self.endpoints.get(e));
             let ep = ep.map_or("", String::as_str);
-            writeln!(o, "link_connection_state{{slot=\"{i}\",endpoint=\"{ep}\"}} {}", s.state.load(Relaxed))?;
+            writeln!(
+                o,
+                "link_connection_state{{slot=\"{i}\",endpoint=\"{ep}\"}} {}",
+                s.state.load(Relaxed)
+            )?;
         }
         writeln!(o, "# TYPE link_connects_total counter")?;
         for (i, s) in self.slots.iter().enumerate() {
-            writeln!(o, "link_connects_total{{slot=\"{i}\"}} {}", s.connects.load(Relaxed))?;
+            writeln!(
+                o,
+                "link_connects_total{{slot=\"{i}\"}} {}",
+                s.connects.load(Relaxed)
+            )?;
         }
         writeln!(o, "# TYPE link_disconnects_total counter")?;
         for (i, s) in self.slots.iter().enumerate() {
-            writeln!(o, "link_disconnects_total{{slot=\"{i}\"}} {}", s.disconnects.load(Relaxed))?;
+            writeln!(
+                o,
+                "link_disconnects_total{{slot=\"{i}\"}} {}",
+                s.disconnects.load(Relaxed)
+            )?;
         }
-        writeln!(o, "# HELP link_latency_seconds Request to matched response.")?;
+        writeln!(
+            o,
+            "# HELP link_latency_seconds Request to matched response."
+        )?;
         writeln!(o, "# TYPE link_latency_seconds histogram")?;
         let mut cumulative = 0;
         for (le, c) in BUCKETS_US.iter().zip(&self.latency) {
             cumulative += c.load(Relaxed);
-            writeln!(o, "link_latency_seconds_bucket{{le=\"{}\"}} {cumulative}", *le as f64 / 1e6)?;
+            writeln!(
+                o,
+                "link_latency_seconds_bucket{{le=\"{}\"}} {cumulative}",
+                *le as f64 / 1e6
+            )?;
         }
         cumulative += self.latency[BUCKETS_US.len()].load(Relaxed);
         writeln!(o, "link_latency_seconds_bucket{{le=\"+Inf\"}} {cumulative}")?;
-        writeln!(o, "link_latency_seconds_sum {}", self.latency_sum_us.load(Relaxed) as f64 / 1e6)?;
+        writeln!(
+            o,
+            "link_latency_seconds_sum {}",
+            self.latency_sum_us.load(Relaxed) as f64 / 1e6
+        )?;
         writeln!(o, "link_latency_seconds_count {cumulative}")
     }
 }
@@ -224,11 +312,17 @@ mod tests {
         let m = LinkMetrics::new(vec!["127.0.0.1:8583".into()], 1);
         m.record_sent(Mti::AUTH_REQUEST);
         m.record_response(Some(ResponseCode::APPROVED), Duration::from_micros(300));
-        m.record_response(Some(ResponseCode::INSUFFICIENT_FUNDS), Duration::from_millis(3));
+        m.record_response(
+            Some(ResponseCode::INSUFFICIENT_FUNDS),
+            Duration::from_millis(3),
+        );
         m.record_response(ResponseCode::from_ascii(b"ZZ"), Duration::from_secs(60));
         m.set_state(0, ConnectionState::Up);
         let text = m.render();
-        assert!(text.contains("link_requests_sent_total{mti=\"0100\"} 1"), "{text}");
+        assert!(
+            text.contains("link_requests_sent_total{mti=\"0100\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("link_responses_total{code=\"51\"} 1"));
         assert!(text.contains("link_responses_total{code=\"other\"} 1"));
         assert!(text.contains("link_latency_seconds_bucket{le=\"0.0005\"} 1"));

@@ -33,8 +33,9 @@ use tokio_util::sync::CancellationToken;
 pub use config::{AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId};
 pub use metrics::{ConnectionState, LinkMetrics};
 pub use request::{
-    ApprovalCode, AuthorizationRequest, CardRef, CompletionRequest, CredentialOnFile, Currency, LinkOutcome,
-    Merchant, NetworkTxnId, ProcessingCode, ReversalState, ThreeDs, TransactionKind, TransactionRef,
+    ApprovalCode, AuthorizationRequest, CardRef, CompletionRequest, CredentialOnFile, Currency,
+    LinkOutcome, Merchant, NetworkTxnId, ProcessingCode, ReversalState, ThreeDs, TransactionKind,
+    TransactionRef,
 };
 pub use saf::{PendingReversal, SafError};
 pub use tls::{TlsError, TlsMaterial, client_config};
@@ -99,22 +100,40 @@ pub struct Link {
 impl Link {
     /// Starts the pool's connections and the store-and-forward forwarder, which picks up any
     /// reversals a previous run left queued in `store`. Returns at once; see [`Link::wait_ready`].
-    pub fn start(config: LinkConfig, store: Store, cards: Arc<dyn CardResolver>) -> Result<Link, LinkError> {
+    pub fn start(
+        config: LinkConfig,
+        store: Store,
+        cards: Arc<dyn CardResolver>,
+    ) -> Result<Link, LinkError> {
         let config = config.validate().map_err(|_| LinkError::Unavailable)?;
         let saf = saf::SafQueue::open(store)?;
         let queued = saf.list()?.len();
         let endpoints = config.endpoints.iter().map(|e| e.addr.clone()).collect();
         let metrics = Arc::new(LinkMetrics::new(endpoints, config.connections));
-        metrics.reversals_pending.store(i64::try_from(queued).unwrap_or(i64::MAX), Relaxed);
+        metrics
+            .reversals_pending
+            .store(i64::try_from(queued).unwrap_or(i64::MAX), Relaxed);
         let (shared, receivers) = Shared::new(config, saf, cards, metrics);
         let shared = Arc::new(shared);
         let stop = CancellationToken::new();
         let mut tasks = Vec::with_capacity(receivers.len() + 1);
         for (slot, rx) in receivers.into_iter().enumerate() {
-            tasks.push(tokio::spawn(pool::supervise(Arc::clone(&shared), slot, rx, stop.clone())));
+            tasks.push(tokio::spawn(pool::supervise(
+                Arc::clone(&shared),
+                slot,
+                rx,
+                stop.clone(),
+            )));
         }
-        tasks.push(tokio::spawn(reversal::forward(Arc::clone(&shared), stop.clone())));
-        Ok(Link { shared, tasks: Arc::new(std::sync::Mutex::new(tasks)), stop })
+        tasks.push(tokio::spawn(reversal::forward(
+            Arc::clone(&shared),
+            stop.clone(),
+        )));
+        Ok(Link {
+            shared,
+            tasks: Arc::new(std::sync::Mutex::new(tasks)),
+            stop,
+        })
     }
 
     /// Waits until at least one connection has signed on; `false` if none did within `timeout`.
@@ -132,7 +151,9 @@ impl Link {
         let reference = req.reference(&trace);
         let request = {
             let builder = req.builder(&self.shared.acceptor, &trace);
-            self.shared.send(req.kind.mti(), &trace, &builder, None).await?
+            self.shared
+                .send(req.kind.mti(), &trace, &builder, None)
+                .await?
         };
         drop(req);
         let shared = Arc::clone(&self.shared);
@@ -143,7 +164,10 @@ impl Link {
                 Settled::Unknown(timed_out) => {
                     let reference = timed_out.reference.clone();
                     let reversal = timed_out.reverse(&shared).await?;
-                    Ok(LinkOutcome::TimedOutReversed { reference, reversal })
+                    Ok(LinkOutcome::TimedOutReversed {
+                        reference,
+                        reversal,
+                    })
                 }
             }
         });
@@ -156,7 +180,9 @@ impl Link {
         let trace = self.shared.trace();
         let request = {
             let builder = request::completion_builder(&req, &self.shared.acceptor, &trace);
-            self.shared.send(Mti::COMPLETION_ADVICE, &trace, &builder, None).await?
+            self.shared
+                .send(Mti::COMPLETION_ADVICE, &trace, &builder, None)
+                .await?
         };
         let answer = request.wait(self.shared.config.request_timeout).await?;
         let mut reference = req.original.clone();
@@ -186,7 +212,13 @@ impl Link {
 
     /// Reversals waiting in store-and-forward, oldest first.
     pub fn pending_reversals(&self) -> Result<Vec<PendingReversal>, LinkError> {
-        Ok(self.shared.saf.list()?.into_iter().map(|(_, r)| r).collect())
+        Ok(self
+            .shared
+            .saf
+            .list()?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 
     pub fn metrics(&self) -> Arc<LinkMetrics> {
@@ -205,7 +237,12 @@ impl Link {
         };
         let _ = tokio::time::timeout(grace, drained).await;
         self.stop.cancel();
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let tasks = std::mem::take(
+            &mut *self
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         for t in tasks {
             let _ = t.await;
         }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crossbeam_skiplist::SkipSet;
+use crossbeam_skiplist::SkipMap;
 use iso8583::{Message, MessageBuilder, Mti, ResponseCode, Stan};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,7 @@ use super::connection::{self, Outbound};
 use super::inflight::{Completion, InFlight, Pending, Reply};
 use super::metrics::{ConnectionState, LinkMetrics};
 use super::request::{Acceptor, Trace, network_builder};
-use super::saf::SafQueue;
+use super::saf::{SafKey, SafQueue};
 use super::trace::{RrnSequence, StanSequence, Timestamp};
 use super::{CardResolver, LinkError};
 
@@ -47,8 +47,9 @@ pub(crate) struct Shared {
     pub rrns: RrnSequence,
     pub metrics: Arc<LinkMetrics>,
     pub saf: SafQueue,
-    /// Store-and-forward records an in-line reversal is working on; the forwarder leaves them be.
-    pub claimed: SkipSet<u64>,
+    /// Store-and-forward records someone (an in-line reversal, the forwarder) is sending: one
+    /// sender per record, so an acknowledgement is counted once.
+    claimed: SkipMap<u64, Arc<()>>,
     pub saf_wake: Notify,
     pub cards: Arc<dyn CardResolver>,
     /// How many slots are up; `Link::wait_ready` watches it.
@@ -56,6 +57,19 @@ pub(crate) struct Shared {
     next_slot: AtomicUsize,
     epoch: Instant,
     pub closing: AtomicBool,
+}
+
+/// Exclusive use of one store-and-forward record, released on drop.
+#[derive(Debug)]
+pub(crate) struct Claim<'a> {
+    shared: &'a Shared,
+    key: u64,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.shared.claimed.remove(&self.key);
+    }
 }
 
 /// A permit to have one request in flight on one slot.
@@ -110,14 +124,17 @@ impl Shared {
             .collect();
         let seed: u32 = rand::random();
         let shared = Shared {
-            acceptor: Acceptor { acquirer: config.acquirer_id.clone(), terminal: config.terminal_id },
+            acceptor: Acceptor {
+                acquirer: config.acquirer_id.clone(),
+                terminal: config.terminal_id,
+            },
             inflight: InFlight::new(*config.terminal_id.as_bytes()),
             stans: StanSequence::starting_at(seed),
             rrns: RrnSequence::starting_at(u64::from(seed)),
             slots,
             metrics,
             saf,
-            claimed: SkipSet::new(),
+            claimed: SkipMap::new(),
             saf_wake: Notify::new(),
             cards,
             ready: watch::Sender::new(0),
@@ -129,9 +146,23 @@ impl Shared {
         (shared, receivers)
     }
 
+    /// Claims a store-and-forward record; `None` if someone else holds it.
+    pub fn claim(&self, key: SafKey) -> Option<Claim<'_>> {
+        let mine = Arc::new(());
+        let entry = self.claimed.get_or_insert(key.id(), Arc::clone(&mine));
+        Arc::ptr_eq(entry.value(), &mine).then_some(Claim {
+            shared: self,
+            key: key.id(),
+        })
+    }
+
     pub fn trace(&self) -> Trace {
         let now = Timestamp::now();
-        Trace { stan: self.stans.next(), rrn: self.rrns.next(&now), now }
+        Trace {
+            stan: self.stans.next(),
+            rrn: self.rrns.next(&now),
+            now,
+        }
     }
 
     pub fn touch(&self, slot: usize) {
@@ -150,9 +181,19 @@ impl Shared {
 
     fn set_up(&self, slot: usize, up: bool) {
         if self.slots[slot].up.swap(up, Relaxed) != up {
-            self.ready.send_modify(|n| if up { *n += 1 } else { *n = n.saturating_sub(1) });
+            self.ready.send_modify(|n| {
+                if up {
+                    *n += 1
+                } else {
+                    *n = n.saturating_sub(1)
+                }
+            });
         }
-        let state = if up { ConnectionState::Up } else { ConnectionState::Down };
+        let state = if up {
+            ConnectionState::Up
+        } else {
+            ConnectionState::Down
+        };
         self.metrics.set_state(slot, state);
     }
 
@@ -163,9 +204,14 @@ impl Shared {
             return Err(LinkError::ShuttingDown);
         }
         if let Some(slot) = only {
-            let permit =
-                Arc::clone(&self.slots[slot].permits).acquire_owned().await.map_err(|_| LinkError::Unavailable)?;
-            return Ok(Lease { slot, _permit: permit });
+            let permit = Arc::clone(&self.slots[slot].permits)
+                .acquire_owned()
+                .await
+                .map_err(|_| LinkError::Unavailable)?;
+            return Ok(Lease {
+                slot,
+                _permit: permit,
+            });
         }
         let n = self.slots.len();
         let start = self.next_slot.fetch_add(1, Relaxed) % n;
@@ -177,7 +223,10 @@ impl Shared {
             }
             fallback.get_or_insert(slot);
             if let Ok(permit) = Arc::clone(&self.slots[slot].permits).try_acquire_owned() {
-                return Ok(Lease { slot, _permit: permit });
+                return Ok(Lease {
+                    slot,
+                    _permit: permit,
+                });
             }
         }
         let Some(slot) = fallback else {
@@ -185,17 +234,25 @@ impl Shared {
             // a payment over a blip, but no longer than the request itself would wait.
             let mut ready = self.ready.subscribe();
             let up = async { ready.wait_for(|n| *n > 0).await.is_ok() };
-            if !tokio::time::timeout(self.config.request_timeout, up).await.unwrap_or(false) {
+            if !tokio::time::timeout(self.config.request_timeout, up)
+                .await
+                .unwrap_or(false)
+            {
                 return Err(LinkError::Unavailable);
             }
             return Box::pin(self.lease(None)).await;
         };
-        let permit =
-            Arc::clone(&self.slots[slot].permits).acquire_owned().await.map_err(|_| LinkError::Unavailable)?;
+        let permit = Arc::clone(&self.slots[slot].permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| LinkError::Unavailable)?;
         if !self.slots[slot].up.load(Relaxed) {
             return Err(LinkError::Unavailable);
         }
-        Ok(Lease { slot, _permit: permit })
+        Ok(Lease {
+            slot,
+            _permit: permit,
+        })
     }
 
     /// Encodes `builder` into a zeroizing frame, registers the request and queues the frame.
@@ -217,7 +274,7 @@ impl Shared {
             completion: Arc::clone(&completion),
             expect,
             transmission: trace.now.transmission,
-            slot: lease.slot,
+            slot: AtomicUsize::new(lease.slot),
         });
         if !self.inflight.insert(trace.stan, pending) {
             return Err(LinkError::StanInUse(trace.stan));
@@ -233,19 +290,64 @@ impl Shared {
         };
         self.slots[slot]
             .tx
-            .send(Outbound { stan: trace.stan, frame })
+            .send(Outbound {
+                stan: trace.stan,
+                frame,
+            })
             .await
             .map_err(|_| LinkError::ShuttingDown)?;
         self.metrics.record_sent(mti);
         Ok(request)
     }
 
+    /// Moves a never-written frame from `from` to another up slot with room in its queue.
+    /// Network management frames stay with their own connection.
+    fn reroute(&self, from: usize, pending: &Pending, out: Outbound) -> Result<(), Outbound> {
+        if pending.expect == Mti::NETWORK_RESPONSE {
+            return Err(out);
+        }
+        let mut out = out;
+        for (i, slot) in self.slots.iter().enumerate() {
+            if i == from || !slot.up.load(Relaxed) {
+                continue;
+            }
+            pending.slot.store(i, std::sync::atomic::Ordering::Release);
+            match slot.tx.try_send(out) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(o) | mpsc::error::TrySendError::Closed(o)) => {
+                    out = o
+                }
+            }
+        }
+        pending
+            .slot
+            .store(from, std::sync::atomic::Ordering::Release);
+        Err(out)
+    }
+
     /// A network management exchange (0800) on `slot`, or on any up slot.
-    pub async fn network(self: &Arc<Self>, code: &[u8; 3], slot: Option<usize>) -> Result<ResponseCode, LinkError> {
+    pub async fn network(
+        self: &Arc<Self>,
+        code: &[u8; 3],
+        slot: Option<usize>,
+    ) -> Result<ResponseCode, LinkError> {
         let trace = self.trace();
-        let request = self.send(Mti::NETWORK_REQUEST, &trace, &network_builder(code, &trace), slot).await?;
-        let answer = request.wait(self.config.request_timeout).await.map_err(LinkError::from)?;
-        answer.response_code().ok_or(LinkError::BadResponse { mti: answer.mti(), what: "no DE 39" })
+        let request = self
+            .send(
+                Mti::NETWORK_REQUEST,
+                &trace,
+                &network_builder(code, &trace),
+                slot,
+            )
+            .await?;
+        let answer = request
+            .wait(self.config.request_timeout)
+            .await
+            .map_err(LinkError::from)?;
+        answer.response_code().ok_or(LinkError::BadResponse {
+            mti: answer.mti(),
+            what: "no DE 39",
+        })
     }
 }
 
@@ -264,7 +366,9 @@ impl InFlightRequest {
         };
         match reply {
             Reply::Response(m) => {
-                self.shared.metrics.record_response(m.response_code(), self.started.elapsed());
+                self.shared
+                    .metrics
+                    .record_response(m.response_code(), self.started.elapsed());
                 Ok(m)
             }
             Reply::ConnectionLost => {
@@ -296,13 +400,15 @@ pub(crate) async fn supervise(
     while !stop.is_cancelled() {
         let ep = &shared.config.endpoints[endpoint];
         shared.metrics.set_state(slot, ConnectionState::Connecting);
-        shared.metrics.slots[slot].endpoint.store(endpoint as u64, Relaxed);
+        shared.metrics.slots[slot]
+            .endpoint
+            .store(endpoint as u64, Relaxed);
         match connection::connect(ep, &shared.config).await {
             Ok(stream) => {
                 shared.metrics.slots[slot].connects.fetch_add(1, Relaxed);
                 shared.metrics.set_state(slot, ConnectionState::SigningOn);
                 shared.touch(slot);
-                withdraw_queued(&shared, &mut rx);
+                withdraw_queued(&shared, slot, &mut rx);
                 let conn_stop = stop.child_token();
                 let ended = {
                     let io = connection::run(stream, &mut rx, &shared, slot, &conn_stop);
@@ -314,7 +420,7 @@ pub(crate) async fn supervise(
                 let was_up = shared.slots[slot].up.load(Relaxed);
                 shared.set_up(slot, false);
                 shared.metrics.slots[slot].disconnects.fetch_add(1, Relaxed);
-                withdraw_queued(&shared, &mut rx);
+                withdraw_queued(&shared, slot, &mut rx);
                 let lost = shared.inflight.fail_slot(slot, &Reply::ConnectionLost);
                 tracing::warn!(slot, endpoint = %ep.addr, reason = ?ended, lost, "link connection closed");
                 if was_up {
@@ -340,12 +446,22 @@ pub(crate) async fn supervise(
     shared.set_up(slot, false);
 }
 
-/// Frames left queued on a slot whose connection is gone were never written: their waiters learn
-/// so now, and the next connection does not write them late.
-fn withdraw_queued(shared: &Shared, rx: &mut mpsc::Receiver<Outbound>) {
+/// Frames left queued on a slot whose connection is gone were never written: they move to another
+/// up connection if one has room, else their waiters learn they were not sent. Either way the
+/// next connection of this slot does not write them late.
+fn withdraw_queued(shared: &Shared, slot: usize, rx: &mut mpsc::Receiver<Outbound>) {
     while let Ok(o) = rx.try_recv() {
-        if let Some(p) = shared.inflight.take(o.stan) {
-            p.completion.complete(Reply::NotSent);
+        let Some(pending) = shared.inflight.get(o.stan) else {
+            continue;
+        };
+        let stan = o.stan;
+        match shared.reroute(slot, &pending, o) {
+            Ok(()) => {}
+            Err(_) => {
+                if let Some(p) = shared.inflight.take(stan) {
+                    p.completion.complete(Reply::NotSent);
+                }
+            }
         }
     }
 }

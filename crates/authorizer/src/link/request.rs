@@ -33,7 +33,9 @@ impl TransactionKind {
 
     pub fn processing_code(self) -> ProcessingCode {
         match self {
-            TransactionKind::Authorization | TransactionKind::Purchase => ProcessingCode(*b"000000"),
+            TransactionKind::Authorization | TransactionKind::Purchase => {
+                ProcessingCode(*b"000000")
+            }
             TransactionKind::Refund => ProcessingCode(*b"200000"),
         }
     }
@@ -62,7 +64,11 @@ impl Currency {
 
     fn ascii(self) -> [u8; 3] {
         let c = self.0;
-        [b'0' + (c / 100 % 10) as u8, b'0' + (c / 10 % 10) as u8, b'0' + (c % 10) as u8]
+        [
+            b'0' + (c / 100 % 10) as u8,
+            b'0' + (c / 10 % 10) as u8,
+            b'0' + (c % 10) as u8,
+        ]
     }
 }
 
@@ -102,7 +108,10 @@ pub enum CredentialOnFile {
     /// `C`: a later payment started by the cardholder (One Click, Token Pay).
     Cardholder,
     /// `M`: a later payment started by the merchant.
-    Merchant { reason: MitReason, original: NetworkTxnId },
+    Merchant {
+        reason: MitReason,
+        original: NetworkTxnId,
+    },
 }
 
 /// The 3-D Secure result of a cardholder's authentication at the ACS (DE 48.20-23). ECI `07`
@@ -194,10 +203,16 @@ pub enum LinkOutcome {
         /// Present on an approved first use (DE 48.03): later MITs quote it.
         network_txn_id: Option<NetworkTxnId>,
     },
-    Declined { reference: TransactionRef, code: ResponseCode },
+    Declined {
+        reference: TransactionRef,
+        code: ResponseCode,
+    },
     /// No answer in time (or the connection died under it): the link reversed it. The payment
     /// did not happen, whatever the network thought for a moment.
-    TimedOutReversed { reference: TransactionRef, reversal: ReversalState },
+    TimedOutReversed {
+        reference: TransactionRef,
+        reversal: ReversalState,
+    },
 }
 
 impl LinkOutcome {
@@ -317,7 +332,11 @@ fn merchant_fields(b: &mut MessageBuilder, m: &Merchant) {
 }
 
 /// A 0220 for `req`.
-pub(crate) fn completion_builder(req: &CompletionRequest<'_>, acceptor: &Acceptor, trace: &Trace) -> MessageBuilder {
+pub(crate) fn completion_builder(
+    req: &CompletionRequest<'_>,
+    acceptor: &Acceptor,
+    trace: &Trace,
+) -> MessageBuilder {
     let o = req.original;
     let mut b = MessageBuilder::new(Mti::COMPLETION_ADVICE);
     b.field(2, req.pan.expose())
@@ -356,7 +375,12 @@ pub(crate) fn reversal_builder(
         .field(37, original.rrn.as_bytes())
         .field(41, acceptor.terminal.as_bytes())
         .field(49, &original.currency.ascii())
-        .field(90, original.original_data_elements(&acceptor.acquirer).as_bytes());
+        .field(
+            90,
+            original
+                .original_data_elements(&acceptor.acquirer)
+                .as_bytes(),
+        );
     merchant_fields(&mut b, &original.merchant);
     b
 }
@@ -364,13 +388,17 @@ pub(crate) fn reversal_builder(
 /// A 0800 with DE 70 = `code` (001 sign-on, 301 echo).
 pub(crate) fn network_builder(code: &[u8; 3], trace: &Trace) -> MessageBuilder {
     let mut b = MessageBuilder::new(Mti::NETWORK_REQUEST);
-    b.field(7, &trace.now.transmission).stan(trace.stan).field(70, code);
+    b.field(7, &trace.now.transmission)
+        .stan(trace.stan)
+        .field(70, code);
     b
 }
 
 /// Reads the parts of an 0110/0210 the order engine needs.
 pub(crate) fn outcome_of(response: &iso8583::Message, reference: TransactionRef) -> LinkOutcome {
-    let code = response.response_code().unwrap_or(ResponseCode::FORMAT_ERROR);
+    let code = response
+        .response_code()
+        .unwrap_or(ResponseCode::FORMAT_ERROR);
     if !code.is_approved() {
         return LinkOutcome::Declined { reference, code };
     }
@@ -384,7 +412,11 @@ pub(crate) fn outcome_of(response: &iso8583::Message, reference: TransactionRef)
         .and_then(|d| d.network_transaction_id())
         .and_then(|id| std::str::from_utf8(id).ok())
         .and_then(NetworkTxnId::parse);
-    LinkOutcome::Approved { reference, approval_code: ApprovalCode(approval), network_txn_id }
+    LinkOutcome::Approved {
+        reference,
+        approval_code: ApprovalCode(approval),
+        network_txn_id,
+    }
 }
 
 #[cfg(test)]
@@ -393,7 +425,10 @@ mod tests {
     use crate::link::trace::{RrnSequence, StanSequence};
 
     fn acceptor() -> Acceptor {
-        Acceptor { acquirer: AcquirerId::parse("4321").unwrap(), terminal: TerminalId::parse("T1").unwrap() }
+        Acceptor {
+            acquirer: AcquirerId::parse("4321").unwrap(),
+            terminal: TerminalId::parse("T1").unwrap(),
+        }
     }
 
     #[test]
@@ -401,7 +436,11 @@ mod tests {
         let pan = Pan::parse("5555555555554444").unwrap();
         let cvc = Cvc::parse("123").unwrap();
         let now = Timestamp::now();
-        let trace = Trace { stan: StanSequence::starting_at(0).next(), rrn: RrnSequence::starting_at(0).next(&now), now };
+        let trace = Trace {
+            stan: StanSequence::starting_at(0).next(),
+            rrn: RrnSequence::starting_at(0).next(&now),
+            now,
+        };
         let req = AuthorizationRequest {
             kind: TransactionKind::Refund,
             pan: &pan,
@@ -415,7 +454,11 @@ mod tests {
                 original: NetworkTxnId::parse("NT1").unwrap(),
             },
             three_ds: None,
-            merchant: Merchant { id: "452739".into(), name_location: None, category_code: Some(5999) },
+            merchant: Merchant {
+                id: "452739".into(),
+                name_location: None,
+                category_code: Some(5999),
+            },
         };
         let msg = req.builder(&acceptor(), &trace).build().unwrap();
         assert_eq!(msg.mti(), Mti::FINANCIAL_REQUEST);
@@ -430,7 +473,9 @@ mod tests {
         assert!(!format!("{msg:?}").contains("5555555555554444"));
 
         let reference = req.reference(&trace);
-        let rev = reversal_builder(Mti::REVERSAL_ADVICE, &reference, None, &acceptor(), &trace).build().unwrap();
+        let rev = reversal_builder(Mti::REVERSAL_ADVICE, &reference, None, &acceptor(), &trace)
+            .build()
+            .unwrap();
         let de90 = rev.field(90).unwrap();
         assert_eq!(de90.len(), 42);
         assert!(de90.starts_with(b"0200"));

@@ -52,7 +52,9 @@ impl Sent {
                     mti = self.reference.mti, stan = self.reference.stan, rrn = %self.reference.rrn,
                     "no answer in time; reversing"
                 );
-                Settled::Unknown(TimedOut { reference: self.reference })
+                Settled::Unknown(TimedOut {
+                    reference: self.reference,
+                })
             }
         }
     }
@@ -66,13 +68,20 @@ impl TimedOut {
 
 /// Reverses `original` in full: queue it durably, send a 0400, and keep it queued for the
 /// forwarder if the 0400 is not answered.
-pub(crate) async fn reverse(shared: &Arc<Shared>, original: TransactionRef) -> Result<ReversalState, LinkError> {
-    let record = PendingReversal { original, attempts: 1 };
-    let key = shared.saf.push(&record).await?;
+pub(crate) async fn reverse(
+    shared: &Arc<Shared>,
+    original: TransactionRef,
+) -> Result<ReversalState, LinkError> {
+    let record = PendingReversal {
+        original,
+        attempts: 1,
+    };
+    let key = shared.saf.allocate();
+    let claim = shared.claim(key);
+    shared.saf.put(key, &record).await?;
     shared.metrics.reversals_pending.fetch_add(1, Relaxed);
-    shared.claimed.insert(key.id());
     let acknowledged = send_reversal(shared, key, &record, Mti::REVERSAL_REQUEST).await;
-    shared.claimed.remove(&key.id());
+    drop(claim);
     match acknowledged {
         Ok(true) => Ok(ReversalState::Acknowledged),
         Ok(false) | Err(LinkError::Unavailable | LinkError::NotSent) => {
@@ -82,7 +91,6 @@ pub(crate) async fn reverse(shared: &Arc<Shared>, original: TransactionRef) -> R
         Err(e) => Err(e),
     }
 }
-
 
 /// Sends one reversal message for a queued record; on an answer (any DE 39: the network has
 /// taken note) removes the record. `Ok(false)` when no answer came in time.
@@ -98,7 +106,13 @@ async fn send_reversal(
     }
     let trace = shared.trace();
     let request = {
-        let builder = reversal_builder(mti, &record.original, pan.as_ref(), &shared.acceptor, &trace);
+        let builder = reversal_builder(
+            mti,
+            &record.original,
+            pan.as_ref(),
+            &shared.acceptor,
+            &trace,
+        );
         drop(pan);
         shared.send(mti, &trace, &builder, None).await?
     };
@@ -146,10 +160,18 @@ pub(crate) async fn forward(shared: Arc<Shared>, stop: CancellationToken) {
             if stop.is_cancelled() {
                 return;
             }
-            if shared.claimed.contains(&key.id()) {
+            let Some(_claim) = shared.claim(key) else {
+                continue;
+            };
+            // An in-line reversal may have been acknowledged since the list was read.
+            if !shared.saf.contains(key).unwrap_or(false) {
                 continue;
             }
-            let mti = if record.attempts <= 1 { Mti::REVERSAL_ADVICE } else { Mti::REVERSAL_ADVICE_REPEAT };
+            let mti = if record.attempts <= 1 {
+                Mti::REVERSAL_ADVICE
+            } else {
+                Mti::REVERSAL_ADVICE_REPEAT
+            };
             record.attempts += 1;
             // Counted before sending, so that after a crash the next one is a repeat (0421).
             if let Err(e) = shared.saf.put(key, &record).await {

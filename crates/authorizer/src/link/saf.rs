@@ -64,14 +64,27 @@ impl SafQueue {
             Some((k, _)) => SafKey::parse(&k).map_or(0, |k| k.0 + 1),
             None => 0,
         };
-        Ok(SafQueue { store, next: AtomicU64::new(next) })
+        Ok(SafQueue {
+            store,
+            next: AtomicU64::new(next),
+        })
+    }
+
+    /// A key for a new record, after every existing one.
+    pub fn allocate(&self) -> SafKey {
+        SafKey(self.next.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Durable when this returns.
+    #[cfg(test)]
     pub async fn push(&self, record: &PendingReversal) -> Result<SafKey, SafError> {
-        let key = SafKey(self.next.fetch_add(1, Ordering::Relaxed));
+        let key = self.allocate();
         self.put(key, record).await?;
         Ok(key)
+    }
+
+    pub fn contains(&self, key: SafKey) -> Result<bool, SafError> {
+        Ok(self.store.get(&key.bytes())?.is_some())
     }
 
     pub async fn put(&self, key: SafKey, record: &PendingReversal) -> Result<(), SafError> {
@@ -115,7 +128,11 @@ mod tests {
                 amount: 500,
                 processing_code: ProcessingCode(*b"000000"),
                 currency: Currency::RUB,
-                merchant: Merchant { id: "452739".into(), name_location: None, category_code: None },
+                merchant: Merchant {
+                    id: "452739".into(),
+                    name_location: None,
+                    category_code: None,
+                },
                 card: CardRef("tok".into()),
             },
             attempts: 1,
@@ -134,7 +151,12 @@ mod tests {
             q.remove(a).await.unwrap();
         }
         let q = SafQueue::open(Store::open(store::EngineKind::Redb, &path).unwrap()).unwrap();
-        let stans: Vec<u32> = q.list().unwrap().iter().map(|(_, r)| r.original.stan).collect();
+        let stans: Vec<u32> = q
+            .list()
+            .unwrap()
+            .iter()
+            .map(|(_, r)| r.original.stan)
+            .collect();
         assert_eq!(stans, vec![2, 3]);
         // New records go after the survivors, not over them.
         let k = q.push(&record(4)).await.unwrap();

@@ -19,7 +19,9 @@ impl StanSequence {
     /// Starts after `start` (taken modulo the STAN range). A process starts at a random point so
     /// that a restart does not replay the STANs the network saw a moment ago (duplicate → 94).
     pub fn starting_at(start: u32) -> StanSequence {
-        StanSequence { next: AtomicU32::new(start % Stan::MAX) }
+        StanSequence {
+            next: AtomicU32::new(start % Stan::MAX),
+        }
     }
 
     pub fn next(&self) -> Stan {
@@ -39,7 +41,9 @@ pub struct RrnSequence {
 
 impl RrnSequence {
     pub fn starting_at(start: u64) -> RrnSequence {
-        RrnSequence { next: AtomicU64::new(start) }
+        RrnSequence {
+            next: AtomicU64::new(start),
+        }
     }
 
     pub fn next(&self, now: &Timestamp) -> Rrn {
@@ -68,8 +72,13 @@ impl Timestamp {
     }
 
     pub fn at(t: OffsetDateTime) -> Timestamp {
-        let (mo, d, h, mi, s) =
-            (u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
+        let (mo, d, h, mi, s) = (
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+        );
         let mut transmission = [0u8; 10];
         for (i, v) in [mo, d, h, mi, s].into_iter().enumerate() {
             transmission[i * 2] = b'0' + v / 10;
@@ -81,7 +90,12 @@ impl Timestamp {
         local_date.copy_from_slice(&transmission[..4]);
         let year_digit = u64::from(t.year().rem_euclid(10).unsigned_abs());
         let rrn_prefix = year_digit * 100_000 + u64::from(t.ordinal()) * 100 + u64::from(h);
-        Timestamp { transmission, local_time, local_date, rrn_prefix }
+        Timestamp {
+            transmission,
+            local_time,
+            local_date,
+            rrn_prefix,
+        }
     }
 }
 
@@ -103,10 +117,15 @@ mod tests {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 let seq = seq.clone();
-                std::thread::spawn(move || (0..10_000).map(|_| seq.next().value()).collect::<Vec<_>>())
+                std::thread::spawn(move || {
+                    (0..10_000).map(|_| seq.next().value()).collect::<Vec<_>>()
+                })
             })
             .collect();
-        let mut all: Vec<u32> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let mut all: Vec<u32> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), 40_000);

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use authorizer::link::{
-    AuthorizationRequest, CardRef, CardResolver, CredentialOnFile, Currency, Endpoint, Link, LinkConfig, Merchant,
-    ThreeDs, TlsMaterial, TransactionKind, client_config,
+    AuthorizationRequest, CardRef, CardResolver, CredentialOnFile, Currency, Endpoint, Link,
+    LinkConfig, Merchant, ThreeDs, TlsMaterial, TransactionKind, client_config,
 };
 use card::{Cvc, Expiry, Pan};
 use futures::future::BoxFuture;
@@ -70,7 +70,10 @@ pub fn link_config(pki: &DevPki, addrs: &[std::net::SocketAddr]) -> LinkConfig {
         client_key_pem: pki.client_key_pem.clone(),
     })
     .unwrap();
-    let endpoints = addrs.iter().map(|a| Endpoint::new(a.to_string(), "localhost").unwrap()).collect();
+    let endpoints = addrs
+        .iter()
+        .map(|a| Endpoint::new(a.to_string(), "localhost").unwrap())
+        .collect();
     let mut c = LinkConfig::new(endpoints, tls);
     c.connections = 2;
     c.request_timeout = Duration::from_millis(400);
@@ -100,8 +103,16 @@ impl Net {
         let mut config = link_config(&sim.pki, &[sim.handle.iso_addr]);
         tweak(&mut config);
         let link = start_link(config, &dir, &vault);
-        assert!(link.wait_ready(Duration::from_secs(10)).await, "link never signed on");
-        Net { sim, link, vault, dir }
+        assert!(
+            link.wait_ready(Duration::from_secs(10)).await,
+            "link never signed on"
+        );
+        Net {
+            sim,
+            link,
+            vault,
+            dir,
+        }
     }
 
     pub fn acs(&self) -> AcsClient {
@@ -110,7 +121,15 @@ impl Net {
 
     /// A purchase (0200) with the card's CVC, no stored credential.
     pub async fn pay(&self, digits: &str, amount: u64) -> authorizer::link::LinkOutcome {
-        self.pay_with(TransactionKind::Purchase, digits, amount, CredentialOnFile::None, None, Some("123")).await
+        self.pay_with(
+            TransactionKind::Purchase,
+            digits,
+            amount,
+            CredentialOnFile::None,
+            None,
+            Some("123"),
+        )
+        .await
     }
 
     pub async fn pay_with(
@@ -122,7 +141,9 @@ impl Net {
         three_ds: Option<ThreeDs>,
         cvc: Option<&str>,
     ) -> authorizer::link::LinkOutcome {
-        self.try_pay_with(kind, digits, amount, cof, three_ds, cvc).await.unwrap()
+        self.try_pay_with(kind, digits, amount, cof, three_ds, cvc)
+            .await
+            .unwrap()
     }
 
     pub async fn try_pay_with(
@@ -155,13 +176,23 @@ impl Net {
 
     /// 3-D Secure at the simulator's ACS as the cardholder who knows the code.
     pub async fn three_ds(&self, digits: &str) -> ThreeDs {
-        let r = self.acs().authenticate_passing(&Pan::parse(digits).unwrap()).await.unwrap();
-        ThreeDs { eci: r.eci.unwrap(), cavv: r.cavv, version: Some("2.2.0".into()), ds_transaction_id: Some(r.ds_trans_id) }
+        let r = self
+            .acs()
+            .authenticate_passing(&Pan::parse(digits).unwrap())
+            .await
+            .unwrap();
+        ThreeDs {
+            eci: r.eci.unwrap(),
+            cavv: r.cavv,
+            version: Some("2.2.0".into()),
+            ds_transaction_id: Some(r.ds_trans_id),
+        }
     }
 }
 
 pub fn start_link(config: LinkConfig, dir: &tempfile::TempDir, vault: &Arc<TestVault>) -> Link {
-    let store = store::Store::open(store::EngineKind::Redb, &dir.path().join("authorizer.redb")).unwrap();
+    let store =
+        store::Store::open(store::EngineKind::Redb, &dir.path().join("authorizer.redb")).unwrap();
     Link::start(config, store, vault.clone()).unwrap()
 }
 
@@ -170,14 +201,21 @@ pub fn future_expiry() -> Expiry {
 }
 
 pub fn merchant() -> Merchant {
-    Merchant { id: "452739".into(), name_location: None, category_code: None }
+    Merchant {
+        id: "452739".into(),
+        name_location: None,
+        category_code: None,
+    }
 }
 
 /// Waits for `cond`, polling a cheap in-memory read; the deadline is only a guard.
 pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
