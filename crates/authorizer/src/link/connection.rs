@@ -46,7 +46,7 @@ pub enum Closed {
     #[error("shutting down")]
     Shutdown,
     #[error("the processing centre closed the connection")]
-    PeerClosed,
+    ByPeer,
     #[error("framing error: {0}")]
     Framing(#[from] iso8583::FrameError),
     #[error("socket: {0}")]
@@ -93,7 +93,7 @@ pub async fn run(
             () = stop.cancelled() => return Err(Closed::Shutdown),
             read = stream.read_buf(&mut rbuf) => {
                 if read? == 0 {
-                    return Err(Closed::PeerClosed);
+                    return Err(Closed::ByPeer);
                 }
                 shared.touch(slot);
                 while let Some(frame) = codec.decode(&mut rbuf)? {

@@ -17,6 +17,8 @@ use futures::task::AtomicWaker;
 use iso8583::{Message, Mti, Stan};
 
 /// What ended a request's wait.
+// Answers are the common case; boxing them would cost an allocation per response.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Reply {
     /// The network answered.

@@ -27,6 +27,8 @@ pub(crate) struct Sent {
 }
 
 /// How a sent request ended.
+// Answers are the common case; boxing them would cost an allocation per response.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Settled {
     Answered(iso8583::Message, TransactionRef),
