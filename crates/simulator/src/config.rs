@@ -19,6 +19,8 @@ pub const DEFAULT_ISO_ADDR: &str = "127.0.0.1:8583";
 pub const DEFAULT_ACS_ADDR: &str = "127.0.0.1:8584";
 pub const DEFAULT_CERTS_DIR: &str = "var/certs";
 pub const DEFAULT_LEDGER_DIR: &str = "var/simulator";
+/// A long-running dev server keeps this many ledger entries in memory (about 300 MB at most).
+pub const DEFAULT_LEDGER_IN_MEMORY: usize = 1_000_000;
 
 #[derive(Debug, clap::Parser)]
 #[command(
@@ -44,7 +46,8 @@ pub enum Command {
 /// Flags of `simulator serve`; each overrides the same key of the config file.
 #[derive(Debug, Default, clap::Args)]
 pub struct ServeArgs {
-    /// TOML file with any of: iso_addr, acs_addr, certs, ledger, max_connections, [faults].
+    /// TOML file with any of: iso_addr, acs_addr, certs, ledger, ledger_in_memory, max_connections,
+    /// [faults].
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// ISO 8583 listener (port 0 picks a free port; the READY line says which).
@@ -69,6 +72,8 @@ struct FileConfig {
     certs: Option<PathBuf>,
     ledger: Option<PathBuf>,
     max_connections: Option<usize>,
+    /// Ledger entries kept in memory for `GET /ledger` (the file keeps all).
+    ledger_in_memory: Option<usize>,
     faults: Option<Faults>,
 }
 
@@ -157,6 +162,7 @@ impl ServeConfig {
         let mut sim = SimConfig::with_pki(&pki);
         sim.faults = faults;
         sim.ledger_path = Some(ledger);
+        sim.ledger_in_memory = file.ledger_in_memory.unwrap_or(DEFAULT_LEDGER_IN_MEMORY);
         sim.max_connections = max_connections;
         Ok(ServeConfig {
             iso_addr,

@@ -98,7 +98,11 @@ pub struct Arrival {
 }
 
 impl Issuer {
-    pub fn new(key: IssuerKey, ledger_file: Option<&Path>) -> std::io::Result<Issuer> {
+    pub fn new(
+        key: IssuerKey,
+        ledger_file: Option<&Path>,
+        ledger_cap: usize,
+    ) -> std::io::Result<Issuer> {
         Ok(Issuer {
             key,
             state: Mutex::new(State {
@@ -108,7 +112,7 @@ impl Issuer {
                 network_ids: HashMap::new(),
                 used_cavvs: HashSet::new(),
                 approvals: 0,
-                journal: Journal::open(ledger_file)?,
+                journal: Journal::open(ledger_file, ledger_cap)?,
             }),
         })
     }
@@ -170,8 +174,10 @@ impl Issuer {
     pub fn ledger(&self) -> Ledger {
         let mut state = self.lock();
         state.journal.flush();
+        let (entries, trimmed) = state.journal.snapshot();
         Ledger {
-            entries: state.journal.entries().to_vec(),
+            entries,
+            trimmed,
             balances: state
                 .cards
                 .values()

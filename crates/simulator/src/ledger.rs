@@ -5,7 +5,7 @@
 //! snapshot handed to tests and to the read-only HTTP endpoint. It must never hold a PAN (cards
 //! appear masked, 6 + 4) nor any CVC, CAVV or key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -101,7 +101,12 @@ pub struct Balance {
 /// A consistent copy of the journal and balances, taken under the issuer's lock.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ledger {
+    /// The most recent entries, oldest first (all of them unless the in-memory cap trimmed some).
     pub entries: Vec<LedgerEntry>,
+    /// How many older entries were dropped from memory by the cap (the file keeps them).
+    /// Reconciliation from `entries` alone is exact only when this is 0.
+    #[serde(default)]
+    pub trimmed: u64,
     /// By masked card number.
     pub balances: BTreeMap<String, Balance>,
 }
@@ -130,6 +135,9 @@ impl Ledger {
     /// Whether, for every card, opening balance plus the sum of the journal's deltas equals the
     /// current balance: the journal explains every unit of money.
     pub fn balances_add_up(&self) -> bool {
+        if self.trimmed > 0 {
+            return false;
+        }
         let mut sums: BTreeMap<&str, i64> = BTreeMap::new();
         for entry in &self.entries {
             if let Some(card) = &entry.card {
@@ -142,16 +150,21 @@ impl Ledger {
     }
 }
 
-/// Where entries go as they are made: memory always, a JSON-lines file when configured.
+/// Where entries go as they are made: memory (up to a cap) always, a JSON-lines file when
+/// configured.
 #[derive(Debug)]
 pub(crate) struct Journal {
-    entries: Vec<LedgerEntry>,
+    entries: VecDeque<LedgerEntry>,
+    /// Most entries kept in memory; a long soak or bench would otherwise grow without bound.
+    cap: usize,
+    trimmed: u64,
+    next_seq: u64,
     /// Given up (set to `None`) after a failed write: reported once, memory keeps going.
     file: Option<BufWriter<File>>,
 }
 
 impl Journal {
-    pub(crate) fn open(path: Option<&Path>) -> std::io::Result<Journal> {
+    pub(crate) fn open(path: Option<&Path>, cap: usize) -> std::io::Result<Journal> {
         let file = match path {
             Some(path) => {
                 if let Some(dir) = path.parent() {
@@ -162,13 +175,16 @@ impl Journal {
             None => None,
         };
         Ok(Journal {
-            entries: Vec::new(),
+            entries: VecDeque::new(),
+            cap,
+            trimmed: 0,
+            next_seq: 1,
             file,
         })
     }
 
     pub(crate) fn next_seq(&self) -> u64 {
-        self.entries.len() as u64 + 1
+        self.next_seq
     }
 
     pub(crate) fn push(&mut self, entry: LedgerEntry) {
@@ -181,7 +197,16 @@ impl Journal {
                 self.file = None;
             }
         }
-        self.entries.push(entry);
+        self.next_seq = entry.seq + 1;
+        if self.entries.len() >= self.cap {
+            self.entries.pop_front();
+            self.trimmed += 1;
+        }
+        if self.cap > 0 {
+            self.entries.push_back(entry);
+        } else {
+            self.trimmed += 1;
+        }
     }
 
     pub(crate) fn flush(&mut self) {
@@ -192,7 +217,77 @@ impl Journal {
         }
     }
 
-    pub(crate) fn entries(&self) -> &[LedgerEntry] {
-        &self.entries
+    pub(crate) fn snapshot(&self) -> (Vec<LedgerEntry>, u64) {
+        (self.entries.iter().cloned().collect(), self.trimmed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, delta: i64) -> LedgerEntry {
+        LedgerEntry {
+            seq,
+            at_ms: 0,
+            connection: 1,
+            mti: "0200".into(),
+            stan: None,
+            rrn: None,
+            card: Some("555555******4444".into()),
+            amount: None,
+            original: None,
+            response_code: None,
+            approval_code: None,
+            network_id: None,
+            action: Action::Approved,
+            balance_delta: delta,
+            balance_after: None,
+            delivery: Delivery::Sent,
+        }
+    }
+
+    #[test]
+    fn the_memory_cap_keeps_the_newest_entries_and_says_how_many_went() {
+        let mut journal = Journal::open(None, 2).unwrap();
+        for seq in 1..=3 {
+            journal.push(entry(seq, -1));
+        }
+        let (entries, trimmed) = journal.snapshot();
+        assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!((trimmed, journal.next_seq()), (1, 4));
+        let ledger = Ledger {
+            entries,
+            trimmed,
+            balances: BTreeMap::new(),
+        };
+        assert!(
+            !ledger.balances_add_up(),
+            "a trimmed journal cannot prove the balances"
+        );
+    }
+
+    #[test]
+    fn balances_add_up_only_when_the_deltas_explain_them() {
+        let mut ledger = Ledger {
+            entries: vec![entry(1, -5), entry(2, 2)],
+            ..Ledger::default()
+        };
+        ledger.balances.insert(
+            "555555******4444".into(),
+            Balance {
+                opening: 10,
+                current: 7,
+            },
+        );
+        assert!(ledger.balances_add_up());
+        ledger.balances.insert(
+            "555555******4444".into(),
+            Balance {
+                opening: 10,
+                current: 8,
+            },
+        );
+        assert!(!ledger.balances_add_up());
     }
 }

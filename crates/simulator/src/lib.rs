@@ -48,6 +48,9 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Where the ledger of this run is written as JSON lines; memory only when `None`.
     pub ledger_path: Option<PathBuf>,
+    /// Most ledger entries kept in memory (the file keeps all); older ones are trimmed and the
+    /// snapshot says how many. Unbounded by default; benches and soaks should set a cap.
+    pub ledger_in_memory: usize,
     /// The key of CAVVs and card fingerprints; random per run when `None`.
     pub issuer_key: Option<IssuerKey>,
     /// Concurrent ISO connections; more wait in the listen backlog.
@@ -68,6 +71,7 @@ impl SimConfig {
             tls: pki.server_tls(),
             faults: Faults::default(),
             ledger_path: None,
+            ledger_in_memory: usize::MAX,
             issuer_key: None,
             max_connections: 1024,
             handshake_timeout: Duration::from_secs(10),
@@ -107,6 +111,7 @@ impl Simulator {
         let issuer = Issuer::new(
             config.issuer_key.unwrap_or_else(IssuerKey::random),
             config.ledger_path.as_deref(),
+            config.ledger_in_memory,
         )
         .map_err(|source| SimError::Ledger {
             path: config.ledger_path.clone().unwrap_or_default(),
