@@ -1,0 +1,190 @@
+//! Authorizations per second and latency through the real link and the real simulator over
+//! mutual TLS 1.3 on this machine, the simulator applying its issuer rules to every message.
+//! The simulator runs on its own tokio runtime (its own threads), as a separate process would.
+//!
+//! - `link/pipelined/{1,4}conn`: many authorizations in flight (512 concurrent callers) through
+//!   one and through four connections; the figure is elements (authorizations) per second.
+//! - `link/one_in_flight`: one caller, one request at a time (round-trip latency).
+//! - `fixed_rate_20k`: not a criterion measurement but an open-loop run at 20,000/s for 3 s,
+//!   latency measured from each request's scheduled start (no coordinated omission); prints
+//!   p50/p90/p99/p99.9/max to stderr.
+#![allow(clippy::print_stderr)] // a bench reports on stderr
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authorizer::link::{
+    AuthorizationRequest, CardRef, CardResolver, CredentialOnFile, Currency, Endpoint, Link, LinkConfig, Merchant,
+    TlsMaterial, TransactionKind, client_config,
+};
+use card::{Cvc, Expiry, Pan};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures::future::BoxFuture;
+use iso8583::Amount;
+use simulator::{DevPki, SimConfig, Simulator, SimulatorHandle};
+
+#[derive(Debug)]
+struct NoReversalsExpected;
+
+impl CardResolver for NoReversalsExpected {
+    fn resolve<'a>(&'a self, _card: &'a CardRef) -> BoxFuture<'a, Option<Pan>> {
+        Box::pin(async { None })
+    }
+}
+
+struct Bench {
+    link: Link,
+    _sim: SimulatorHandle,
+    _sim_rt: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+fn start(rt: &tokio::runtime::Runtime, connections: usize) -> Bench {
+    let pki = DevPki::generate();
+    let sim_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = sim_rt.block_on(async {
+        let iso = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let acs = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Simulator::start(SimConfig::with_pki(&pki), iso, acs).await.unwrap()
+    });
+    let tls = client_config(&TlsMaterial {
+        ca_cert_pem: pki.ca_cert_pem.clone(),
+        client_cert_pem: pki.client_cert_pem.clone(),
+        client_key_pem: pki.client_key_pem.clone(),
+    })
+    .unwrap();
+    let mut config =
+        LinkConfig::new(vec![Endpoint::new(sim.iso_addr.to_string(), "localhost").unwrap()], tls);
+    config.connections = connections;
+    config.max_in_flight = 512;
+    let dir = tempfile::tempdir().unwrap();
+    let link = rt.block_on(async {
+        let store = store::Store::open(store::EngineKind::Redb, &dir.path().join("a.redb")).unwrap();
+        let link = Link::start(config, store, Arc::new(NoReversalsExpected)).unwrap();
+        assert!(link.wait_ready(Duration::from_secs(10)).await);
+        // Let every connection of the pool sign on before measuring.
+        let m = link.metrics();
+        while (0..connections).any(|s| m.state(s) != authorizer::link::ConnectionState::Up) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        link
+    });
+    Bench { link, _sim: sim, _sim_rt: sim_rt, _dir: dir }
+}
+
+async fn authorize_one(link: &Link, pan: &Pan, cvc: &Cvc, n: u64) {
+    let outcome = link
+        .authorize(AuthorizationRequest {
+            kind: TransactionKind::Purchase,
+            pan,
+            expiry: Expiry::new(12, 2099).unwrap(),
+            cvc: Some(cvc),
+            card: CardRef("bench".into()),
+            amount: Amount(100 + n % 1000),
+            currency: Currency::RUB,
+            cof: CredentialOnFile::None,
+            three_ds: None,
+            merchant: Merchant { id: "452739".into(), name_location: None, category_code: None },
+        })
+        .await
+        .expect("authorization");
+    assert!(matches!(outcome, authorizer::link::LinkOutcome::Approved { .. }), "{outcome:?}");
+}
+
+/// `total` authorizations by `callers` concurrent callers; returns the wall time.
+async fn run(link: &Link, callers: u64, total: u64) -> Duration {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|c| {
+            let link = link.clone();
+            let share = total / callers + u64::from(c < total % callers);
+            tokio::spawn(async move {
+                let pan = Pan::parse("4242424242424242").unwrap();
+                let cvc = Cvc::parse("123").unwrap();
+                for i in 0..share {
+                    authorize_one(&link, &pan, &cvc, i).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    started.elapsed()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn throughput(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("link");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10).measurement_time(Duration::from_secs(6)).warm_up_time(Duration::from_secs(1));
+    for connections in [1, 4] {
+        let bench = start(&rt, connections);
+        group.bench_function(format!("pipelined/{connections}conn"), |b| {
+            b.iter_custom(|iters| rt.block_on(run(&bench.link, 512, iters)))
+        });
+    }
+    let bench = start(&rt, 1);
+    group.bench_function("one_in_flight", |b| b.iter_custom(|iters| rt.block_on(run(&bench.link, 1, iters))));
+    group.finish();
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Open loop at `rate` per second for `secs`: every millisecond the due requests start,
+/// whatever happened to the earlier ones.
+fn fixed_rate(c: &mut Criterion) {
+    let _ = c;
+    let rate: u64 = 20_000;
+    let secs: u64 = 3;
+    let rt = runtime();
+    let bench = start(&rt, 2);
+    let mut latencies = rt.block_on(async {
+        let started = tokio::time::Instant::now();
+        let mut tasks = Vec::with_capacity((rate * secs) as usize);
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut launched = 0u64;
+        while launched < rate * secs {
+            tick.tick().await;
+            let due = (started.elapsed().as_micros() as u64 * rate / 1_000_000).min(rate * secs);
+            while launched < due {
+                let scheduled = started + Duration::from_micros(launched * 1_000_000 / rate);
+                let link = bench.link.clone();
+                let n = launched;
+                tasks.push(tokio::spawn(async move {
+                    let pan = Pan::parse("4242424242424242").unwrap();
+                    let cvc = Cvc::parse("123").unwrap();
+                    authorize_one(&link, &pan, &cvc, n).await;
+                    scheduled.elapsed()
+                }));
+                launched += 1;
+            }
+        }
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    latencies.sort_unstable();
+    eprintln!(
+        "fixed_rate_20k: {} authorizations at {rate}/s over 2 connections: p50 {:?} p90 {:?} p99 {:?} p99.9 {:?} max {:?}",
+        latencies.len(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.90),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 0.999),
+        latencies.last().copied().unwrap_or_default(),
+    );
+}
+
+criterion_group!(benches, throughput, fixed_rate);
+criterion_main!(benches);
