@@ -74,6 +74,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
+            // Installed before the readiness line, so a SIGTERM right after it is a clean stop.
+            let shutdown = shutdown_signal()?;
             let tls_addr = match &tls {
                 Some(l) => l.local_addr()?.to_string(),
                 None => "-".into(),
@@ -83,7 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "vault listening unix={} tls={tls_addr}",
                 config.socket.display()
             ));
-            server::run(config, Listeners { unix, tls }, shutdown_signal()).await?;
+            server::run(config, Listeners { unix, tls }, shutdown).await?;
             Ok(())
         }
         Command::RotateKeys => {
@@ -186,13 +188,14 @@ async fn admin(config: &Config) -> anyhow::Result<VaultClient> {
     })
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }

@@ -8,8 +8,19 @@ use harness::*;
 async fn some_calls(v: &Vault) {
     let facade = v.client("facade").await.unwrap();
     for i in 0..5 {
-        let saved = facade.tokenize(tokenize_req(SOLO, &format!("c{i}"), "4111111111111111", "12.2030")).await.unwrap();
-        facade.list(&merchant(SOLO), &customer(&format!("c{i}"))).await.unwrap();
+        let saved = facade
+            .tokenize(tokenize_req(
+                SOLO,
+                &format!("c{i}"),
+                "4111111111111111",
+                "12.2030",
+            ))
+            .await
+            .unwrap();
+        facade
+            .list(&merchant(SOLO), &customer(&format!("c{i}")))
+            .await
+            .unwrap();
         assert!(saved.created);
     }
 }
@@ -20,14 +31,23 @@ fn audit_key(seq: u64) -> Vec<u8> {
 
 fn verify_cli(v: &Vault) -> (bool, String) {
     let out = v.command(&["audit", "verify"]);
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 #[test]
 fn tampering_is_detected() {
     let mut v = Vault::init("");
     v.start();
-    tokio::runtime::Runtime::new().unwrap().block_on(some_calls(&v));
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(some_calls(&v));
     v.stop();
     let (ok, text) = verify_cli(&v);
     assert!(ok && text.contains("intact: 10 entries"), "{text}");
@@ -54,7 +74,10 @@ fn tampering_is_detected() {
     b.put(audit_key(4), altered);
     store.commit_blocking(b).unwrap();
     let err = vault::audit::verify(&store).unwrap_err().to_string();
-    assert!(err.contains("entry 4") && err.contains("hash mismatch"), "{err}");
+    assert!(
+        err.contains("entry 4") && err.contains("hash mismatch"),
+        "{err}"
+    );
     restore(&store);
 
     // Removed: entry 6 deleted.
@@ -70,14 +93,24 @@ fn tampering_is_detected() {
     b.put(audit_key(2), original[2].1.clone());
     b.put(audit_key(3), original[1].1.clone());
     store.commit_blocking(b).unwrap();
-    assert!(vault::audit::verify(&store).unwrap_err().to_string().contains("entry 2"));
+    assert!(
+        vault::audit::verify(&store)
+            .unwrap_err()
+            .to_string()
+            .contains("entry 2")
+    );
     restore(&store);
 
     // Tail cut: the last entry deleted.
     let mut b = store::Batch::default();
     b.delete(audit_key(10));
     store.commit_blocking(b).unwrap();
-    assert!(vault::audit::verify(&store).unwrap_err().to_string().contains("tail cut"));
+    assert!(
+        vault::audit::verify(&store)
+            .unwrap_err()
+            .to_string()
+            .contains("tail cut")
+    );
 
     drop(store);
     let (ok, text) = verify_cli(&v);

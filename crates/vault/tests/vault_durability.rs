@@ -16,7 +16,14 @@ fn pan(i: u64) -> String {
         .iter()
         .rev()
         .enumerate()
-        .map(|(k, &d)| if k % 2 == 0 { let x = d * 2; if x > 9 { x - 9 } else { x } } else { d })
+        .map(|(k, &d)| {
+            if k % 2 == 0 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
         .sum();
     format!("{body}{}", (10 - sum % 10) % 10)
 }
@@ -35,7 +42,10 @@ async fn acknowledged_tokenizes_survive_sigkill_and_nothing_is_stored_in_clear()
             for i in 0..1000u64 {
                 let n = w * 1000 + i;
                 let (cust, p) = (format!("c{}", n % 97), pan(n));
-                match facade.tokenize(tokenize_req(SOLO, &cust, &p, "12.2030")).await {
+                match facade
+                    .tokenize(tokenize_req(SOLO, &cust, &p, "12.2030"))
+                    .await
+                {
                     Ok(saved) => {
                         let count = {
                             let mut a = acked.lock().unwrap();
@@ -53,13 +63,19 @@ async fn acknowledged_tokenizes_survive_sigkill_and_nothing_is_stored_in_clear()
     }
     drop(first_acks);
     // Kill the vault while the stream is in full flow.
-    tokio::time::timeout(std::time::Duration::from_secs(60), enough.recv()).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(60), enough.recv())
+        .await
+        .unwrap();
     v.crash();
     for w in workers {
         w.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 300 && acked.len() < 32_000, "killed mid-stream: {}", acked.len());
+    assert!(
+        acked.len() >= 300 && acked.len() < 32_000,
+        "killed mid-stream: {}",
+        acked.len()
+    );
 
     // Restart: the database opens cleanly and every acknowledged card is there and readable.
     v.start();
@@ -79,31 +95,50 @@ async fn acknowledged_tokenizes_survive_sigkill_and_nothing_is_stored_in_clear()
     drop((facade, authorizer));
     v.stop();
     let out = v.command(&["audit", "verify"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // At rest: no known PAN (digits, with or without the holder's separators) in any file under
     // the data directory, in ASCII or UTF-16 (both byte orders); nor the holder's name.
     let mut needles: Vec<Vec<u8>> = Vec::new();
     for (_, p, _) in acked.iter().take(200) {
         needles.push(p.as_bytes().to_vec());
-        let spaced: String = p.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(" ");
+        let spaced: String = p
+            .as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(" ");
         needles.push(spaced.into_bytes());
     }
     needles.push(b"IVAN PETROV".to_vec());
     let utf16 = |n: &[u8], le: bool| -> Vec<u8> {
-        n.iter().flat_map(|&b| if le { [b, 0] } else { [0, b] }).collect()
+        n.iter()
+            .flat_map(|&b| if le { [b, 0] } else { [0, b] })
+            .collect()
     };
-    let all: Vec<Vec<u8>> = needles.iter().flat_map(|n| [n.clone(), utf16(n, true), utf16(n, false)]).collect();
+    let all: Vec<Vec<u8>> = needles
+        .iter()
+        .flat_map(|n| [n.clone(), utf16(n, true), utf16(n, false)])
+        .collect();
     let files = files(&v.data());
     assert!(!files.is_empty());
-    let mut by_len: std::collections::HashMap<usize, std::collections::HashSet<&[u8]>> = Default::default();
+    let mut by_len: std::collections::HashMap<usize, std::collections::HashSet<&[u8]>> =
+        Default::default();
     for n in &all {
         by_len.entry(n.len()).or_default().insert(n);
     }
     for f in files.iter().filter(|f| f.is_file()) {
         let bytes = std::fs::read(f).unwrap();
         for (len, set) in &by_len {
-            assert!(!bytes.windows(*len).any(|w| set.contains(w)), "{} holds card data in clear", f.display());
+            assert!(
+                !bytes.windows(*len).any(|w| set.contains(w)),
+                "{} holds card data in clear",
+                f.display()
+            );
         }
     }
 }

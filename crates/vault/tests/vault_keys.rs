@@ -1,0 +1,245 @@
+//! Keys end to end: rotation under load with no failed call, `vault keys`, clear start-up errors,
+//! and the mutual-TLS listener identifying a client by its certificate.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::*;
+use vault::model::*;
+use vault::tls::TlsFiles;
+use vault::{ClientOptions, Credentials, VaultClient, VaultEndpoint};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_under_load_fails_no_call() {
+    let mut v = Vault::init("");
+    v.start();
+    let facade = v.client("facade").await.unwrap();
+    let authorizer = v.client("authorizer").await.unwrap();
+    let m = merchant(SOLO);
+    let mut tokens = Vec::new();
+    for i in 0..50 {
+        tokens.push(
+            facade
+                .tokenize(tokenize_req(
+                    SOLO,
+                    &format!("r{i}"),
+                    "5555555555554444",
+                    "12.2030",
+                ))
+                .await
+                .unwrap()
+                .token,
+        );
+    }
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut load = Vec::new();
+    for w in 0..8usize {
+        let (facade, authorizer, m, tokens, stop) = (
+            facade.clone(),
+            authorizer.clone(),
+            m.clone(),
+            tokens.clone(),
+            stop.clone(),
+        );
+        load.push(tokio::spawn(async move {
+            let mut calls = 0u64;
+            while !*stop.borrow() {
+                let i = (calls as usize * 8 + w) % tokens.len();
+                let secret = authorizer
+                    .detokenize(&m, &customer(&format!("r{i}")), tokens[i])
+                    .await
+                    .unwrap();
+                assert_eq!(secret.pan.expose(), b"5555555555554444");
+                facade
+                    .tokenize(tokenize_req(
+                        SOLO,
+                        &format!("n{w}-{calls}"),
+                        "4111111111111111",
+                        "12.2030",
+                    ))
+                    .await
+                    .unwrap();
+                calls += 1;
+            }
+            calls
+        }));
+    }
+    let dir = v.dir.path().to_path_buf();
+    let _ = dir;
+    let out = tokio::task::block_in_place(|| v.command(&["rotate-keys"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("v2"));
+    // Keep the load going across the switch, then stop it.
+    for i in 0..20 {
+        authorizer
+            .detokenize(&m, &customer(&format!("r{i}")), tokens[i])
+            .await
+            .unwrap();
+    }
+    stop_tx.send(true).unwrap();
+    let mut total = 0;
+    for l in load {
+        total += l.await.unwrap();
+    }
+    assert!(total > 0);
+    let keys = String::from_utf8_lossy(&v.command(&["keys"]).stdout).to_string();
+    for label in ["vault-kek-v1", "vault-kek-v2", "vault-fingerprint-v1"] {
+        let line = keys
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("{label} missing in {keys}"));
+        assert!(
+            line.contains("sensitive=true") && line.contains("extractable=false"),
+            "{line}"
+        );
+    }
+    drop((facade, authorizer));
+    v.stop();
+    // A restart finishes any re-sealing before a graceful stop completes.
+    v.start();
+    v.stop();
+    let store = v.open_store();
+    let records = store.scan_prefix(vault::record::CARD).unwrap();
+    assert!(records.len() >= 50);
+    for (_, value) in records {
+        assert_eq!(
+            vault::record::CardRecord::decode(&value)
+                .unwrap()
+                .key_version,
+            2
+        );
+    }
+}
+
+#[test]
+fn clear_errors_at_start() {
+    let v = Vault::init("");
+    let out = v.command_with_env(&["keys"], "TEST_VAULT_PIN", "wrong-pin");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wrong PIN") && !err.contains("wrong-pin"),
+        "{err}"
+    );
+    let out = v.command_with_env(&["serve"], "SOFTHSM2_CONF", "/nonexistent/softhsm2.conf");
+    assert!(!out.status.success());
+    let out = v.command_with_env(&["keys"], "TEST_SECRET_FACADE", "");
+    assert!(
+        out.status.success(),
+        "an empty secret is still a secret: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "data_dir = \"x\"\n[hsm]\ntoken_label = \"t\"\npin_env = \"NOT_SET_ANYWHERE\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vault"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("keys")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NOT_SET_ANYWHERE"));
+    // A secret file others can read is refused.
+    let secret = dir.path().join("pin");
+    std::fs::write(&secret, "1234").unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = \"x\"\n[hsm]\ntoken_label = \"t\"\npin_file = \"{}\"\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vault"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("keys")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+}
+
+fn cert(
+    name: &str,
+    ca: &rcgen::Certificate,
+    ca_key: &rcgen::KeyPair,
+    dir: &std::path::Path,
+) -> TlsFiles {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+        .unwrap()
+        .signed_by(&key, ca, ca_key)
+        .unwrap();
+    let files = TlsFiles {
+        ca: dir.join("ca.pem"),
+        cert: dir.join(format!("{name}.pem")),
+        key: dir.join(format!("{name}.key")),
+    };
+    std::fs::write(&files.ca, ca.pem()).unwrap();
+    std::fs::write(&files.cert, cert.pem()).unwrap();
+    std::fs::write(&files.key, key.serialize_pem()).unwrap();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_identifies_clients_by_certificate() {
+    let pki = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = params.self_signed(&ca_key).unwrap();
+    let server = cert("vault.test", &ca, &ca_key, pki.path());
+    let authorizer = cert("authorizer.vault.test", &ca, &ca_key, pki.path());
+    let stranger = cert("stranger.test", &ca, &ca_key, pki.path());
+    let extra = format!(
+        "[tls]\nlisten = \"127.0.0.1:0\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        server.ca.display(),
+        server.cert.display(),
+        server.key.display()
+    );
+    let mut v = Vault::init(&extra);
+    v.start();
+    let addr = v.tls_addr.expect("tls address in the readiness line");
+    let facade = v.client("facade").await.unwrap();
+    let saved = facade
+        .tokenize(tokenize_req(SOLO, "t1", "4111111111111111", "12.2030"))
+        .await
+        .unwrap();
+    let endpoint = |files: TlsFiles| VaultEndpoint::Tls {
+        addr,
+        server_name: "vault.test".into(),
+        files,
+    };
+    let opts = ClientOptions {
+        connections: 1,
+        timeout: Duration::from_secs(10),
+    };
+    let remote = VaultClient::connect_with(endpoint(authorizer), Credentials::Certificate, opts)
+        .await
+        .unwrap();
+    assert_eq!(remote.role(), Role::Authorizer);
+    let secret = remote
+        .detokenize(&merchant(SOLO), &customer("t1"), saved.token)
+        .await
+        .unwrap();
+    assert_eq!(secret.pan.expose(), b"4111111111111111");
+    // A certificate from the right CA that names no configured client gets nowhere.
+    assert!(
+        VaultClient::connect_with(endpoint(stranger), Credentials::Certificate, opts)
+            .await
+            .is_err()
+    );
+    drop((facade, remote));
+    v.stop();
+}
