@@ -51,7 +51,7 @@ pub(crate) fn validate(
     Ok(())
 }
 
-fn check(
+pub(crate) fn check(
     spec: &SubelementSpec,
     at: Location,
     body: &[u8],

@@ -104,6 +104,8 @@ pub struct CardRequest<'a> {
     pub entry_mode: EntryMode,
     pub condition: Condition,
     pub rrn: Rrn,
+    /// DE 48 subelements, ascending by tag; empty for none.
+    pub additional: &'a [(u8, &'a [u8])],
     /// DE 49, ISO 4217 numeric.
     pub currency: u16,
 }
@@ -135,16 +137,10 @@ pub fn original_data(original: &Message) -> [u8; 42] {
 }
 
 impl MessageBuilder {
-    fn origin(&mut self, origin: &Origin<'_>) -> &mut MessageBuilder {
-        self.field(7, &origin.transmission)
-            .stan(origin.stan)
-            .field(32, origin.acquirer)
-            .field(41, origin.terminal)
-            .field(42, origin.merchant)
-    }
+    // Each kind sets its fields in ascending order, so the arena is the message body as it is
+    // and encoding copies it once.
 
-    /// 0100 (two-stage) or 0200 (one-stage or refund) with every mandatory field; add DE 48
-    /// with [`MessageBuilder::de48`].
+    /// 0100 (two-stage) or 0200 (one-stage or refund) with every mandatory field and DE 48.
     pub fn card_request(
         mti: Mti,
         request: &CardRequest<'_>,
@@ -154,36 +150,67 @@ impl MessageBuilder {
         b.field(2, request.pan)
             .field(3, request.processing.code())
             .amount(request.amount)
-            .origin(origin)
+            .field(7, &origin.transmission)
+            .stan(origin.stan)
             .field(12, &request.local_time)
             .field(13, &request.local_date)
             .field(14, &request.expiry)
             .field(22, request.entry_mode.code())
             .field(25, request.condition.code())
+            .field(32, origin.acquirer)
             .rrn(request.rrn)
-            .field(
-                49,
-                &crate::types::ascii_digits::<3>(u64::from(request.currency)),
-            );
+            .field(41, origin.terminal)
+            .field(42, origin.merchant);
+        if !request.additional.is_empty() {
+            b.de48(request.additional);
+        }
+        b.field(
+            49,
+            &crate::types::ascii_digits::<3>(u64::from(request.currency)),
+        );
         b
     }
 
     /// A message about `original` (a reversal, a reversal advice, a completion): its card,
-    /// amount, RRN and currency, our new origin, and DE 90 pointing back at it.
-    fn referring(mti: Mti, original: &Message, origin: &Origin<'_>) -> MessageBuilder {
+    /// RRN and currency, `amount` (the original's when `None`), our new origin, DE 14 when
+    /// `expiry` asks for it, and DE 90 pointing back at the original.
+    fn referring(
+        mti: Mti,
+        original: &Message,
+        origin: &Origin<'_>,
+        amount: Option<Amount>,
+        expiry: bool,
+    ) -> MessageBuilder {
         let mut b = MessageBuilder::new(mti);
-        for n in [2, 3, 4, 37, 49] {
+        for n in [2, 3] {
             if let Some(v) = original.field(n) {
                 b.field(n, v);
             }
         }
-        b.origin(origin).field(90, &original_data(original));
+        match (amount, original.field(4)) {
+            (Some(a), _) => b.amount(a),
+            (None, Some(v)) => b.field(4, v),
+            (None, None) => &mut b,
+        };
+        b.field(7, &origin.transmission).stan(origin.stan);
+        if let Some(v) = original.field(14).filter(|_| expiry) {
+            b.field(14, v);
+        }
+        b.field(32, origin.acquirer);
+        if let Some(v) = original.field(37) {
+            b.field(37, v);
+        }
+        b.field(41, origin.terminal).field(42, origin.merchant);
+        if let Some(v) = original.field(49) {
+            b.field(49, v);
+        }
+        b.field(90, &original_data(original));
         b
     }
 
     /// 0400 reversing `original` in full.
     pub fn reversal(original: &Message, origin: &Origin<'_>) -> MessageBuilder {
-        MessageBuilder::referring(Mti::REVERSAL_REQUEST, original, origin)
+        MessageBuilder::referring(Mti::REVERSAL_REQUEST, original, origin, None, false)
     }
 
     /// 0420, or 0421 when `repeat`, from store-and-forward.
@@ -197,17 +224,12 @@ impl MessageBuilder {
         } else {
             Mti::REVERSAL_ADVICE
         };
-        MessageBuilder::referring(mti, original, origin)
+        MessageBuilder::referring(mti, original, origin, None, false)
     }
 
     /// 0220 confirming a Delayed authorization for `amount` (at most what was authorized).
     pub fn completion(original: &Message, amount: Amount, origin: &Origin<'_>) -> MessageBuilder {
-        let mut b = MessageBuilder::referring(Mti::COMPLETION_ADVICE, original, origin);
-        if let Some(expiry) = original.field(14) {
-            b.field(14, expiry);
-        }
-        b.amount(amount);
-        b
+        MessageBuilder::referring(Mti::COMPLETION_ADVICE, original, origin, Some(amount), true)
     }
 
     /// 0800 network management.

@@ -43,22 +43,27 @@ fn card_request() -> CardRequest<'static> {
         entry_mode: EntryMode::Keyed,
         condition: Condition::Ecommerce,
         rrn: Rrn::from_number(42).unwrap(),
+        additional: &[],
         currency: 643,
     }
 }
 
 fn reference_0100() -> Message {
-    let mut b = MessageBuilder::card_request(Mti::AUTH_REQUEST, &card_request(), &origin(42));
-    b.field(18, b"5999")
-        .field(43, b"DEMO SHOP>MOSCOW RU")
-        .de48(&[
-            (tag::COF_INDICATOR, b"I"),
-            (tag::CVC2, b"123"),
-            (tag::ECI, b"05"),
-            (tag::CAVV, CAVV),
-            (tag::THREE_DS_VERSION, b"2.2.0"),
-            (tag::DS_TRANSACTION_ID, DS_ID),
-        ]);
+    let additional: [(u8, &[u8]); 6] = [
+        (tag::COF_INDICATOR, b"I"),
+        (tag::CVC2, b"123"),
+        (tag::ECI, b"05"),
+        (tag::CAVV, CAVV),
+        (tag::THREE_DS_VERSION, b"2.2.0"),
+        (tag::DS_TRANSACTION_ID, DS_ID),
+    ];
+    let request = CardRequest {
+        additional: &additional,
+        ..card_request()
+    };
+    let mut b = MessageBuilder::card_request(Mti::AUTH_REQUEST, &request, &origin(42));
+    // Fields the kind does not require go in afterwards, in any order.
+    b.field(43, b"DEMO SHOP>MOSCOW RU").field(18, b"5999");
     b.build().unwrap()
 }
 
@@ -174,12 +179,15 @@ fn approval_0110_echoes_the_request() {
 
 #[test]
 fn financial_0200_and_refund() {
-    let mut req = card_request();
-    req.processing = ProcessingCode::Refund;
-    req.entry_mode = EntryMode::CredentialOnFile;
-    req.condition = Condition::MerchantInitiated;
+    let additional: [(u8, &[u8]); 3] = [(1, b"M"), (2, b"R"), (3, b"NTI000000000042")];
+    let req = CardRequest {
+        processing: ProcessingCode::Refund,
+        entry_mode: EntryMode::CredentialOnFile,
+        condition: Condition::MerchantInitiated,
+        additional: &additional,
+        ..card_request()
+    };
     let msg = MessageBuilder::card_request(Mti::FINANCIAL_REQUEST, &req, &origin(7))
-        .de48(&[(1, b"M"), (2, b"R"), (3, b"NTI000000000042")])
         .build()
         .unwrap();
     let expected = wire(
