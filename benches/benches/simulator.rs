@@ -1,0 +1,181 @@
+//! The simulator's own capacity: pipelined purchases over mutual TLS, answered by the issuer
+//! rules and booked in the ledger, through one and through four connections, with a plain
+//! in-bench ISO client (no link), so the link bench can tell whether the simulator is its limit.
+//!
+//! `cargo bench -p benches --bench simulator` — criterion reports time per batch and
+//! elements (authorizations) per second.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use criterion::{Criterion, Throughput};
+use futures::{SinkExt, StreamExt};
+use iso8583::{Amount, FrameCodec, MessageBuilder, Mti, Rrn, Stan};
+use simulator::{DevPki, SimConfig, Simulator, SimulatorHandle, pki};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsConnector;
+use tokio_util::codec::{BytesCodec, FramedRead, FramedWrite};
+
+const BATCH: u64 = 4_000;
+
+static STAN: AtomicU32 = AtomicU32::new(0);
+
+fn client_config(pki: &DevPki) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in pki::parse_certs(&pki.ca_cert_pem, "ca").unwrap() {
+        roots.add(ca).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            pki::parse_certs(&pki.client_cert_pem, "client").unwrap(),
+            pki::parse_key(&pki.client_key_pem, "client key").unwrap(),
+        )
+        .unwrap();
+    Arc::new(config)
+}
+
+/// A framed 0200 purchase on the frictionless Mastercard with a fresh STAN and the current
+/// second in DE 7, so that no two are duplicates.
+fn purchase(de7: &[u8; 10]) -> Bytes {
+    let n = STAN.fetch_add(1, Ordering::Relaxed) % Stan::MAX + 1;
+    let stan = Stan::new(n).unwrap();
+    let mut b = MessageBuilder::new(Mti::FINANCIAL_REQUEST);
+    b.field(2, b"5555555555554444")
+        .field(3, b"000000")
+        .amount(Amount(1_000))
+        .field(7, de7)
+        .stan(stan)
+        .field(12, b"120000")
+        .field(13, b"1123")
+        .field(14, b"3012")
+        .field(22, b"010")
+        .field(25, b"59")
+        .field(32, b"123456")
+        .rrn(Rrn::from_number(u64::from(n)).unwrap())
+        .field(41, b"BENCH001")
+        .field(42, b"MERCHANT0000001")
+        .field(49, b"643")
+        .de48(&[(10, b"123")]);
+    let mut out = BytesMut::new();
+    b.encode_frame_into(&mut out).unwrap();
+    out.freeze()
+}
+
+fn de7_now() -> [u8; 10] {
+    let now = time::OffsetDateTime::now_utc();
+    let s = format!(
+        "{:02}{:02}{:02}{:02}{:02}",
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    s.into_bytes().try_into().unwrap()
+}
+
+type Reader =
+    FramedRead<tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>, FrameCodec>;
+type Writer =
+    FramedWrite<tokio::io::WriteHalf<tokio_rustls::client::TlsStream<TcpStream>>, BytesCodec>;
+
+async fn connect(sim: &SimulatorHandle, pki: &DevPki) -> (Reader, Writer) {
+    let tcp = TcpStream::connect(sim.iso_addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = TlsConnector::from(client_config(pki))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (r, w) = tokio::io::split(tls);
+    (
+        FramedRead::new(r, FrameCodec),
+        FramedWrite::new(w, BytesCodec::new()),
+    )
+}
+
+/// Sends `frames` pipelined on one connection while reading the same number of responses.
+async fn exchange(reader: &mut Reader, writer: &mut Writer, frames: Vec<Bytes>) {
+    let count = frames.len();
+    let send = async {
+        for frame in frames {
+            writer.feed(frame).await.unwrap();
+        }
+        SinkExt::<Bytes>::flush(writer).await.unwrap();
+    };
+    let receive = async {
+        for _ in 0..count {
+            reader.next().await.unwrap().unwrap();
+        }
+    };
+    tokio::join!(send, receive);
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pki = DevPki::generate();
+    let sim = rt.block_on(async {
+        let mut config = SimConfig::with_pki(&pki);
+        config.ledger_in_memory = 10_000;
+        let iso = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let acs = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Simulator::start(config, iso, acs).await.unwrap()
+    });
+    let mut group = c.benchmark_group("simulator");
+    group.throughput(Throughput::Elements(BATCH));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(5));
+    for connections in [1usize, 4] {
+        let mut conns = rt.block_on(async {
+            let mut out = Vec::new();
+            for _ in 0..connections {
+                out.push(connect(&sim, &pki).await);
+            }
+            out
+        });
+        group.bench_function(
+            format!("pipelined_purchases/{connections}_connections"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let de7 = de7_now();
+                        let per = BATCH as usize / connections;
+                        let batches: Vec<Vec<Bytes>> = (0..connections)
+                            .map(|_| (0..per).map(|_| purchase(&de7)).collect())
+                            .collect();
+                        let started = Instant::now();
+                        rt.block_on(async {
+                            let runs = conns
+                                .iter_mut()
+                                .zip(batches)
+                                .map(|((r, w), frames)| exchange(r, w, frames));
+                            futures::future::join_all(runs).await;
+                        });
+                        total += started.elapsed();
+                    }
+                    total
+                });
+            },
+        );
+    }
+    group.finish();
+    rt.block_on(sim.shutdown());
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    bench(&mut criterion);
+    criterion.final_summary();
+}
