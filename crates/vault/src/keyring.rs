@@ -163,3 +163,48 @@ impl Keyring {
             .map_err(|_| SealError::Authentication)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dek(b: u8) -> Dek {
+        // Test keys only; real DEKs come from the HSM.
+        hsm::Dek::for_tests([b; 32])
+    }
+
+    #[test]
+    fn sealed_data_is_bound_to_token_scope_customer_and_version() {
+        let ring = Keyring::new(KeyVersion(1), &dek(1));
+        let token = [7u8; 16];
+        let b = Binding {
+            token: &token,
+            scope: "m:1",
+            customer: "c",
+        };
+        let (v, sealed) = ring.seal(b"4111111111111111", &b).unwrap();
+        assert_eq!(v, 1);
+        assert!(!sealed.windows(16).any(|w| w == b"4111111111111111"));
+        assert_eq!(&ring.open(1, &sealed, &b).unwrap()[..], b"4111111111111111");
+        let other = [8u8; 16];
+        assert_eq!(
+            ring.open(1, &sealed, &Binding { token: &other, ..b }),
+            Err(SealError::Authentication)
+        );
+        assert_eq!(
+            ring.open(1, &sealed, &Binding { scope: "m:2", ..b }),
+            Err(SealError::Authentication)
+        );
+        assert_eq!(
+            ring.open(1, &sealed, &Binding { customer: "d", ..b }),
+            Err(SealError::Authentication)
+        );
+        assert_eq!(ring.open(2, &sealed, &b), Err(SealError::UnknownVersion(2)));
+        // After rotation the old key opens, the new key seals.
+        ring.promote(KeyVersion(2), &dek(2));
+        assert_eq!(&ring.open(1, &sealed, &b).unwrap()[..], b"4111111111111111");
+        let (v2, resealed) = ring.seal(b"4111111111111111", &b).unwrap();
+        assert_eq!(v2, 2);
+        assert_eq!(ring.open(1, &resealed, &b), Err(SealError::Authentication));
+    }
+}

@@ -541,3 +541,152 @@ pub fn fuzz_decode(data: &[u8]) {
         assert_eq!(&resp.encode()[..], data, "response did not round-trip");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner() -> (MerchantId, CustomerNumber) {
+        (
+            MerchantId::parse("452739").unwrap(),
+            CustomerNumber::parse("c-1").unwrap(),
+        )
+    }
+
+    #[test]
+    fn every_message_round_trips_and_rejects_damage() {
+        let (merchant, customer) = owner();
+        let token = Token::random();
+        let pan = Pan::parse("4111111111111111").unwrap();
+        let expiry = Expiry::new(12, 2030).unwrap();
+        let holder = Some(CardholderName::parse("IVAN PETROV").unwrap());
+        let ops = vec![
+            Op::Hello {
+                client: "facade".into(),
+                secret: ClientSecret::new(b"s".to_vec()),
+            },
+            Op::Tokenize(TokenizeRequest {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+                pan: pan.clone(),
+                expiry,
+                holder: holder.clone(),
+            }),
+            Op::Detokenize {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+                token,
+            },
+            Op::List {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+            },
+            Op::Remove {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+                token,
+            },
+            Op::SetStatus {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+                status: CustomerStatus::Deny,
+            },
+            Op::RecordPayment {
+                merchant,
+                customer,
+                token,
+                at: Timestamp(1_700_000_000),
+            },
+            Op::Purge,
+            Op::RotateKeys,
+        ];
+        for (id, op) in ops.into_iter().enumerate() {
+            let req = Request { id: id as u64, op };
+            let bytes = req.encode();
+            assert_eq!(Request::decode(&bytes).unwrap(), req);
+            fuzz_decode(&bytes);
+            for cut in 0..bytes.len() {
+                assert!(Request::decode(&bytes[..cut]).is_err());
+            }
+            let mut long = bytes.to_vec();
+            long.push(0);
+            assert_eq!(Request::decode(&long), Err(DecodeError::Trailing(1)));
+        }
+        let card = MaskedCard::of(&pan, expiry, "TEST BANK".into());
+        let replies = vec![
+            Ok(Reply::Welcome(Role::Authorizer)),
+            Ok(Reply::Saved(SavedCard {
+                token,
+                card: card.clone(),
+                created: true,
+            })),
+            Ok(Reply::Secret(CardSecret {
+                pan,
+                expiry,
+                holder,
+            })),
+            Ok(Reply::Cards(CustomerCards {
+                status: CustomerStatus::Member,
+                cards: vec![ListedCard {
+                    token,
+                    card,
+                    active: false,
+                    need_cvc: true,
+                }],
+            })),
+            Ok(Reply::Done),
+            Ok(Reply::Purged(3)),
+            Ok(Reply::Rotated(2)),
+            Err(VaultError::Forbidden("facade")),
+            Err(VaultError::BadRequest("bad".into())),
+            Err(VaultError::NotFound),
+        ];
+        for result in replies {
+            let resp = Response { id: 7, result };
+            let bytes = resp.encode();
+            assert_eq!(Response::decode(&bytes).unwrap(), resp);
+            fuzz_decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn invalid_fields_are_named_not_echoed() {
+        let (merchant, _) = owner();
+        let mut w = BytesMut::new();
+        w.put_u8(REQUEST);
+        w.put_u64(1);
+        w.put_u8(4);
+        w.put_str(merchant.as_str());
+        w.put_str("bad customer");
+        let err = Request::decode(&w).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::Invalid {
+                    field: "customer",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("bad customer"));
+        // A PAN with a letter in it is refused without the digits in the message.
+        let ok = Request {
+            id: 1,
+            op: Op::Tokenize(TokenizeRequest {
+                merchant,
+                customer: CustomerNumber::parse("c").unwrap(),
+                pan: Pan::parse("4111111111111111").unwrap(),
+                expiry: Expiry::new(1, 2030).unwrap(),
+                holder: None,
+            }),
+        }
+        .encode()
+        .to_vec();
+        let at = ok.windows(4).position(|w| w == b"4111").unwrap();
+        let mut bad = ok.clone();
+        bad[at + 5] = b'x';
+        let err = Request::decode(&bad).unwrap_err().to_string();
+        assert!(err.contains("pan") && !err.contains("4111"), "{err}");
+    }
+}

@@ -65,8 +65,6 @@ async fn rotation_under_load_fails_no_call() {
             calls
         }));
     }
-    let dir = v.dir.path().to_path_buf();
-    let _ = dir;
     let out = tokio::task::block_in_place(|| v.command(&["rotate-keys"]));
     assert!(
         out.status.success(),
@@ -75,9 +73,9 @@ async fn rotation_under_load_fails_no_call() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("v2"));
     // Keep the load going across the switch, then stop it.
-    for i in 0..20 {
+    for (i, token) in tokens.iter().enumerate().take(20) {
         authorizer
-            .detokenize(&m, &customer(&format!("r{i}")), tokens[i])
+            .detokenize(&m, &customer(&format!("r{i}")), *token)
             .await
             .unwrap();
     }

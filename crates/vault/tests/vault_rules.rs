@@ -249,3 +249,79 @@ async fn customer_numbers_are_validated() {
     assert!(CustomerNumber::parse("ivan.petrov+1@mail.example").is_ok());
     assert!(CustomerNumber::parse(&"9".repeat(32)).is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_purge_erases_cards_six_years_after_last_payment() {
+    let mut v = Vault::init("");
+    v.start();
+    let facade = v.client("facade").await.unwrap();
+    let authorizer = v.client("authorizer").await.unwrap();
+    let m = merchant(SOLO);
+    let old = facade
+        .tokenize(tokenize_req(SOLO, "old", "4111111111111111", "12.2030"))
+        .await
+        .unwrap();
+    let recent = facade
+        .tokenize(tokenize_req(SOLO, "recent", "4111111111111111", "12.2030"))
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    let seven_years_ago = Timestamp(now.0 - 7 * 366 * 86_400);
+    let five_years_ago = Timestamp(now.0 - 5 * 365 * 86_400);
+    authorizer
+        .record_payment(&m, &customer("old"), old.token, seven_years_ago)
+        .await
+        .unwrap();
+    authorizer
+        .record_payment(&m, &customer("recent"), recent.token, five_years_ago)
+        .await
+        .unwrap();
+    let sealed_before = {
+        // The old card's ciphertext, to look for after erasure.
+        v.stop();
+        let store = v.open_store();
+        let key = vault::record::card_key(&Scope::Merchant(m.clone()).key(), "old", &old.token);
+        let rec = vault::record::CardRecord::decode(&store.get(&key).unwrap().unwrap()).unwrap();
+        drop(store);
+        v.start();
+        rec.sealed
+    };
+    let out = tokio::task::block_in_place(|| v.command(&["purge"]));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("erased 1 cards"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let authorizer = v.client("authorizer").await.unwrap();
+    assert_eq!(
+        authorizer.detokenize(&m, &customer("old"), old.token).await,
+        Err(VaultError::NotFound)
+    );
+    assert!(
+        authorizer
+            .detokenize(&m, &customer("recent"), recent.token)
+            .await
+            .is_ok()
+    );
+    drop((facade, authorizer));
+    v.stop();
+    let store = v.open_store();
+    assert!(
+        store
+            .scan_prefix(&vault::record::cards_of(&Scope::Merchant(m).key(), "old"))
+            .unwrap()
+            .is_empty()
+    );
+    drop(store);
+    // No copy of the erased ciphertext is left in any file.
+    for f in files(&v.data()).iter().filter(|f| f.is_file()) {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(
+            !bytes
+                .windows(sealed_before.len())
+                .any(|w| w == sealed_before),
+            "{} still holds the ciphertext",
+            f.display()
+        );
+    }
+}
