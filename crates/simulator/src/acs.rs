@@ -57,7 +57,11 @@ pub struct Acs {
 /// What the ACS decided at the start of an authentication.
 enum Start {
     Done(AuthResult),
-    Challenge { acs_trans_id: String, last4: String },
+    Challenge {
+        acs_trans_id: String,
+        ds_trans_id: String,
+        last4: String,
+    },
 }
 
 #[derive(Debug)]
@@ -147,14 +151,16 @@ impl Acs {
                     acs_trans_id.clone(),
                     Pending {
                         card,
-                        ds_trans_id,
+                        ds_trans_id: ds_trans_id.clone(),
                         return_url,
                         created: Instant::now(),
                     },
                 );
+                let last4 = pan.last4().to_string();
                 Ok(Start::Challenge {
                     acs_trans_id,
-                    last4: pan.last4().to_string(),
+                    ds_trans_id,
+                    last4,
                 })
             }
         }
@@ -235,6 +241,7 @@ async fn page_start(State(acs): State<Arc<Acs>>, Form(form): Form<StartRequest>)
         Ok(Start::Challenge {
             acs_trans_id,
             last4,
+            ..
         }) => Html(challenge_page(&acs_trans_id, &last4)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -257,23 +264,18 @@ async fn api_start(State(acs): State<Arc<Acs>>, Json(body): Json<StartRequest>) 
     };
     match acs.start(&body.pan, return_url) {
         Ok(Start::Done(result)) => Json(result).into_response(),
-        Ok(Start::Challenge { acs_trans_id, .. }) => {
-            let ds_trans_id = acs
-                .pending
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(&acs_trans_id)
-                .map(|p| p.ds_trans_id.clone())
-                .unwrap_or_default();
-            Json(AuthResult {
-                status: "C".into(),
-                eci: None,
-                cavv: None,
-                ds_trans_id,
-                acs_trans_id: Some(acs_trans_id),
-            })
-            .into_response()
-        }
+        Ok(Start::Challenge {
+            acs_trans_id,
+            ds_trans_id,
+            ..
+        }) => Json(AuthResult {
+            status: "C".into(),
+            eci: None,
+            cavv: None,
+            ds_trans_id,
+            acs_trans_id: Some(acs_trans_id),
+        })
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -295,11 +295,14 @@ impl Issuer {
                     decision.code = ResponseCode::EXCEEDS_FREQUENCY;
                     return decision;
                 }
-                holder.recent.push_back(now);
             }
             if holder.balance < amount {
                 decision.code = ResponseCode::INSUFFICIENT_FUNDS;
                 return decision;
+            }
+            // Only approvals count towards velocity.
+            if profile.velocity.is_some() {
+                holder.recent.push_back(now);
             }
             holder.balance -= amount;
             entry.balance_delta = -amount;
