@@ -9,13 +9,13 @@
 //! [`Message`], so a PAN-bearing request can go straight into a zeroizing scratch buffer.
 
 use bytes::{BufMut, BytesMut};
-use zeroize::Zeroizing;
+use zeroize::Zeroize;
 
 use crate::MAX_MESSAGE_LEN;
 use crate::de48;
 use crate::error::{DecodeError, EncodeError, Location};
 use crate::message::{Message, Presence, Span, bit};
-use crate::spec::{ASCII87, FieldSpec, Length, Spec, subelement};
+use crate::spec::{ASCII87, Spec};
 use crate::types::{Amount, Mti, ResponseCode, Rrn, Stan};
 
 /// Fields a response echoes from its request (`spec/iso8583.md`, "Responses echo ...").
@@ -29,7 +29,7 @@ pub struct MessageBuilder {
     present: Presence,
     /// Where each field's wire form (prefix, value, padding) lies in the arena.
     pieces: [Span; 129],
-    arena: Zeroizing<Vec<u8>>,
+    arena: Arena,
     /// Every field so far was set once, each with a higher number than the one before, so the
     /// arena holds the message body in order.
     in_order: bool,
@@ -52,7 +52,7 @@ impl MessageBuilder {
             mti,
             present: 0,
             pieces: [Span::default(); 129],
-            arena: Zeroizing::new(Vec::with_capacity(384)),
+            arena: Arena::new(),
             in_order: true,
             last: 0,
             body_len: 0,
@@ -83,70 +83,88 @@ impl MessageBuilder {
     /// may be given shorter: `n` values are zero-padded on the left, others space-padded on the
     /// right. Setting a field again replaces it.
     pub fn field(&mut self, n: u8, value: &[u8]) -> &mut MessageBuilder {
-        let Some(spec) = self.spec.field(n) else {
-            self.fault(EncodeError::UnknownField {
-                at: Location::Field(n),
-            });
+        let at = Location::Field(n);
+        let Some(row) = self.spec.codec(n) else {
+            self.fault(EncodeError::UnknownField { at });
             return self;
         };
-        let checked = check(spec, value).and_then(|()| match spec.subelements {
-            Some(table) => de48::validate(n, table, value, 0).map_err(EncodeError::Subelement),
-            None => Ok(()),
-        });
-        match checked {
-            Ok(()) => self.put(spec, value),
-            Err(e) => self.fault(e),
+        let max = usize::from(row.max);
+        if value.len() > max {
+            self.fault(EncodeError::ValueTooLong {
+                at,
+                len: value.len(),
+                max,
+            });
+            return self;
         }
+        // The wire form goes after the pieces so far and is checked as it is copied there; it
+        // only becomes a piece once every check has passed.
+        let width = usize::from(row.width);
+        let (pad, left) = row.charset.padding();
+        let (wire_len, value_at) = match width {
+            0 if left => (max, max - value.len()),
+            0 => (max, 0),
+            _ => (width + value.len(), width),
+        };
+        let room = self.arena.room(wire_len);
+        if width != 0 {
+            // `max` bounds the value by the field's maximum, at most 999.
+            self.spec
+                .prefix
+                .write(value.len() as u16, &mut room[..width]);
+        } else if wire_len > value.len() {
+            // Padding is rare (the kinds pass full-length values), and a call to fill nothing is
+            // not free.
+            if left {
+                room[..value_at].fill(pad);
+            } else {
+                room[value.len()..].fill(pad);
+            }
+        }
+        if !row.charset.copy_accepted(&mut room[value_at..], value) {
+            self.fault(EncodeError::BadCharacter {
+                at,
+                offset: row.charset.first_rejected(value).unwrap_or(0),
+                charset: row.charset,
+            });
+            return self;
+        }
+        if row.structured
+            && let Some(table) = self.spec.subelements(n, row)
+            && let Err(e) = de48::validate(n, table, value, 0)
+        {
+            self.fault(EncodeError::Subelement(e));
+            return self;
+        }
+        let start = self.arena.commit(wire_len);
+        self.index(n, start);
         self
-    }
-
-    /// Writes a checked value's wire form at the end of the arena and indexes it.
-    fn put(&mut self, spec: &FieldSpec, value: &[u8]) {
-        let start = self.arena.len();
-        match spec.length {
-            Length::Fixed(len) => {
-                let pad = usize::from(len) - value.len();
-                let (byte, left) = spec.charset.padding();
-                if left {
-                    self.arena.resize(start + pad, byte);
-                    self.arena.extend_from_slice(value);
-                } else {
-                    self.arena.extend_from_slice(value);
-                    self.arena.resize(start + usize::from(len), byte);
-                }
-            }
-            var => {
-                let mut prefix = [0u8; 3];
-                let width = self.spec.prefix.width(var.prefix_digits());
-                // `check` bounded the value by the field's maximum, at most 999.
-                self.spec
-                    .prefix
-                    .write(value.len() as u16, &mut prefix[..width]);
-                self.arena.extend_from_slice(&prefix[..width]);
-                self.arena.extend_from_slice(value);
-            }
-        }
-        self.index(spec.number, start);
     }
 
     /// Records the arena's bytes from `start` to the end as field `n`, replacing any earlier
     /// piece.
+    #[inline]
     fn index(&mut self, n: u8, start: usize) {
-        let len = self.arena.len() - start;
+        let len = self.arena.len - start;
         // Pieces are at most 1,002 bytes; the arena passes u16 only when fields are set again and
         // again, far past any message's size.
         let (Ok(s), Ok(l)) = (u16::try_from(start), u16::try_from(len)) else {
             self.fault(EncodeError::MessageTooLong {
-                len: self.arena.len(),
+                len: self.arena.len,
                 max: MAX_MESSAGE_LEN,
             });
             return;
         };
-        if self.present & bit(n) != 0 {
-            self.body_len -= usize::from(self.pieces[usize::from(n)].len);
+        if n > self.last {
+            // Every field so far is below `n`: nothing to replace, and the order holds. This is
+            // how the message kinds set fields, and it spares the 128-bit presence test.
+            self.last = n;
+        } else {
+            self.in_order = false;
+            if self.present & bit(n) != 0 {
+                self.body_len -= usize::from(self.pieces[usize::from(n)].len);
+            }
         }
-        self.in_order &= n > self.last;
-        self.last = self.last.max(n);
         self.pieces[usize::from(n)] = Span { start: s, len: l };
         self.present |= bit(n);
         self.body_len += len;
@@ -184,7 +202,11 @@ impl MessageBuilder {
     /// Sets a structured field from its subelements, checking each against the field's table.
     pub(crate) fn structured(&mut self, n: u8, subelements: &[(u8, &[u8])]) -> &mut MessageBuilder {
         let at = Location::Field(n);
-        let Some((spec, table)) = self.spec.field(n).and_then(|f| Some((f, f.subelements?))) else {
+        let Some((row, Some(table))) = self
+            .spec
+            .codec(n)
+            .map(|row| (row, self.spec.subelements(n, row)))
+        else {
             self.fault(EncodeError::UnknownField { at });
             return self;
         };
@@ -192,40 +214,49 @@ impl MessageBuilder {
             self.fault(EncodeError::SubelementOrder { at });
             return self;
         }
+        // Each subelement is checked as it is copied into place after room for the length
+        // prefix, which is written last, once the length is known.
+        let width = usize::from(row.width);
         let mut len = 0;
         for &(tag, value) in subelements {
             let sub = Location::Subelement(n, tag);
-            let checked = match subelement(table, tag) {
-                Some(s) => de48::check(s, sub, value, 0),
-                None => Err(DecodeError::UnknownSubelement { at: sub }),
+            let Some(row) = table.get(tag) else {
+                self.fault(EncodeError::Subelement(DecodeError::UnknownSubelement {
+                    at: sub,
+                }));
+                return self;
             };
-            if let Err(e) = checked {
+            if let Err(e) = de48::check_len(row, sub, value.len()) {
                 self.fault(EncodeError::Subelement(e));
                 return self;
             }
-            len += 4 + value.len();
-        }
-        let max = usize::from(spec.length.max());
-        if len > max {
-            self.fault(EncodeError::ValueTooLong { at, len, max });
-            return self;
-        }
-        let start = self.arena.len();
-        let mut prefix = [0u8; 3];
-        let width = self.spec.prefix.width(spec.length.prefix_digits());
-        self.spec.prefix.write(len as u16, &mut prefix[..width]);
-        self.arena.extend_from_slice(&prefix[..width]);
-        for &(tag, value) in subelements {
+            let piece = &mut self.arena.room(width + len + 4 + value.len())[width + len..];
             // Both are under 100: the table's tags are two digits and its maxima are below 100.
             let l = value.len() as u8;
-            self.arena.extend_from_slice(&[
+            piece[..4].copy_from_slice(&[
                 b'0' + tag / 10,
                 b'0' + tag % 10,
                 b'0' + l / 10,
                 b'0' + l % 10,
             ]);
-            self.arena.extend_from_slice(value);
+            if !row.charset.copy_accepted(&mut piece[4..], value) {
+                self.fault(EncodeError::Subelement(DecodeError::BadCharacter {
+                    at: sub,
+                    offset: row.charset.first_rejected(value).unwrap_or(0),
+                    charset: row.charset,
+                }));
+                return self;
+            }
+            len += 4 + value.len();
         }
+        let max = usize::from(row.max);
+        if len > max {
+            self.fault(EncodeError::ValueTooLong { at, len, max });
+            return self;
+        }
+        let room = self.arena.room(width + len);
+        self.spec.prefix.write(len as u16, &mut room[..width]);
+        let start = self.arena.commit(width + len);
         self.index(n, start);
         self
     }
@@ -321,13 +352,11 @@ impl MessageBuilder {
     fn write_body<B: BufMut>(&self, dst: &mut B) {
         self.write_head(dst);
         if self.in_order {
-            dst.put_slice(&self.arena);
+            dst.put_slice(self.arena.pieces());
             return;
         }
         for n in self.present_fields() {
-            let piece = self.pieces[usize::from(n)];
-            let start = usize::from(piece.start);
-            dst.put_slice(&self.arena[start..start + usize::from(piece.len)]);
+            dst.put_slice(self.arena.piece(self.pieces[usize::from(n)]));
         }
     }
 
@@ -336,13 +365,12 @@ impl MessageBuilder {
     fn write<B: BufMut>(&self, dst: &mut B, mut on_piece: impl FnMut(u8, Span)) {
         let mut pos = self.write_head(dst);
         if self.in_order {
-            dst.put_slice(&self.arena);
+            dst.put_slice(self.arena.pieces());
         }
         for n in self.present_fields() {
             let piece = self.pieces[usize::from(n)];
             if !self.in_order {
-                let start = usize::from(piece.start);
-                dst.put_slice(&self.arena[start..start + usize::from(piece.len)]);
+                dst.put_slice(self.arena.piece(piece));
             }
             on_piece(
                 n,
@@ -356,27 +384,70 @@ impl MessageBuilder {
     }
 }
 
-/// Checks a value against its field's row: length and characters. Structure (subelements) is
-/// checked by the caller, which knows whether it has pairs or raw bytes.
-fn check(spec: &FieldSpec, value: &[u8]) -> Result<(), EncodeError> {
-    let at = Location::Field(spec.number);
-    let max = usize::from(spec.length.max());
-    if value.len() > max {
-        return Err(EncodeError::ValueTooLong {
-            at,
-            len: value.len(),
-            max,
-        });
+/// The builder's scratch: the fields' wire forms, end to end. It may hold a PAN or a CVC2, so it
+/// is wiped when dropped, and when it grows the old buffer is wiped too. It is kept initialised
+/// to its full size, with `len` marking the end of the pieces, so values are written with
+/// plain slice stores, without `unsafe` and without `Vec`'s per-call length bookkeeping.
+struct Arena {
+    buf: Vec<u8>,
+    /// End of the pieces. What follows is filler, or a value that failed its check.
+    len: usize,
+}
+
+impl Arena {
+    /// Enough for the messages of `spec/iso8583.md` without growing.
+    const INITIAL: usize = 384;
+
+    fn new() -> Arena {
+        // Filled with a byte other than zero: the compiler turns an allocation filled with zeros
+        // into `calloc`, which glibc serves from outside its per-thread cache, several times
+        // slower than `malloc` and a fill.
+        let mut buf = Vec::with_capacity(Arena::INITIAL);
+        buf.resize(Arena::INITIAL, b' ');
+        Arena { buf, len: 0 }
     }
-    if !spec.charset.accepts(value) {
-        let offset = spec.charset.first_rejected(value).unwrap_or(0);
-        return Err(EncodeError::BadCharacter {
-            at,
-            offset,
-            charset: spec.charset,
-        });
+
+    /// The `extra` bytes after the pieces, growing the buffer if they do not fit.
+    #[inline]
+    fn room(&mut self, extra: usize) -> &mut [u8] {
+        if self.buf.len() - self.len < extra {
+            self.grow(extra);
+        }
+        &mut self.buf[self.len..self.len + extra]
     }
-    Ok(())
+
+    #[cold]
+    fn grow(&mut self, extra: usize) {
+        let mut bigger = vec![0; (self.len + extra).max(2 * self.buf.len())];
+        bigger[..self.len].copy_from_slice(&self.buf[..self.len]);
+        let mut old = std::mem::replace(&mut self.buf, bigger);
+        old.as_mut_slice().zeroize();
+    }
+
+    /// Makes the next `len` bytes, written through [`Arena::room`], a piece; returns its start.
+    #[inline]
+    fn commit(&mut self, len: usize) -> usize {
+        let start = self.len;
+        self.len += len;
+        start
+    }
+
+    fn pieces(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn piece(&self, span: Span) -> &[u8] {
+        let start = usize::from(span.start);
+        &self.buf[start..start + usize::from(span.len)]
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // The slice's `zeroize` is one fill that the compiler may not remove; the `Vec`'s would
+        // also do it, but with a volatile store per initialised byte.
+        self.buf.as_mut_slice().zeroize();
+    }
 }
 
 impl std::fmt::Debug for MessageBuilder {
@@ -386,5 +457,27 @@ impl std::fmt::Debug for MessageBuilder {
             .field("mti", &self.mti)
             .field("fields", &self.present_fields().collect::<Vec<_>>())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_arena_grows_and_keeps_replaced_fields_out() {
+        let mut b = MessageBuilder::new(Mti::AUTH_REQUEST);
+        // Far past the arena's first size, so that it moves to a bigger buffer more than once.
+        for i in 0..40u8 {
+            let text = [b'A' + i % 26; 40];
+            b.field(43, &text).field(11, &[b'0' + i % 10; 6]);
+        }
+        b.field(2, b"4111111111111111").field(48, b"0101I");
+        let msg = b.build().unwrap();
+        assert_eq!(msg.field(43), Some(&[b'A' + 39 % 26; 40][..]));
+        assert_eq!(msg.field(11), Some(&b"999999"[..]));
+        assert_eq!(msg.field(2), Some(&b"4111111111111111"[..]));
+        assert_eq!(msg.de48().unwrap().get(1), Some(&b"I"[..]));
+        assert_eq!(Message::decode(msg.as_bytes().clone()).unwrap(), msg);
     }
 }

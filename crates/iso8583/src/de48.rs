@@ -3,14 +3,14 @@
 //! the already-validated bytes.
 
 use crate::error::{DecodeError, Location};
-use crate::spec::{Exposure, SubelementSpec, subelement};
+use crate::spec::{Exposure, SubelementSpec, SubelementTable, subelement};
 use crate::types::{CofIndicator, MitReason, tag};
 
 /// Checks a structured value against its subelement table. `base` is the value's offset in the
 /// message, so that errors point at the right byte.
 pub(crate) fn validate(
     field: u8,
-    table: &[SubelementSpec],
+    table: SubelementTable<'_>,
     value: &[u8],
     base: usize,
 ) -> Result<(), DecodeError> {
@@ -37,7 +37,9 @@ pub(crate) fn validate(
             _ => {}
         }
         previous = Some(tag);
-        let spec = subelement(table, tag).ok_or(DecodeError::UnknownSubelement { at })?;
+        let spec = table
+            .get(tag)
+            .ok_or(DecodeError::UnknownSubelement { at })?;
         let start = pos + 4;
         let body = value
             .get(start..start + len)
@@ -57,26 +59,37 @@ pub(crate) fn check(
     body: &[u8],
     offset: usize,
 ) -> Result<(), DecodeError> {
-    if body.len() > usize::from(spec.max) {
-        return Err(DecodeError::ValueTooLong {
-            at,
-            len: body.len(),
-            max: usize::from(spec.max),
-        });
-    }
-    if body.len() < usize::from(spec.min) {
-        return Err(DecodeError::ValueTooShort {
-            at,
-            len: body.len(),
-            min: usize::from(spec.min),
-        });
-    }
+    check_len(spec, at, body.len())?;
     if !spec.charset.accepts(body) {
         let i = spec.charset.first_rejected(body).unwrap_or(0);
         return Err(DecodeError::BadCharacter {
             at,
             offset: offset + i,
             charset: spec.charset,
+        });
+    }
+    Ok(())
+}
+
+/// The length half of [`check`], for the builder, which tests the characters as it copies them.
+#[inline]
+pub(crate) fn check_len(
+    spec: &SubelementSpec,
+    at: Location,
+    len: usize,
+) -> Result<(), DecodeError> {
+    if len > usize::from(spec.max) {
+        return Err(DecodeError::ValueTooLong {
+            at,
+            len,
+            max: usize::from(spec.max),
+        });
+    }
+    if len < usize::from(spec.min) {
+        return Err(DecodeError::ValueTooShort {
+            at,
+            len,
+            min: usize::from(spec.min),
         });
     }
     Ok(())
@@ -164,10 +177,11 @@ impl<'a> Iterator for Subelements<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::DE48_SUBELEMENTS;
+    use crate::spec::{ASCII87, DE48_SUBELEMENTS};
 
     fn run(v: &[u8]) -> Result<(), DecodeError> {
-        validate(48, &DE48_SUBELEMENTS, v, 0)
+        let codec = ASCII87.codec(48).unwrap();
+        validate(48, ASCII87.subelements(48, codec).unwrap(), v, 0)
     }
 
     #[test]

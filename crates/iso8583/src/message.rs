@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::MAX_MESSAGE_LEN;
 use crate::de48::{self, De48};
 use crate::error::{DecodeError, Location};
-use crate::spec::{ASCII87, Exposure, Length, Spec};
+use crate::spec::{ASCII87, Exposure, Spec};
 use crate::types::{Amount, Mti, ResponseCode, Rrn, Stan, parse_digits};
 
 /// Offset and length of a value (without its length prefix) inside the wire bytes. The 8 KiB
@@ -101,49 +101,53 @@ impl Message {
         // Field 1 is the MSB of the primary bitmap; it only says that the secondary follows.
         let present = (u128::from(primary) << 64 | u128::from(secondary)).reverse_bits() & !bit(1);
         let mut spans = [Span::default(); 129];
-        let mut remaining = present;
-        while remaining != 0 {
-            let n = remaining.trailing_zeros() as u8 + 1;
-            remaining &= remaining - 1;
-            let at = Location::Field(n);
-            let field = spec.field(n).ok_or(DecodeError::UnknownField { at })?;
-            let len = match field.length {
-                Length::Fixed(len) => usize::from(len),
-                var => {
+        // The two bitmap halves one after the other: on a 64-bit word, finding and clearing the
+        // lowest set bit are single instructions, on a 128-bit one several.
+        for (first, mut remaining) in [(1, present as u64), (65, (present >> 64) as u64)] {
+            while remaining != 0 {
+                let n = first + remaining.trailing_zeros() as u8;
+                remaining &= remaining - 1;
+                let at = Location::Field(n);
+                let row = spec.codec(n).ok_or(DecodeError::UnknownField { at })?;
+                let len = if row.width == 0 {
+                    usize::from(row.max)
+                } else {
                     let offset = r.pos;
-                    let prefix = r.take(spec.prefix.width(var.prefix_digits()), at)?;
+                    let prefix = r.take(usize::from(row.width), at)?;
                     let len = spec
                         .prefix
                         .read(prefix)
                         .ok_or(DecodeError::BadLengthPrefix { at, offset })?;
-                    if len > var.max() {
+                    if len > row.max {
                         return Err(DecodeError::ValueTooLong {
                             at,
                             len: usize::from(len),
-                            max: usize::from(var.max()),
+                            max: usize::from(row.max),
                         });
                     }
                     usize::from(len)
+                };
+                let start = r.pos;
+                let value = r.take(len, at)?;
+                if !row.charset.accepts(value) {
+                    let i = row.charset.first_rejected(value).unwrap_or(0);
+                    return Err(DecodeError::BadCharacter {
+                        at,
+                        offset: start + i,
+                        charset: row.charset,
+                    });
                 }
-            };
-            let start = r.pos;
-            let value = r.take(len, at)?;
-            if !field.charset.accepts(value) {
-                let i = field.charset.first_rejected(value).unwrap_or(0);
-                return Err(DecodeError::BadCharacter {
-                    at,
-                    offset: start + i,
-                    charset: field.charset,
-                });
+                if row.structured
+                    && let Some(table) = spec.subelements(n, row)
+                {
+                    de48::validate(n, table, value, start)?;
+                }
+                // Both fit: the whole message is at most MAX_MESSAGE_LEN bytes.
+                spans[usize::from(n)] = Span {
+                    start: start as u16,
+                    len: len as u16,
+                };
             }
-            if let Some(table) = field.subelements {
-                de48::validate(n, table, value, start)?;
-            }
-            // Both fit: the whole message is at most MAX_MESSAGE_LEN bytes.
-            spans[usize::from(n)] = Span {
-                start: start as u16,
-                len: len as u16,
-            };
         }
         if r.pos != wire.len() {
             return Err(DecodeError::TrailingBytes {

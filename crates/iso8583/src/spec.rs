@@ -26,14 +26,22 @@ impl Charset {
     #[inline]
     pub fn accepts(self, value: &[u8]) -> bool {
         match self {
-            Charset::N => all_words(value, |w| any_below(w, b'0') | any_above(w, b'9')),
-            Charset::An => all_words(value, |w| {
-                // Letters are the bytes that, with bit 5 set (lower case), are `a..=z`.
-                let low = w & !HIGH;
-                let inside = in_range(low | splat(0x20), b'a', b'z') | in_range(low, b'0', b'9');
-                (w | !inside) & HIGH
-            }),
-            Charset::Ans => all_words(value, |w| any_below(w, 0x20) | any_above(w, 0x7e)),
+            Charset::N => scan(value, None, |w| any_below(w, b'0') | any_above(w, b'9')),
+            Charset::An => scan(value, None, rejects_an),
+            Charset::Ans => scan(value, None, |w| any_below(w, 0x20) | any_above(w, 0x7e)),
+        }
+    }
+
+    /// Copies `src` to the front of `dst` and says whether every byte belongs to the set: the
+    /// builder checks a value in the same pass that writes it into its arena, so each byte is
+    /// loaded once. `dst` is written even when the answer is no.
+    #[inline(always)]
+    pub(crate) fn copy_accepted(self, dst: &mut [u8], src: &[u8]) -> bool {
+        let dst = &mut dst[..src.len()];
+        match self {
+            Charset::N => scan(src, Some(dst), |w| any_below(w, b'0') | any_above(w, b'9')),
+            Charset::An => scan(src, Some(dst), rejects_an),
+            Charset::Ans => scan(src, Some(dst), |w| any_below(w, 0x20) | any_above(w, 0x7e)),
         }
     }
 
@@ -84,30 +92,70 @@ const fn in_range(w: u64, lo: u8, hi: u8) -> u64 {
     (w + splat(0x80 - lo)) & !(w + splat(0x7f - hi)) & HIGH
 }
 
+/// Nonzero if some byte of `w` is neither an ASCII letter nor a digit. Letters are the bytes
+/// that, with bit 5 set (lower case), are `a..=z`.
+#[inline(always)]
+const fn rejects_an(w: u64) -> u64 {
+    let low = w & !HIGH;
+    let inside = in_range(low | splat(0x20), b'a', b'z') | in_range(low, b'0', b'9');
+    (w | !inside) & HIGH
+}
+
 /// Whether `rejects` finds nothing in `value`, read as little-endian `u64` words that together
 /// cover every byte (some twice, which a membership test does not mind): whole words, then the
-/// last eight bytes; a shorter value is read as two overlapping halves repeated to fill the
-/// word, so no byte outside `value` is ever tested.
+/// last eight bytes. A value of at most 16 bytes is read as two overlapping words, one of 4 to 8
+/// as two overlapping halves, and a shorter one with its bytes repeated, so no byte outside
+/// `value` is ever tested. With `out` (as long as `value`), each word is also stored at its
+/// offset there, which copies `value` with a few overlapping word moves
+/// instead of a call to `memcpy`.
 #[inline(always)]
-fn all_words(value: &[u8], rejects: impl Fn(u64) -> u64) -> bool {
+fn scan(value: &[u8], mut out: Option<&mut [u8]>, rejects: impl Fn(u64) -> u64) -> bool {
     let n = value.len();
-    if n > 8 {
+    if n > 8 && n <= 16 {
+        let (lo, hi) = (word(&value[..8]), word(&value[n - 8..]));
+        if let Some(out) = out {
+            out[..8].copy_from_slice(&lo.to_le_bytes());
+            out[n - 8..].copy_from_slice(&hi.to_le_bytes());
+        }
+        rejects(lo) | rejects(hi) == 0
+    } else if n > 16 {
+        // (The compiler makes the stores of this loop one call to `memcpy`, which pays off here.)
         let mut bad = 0;
         let mut i = 0;
         while i + 8 < n {
-            bad |= rejects(word(&value[i..i + 8]));
+            let w = word(&value[i..i + 8]);
+            if let Some(out) = out.as_deref_mut() {
+                out[i..i + 8].copy_from_slice(&w.to_le_bytes());
+            }
+            bad |= rejects(w);
             i += 8;
         }
-        bad | rejects(word(&value[n - 8..])) == 0
+        let w = word(&value[n - 8..]);
+        if let Some(out) = out {
+            out[n - 8..].copy_from_slice(&w.to_le_bytes());
+        }
+        bad | rejects(w) == 0
     } else if n >= 4 {
-        let lo = u64::from(half(&value[..4]));
-        let hi = u64::from(half(&value[n - 4..]));
-        rejects(lo | hi << 32) == 0
+        let lo = half(&value[..4]);
+        let hi = half(&value[n - 4..]);
+        if let Some(out) = out {
+            out[..4].copy_from_slice(&lo.to_le_bytes());
+            out[n - 4..].copy_from_slice(&hi.to_le_bytes());
+        }
+        rejects(u64::from(lo) | u64::from(hi) << 32) == 0
     } else if n >= 2 {
-        let x = u64::from(u16::from_le_bytes([value[0], value[1]]))
-            | u64::from(u16::from_le_bytes([value[n - 2], value[n - 1]])) << 16;
+        let lo = [value[0], value[1]];
+        let hi = [value[n - 2], value[n - 1]];
+        if let Some(out) = out {
+            out[..2].copy_from_slice(&lo);
+            out[n - 2..].copy_from_slice(&hi);
+        }
+        let x = u64::from(u16::from_le_bytes(lo)) | u64::from(u16::from_le_bytes(hi)) << 16;
         rejects(x | x << 32) == 0
     } else if let [b] = value {
+        if let Some(out) = out {
+            out[0] = *b;
+        }
         rejects(splat(*b)) == 0
     } else {
         true
@@ -188,6 +236,18 @@ impl Prefix {
 
     /// Reads a length written with `digits` digits; `None` if a byte is not a digit in this encoding.
     pub fn read(self, bytes: &[u8]) -> Option<u16> {
+        // The link's own prefixes, LL and LLL in ASCII, read without the loop.
+        let digit = |b: u8| {
+            let d = b.wrapping_sub(b'0');
+            (d < 10).then_some(u16::from(d))
+        };
+        match (self, bytes) {
+            (Prefix::Ascii, &[t, u]) => return Some(digit(t)? * 10 + digit(u)?),
+            (Prefix::Ascii, &[h, t, u]) => {
+                return Some(digit(h)? * 100 + digit(t)? * 10 + digit(u)?);
+            }
+            _ => {}
+        }
         match self {
             Prefix::Ascii => bytes.iter().try_fold(0u16, |n, &b| {
                 b.is_ascii_digit().then(|| n * 10 + u16::from(b - b'0'))
@@ -201,6 +261,19 @@ impl Prefix {
 
     /// Writes `len` with `digits` digits into `out`, which is exactly [`Prefix::width`] long.
     pub(crate) fn write(self, len: u16, out: &mut [u8]) {
+        // The link's own prefixes, LL and LLL in ASCII, written without the loop.
+        if let (Prefix::Ascii, [t, u]) = (self, &mut *out) {
+            let l = len as u8 % 100;
+            (*t, *u) = (b'0' + l / 10, b'0' + l % 10);
+            return;
+        }
+        if let (Prefix::Ascii, [h, t, u]) = (self, &mut *out) {
+            let l = len % 1000;
+            *h = b'0' + (l / 100) as u8;
+            let l = (l % 100) as u8;
+            (*t, *u) = (b'0' + l / 10, b'0' + l % 10);
+            return;
+        }
         match self {
             Prefix::Ascii => {
                 let mut n = len;
@@ -257,11 +330,67 @@ pub struct SubelementSpec {
 }
 
 /// A dialect: the field table, indexed by number, and its length-prefix encoding.
-#[derive(Debug)]
 pub struct Spec {
     pub name: &'static str,
     pub prefix: Prefix,
     by_number: [Option<FieldSpec>; 129],
+    /// `by_number` as the codec's loops read it.
+    codec: [Option<Codec>; 129],
+    /// Tag to row (plus one; 0 for no row) of a structured field's subelement table, so that
+    /// decoding and building find a subelement's row in one load rather than a search.
+    tag_index: [[u8; 100]; INDEXED_TABLES],
+}
+
+impl fmt::Debug for Spec {
+    // The tag index is derived from the rows; shown as before it existed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spec")
+            .field("name", &self.name)
+            .field("prefix", &self.prefix)
+            .field("by_number", &self.by_number)
+            .finish()
+    }
+}
+
+/// What the codec needs of a field, in eight bytes, so that the decode and build loops read one
+/// small row rather than a [`FieldSpec`] and then the dialect's [`Prefix`] for the prefix width.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Codec {
+    /// The fixed length, or the longest value a variable-length field allows.
+    pub(crate) max: u16,
+    /// Bytes of length prefix in this dialect; 0 for a fixed-length field.
+    pub(crate) width: u8,
+    pub(crate) charset: Charset,
+    /// Whether the value is a sequence of subelements.
+    pub(crate) structured: bool,
+    /// Which of `Spec::tag_index` serves the subelement table, plus one; 0 for none.
+    slot: u8,
+}
+
+/// Structured fields a dialect can have with an O(1) tag index; any beyond are searched.
+const INDEXED_TABLES: usize = 8;
+
+/// A structured field's subelement table with its tag index, when the dialect has one.
+#[derive(Clone, Copy)]
+pub(crate) struct SubelementTable<'s> {
+    pub(crate) rows: &'static [SubelementSpec],
+    index: Option<&'s [u8; 100]>,
+}
+
+impl SubelementTable<'_> {
+    /// The row of `tag`, if the table has one.
+    #[inline]
+    pub(crate) fn get(&self, tag: u8) -> Option<&'static SubelementSpec> {
+        let rows = self.rows;
+        match self.index {
+            // The index covers every row: `Spec::new` indexes no table with a tag over 99.
+            Some(index) => {
+                let row = *index.get(usize::from(tag))?;
+                rows.get(usize::from(row).checked_sub(1)?)
+            }
+            None => subelement(rows, tag),
+        }
+    }
 }
 
 impl Spec {
@@ -269,19 +398,86 @@ impl Spec {
     /// row numbered 0, 1 or 65, which are bitmap bits rather than data elements, or on a duplicate.
     pub const fn new(name: &'static str, prefix: Prefix, fields: &[FieldSpec]) -> Spec {
         let mut by_number: [Option<FieldSpec>; 129] = [None; 129];
+        let mut codec: [Option<Codec>; 129] = [None; 129];
+        let mut tag_index = [[0u8; 100]; INDEXED_TABLES];
+        let mut slots = 0;
         let mut i = 0;
         while i < fields.len() {
             let n = fields[i].number as usize;
             assert!(n >= 2 && n <= 128 && n != 65, "not a data element number");
             assert!(by_number[n].is_none(), "field defined twice");
             by_number[n] = Some(fields[i]);
+            let length = fields[i].length;
+            let (max, digits) = match length {
+                Length::Fixed(len) => (len, 0u8),
+                Length::LlVar { max } => (max, 2),
+                Length::LllVar { max } => (max, 3),
+            };
+            let width = match prefix {
+                Prefix::Ascii => digits,
+                Prefix::Bcd => digits.div_ceil(2),
+            };
+            let mut row = Codec {
+                max,
+                width,
+                charset: fields[i].charset,
+                structured: fields[i].subelements.is_some(),
+                slot: 0,
+            };
+            if let Some(rows) = fields[i].subelements {
+                if slots < INDEXED_TABLES && rows.len() < 256 && Spec::indexable(rows) {
+                    let mut r = 0;
+                    while r < rows.len() {
+                        // The first row of a tag wins, as in a search from the front.
+                        let tag = rows[r].tag as usize;
+                        if tag_index[slots][tag] == 0 {
+                            tag_index[slots][tag] = r as u8 + 1;
+                        }
+                        r += 1;
+                    }
+                    slots += 1;
+                    row.slot = slots as u8;
+                }
+            }
+            codec[n] = Some(row);
             i += 1;
         }
         Spec {
             name,
             prefix,
             by_number,
+            codec,
+            tag_index,
         }
+    }
+
+    /// Whether every tag of `rows` is two digits, which is all a wire tag can be.
+    const fn indexable(rows: &[SubelementSpec]) -> bool {
+        let mut r = 0;
+        while r < rows.len() {
+            if rows[r].tag >= 100 {
+                return false;
+            }
+            r += 1;
+        }
+        true
+    }
+
+    /// Field `number`'s row as the codec reads it.
+    #[inline]
+    pub(crate) fn codec(&self, number: u8) -> Option<Codec> {
+        *self.codec.get(usize::from(number))?
+    }
+
+    /// The subelement table of structured field `number`, whose row is `codec`.
+    #[inline]
+    pub(crate) fn subelements(&self, number: u8, codec: Codec) -> Option<SubelementTable<'_>> {
+        let rows = self.field(number)?.subelements?;
+        let index = match codec.slot {
+            0 => None,
+            slot => self.tag_index.get(usize::from(slot) - 1),
+        };
+        Some(SubelementTable { rows, index })
     }
 
     #[inline]
@@ -463,6 +659,19 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_tag_index_finds_what_a_search_finds() {
+        let row = ASCII87.codec(48).unwrap();
+        let table = ASCII87.subelements(48, row).unwrap();
+        assert!(table.index.is_some());
+        for tag in 0..=255u8 {
+            assert_eq!(
+                table.get(tag).map(|s| s.name),
+                subelement(&DE48_SUBELEMENTS, tag).map(|s| s.name)
+            );
         }
     }
 
