@@ -26,7 +26,10 @@ pub const ECHOED_FIELDS: [u8; 10] = [2, 3, 4, 7, 11, 32, 37, 41, 42, 49];
 pub struct MessageBuilder {
     spec: &'static Spec,
     mti: Mti,
-    present: Presence,
+    /// Which fields are set: bit `n - 1` of the pair read as one little-endian 128-bit number,
+    /// as in [`Presence`]. Two words because setting a bit of a `u128` at a variable position
+    /// takes a double-word shift and two conditional moves, once per field.
+    present: [u64; 2],
     /// Where each field's wire form (prefix, value, padding) lies in the arena.
     pieces: [Span; 129],
     arena: Arena,
@@ -50,7 +53,7 @@ impl MessageBuilder {
         MessageBuilder {
             spec,
             mti,
-            present: 0,
+            present: [0; 2],
             pieces: [Span::default(); 129],
             arena: Arena::new(),
             in_order: true,
@@ -75,6 +78,9 @@ impl MessageBuilder {
         b
     }
 
+    // Out of line: keeping the error paths away from the setters' hot paths frees registers.
+    #[cold]
+    #[inline(never)]
     fn fault(&mut self, e: EncodeError) {
         self.fault.get_or_insert(e);
     }
@@ -161,12 +167,14 @@ impl MessageBuilder {
             self.last = n;
         } else {
             self.in_order = false;
-            if self.present & bit(n) != 0 {
+            if self.presence() & bit(n) != 0 {
                 self.body_len -= usize::from(self.pieces[usize::from(n)].len);
             }
         }
         self.pieces[usize::from(n)] = Span { start: s, len: l };
-        self.present |= bit(n);
+        // `n` is a field of the spec, 2..=128.
+        let i = n - 1;
+        self.present[usize::from(i >> 6) & 1] |= 1 << (i & 63);
         self.body_len += len;
     }
 
@@ -261,8 +269,12 @@ impl MessageBuilder {
         self
     }
 
+    fn presence(&self) -> Presence {
+        Presence::from(self.present[1]) << 64 | Presence::from(self.present[0])
+    }
+
     fn has_secondary(&self) -> bool {
-        self.present >> 64 != 0
+        self.present[1] != 0
     }
 
     /// The encoded length, or the first problem found while the fields were set.
@@ -315,14 +327,14 @@ impl MessageBuilder {
         Ok(Message::from_parts(
             self.spec,
             self.mti,
-            self.present,
+            self.presence(),
             spans,
             wire.freeze(),
         ))
     }
 
     fn present_fields(&self) -> impl Iterator<Item = u8> + '_ {
-        let mut remaining = self.present;
+        let mut remaining = self.presence();
         std::iter::from_fn(move || {
             (remaining != 0).then(|| {
                 let n = remaining.trailing_zeros() as u8 + 1;
@@ -335,7 +347,7 @@ impl MessageBuilder {
     /// Writes the MTI and bitmaps; returns the offset the first field starts at.
     fn write_head<B: BufMut>(&self, dst: &mut B) -> u16 {
         dst.put_slice(&self.mti.to_ascii());
-        let mut bits = self.present.reverse_bits();
+        let mut bits = self.presence().reverse_bits();
         if self.has_secondary() {
             bits |= 1 << 127;
         }

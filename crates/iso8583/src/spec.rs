@@ -235,6 +235,7 @@ impl Prefix {
     }
 
     /// Reads a length written with `digits` digits; `None` if a byte is not a digit in this encoding.
+    #[inline]
     pub fn read(self, bytes: &[u8]) -> Option<u16> {
         // The link's own prefixes, LL and LLL in ASCII, read without the loop.
         let digit = |b: u8| {
@@ -242,12 +243,15 @@ impl Prefix {
             (d < 10).then_some(u16::from(d))
         };
         match (self, bytes) {
-            (Prefix::Ascii, &[t, u]) => return Some(digit(t)? * 10 + digit(u)?),
-            (Prefix::Ascii, &[h, t, u]) => {
-                return Some(digit(h)? * 100 + digit(t)? * 10 + digit(u)?);
-            }
-            _ => {}
+            (Prefix::Ascii, &[t, u]) => Some(digit(t)? * 10 + digit(u)?),
+            (Prefix::Ascii, &[h, t, u]) => Some(digit(h)? * 100 + digit(t)? * 10 + digit(u)?),
+            _ => self.read_any(bytes),
         }
+    }
+
+    /// [`Prefix::read`] for any width and encoding, out of line so that the common case inlines.
+    #[inline(never)]
+    fn read_any(self, bytes: &[u8]) -> Option<u16> {
         match self {
             Prefix::Ascii => bytes.iter().try_fold(0u16, |n, &b| {
                 b.is_ascii_digit().then(|| n * 10 + u16::from(b - b'0'))
@@ -260,6 +264,7 @@ impl Prefix {
     }
 
     /// Writes `len` with `digits` digits into `out`, which is exactly [`Prefix::width`] long.
+    #[inline]
     pub(crate) fn write(self, len: u16, out: &mut [u8]) {
         // The link's own prefixes, LL and LLL in ASCII, written without the loop.
         if let (Prefix::Ascii, [t, u]) = (self, &mut *out) {
@@ -274,6 +279,12 @@ impl Prefix {
             (*t, *u) = (b'0' + l / 10, b'0' + l % 10);
             return;
         }
+        self.write_any(len, out);
+    }
+
+    /// [`Prefix::write`] for any width and encoding, out of line so that the common case inlines.
+    #[inline(never)]
+    fn write_any(self, len: u16, out: &mut [u8]) {
         match self {
             Prefix::Ascii => {
                 let mut n = len;
