@@ -3,11 +3,12 @@
 //! in-bench ISO client (no link), so the link bench can tell whether the simulator is its limit.
 //!
 //! `cargo bench -p benches --bench simulator` — criterion reports time per batch and
-//! elements (authorizations) per second.
-#![allow(clippy::unwrap_used)]
+//! elements (authorizations) per second; then a fixed-rate run (20,000 purchases per second for
+//! 3 s on one connection) prints latency percentiles measured at the client.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -174,8 +175,105 @@ fn bench(c: &mut Criterion) {
     rt.block_on(sim.shutdown());
 }
 
+const RATE_PER_SEC: u64 = 20_000;
+const RATE_SECONDS: u64 = 3;
+/// Requests are sent in a burst every tick: 20 per millisecond.
+const TICK: Duration = Duration::from_millis(1);
+
+/// Sends purchases at a fixed rate on one connection and returns every round-trip time, in
+/// microseconds, sorted.
+async fn fixed_rate(sim: &SimulatorHandle, pki: &DevPki) -> Vec<u64> {
+    let (mut reader, mut writer) = connect(sim, pki).await;
+    let total = RATE_PER_SEC * RATE_SECONDS;
+    let per_tick = RATE_PER_SEC / 1_000;
+    // Send time per STAN, in nanoseconds since `origin`; STANs are below 1,000,000.
+    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..=Stan::MAX).map(|_| AtomicU64::new(0)).collect());
+    let origin = Instant::now();
+    let send = {
+        let sent = sent.clone();
+        async move {
+            let mut ticks = tokio::time::interval(TICK);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut remaining = total;
+            while remaining > 0 {
+                ticks.tick().await;
+                let de7 = de7_now();
+                for _ in 0..per_tick.min(remaining) {
+                    let frame = purchase(&de7);
+                    let stan = stan_of(&frame);
+                    sent[stan].store(nanos_since(origin), Ordering::Relaxed);
+                    writer.feed(frame).await.unwrap();
+                }
+                SinkExt::<Bytes>::flush(&mut writer).await.unwrap();
+                remaining -= per_tick.min(remaining);
+            }
+            writer
+        }
+    };
+    let receive = async {
+        let mut rtts = Vec::with_capacity(total as usize);
+        for _ in 0..total {
+            let frame = reader.next().await.unwrap().unwrap();
+            let stan = iso8583::Message::decode(frame)
+                .unwrap()
+                .stan()
+                .unwrap()
+                .value() as usize;
+            let at = nanos_since(origin);
+            rtts.push((at - sent[stan].load(Ordering::Relaxed)) / 1_000);
+        }
+        rtts
+    };
+    let (_writer, mut rtts) = tokio::join!(send, receive);
+    rtts.sort_unstable();
+    rtts
+}
+
+fn stan_of(frame: &Bytes) -> usize {
+    iso8583::Message::decode(frame.slice(2..))
+        .unwrap()
+        .stan()
+        .unwrap()
+        .value() as usize
+}
+
+fn nanos_since(origin: Instant) -> u64 {
+    u64::try_from(origin.elapsed().as_nanos()).unwrap()
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     bench(&mut criterion);
     criterion.final_summary();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pki = DevPki::generate();
+    rt.block_on(async {
+        let mut config = SimConfig::with_pki(&pki);
+        config.ledger_in_memory = 10_000;
+        let iso = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let acs = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = Simulator::start(config, iso, acs).await.unwrap();
+        let rtts = fixed_rate(&sim, &pki).await;
+        println!(
+            "simulator fixed rate {RATE_PER_SEC}/s for {RATE_SECONDS} s, 1 connection, {} answers: \
+             p50 {} us, p90 {} us, p99 {} us, p99.9 {} us, max {} us",
+            rtts.len(),
+            percentile(&rtts, 50.0),
+            percentile(&rtts, 90.0),
+            percentile(&rtts, 99.0),
+            percentile(&rtts, 99.9),
+            rtts.last().copied().unwrap_or(0),
+        );
+        sim.shutdown().await;
+    });
 }
