@@ -121,3 +121,24 @@ async fn plain_tcp_and_clients_without_a_certificate_are_refused() {
     );
     assert_still_serving(&sim).await;
 }
+
+#[tokio::test]
+async fn random_bodies_never_take_the_server_down() {
+    use rand::{Rng, SeedableRng};
+    let sim = start(Faults::default()).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8583);
+    for round in 0..40 {
+        let mut body: Vec<u8> = (0..rng.gen_range(1..300)).map(|_| rng.r#gen()).collect();
+        if round % 2 == 0 {
+            // Get past the MTI so the bitmap and field decoders see the noise too.
+            body.splice(0..body.len().min(4), *b"0100");
+        }
+        let mut client = sim.client().await;
+        client.send_raw(&frame(&body)).await;
+        // Either a close (undecodable) or, by chance, an answer (e.g. 30): never a hang.
+        let _ = client.recv_frame().await;
+    }
+    assert_still_serving(&sim).await;
+    let ledger = sim.handle.ledger();
+    assert!(ledger.entries.len() >= 40);
+}
