@@ -17,7 +17,7 @@ use vault::model::*;
 use vault::server::{self, Listeners};
 use vault::{ClientOptions, Credentials, VaultClient, VaultEndpoint};
 
-const IN_FLIGHT: usize = 256;
+const IN_FLIGHT: usize = 1024;
 const CHILD: &str = "VAULT_BENCH_DIR";
 
 fn main() {
@@ -25,8 +25,13 @@ fn main() {
         let dir = tempfile::tempdir().expect("temp dir");
         let conf = dir.path().join("softhsm2.conf");
         hsm::softhsm::write_conf(&conf, &dir.path().join("tokens")).expect("softhsm conf");
-        hsm::softhsm::init_token(&conf, "bench", &hsm::Pin::new("so-bench".into()), &hsm::Pin::new("pin-bench".into()))
-            .expect("softhsm token (apt-get install softhsm2)");
+        hsm::softhsm::init_token(
+            &conf,
+            "bench",
+            &hsm::Pin::new("so-bench".into()),
+            &hsm::Pin::new("pin-bench".into()),
+        )
+        .expect("softhsm token (apt-get install softhsm2)");
         let status = std::process::Command::new(std::env::current_exe().expect("exe"))
             .args(std::env::args_os().skip(1))
             .env("SOFTHSM2_CONF", &conf)
@@ -42,7 +47,10 @@ fn main() {
 
 fn pan(i: u64) -> card::Pan {
     let body = format!("5{:014}", 55_000_000_000_000 + i % 9_000_000_000_000);
-    (0..10).map(|d| format!("{body}{d}")).find_map(|p| card::Pan::parse_checked(&p).ok()).expect("a Luhn digit exists")
+    (0..10)
+        .map(|d| format!("{body}{d}"))
+        .find_map(|p| card::Pan::parse_checked(&p).ok())
+        .expect("a Luhn digit exists")
 }
 
 fn run(dir: &Path) {
@@ -66,7 +74,11 @@ secret_env = "VAULT_BENCH_SECRET"
         dir.join("data").display()
     ))
     .expect("config");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let hsm = hsm::Hsm::open(&config.hsm).expect("hsm");
     std::fs::create_dir_all(&config.data_dir).expect("data dir");
     let store = store::Store::open(config.engine, &config.database_path()).expect("store");
@@ -75,19 +87,34 @@ secret_env = "VAULT_BENCH_SECRET"
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (facade, authorizer, server) = rt.block_on(async {
         let vault = CardVault::open(&config, store, hsm).expect("vault");
-        let listeners = Listeners { unix: server::bind_unix(&socket).expect("socket"), tls: None };
+        let listeners = Listeners {
+            unix: server::bind_unix(&socket).expect("socket"),
+            tls: None,
+        };
         let server = tokio::spawn(server::serve(config.clone(), vault, listeners, async {
             let _ = stopped.await;
         }));
-        let opts = ClientOptions { connections: 4, timeout: Duration::from_secs(30) };
+        let opts = ClientOptions {
+            connections: 4,
+            timeout: Duration::from_secs(30),
+        };
         let connect = |id: &str| {
-            let creds = Credentials::Secret { client: id.into(), secret: ClientSecret::new(b"bench-secret".to_vec()) };
+            let creds = Credentials::Secret {
+                client: id.into(),
+                secret: ClientSecret::new(b"bench-secret".to_vec()),
+            };
             VaultClient::connect_with(VaultEndpoint::Unix(socket.clone()), creds, opts)
         };
-        (connect("facade").await.expect("facade"), connect("authorizer").await.expect("authorizer"), server)
+        (
+            connect("facade").await.expect("facade"),
+            connect("authorizer").await.expect("authorizer"),
+            server,
+        )
     });
     let merchant = MerchantId::parse("452739").expect("merchant");
-    let customers: Vec<CustomerNumber> = (0..1000).map(|i| CustomerNumber::parse(&format!("c{i}")).expect("customer")).collect();
+    let customers: Vec<CustomerNumber> = (0..1000)
+        .map(|i| CustomerNumber::parse(&format!("c{i}")).expect("customer"))
+        .collect();
 
     // Saved cards to detokenize.
     let saved: Vec<(usize, Token)> = rt.block_on(async {
@@ -96,7 +123,13 @@ secret_env = "VAULT_BENCH_SECRET"
                 let (facade, merchant, c) = (facade.clone(), merchant.clone(), (i % 1000) as usize);
                 let customer = customers[c].clone();
                 async move {
-                    let req = TokenizeRequest { merchant, customer, pan: pan(i), expiry: card::Expiry::new(12, 2030).expect("expiry"), holder: None };
+                    let req = TokenizeRequest {
+                        merchant,
+                        customer,
+                        pan: pan(i),
+                        expiry: card::Expiry::new(12, 2030).expect("expiry"),
+                        holder: None,
+                    };
                     (c, facade.tokenize(req).await.expect("tokenize").token)
                 }
             })
@@ -114,7 +147,9 @@ secret_env = "VAULT_BENCH_SECRET"
                     let customer = customers[c].clone();
                     async move {
                         let t = Instant::now();
-                        a.detokenize(&m, &customer, token).await.expect("detokenize");
+                        a.detokenize(&m, &customer, token)
+                            .await
+                            .expect("detokenize");
                         t.elapsed()
                     }
                 })
@@ -135,7 +170,13 @@ secret_env = "VAULT_BENCH_SECRET"
                     let (f, merchant) = (facade.clone(), merchant.clone());
                     let customer = customers[(i % 1000) as usize].clone();
                     async move {
-                        let req = TokenizeRequest { merchant, customer, pan: pan(i), expiry: card::Expiry::new(12, 2030).expect("expiry"), holder: None };
+                        let req = TokenizeRequest {
+                            merchant,
+                            customer,
+                            pan: pan(i),
+                            expiry: card::Expiry::new(12, 2030).expect("expiry"),
+                            holder: None,
+                        };
                         let t = Instant::now();
                         f.tokenize(req).await.expect("tokenize");
                         t.elapsed()
@@ -151,7 +192,14 @@ secret_env = "VAULT_BENCH_SECRET"
     };
 
     // Headline figures: a fixed run of each, with throughput, p99 and HSM calls per request.
-    for (name, n, f) in [("detokenize", 100_000u64, &detokenize as &dyn Fn(u64, Option<&mut Vec<Duration>>)), ("tokenize", 20_000, &tokenize)] {
+    for (name, n, f) in [
+        (
+            "detokenize",
+            100_000u64,
+            &detokenize as &dyn Fn(u64, Option<&mut Vec<Duration>>),
+        ),
+        ("tokenize", 20_000, &tokenize),
+    ] {
         let mut lat = Vec::new();
         let calls = hsm::calls();
         let t = Instant::now();
@@ -167,11 +215,18 @@ secret_env = "VAULT_BENCH_SECRET"
         );
     }
 
-    let mut c = Criterion::default().configure_from_args().sample_size(10).measurement_time(Duration::from_secs(5));
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     let mut g = c.benchmark_group("vault");
     g.throughput(Throughput::Elements(1000));
-    g.bench_function("detokenize_1000_in_flight_256", |b| b.iter(|| detokenize(1000, None)));
-    g.bench_function("tokenize_durable_1000_in_flight_256", |b| b.iter(|| tokenize(1000, None)));
+    g.bench_function("detokenize_1000_in_flight_1024", |b| {
+        b.iter(|| detokenize(1000, None))
+    });
+    g.bench_function("tokenize_durable_1000_in_flight_1024", |b| {
+        b.iter(|| tokenize(1000, None))
+    });
     g.finish();
     c.final_summary();
     let _ = stop.send(());

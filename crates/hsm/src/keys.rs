@@ -118,6 +118,13 @@ struct Inner {
     pool: SessionPool,
     /// Object handles stay valid for the life of the login, so each key is looked up once.
     handles: Mutex<HashMap<String, ObjectHandle>>,
+    /// A session that is never lent out or closed: it owns the in-memory copy of the
+    /// fingerprint key, which lives as long as the session that made it.
+    anchor: Mutex<Session>,
+    /// In-memory (`CKA_TOKEN` false, still sensitive and non-extractable) copy of the fingerprint
+    /// key: SoftHSM re-checks a token object's file on every use, a session object it does not,
+    /// which makes the per-tokenize HMAC an order of magnitude cheaper.
+    fingerprint_copy: std::sync::OnceLock<ObjectHandle>,
 }
 
 impl Hsm {
@@ -144,10 +151,13 @@ impl Hsm {
             )) => {}
             Err(e) => return Err(e.into()),
         }
+        let anchor = Mutex::new(ctx.open_rw_session(slot)?);
         Ok(Hsm {
             inner: Arc::new(Inner {
                 pool: SessionPool::new(ctx, slot, session, config.sessions),
                 handles: Mutex::new(HashMap::new()),
+                anchor,
+                fingerprint_copy: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -270,7 +280,7 @@ impl Hsm {
     /// HMAC-SHA-256 of `data` under the fingerprint key: finds the same card again without an
     /// unkeyed hash that a dictionary of card numbers could reverse.
     pub fn fingerprint(&self, data: &[u8]) -> Result<[u8; 32], HsmError> {
-        let key = self.handle(FINGERPRINT_LABEL)?;
+        let key = self.fingerprint_key()?;
         let s = self.inner.pool.get()?;
         count_call();
         let mac = s.sign(&Mechanism::Sha256Hmac, key, data)?;
@@ -281,7 +291,10 @@ impl Hsm {
     /// Every vault key on the token, with its attributes (never its value).
     pub fn keys(&self) -> Result<Vec<KeyInfo>, HsmError> {
         let s = self.inner.pool.get()?;
-        let objects = s.find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)])?;
+        let objects = s.find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Token(true),
+        ])?;
         let mut out = Vec::new();
         for o in objects {
             let attrs = s.get_attributes(
@@ -325,6 +338,24 @@ impl Hsm {
         }
         out.sort_by(|a, b| a.label.cmp(&b.label));
         Ok(out)
+    }
+
+    fn fingerprint_key(&self) -> Result<ObjectHandle, HsmError> {
+        if let Some(h) = self.inner.fingerprint_copy.get() {
+            return Ok(*h);
+        }
+        let token_key = self.handle(FINGERPRINT_LABEL)?;
+        let anchor = self
+            .inner
+            .anchor
+            .lock()
+            .map_err(|_| HsmError::Pkcs11("anchor session poisoned".into()))?;
+        if let Some(h) = self.inner.fingerprint_copy.get() {
+            return Ok(*h);
+        }
+        count_call();
+        let copy = anchor.copy_object(token_key, &[Attribute::Token(false)])?;
+        Ok(*self.inner.fingerprint_copy.get_or_init(|| copy))
     }
 
     fn handle(&self, label: &str) -> Result<ObjectHandle, HsmError> {

@@ -75,9 +75,12 @@ fn fingerprint_is_keyed_and_stable() {
         Err(HsmError::KeyMissing(_))
     ));
     hsm.ensure_fingerprint_key().unwrap();
-    let before = hsm::calls();
     let a = hsm.fingerprint(b"4111111111111111").unwrap();
-    assert_eq!(hsm::calls() - before, 1);
+    let before = hsm::calls();
+    assert_eq!(a, hsm.fingerprint(b"4111111111111111").unwrap());
+    assert_eq!(hsm::calls() - before, 1, "one HSM call per fingerprint");
+    // The in-memory copy is as locked down as the token key, and not listed as a vault key.
+    assert_eq!(hsm.keys().unwrap().len(), 1);
     assert_eq!(a, hsm.fingerprint(b"4111111111111111").unwrap());
     assert_ne!(a, hsm.fingerprint(b"4111111111111112").unwrap());
     // Not the unkeyed SHA-256 of the number.

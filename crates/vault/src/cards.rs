@@ -24,7 +24,7 @@ use crate::model::*;
 use crate::protocol::{MAX_CARDS, Op, Reply};
 use crate::record::{self, CardRecord};
 
-const STRIPES: usize = 1024;
+const STRIPES: usize = 4096;
 
 /// Who is calling, as authenticated by the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -368,16 +368,19 @@ impl CardVault {
             }
             None => None,
         };
-        if existing.is_none()
-            && store
-                .scan_prefix(&record::cards_of(scope, customer))
+        if existing.is_none() {
+            let prefix = record::cards_of(scope, customer);
+            let end = [&prefix[..prefix.len() - 1], &[1u8][..]].concat();
+            if store
+                .scan_range(&prefix, &end, MAX_CARDS)
                 .map_err(internal)?
                 .len()
                 >= MAX_CARDS
-        {
-            return Err(VaultError::BadRequest(format!(
-                "a customer may save at most {MAX_CARDS} cards"
-            )));
+            {
+                return Err(VaultError::BadRequest(format!(
+                    "a customer may save at most {MAX_CARDS} cards"
+                )));
+            }
         }
         let token = existing.as_ref().map_or_else(Token::random, |r| r.token);
         let plain = record::secret_plaintext(&req.pan, req.holder.as_ref());
