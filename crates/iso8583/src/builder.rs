@@ -15,7 +15,7 @@ use crate::MAX_MESSAGE_LEN;
 use crate::de48;
 use crate::error::{DecodeError, EncodeError, Location};
 use crate::message::{Message, Presence, Span, bit};
-use crate::spec::{ASCII87, Spec};
+use crate::spec::{ASCII87, Spec, SubelementTable};
 use crate::types::{Amount, Mti, ResponseCode, Rrn, Stan};
 
 /// Fields a response echoes from its request (`spec/iso8583.md`, "Responses echo ...").
@@ -218,52 +218,30 @@ impl MessageBuilder {
             self.fault(EncodeError::UnknownField { at });
             return self;
         };
-        if subelements.windows(2).any(|w| w[0].0 >= w[1].0) {
-            self.fault(EncodeError::SubelementOrder { at });
-            return self;
-        }
-        // Each subelement is checked as it is copied into place after room for the length
-        // prefix, which is written last, once the length is known.
-        let width = usize::from(row.width);
+        // First what can only be judged on the whole: the order, and the total length against
+        // the field's maximum. Then, when both pass, one pass checks each subelement as it copies
+        // it into place after the length prefix.
         let mut len = 0;
+        let mut lowest = 0u16;
+        let mut ordered = true;
         for &(tag, value) in subelements {
-            let sub = Location::Subelement(n, tag);
-            let Some(row) = table.get(tag) else {
-                self.fault(EncodeError::Subelement(DecodeError::UnknownSubelement {
-                    at: sub,
-                }));
-                return self;
-            };
-            if let Err(e) = de48::check_len(row, sub, value.len()) {
-                self.fault(EncodeError::Subelement(e));
-                return self;
-            }
-            let piece = &mut self.arena.room(width + len + 4 + value.len())[width + len..];
-            // Both are under 100: the table's tags are two digits and its maxima are below 100.
-            let l = value.len() as u8;
-            piece[..4].copy_from_slice(&[
-                b'0' + tag / 10,
-                b'0' + tag % 10,
-                b'0' + l / 10,
-                b'0' + l % 10,
-            ]);
-            if !row.charset.copy_accepted(&mut piece[4..], value) {
-                self.fault(EncodeError::Subelement(DecodeError::BadCharacter {
-                    at: sub,
-                    offset: row.charset.first_rejected(value).unwrap_or(0),
-                    charset: row.charset,
-                }));
-                return self;
-            }
+            ordered &= u16::from(tag) >= lowest;
+            lowest = u16::from(tag) + 1;
             len += 4 + value.len();
         }
+        let width = usize::from(row.width);
         let max = usize::from(row.max);
-        if len > max {
-            self.fault(EncodeError::ValueTooLong { at, len, max });
+        let prefix = self.spec.prefix;
+        let written = ordered && len <= max && {
+            let room = self.arena.room(width + len);
+            // At most `max`, itself at most 999.
+            prefix.write(len as u16, &mut room[..width]);
+            write_subelements(&mut room[width..], table, subelements)
+        };
+        if !written {
+            self.fault(structured_fault(n, table, subelements, ordered, len, max));
             return self;
         }
-        let room = self.arena.room(width + len);
-        self.spec.prefix.write(len as u16, &mut room[..width]);
         let start = self.arena.commit(width + len);
         self.index(n, start);
         self
@@ -396,6 +374,71 @@ impl MessageBuilder {
     }
 }
 
+/// Writes `TT LL value` for each subelement into `out`, which is exactly long enough, checking
+/// each against its row as it is copied; false at the first that does not pass.
+#[inline]
+fn write_subelements(
+    out: &mut [u8],
+    table: SubelementTable<'_>,
+    subelements: &[(u8, &[u8])],
+) -> bool {
+    let mut pos = 0;
+    for &(tag, value) in subelements {
+        let Some(row) = table.get(tag) else {
+            return false;
+        };
+        let len = value.len();
+        if len > usize::from(row.max) || len < usize::from(row.min) {
+            return false;
+        }
+        let Some(piece) = out.get_mut(pos..pos + 4 + len) else {
+            return false;
+        };
+        // Both are under 100: the table's tags are two digits and its maxima are below 100.
+        let l = len as u8;
+        piece[..4].copy_from_slice(&[
+            b'0' + tag / 10,
+            b'0' + tag % 10,
+            b'0' + l / 10,
+            b'0' + l % 10,
+        ]);
+        if !row.charset.copy_accepted(&mut piece[4..], value) {
+            return false;
+        }
+        pos += 4 + len;
+    }
+    true
+}
+
+/// Why [`MessageBuilder::structured`] could not write field `n`, found in the order its checks
+/// are specified: the order of the tags, then each subelement in turn, then the total length.
+#[cold]
+#[inline(never)]
+fn structured_fault(
+    n: u8,
+    table: SubelementTable<'_>,
+    subelements: &[(u8, &[u8])],
+    ordered: bool,
+    len: usize,
+    max: usize,
+) -> EncodeError {
+    let at = Location::Field(n);
+    if !ordered {
+        return EncodeError::SubelementOrder { at };
+    }
+    for &(tag, value) in subelements {
+        let sub = Location::Subelement(n, tag);
+        let Some(row) = table.get(tag) else {
+            return EncodeError::Subelement(DecodeError::UnknownSubelement { at: sub });
+        };
+        if let Err(e) = de48::check(row, sub, value, 0) {
+            return EncodeError::Subelement(e);
+        }
+    }
+    // Every subelement passed, so it was the total.
+    EncodeError::ValueTooLong { at, len, max }
+}
+
 /// The builder's scratch: the fields' wire forms, end to end. It may hold a PAN or a CVC2, so it
 /// is wiped when dropped, and when it grows the old buffer is wiped too. It is kept initialised
 /// to its full size, with `len` marking the end of the pieces, so values are written with
@@ -491,5 +534,45 @@ mod tests {
         assert_eq!(msg.field(2), Some(&b"4111111111111111"[..]));
         assert_eq!(msg.de48().unwrap().get(1), Some(&b"I"[..]));
         assert_eq!(Message::decode(msg.as_bytes().clone()).unwrap(), msg);
+    }
+
+    #[test]
+    fn subelement_faults_come_in_the_documented_order() {
+        let fault = |subs: &[(u8, &[u8])]| {
+            MessageBuilder::new(Mti::AUTH_REQUEST)
+                .de48(subs)
+                .encoded_len()
+                .unwrap_err()
+        };
+        let at = Location::Field(48);
+        let sub = |t| Location::Subelement(48, t);
+        // The order is judged on the whole list, before any subelement.
+        assert_eq!(
+            fault(&[(99, b"x"), (1, b"I"), (1, b"I")]),
+            EncodeError::SubelementOrder { at }
+        );
+        assert_eq!(
+            fault(&[(1, b"I"), (99, b"x")]),
+            EncodeError::Subelement(DecodeError::UnknownSubelement { at: sub(99) })
+        );
+        assert_eq!(
+            fault(&[(1, b"I"), (10, b"12a"), (20, b"5")]),
+            EncodeError::Subelement(DecodeError::BadCharacter {
+                at: sub(10),
+                offset: 2,
+                charset: crate::spec::Charset::N
+            })
+        );
+        assert_eq!(
+            fault(&[(1, b"II")]),
+            EncodeError::Subelement(DecodeError::ValueTooLong {
+                at: sub(1),
+                len: 2,
+                max: 1
+            })
+        );
+        let mut b = MessageBuilder::new(Mti::AUTH_REQUEST);
+        b.de48(&[(1, b"I"), (10, b"123")]);
+        assert_eq!(b.build().unwrap().field(48), Some(&b"0101I1003123"[..]));
     }
 }

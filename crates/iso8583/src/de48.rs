@@ -7,8 +7,76 @@ use crate::spec::{Exposure, SubelementSpec, SubelementTable, subelement};
 use crate::types::{CofIndicator, MitReason, tag};
 
 /// Checks a structured value against its subelement table. `base` is the value's offset in the
-/// message, so that errors point at the right byte.
+/// message, so that errors point at the right byte. Out of line: inlined, it crowds the
+/// registers of the decode loop around it.
+#[inline(never)]
 pub(crate) fn validate(
+    field: u8,
+    table: SubelementTable<'_>,
+    value: &[u8],
+    base: usize,
+) -> Result<(), DecodeError> {
+    if is_valid(table, value) {
+        Ok(())
+    } else {
+        explain(field, table, value, base)
+    }
+}
+
+/// Whether [`explain`] would find nothing wrong: the same checks, answering only yes or no, so
+/// that a good value (nearly every one) costs no error bookkeeping. Each head is read as one
+/// word.
+#[inline]
+fn is_valid(table: SubelementTable<'_>, value: &[u8]) -> bool {
+    let mut pos = 0;
+    // The lowest tag allowed next: ascending, each once.
+    let mut lowest = 0;
+    while pos < value.len() {
+        let Some(head) = value.get(pos..pos + 4) else {
+            return false;
+        };
+        let Some((tag, len)) = parse_head([head[0], head[1], head[2], head[3]]) else {
+            return false;
+        };
+        if u16::from(tag) < lowest {
+            return false;
+        }
+        lowest = u16::from(tag) + 1;
+        let Some(spec) = table.get(tag) else {
+            return false;
+        };
+        let start = pos + 4;
+        let Some(body) = value.get(start..start + usize::from(len)) else {
+            return false;
+        };
+        if len > spec.max || len < spec.min || !spec.charset.accepts(body) {
+            return false;
+        }
+        pos = start + usize::from(len);
+    }
+    true
+}
+
+/// `TT` and `LL` of a subelement head, if its four bytes are digits.
+#[inline(always)]
+fn parse_head(head: [u8; 4]) -> Option<(u8, u8)> {
+    const ZEROS: u32 = 0x3030_3030;
+    let w = u32::from_le_bytes(head);
+    // A byte under '0' borrows into its high bit when '0' is subtracted (and had that bit clear);
+    // one over '9' carries into it when 0x46 is added (or had it set already).
+    let outside = (w.wrapping_sub(ZEROS) & !w | w.wrapping_add(0x4646_4646) | w) & 0x8080_8080;
+    if outside != 0 {
+        return None;
+    }
+    let [t, u, l, m] = (w - ZEROS).to_le_bytes();
+    Some((t * 10 + u, l * 10 + m))
+}
+
+/// [`validate`] for a value that [`is_valid`] turned down: finds the first fault, in the order
+/// the format is read.
+#[cold]
+#[inline(never)]
+fn explain(
     field: u8,
     table: SubelementTable<'_>,
     value: &[u8],
@@ -59,37 +127,26 @@ pub(crate) fn check(
     body: &[u8],
     offset: usize,
 ) -> Result<(), DecodeError> {
-    check_len(spec, at, body.len())?;
+    if body.len() > usize::from(spec.max) {
+        return Err(DecodeError::ValueTooLong {
+            at,
+            len: body.len(),
+            max: usize::from(spec.max),
+        });
+    }
+    if body.len() < usize::from(spec.min) {
+        return Err(DecodeError::ValueTooShort {
+            at,
+            len: body.len(),
+            min: usize::from(spec.min),
+        });
+    }
     if !spec.charset.accepts(body) {
         let i = spec.charset.first_rejected(body).unwrap_or(0);
         return Err(DecodeError::BadCharacter {
             at,
             offset: offset + i,
             charset: spec.charset,
-        });
-    }
-    Ok(())
-}
-
-/// The length half of [`check`], for the builder, which tests the characters as it copies them.
-#[inline]
-pub(crate) fn check_len(
-    spec: &SubelementSpec,
-    at: Location,
-    len: usize,
-) -> Result<(), DecodeError> {
-    if len > usize::from(spec.max) {
-        return Err(DecodeError::ValueTooLong {
-            at,
-            len,
-            max: usize::from(spec.max),
-        });
-    }
-    if len < usize::from(spec.min) {
-        return Err(DecodeError::ValueTooShort {
-            at,
-            len,
-            min: usize::from(spec.min),
         });
     }
     Ok(())
@@ -194,6 +251,45 @@ mod tests {
             !format!("{view:?}").contains("123"),
             "CVC2 must not be shown"
         );
+    }
+
+    #[test]
+    fn heads_are_read_as_words() {
+        for w in 0..=0xffffu32 {
+            // Every pair of bytes in the tag's place and in the length's, the other two digits.
+            for head in [
+                [w as u8, (w >> 8) as u8, b'0', b'7'],
+                [b'4', b'2', w as u8, (w >> 8) as u8],
+            ] {
+                let expected = two_digits(&head[..2]).zip(two_digits(&head[2..]));
+                assert_eq!(parse_head(head), expected, "{head:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_quick_check_agrees_with_the_explaining_one() {
+        let (row, good) = (
+            ASCII87.codec(48).unwrap(),
+            &b"0101I10031232002052128AAABBEg0VhI0VniQEjRWAAAAAAA=22052.2.0"[..],
+        );
+        let table = ASCII87.subelements(48, row).unwrap();
+        assert_eq!(explain(48, table, good, 0), Ok(()));
+        let agree = |v: &[u8]| {
+            let explained = explain(48, table, v, 0);
+            assert_eq!(is_valid(table, v), explained.is_ok(), "{explained:?}");
+        };
+        agree(good);
+        for i in 0..good.len() {
+            agree(&good[..i]);
+            for b in [
+                0u8, b' ', b'/', b'0', b'1', b'3', b'9', b':', b'A', b'z', 0x7f, 0xff,
+            ] {
+                let mut v = good.to_vec();
+                v[i] = b;
+                agree(&v);
+            }
+        }
     }
 
     #[test]
