@@ -40,6 +40,8 @@ fn main() {
             .env("VAULT_BENCH_SECRET", "bench-secret")
             .status()
             .expect("re-run bench");
+        // `exit` skips destructors: remove the token and database first.
+        drop(dir);
         std::process::exit(status.code().unwrap_or(1));
     };
     run(Path::new(&dir));

@@ -25,7 +25,7 @@ async fn acknowledged_tokenizes_survive_sigkill_and_nothing_is_stored_in_clear()
     let acked: Arc<Mutex<Vec<(String, String, Token)>>> = Arc::default();
     let (first_acks, mut enough) = tokio::sync::mpsc::channel::<()>(1);
     let mut workers = Vec::new();
-    for w in 0..32u64 {
+    for w in 0..16u64 {
         let (facade, acked, first_acks) = (facade.clone(), Arc::clone(&acked), first_acks.clone());
         workers.push(tokio::spawn(async move {
             for i in 0..1000u64 {
@@ -41,7 +41,7 @@ async fn acknowledged_tokenizes_survive_sigkill_and_nothing_is_stored_in_clear()
                             a.push((cust, p, saved.token));
                             a.len()
                         };
-                        if count == 300 {
+                        if count == 200 {
                             let _ = first_acks.try_send(());
                         }
                     }
@@ -61,7 +61,7 @@ async fn acknowledged_tokenizes_survive_sigkill_and_nothing_is_stored_in_clear()
     }
     let acked = acked.lock().unwrap().clone();
     assert!(
-        acked.len() >= 300 && acked.len() < 32_000,
+        acked.len() >= 200 && acked.len() < 16_000,
         "killed mid-stream: {}",
         acked.len()
     );
@@ -92,18 +92,10 @@ async fn acknowledged_tokenizes_survive_sigkill_and_nothing_is_stored_in_clear()
 
     // At rest: no known PAN (digits, with or without the holder's separators) in any file under
     // the data directory, in ASCII or UTF-16 (both byte orders); nor the holder's name.
-    let mut needles: Vec<Vec<u8>> = Vec::new();
-    for (_, p, _) in acked.iter().take(200) {
-        needles.push(p.as_bytes().to_vec());
-        let spaced: String = p
-            .as_bytes()
-            .chunks(4)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect::<Vec<_>>()
-            .join(" ");
-        needles.push(spaced.into_bytes());
-    }
-    needles.push(b"IVAN PETROV".to_vec());
+    // Every test PAN starts with the same 10 digits, 4 more than the BIN the vault may keep:
+    // finding none of that run (plain or in 4-digit groups) rules out every PAN at once.
+    assert!(acked.iter().all(|(_, p, _)| p.starts_with("4276000000")));
+    let needles: [&[u8]; 3] = [b"4276000000", b"4276 0000 00", b"IVAN PETROV"];
     let utf16 = |n: &[u8], le: bool| -> Vec<u8> {
         n.iter()
             .flat_map(|&b| if le { [b, 0] } else { [0, b] })
@@ -111,23 +103,15 @@ async fn acknowledged_tokenizes_survive_sigkill_and_nothing_is_stored_in_clear()
     };
     let all: Vec<Vec<u8>> = needles
         .iter()
-        .flat_map(|n| [n.clone(), utf16(n, true), utf16(n, false)])
+        .flat_map(|n| [n.to_vec(), utf16(n, true), utf16(n, false)])
         .collect();
     let files = files(&v.data());
     assert!(!files.is_empty());
-    let mut by_len: std::collections::HashMap<usize, std::collections::HashSet<&[u8]>> =
-        Default::default();
-    for n in &all {
-        by_len.entry(n.len()).or_default().insert(n);
-    }
     for f in files.iter().filter(|f| f.is_file()) {
         let bytes = std::fs::read(f).unwrap();
-        for (len, set) in &by_len {
-            assert!(
-                !bytes.windows(*len).any(|w| set.contains(w)),
-                "{} holds card data in clear",
-                f.display()
-            );
+        for n in &all {
+            let hit = bytes.windows(n.len()).any(|w| w[0] == n[0] && w == &n[..]);
+            assert!(!hit, "{} holds card data in clear", f.display());
         }
     }
 }
