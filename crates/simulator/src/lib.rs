@@ -13,7 +13,7 @@ pub mod auth_value;
 pub mod cards;
 pub mod config;
 pub mod faults;
-pub mod issuer;
+mod issuer;
 pub mod ledger;
 pub mod pki;
 mod request;
@@ -32,6 +32,7 @@ pub use acs::AuthResult;
 pub use acs_client::AcsClient;
 pub use auth_value::IssuerKey;
 pub use faults::{Fault, FaultMatch, FaultRule, Faults, Latency};
+pub use issuer::MAGIC_DECLINES;
 pub use ledger::{Action, Balance, Delivery, Ledger, LedgerEntry};
 pub use pki::{DevPki, ServerTls};
 
