@@ -325,3 +325,26 @@ async fn retention_purge_erases_cards_six_years_after_last_payment() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sled_engine_serves_and_keeps_cards_across_restart() {
+    let mut v = Vault::init("engine = \"sled\"");
+    v.start();
+    let facade = v.client("facade").await.unwrap();
+    let saved = facade
+        .tokenize(tokenize_req(SOLO, "s1", "2200000000000004", "12.2030"))
+        .await
+        .unwrap();
+    drop(facade);
+    v.stop();
+    assert!(v.data().join("vault.sled").is_dir());
+    v.start();
+    let authorizer = v.client("authorizer").await.unwrap();
+    let secret = authorizer
+        .detokenize(&merchant(SOLO), &customer("s1"), saved.token)
+        .await
+        .unwrap();
+    assert_eq!(secret.pan.expose(), b"2200000000000004");
+    drop(authorizer);
+    v.stop();
+}
