@@ -50,7 +50,8 @@ pub struct SimConfig {
     /// Where the ledger of this run is written as JSON lines; memory only when `None`.
     pub ledger_path: Option<PathBuf>,
     /// Most ledger entries kept in memory (the file keeps all); older ones are trimmed and the
-    /// snapshot says how many. Unbounded by default; benches and soaks should set a cap.
+    /// snapshot says how many. Default [`config::DEFAULT_LEDGER_IN_MEMORY`]; benches and soaks
+    /// should set a small cap.
     pub ledger_in_memory: usize,
     /// The key of CAVVs and card fingerprints; random per run when `None`.
     pub issuer_key: Option<IssuerKey>,
@@ -72,7 +73,7 @@ impl SimConfig {
             tls: pki.server_tls(),
             faults: Faults::default(),
             ledger_path: None,
-            ledger_in_memory: usize::MAX,
+            ledger_in_memory: config::DEFAULT_LEDGER_IN_MEMORY,
             issuer_key: None,
             max_connections: 1024,
             handshake_timeout: Duration::from_secs(10),
