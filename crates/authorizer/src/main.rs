@@ -31,8 +31,15 @@ async fn main() -> anyhow::Result<()> {
     let admin = tokio::net::TcpListener::bind(config.admin_addr)
         .await
         .context("binding the admin address")?;
+    announce(admin.local_addr()?);
     authorizer::server::run(config, admin, shutdown_signal()).await?;
     Ok(())
+}
+
+/// The bound admin address on stdout, so a supervisor (or a test) that asked for port 0 learns it.
+#[allow(clippy::print_stdout)]
+fn announce(admin: std::net::SocketAddr) {
+    println!("admin listening on {admin}");
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,105 @@
+//! The real `authorizer` binary against the in-process simulator: it reads its config file,
+//! signs on over mutual TLS, shows the connection up on the admin port's `/metrics`, and exits
+//! cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use simulator::{DevPki, SimConfig, Simulator};
+
+fn get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_signs_on_serves_metrics_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = DevPki::generate();
+    pki.write_to(&dir.path().join("certs")).unwrap();
+    let iso = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let acs = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(SimConfig::with_pki(&pki), iso, acs)
+        .await
+        .unwrap();
+    let config = dir.path().join("authorizer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{data}\"\nadmin_addr = \"127.0.0.1:0\"\n[link]\ncerts_dir = \"{certs}\"\n\
+             endpoints = [{{ addr = \"{iso}\", server_name = \"localhost\" }}]\n",
+            data = dir.path().join("data").display(),
+            certs = dir.path().join("certs").display(),
+            iso = sim.iso_addr,
+        ),
+    )
+    .unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authorizer"))
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let admin = line
+        .trim()
+        .strip_prefix("admin listening on ")
+        .expect("announces its admin address")
+        .to_owned();
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let metrics = loop {
+        let m = tokio::task::spawn_blocking({
+            let admin = admin.clone();
+            move || get(&admin, "/metrics")
+        })
+        .await
+        .unwrap();
+        if m.lines()
+            .filter(|l| l.starts_with("link_connection_state{") && l.ends_with(" 3"))
+            .count()
+            == 2
+        {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "pool never came up:\n{m}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        metrics.contains("link_requests_sent_total{mti=\"0800\"} 2"),
+        "{metrics}"
+    );
+    let signons = sim
+        .ledger()
+        .entries
+        .iter()
+        .filter(|e| e.mti == "0800")
+        .count();
+    assert_eq!(signons, 2, "one sign-on per pooled connection");
+
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    sim.shutdown().await;
+}
