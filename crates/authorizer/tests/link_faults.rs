@@ -471,3 +471,26 @@ async fn reconciliation_under_load_with_faults() {
         "no format errors"
     );
 }
+
+#[tokio::test]
+async fn idle_connections_send_echo_tests() {
+    let net = Net::start_with(Faults::default(), |c| {
+        c.connections = 1;
+        c.echo_interval = Duration::from_millis(30);
+    })
+    .await;
+    let m = net.link.metrics();
+    // One sign-on, then echo tests while nothing else happens.
+    let seen_by_network = || {
+        net.sim
+            .handle
+            .ledger()
+            .entries
+            .iter()
+            .filter(|e| e.mti == "0800")
+            .count()
+    };
+    eventually("echo tests", || seen_by_network() >= 4).await;
+    assert!(m.sent(iso8583::Mti::NETWORK_REQUEST) >= 4);
+    assert_eq!(m.state(0), ConnectionState::Up);
+}

@@ -153,3 +153,76 @@ impl InFlight {
         self.table.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iso8583::{MessageBuilder, ResponseCode};
+
+    fn response(mti: Mti, stan: u32, time: &[u8; 10], terminal: &[u8]) -> Message {
+        let mut b = MessageBuilder::new(mti);
+        b.field(7, time)
+            .stan(Stan::new(stan).unwrap())
+            .field(41, terminal)
+            .response_code(ResponseCode::APPROVED);
+        b.build().unwrap()
+    }
+
+    fn pending(slot: usize) -> Arc<Pending> {
+        Arc::new(Pending {
+            completion: Arc::default(),
+            expect: Mti::AUTH_RESPONSE,
+            transmission: *b"1123040506",
+            slot: AtomicUsize::new(slot),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_response_completes_only_its_own_request_once() {
+        let table = InFlight::new(*b"T1      ");
+        let stan = Stan::new(7).unwrap();
+        let p = pending(0);
+        assert!(table.insert(stan, p.clone()));
+        assert!(
+            !table.insert(stan, pending(0)),
+            "a STAN in flight is not reused"
+        );
+        // Wrong MTI, terminal or DE 7: not its answer, the request stays in flight.
+        let t = b"1123040506";
+        assert_eq!(
+            table.complete(response(Mti::FINANCIAL_RESPONSE, 7, t, b"T1")),
+            Err(Unmatched::Mismatch)
+        );
+        assert_eq!(
+            table.complete(response(Mti::AUTH_RESPONSE, 7, t, b"T2")),
+            Err(Unmatched::Mismatch)
+        );
+        assert_eq!(
+            table.complete(response(Mti::AUTH_RESPONSE, 7, b"1123040507", b"T1")),
+            Err(Unmatched::Mismatch)
+        );
+        assert!(table.contains(stan));
+        assert_eq!(
+            table.complete(response(Mti::AUTH_RESPONSE, 7, t, b"T1")),
+            Ok(())
+        );
+        assert!(matches!(p.completion.wait().await, Reply::Response(_)));
+        // A second (late, duplicated) answer finds no waiter, and a time-out finds nothing to take.
+        assert_eq!(
+            table.complete(response(Mti::AUTH_RESPONSE, 7, t, b"T1")),
+            Err(Unmatched::NoWaiter)
+        );
+        assert!(table.take(stan).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_connection_fails_only_its_own_requests() {
+        let table = InFlight::new(*b"T1      ");
+        let (a, b) = (pending(0), pending(1));
+        table.insert(Stan::new(1).unwrap(), a.clone());
+        table.insert(Stan::new(2).unwrap(), b.clone());
+        assert_eq!(table.fail_slot(0, &Reply::ConnectionLost), 1);
+        assert!(matches!(a.completion.wait().await, Reply::ConnectionLost));
+        assert!(table.contains(Stan::new(2).unwrap()));
+    }
+}
