@@ -14,7 +14,7 @@ use zeroize::Zeroize;
 use crate::MAX_MESSAGE_LEN;
 use crate::de48;
 use crate::error::{DecodeError, EncodeError, Location};
-use crate::message::{Message, Presence, Span, bit};
+use crate::message::{Message, Presence, Span};
 use crate::spec::{ASCII87, Spec, SubelementTable};
 use crate::types::{Amount, Mti, ResponseCode, Rrn, Stan};
 
@@ -30,15 +30,22 @@ pub struct MessageBuilder {
     /// as in [`Presence`]. Two words because setting a bit of a `u128` at a variable position
     /// takes a double-word shift and two conditional moves, once per field.
     present: [u64; 2],
-    /// Where each field's wire form (prefix, value, padding) lies in the arena.
-    pieces: [Span; 129],
+    /// Where each field's wire form (prefix, value, padding) lies in the arena, once it is
+    /// needed. While the fields come in ascending order, each once, the arena is their wire
+    /// forms end to end, and where each lies can be read back from the prefixes
+    /// ([`MessageBuilder::for_each_piece`]); so the index is only made (from that reading) when a
+    /// field comes out of order or again. That spares the common builder a 516-byte array to
+    /// clear and to keep up, and keeps the builder small to move. A dialect whose prefixes cannot
+    /// state every length ([`Spec::prefixes_exact`]) keeps the index from the start.
+    pieces: Option<Box<[Span; 129]>>,
     arena: Arena,
     /// Every field so far was set once, each with a higher number than the one before, so the
     /// arena holds the message body in order.
     in_order: bool,
     /// The highest field number set so far.
     last: u8,
-    /// Encoded length of the live pieces: the arena minus the pieces that were replaced.
+    /// Encoded length of the live pieces while `pieces` is kept: the arena minus the pieces that
+    /// were replaced. Without `pieces`, it is the arena's length.
     body_len: usize,
     fault: Option<EncodeError>,
 }
@@ -54,7 +61,7 @@ impl MessageBuilder {
             spec,
             mti,
             present: [0; 2],
-            pieces: [Span::default(); 129],
+            pieces: (!spec.prefixes_exact()).then(|| Box::new([Span::default(); 129])),
             arena: Arena::new(),
             in_order: true,
             last: 0,
@@ -149,7 +156,7 @@ impl MessageBuilder {
 
     /// Records the arena's bytes from `start` to the end as field `n`, replacing any earlier
     /// piece.
-    #[inline]
+    #[inline(always)]
     fn index(&mut self, n: u8, start: usize) {
         let len = self.arena.len - start;
         // Pieces are at most 1,002 bytes; the arena passes u16 only when fields are set again and
@@ -159,23 +166,83 @@ impl MessageBuilder {
                 len: self.arena.len,
                 max: MAX_MESSAGE_LEN,
             });
+            // The piece is not kept, so the arena still holds only indexed pieces.
+            self.arena.len = start;
             return;
         };
         if n > self.last {
             // Every field so far is below `n`: nothing to replace, and the order holds. This is
-            // how the message kinds set fields, and it spares the 128-bit presence test.
+            // how the message kinds set fields.
             self.last = n;
-        } else {
-            self.in_order = false;
-            if self.presence() & bit(n) != 0 {
-                self.body_len -= usize::from(self.pieces[usize::from(n)].len);
-            }
+        } else if self.in_order {
+            self.leave_order(start);
         }
-        self.pieces[usize::from(n)] = Span { start: s, len: l };
         // `n` is a field of the spec, 2..=128.
         let i = n - 1;
-        self.present[usize::from(i >> 6) & 1] |= 1 << (i & 63);
-        self.body_len += len;
+        let (word, bit) = (usize::from(i >> 6) & 1, 1 << (i & 63));
+        if let Some(pieces) = self.pieces.as_deref_mut() {
+            let piece = &mut pieces[usize::from(n)];
+            if self.present[word] & bit != 0 {
+                self.body_len -= usize::from(piece.len);
+            }
+            *piece = Span { start: s, len: l };
+            self.body_len += len;
+        }
+        self.present[word] |= bit;
+    }
+
+    /// Notes that the fields no longer come in order, and makes the index of the pieces so far
+    /// (which are the arena up to `start`, end to end) if there is none yet.
+    #[cold]
+    #[inline(never)]
+    fn leave_order(&mut self, start: usize) {
+        self.in_order = false;
+        if self.pieces.is_none() {
+            let mut pieces = Box::new([Span::default(); 129]);
+            self.for_each_piece(|n, piece| pieces[usize::from(n)] = piece);
+            self.pieces = Some(pieces);
+            self.body_len = start;
+        }
+    }
+
+    /// Calls `on_piece` with each set field and where its wire form lies in the arena, in field
+    /// order.
+    fn for_each_piece(&self, mut on_piece: impl FnMut(u8, Span)) {
+        if let Some(pieces) = &self.pieces {
+            for n in self.present_fields() {
+                on_piece(n, pieces[usize::from(n)]);
+            }
+            return;
+        }
+        // Without the index, the fields were set in order, each once: the arena is their wire
+        // forms end to end, each as long as its row says or its prefix states.
+        let prefix = self.spec.prefix;
+        let mut pos = 0;
+        for n in self.present_fields() {
+            let len = self
+                .spec
+                .codec(n)
+                .map_or(0, |row| match usize::from(row.width) {
+                    0 => usize::from(row.max),
+                    width => {
+                        let stated = self
+                            .arena
+                            .buf
+                            .get(pos..pos + width)
+                            .and_then(|p| prefix.read(p));
+                        width + usize::from(stated.unwrap_or(0))
+                    }
+                });
+            // Every piece passed the u16 checks of `index` when it was set.
+            on_piece(
+                n,
+                Span {
+                    start: pos as u16,
+                    len: len as u16,
+                },
+            );
+            pos += len;
+        }
     }
 
     pub fn stan(&mut self, stan: Stan) -> &mut MessageBuilder {
@@ -260,7 +327,12 @@ impl MessageBuilder {
         if let Some(e) = &self.fault {
             return Err(e.clone());
         }
-        let total = 4 + if self.has_secondary() { 16 } else { 8 } + self.body_len;
+        let body_len = if self.pieces.is_some() {
+            self.body_len
+        } else {
+            self.arena.len
+        };
+        let total = 4 + if self.has_secondary() { 16 } else { 8 } + body_len;
         if total > MAX_MESSAGE_LEN {
             return Err(EncodeError::MessageTooLong {
                 len: total,
@@ -345,9 +417,7 @@ impl MessageBuilder {
             dst.put_slice(self.arena.pieces());
             return;
         }
-        for n in self.present_fields() {
-            dst.put_slice(self.arena.piece(self.pieces[usize::from(n)]));
-        }
+        self.for_each_piece(|_, piece| dst.put_slice(self.arena.piece(piece)));
     }
 
     /// Writes the message and reports where each field's piece landed (offsets in the message)
@@ -357,8 +427,7 @@ impl MessageBuilder {
         if self.in_order {
             dst.put_slice(self.arena.pieces());
         }
-        for n in self.present_fields() {
-            let piece = self.pieces[usize::from(n)];
+        self.for_each_piece(|n, piece| {
             if !self.in_order {
                 dst.put_slice(self.arena.piece(piece));
             }
@@ -370,7 +439,7 @@ impl MessageBuilder {
                 },
             );
             pos += piece.len;
-        }
+        });
     }
 }
 

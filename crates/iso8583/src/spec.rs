@@ -350,6 +350,9 @@ pub struct Spec {
     /// Tag to row (plus one; 0 for no row) of a structured field's subelement table, so that
     /// decoding and building find a subelement's row in one load rather than a search.
     tag_index: [[u8; 100]; INDEXED_TABLES],
+    /// Whether every length prefix can state every length its field allows (no LL field longer
+    /// than 99), so that a run of wire forms can be split again by reading the prefixes.
+    prefixes_exact: bool,
 }
 
 impl fmt::Debug for Spec {
@@ -412,6 +415,7 @@ impl Spec {
         let mut codec: [Option<Codec>; 129] = [None; 129];
         let mut tag_index = [[0u8; 100]; INDEXED_TABLES];
         let mut slots = 0;
+        let mut prefixes_exact = true;
         let mut i = 0;
         while i < fields.len() {
             let n = fields[i].number as usize;
@@ -428,6 +432,9 @@ impl Spec {
                 Prefix::Ascii => digits,
                 Prefix::Bcd => digits.div_ceil(2),
             };
+            if digits > 0 && max as u32 >= 10u32.pow(digits as u32) {
+                prefixes_exact = false;
+            }
             let mut row = Codec {
                 max,
                 width,
@@ -459,6 +466,7 @@ impl Spec {
             by_number,
             codec,
             tag_index,
+            prefixes_exact,
         }
     }
 
@@ -472,6 +480,11 @@ impl Spec {
             r += 1;
         }
         true
+    }
+
+    /// Whether every length prefix of the dialect can state every length its field allows.
+    pub(crate) fn prefixes_exact(&self) -> bool {
+        self.prefixes_exact
     }
 
     /// Field `number`'s row as the codec reads it.
