@@ -15,7 +15,7 @@ use crate::MAX_MESSAGE_LEN;
 use crate::de48;
 use crate::error::{DecodeError, EncodeError, Location};
 use crate::message::{Message, Presence, Span};
-use crate::spec::{ASCII87, Spec, SubelementTable};
+use crate::spec::{ASCII87, Spec, SubelementTable, two_digits};
 use crate::types::{Amount, Mti, ResponseCode, Rrn, Stan};
 
 /// Fields a response echoes from its request (`spec/iso8583.md`, "Responses echo ...").
@@ -464,13 +464,8 @@ fn write_subelements(
             return false;
         };
         // Both are under 100: the table's tags are two digits and its maxima are below 100.
-        let l = len as u8;
-        piece[..4].copy_from_slice(&[
-            b'0' + tag / 10,
-            b'0' + tag % 10,
-            b'0' + l / 10,
-            b'0' + l % 10,
-        ]);
+        let ([t, u], [l, m]) = (two_digits(usize::from(tag)), two_digits(len));
+        piece[..4].copy_from_slice(&[t, u, l, m]);
         if !row.charset.copy_accepted(&mut piece[4..], value) {
             return false;
         }
@@ -603,6 +598,45 @@ mod tests {
         assert_eq!(msg.field(2), Some(&b"4111111111111111"[..]));
         assert_eq!(msg.de48().unwrap().get(1), Some(&b"I"[..]));
         assert_eq!(Message::decode(msg.as_bytes().clone()).unwrap(), msg);
+    }
+
+    /// A dialect whose LL field allows more than 99 bytes: its prefixes cannot be read back.
+    static LOSSY: Spec = Spec::new(
+        "lossy-test",
+        crate::spec::Prefix::Ascii,
+        &[
+            crate::spec::FieldSpec {
+                number: 2,
+                name: "long LL",
+                charset: crate::spec::Charset::Ans,
+                length: crate::spec::Length::LlVar { max: 150 },
+                exposure: crate::spec::Exposure::Clear,
+                subelements: None,
+            },
+            crate::spec::FieldSpec {
+                number: 3,
+                name: "fixed",
+                charset: crate::spec::Charset::N,
+                length: crate::spec::Length::Fixed(2),
+                exposure: crate::spec::Exposure::Clear,
+                subelements: None,
+            },
+        ],
+    );
+
+    #[test]
+    fn a_dialect_with_lossy_prefixes_indexes_from_the_start() {
+        assert!(!LOSSY.prefixes_exact() && ASCII87.prefixes_exact());
+        let mut b = MessageBuilder::with_spec(&LOSSY, Mti::AUTH_REQUEST);
+        b.field(2, &[b'x'; 120])
+            .field(3, b"7")
+            .field(2, &[b'y'; 101]);
+        let mut out = Vec::new();
+        b.encode_into(&mut out).unwrap();
+        // The LL prefix says 01 for 101 bytes; the pieces still come out whole and in order.
+        assert_eq!(&out[12..14], b"01");
+        assert_eq!(&out[14..115], &[b'y'; 101][..]);
+        assert_eq!(&out[115..], b"07");
     }
 
     #[test]

@@ -268,15 +268,13 @@ impl Prefix {
     pub(crate) fn write(self, len: u16, out: &mut [u8]) {
         // The link's own prefixes, LL and LLL in ASCII, written without the loop.
         if let (Prefix::Ascii, [t, u]) = (self, &mut *out) {
-            let l = len as u8 % 100;
-            (*t, *u) = (b'0' + l / 10, b'0' + l % 10);
+            [*t, *u] = two_digits(usize::from(len % 100));
             return;
         }
         if let (Prefix::Ascii, [h, t, u]) = (self, &mut *out) {
             let l = len % 1000;
             *h = b'0' + (l / 100) as u8;
-            let l = (l % 100) as u8;
-            (*t, *u) = (b'0' + l / 10, b'0' + l % 10);
+            [*t, *u] = two_digits(usize::from(l % 100));
             return;
         }
         self.write_any(len, out);
@@ -303,6 +301,27 @@ impl Prefix {
                 }
             }
         }
+    }
+}
+
+/// `00` to `99` in ASCII: the two-digit tags, lengths and prefixes written for every value come
+/// from a load here rather than a division by ten and a remainder.
+static DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        pairs[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    pairs
+};
+
+/// `v` as two ASCII digits, tens first; from 100 up the tens "digit" runs on past `9`.
+#[inline]
+pub(crate) fn two_digits(v: usize) -> [u8; 2] {
+    match DIGIT_PAIRS.get(v) {
+        Some(pair) => *pair,
+        None => [b'0'.wrapping_add((v / 10) as u8), b'0' + (v % 10) as u8],
     }
 }
 
@@ -634,6 +653,19 @@ mod tests {
                 assert_eq!(
                     prefix.read(&out[..w]),
                     Some(123 % 10u16.pow(u32::from(digits)))
+                );
+            }
+        }
+        // The inline ASCII cases agree with the general ones, past what the digits can hold too.
+        for len in 0..=1200u16 {
+            for width in [2, 3] {
+                let (mut fast, mut general) = ([0u8; 3], [0u8; 3]);
+                Prefix::Ascii.write(len, &mut fast[..width]);
+                Prefix::Ascii.write_any(len, &mut general[..width]);
+                assert_eq!(fast, general);
+                assert_eq!(
+                    Prefix::Ascii.read(&fast[..width]),
+                    Prefix::Ascii.read_any(&fast[..width])
                 );
             }
         }
