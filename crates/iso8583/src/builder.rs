@@ -529,10 +529,11 @@ impl Arena {
     /// The `extra` bytes after the pieces, growing the buffer if they do not fit.
     #[inline]
     fn room(&mut self, extra: usize) -> &mut [u8] {
-        if self.buf.len() - self.len < extra {
+        let end = self.len + extra;
+        if end > self.buf.len() {
             self.grow(extra);
         }
-        &mut self.buf[self.len..self.len + extra]
+        &mut self.buf[self.len..end]
     }
 
     #[cold]
