@@ -78,6 +78,8 @@ pub enum LinkError {
     Saf(#[from] SafError),
     #[error("link task failed")]
     TaskFailed,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 impl From<Unanswered> for LinkError {
@@ -105,7 +107,7 @@ impl Link {
         store: Store,
         cards: Arc<dyn CardResolver>,
     ) -> Result<Link, LinkError> {
-        let config = config.validate().map_err(|_| LinkError::Unavailable)?;
+        let config = config.validate()?;
         let saf = saf::SafQueue::open(store)?;
         let queued = saf.list()?.len();
         let endpoints = config.endpoints.iter().map(|e| e.addr.clone()).collect();
