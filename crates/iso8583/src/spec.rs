@@ -106,8 +106,8 @@ const fn rejects_an(w: u64) -> u64 {
 /// last eight bytes. A value of at most 16 bytes is read as two overlapping words, one of 4 to 8
 /// as two overlapping halves, and a shorter one with its bytes repeated, so no byte outside
 /// `value` is ever tested. With `out` (as long as `value`), each word is also stored at its
-/// offset there, which copies `value` with a few overlapping word moves
-/// instead of a call to `memcpy`.
+/// offset there, which copies `value` with a few overlapping word moves instead of a call to
+/// `memcpy`.
 #[inline(always)]
 fn scan(value: &[u8], mut out: Option<&mut [u8]>, rejects: impl Fn(u64) -> u64) -> bool {
     let n = value.len();
@@ -164,7 +164,7 @@ fn scan(value: &[u8], mut out: Option<&mut [u8]>, rejects: impl Fn(u64) -> u64) 
 
 /// Eight bytes as a little-endian word.
 #[inline(always)]
-pub(crate) fn word(b: &[u8]) -> u64 {
+fn word(b: &[u8]) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(b);
     u64::from_le_bytes(a)
@@ -369,8 +369,9 @@ pub struct Spec {
     /// Tag to row (plus one; 0 for no row) of a structured field's subelement table, so that
     /// decoding and building find a subelement's row in one load rather than a search.
     tag_index: [[u8; 100]; INDEXED_TABLES],
-    /// Whether every length prefix can state every length its field allows (no LL field longer
-    /// than 99), so that a run of wire forms can be split again by reading the prefixes.
+    /// Whether every length prefix can state every length its field allows (no LL field allows
+    /// more than 99 bytes, no LLL field more than 999), so that a run of wire forms can be split
+    /// again by reading the prefixes.
     prefixes_exact: bool,
 }
 
@@ -385,7 +386,7 @@ impl fmt::Debug for Spec {
     }
 }
 
-/// What the codec needs of a field, in eight bytes, so that the decode and build loops read one
+/// What the codec needs of a field, in six bytes, so that the decode and build loops read one
 /// small row rather than a [`FieldSpec`] and then the dialect's [`Prefix`] for the prefix width.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Codec {
@@ -406,7 +407,7 @@ const INDEXED_TABLES: usize = 8;
 /// A structured field's subelement table with its tag index, when the dialect has one.
 #[derive(Clone, Copy)]
 pub(crate) struct SubelementTable<'s> {
-    pub(crate) rows: &'static [SubelementSpec],
+    rows: &'static [SubelementSpec],
     index: Option<&'s [u8; 100]>,
 }
 
@@ -713,6 +714,25 @@ mod tests {
                             assert_eq!(c.accepts(&v), expected, "{c} {x:#x}@{i} {y:#x}@{j}");
                         }
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn copying_checks_and_copies_every_byte() {
+        for c in [Charset::N, Charset::An, Charset::Ans] {
+            for len in 0..=40 {
+                let good: Vec<u8> = (0..len).map(|i| b'0' + (i % 10) as u8).collect();
+                for bad_at in std::iter::once(None).chain((0..len).map(Some)) {
+                    let mut v = good.clone();
+                    if let Some(i) = bad_at {
+                        v[i] = 0x7f;
+                    }
+                    let mut out = [0xaau8; 48];
+                    assert_eq!(c.copy_accepted(&mut out, &v), c.accepts(&v));
+                    assert_eq!(&out[..len], &v[..], "{c} {len}");
+                    assert!(out[len..].iter().all(|&b| b == 0xaa), "{c} {len}");
                 }
             }
         }
