@@ -1,6 +1,6 @@
 //! The real `authorizer` binary against the in-process simulator: it reads its config file,
-//! signs on over mutual TLS, shows the connection up on the admin port's `/metrics`, and exits
-//! cleanly on SIGTERM.
+//! signs on over mutual TLS, shows the connection up on the admin port's `/metrics`, and signs off
+//! and exits cleanly on SIGTERM.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -101,5 +101,15 @@ async fn binary_signs_on_serves_metrics_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert!(status.success(), "{status:?}");
+    let network = sim
+        .ledger()
+        .entries
+        .iter()
+        .filter(|e| e.mti == "0800")
+        .count();
+    assert_eq!(
+        network, 4,
+        "each connection signed off (0800/002) before the process exited"
+    );
     sim.shutdown().await;
 }

@@ -228,16 +228,22 @@ impl Link {
     }
 
     /// Stops taking requests, lets those in flight finish (bounded by the request and reversal
-    /// time-outs), then closes the connections.
+    /// time-outs), signs off (0800/002) and closes the connections.
     pub async fn shutdown(self) {
-        self.shared.closing.store(true, Relaxed);
-        let grace = self.shared.config.request_timeout + self.shared.config.reversal_timeout;
+        let shared = &self.shared;
+        shared.closing.store(true, Relaxed);
+        let grace = shared.config.request_timeout + shared.config.reversal_timeout;
         let drained = async {
-            while !self.shared.inflight.is_empty() {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+            while !shared.inflight.is_empty() {
+                shared.drained.notified().await;
             }
         };
         let _ = tokio::time::timeout(grace, drained).await;
+        for slot in 0..shared.slots.len() {
+            if shared.is_up(slot) {
+                let _ = shared.network(b"002", Some(slot)).await;
+            }
+        }
         self.stop.cancel();
         let tasks = std::mem::take(
             &mut *self

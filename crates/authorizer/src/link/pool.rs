@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     next_slot: AtomicUsize,
     epoch: Instant,
     pub closing: AtomicBool,
+    /// Signalled when the last request in flight ends while closing.
+    pub drained: Notify,
 }
 
 /// Exclusive use of one store-and-forward record, released on drop.
@@ -141,6 +143,7 @@ impl Shared {
             next_slot: AtomicUsize::new(0),
             epoch: Instant::now(),
             closing: AtomicBool::new(false),
+            drained: Notify::new(),
             config,
         };
         (shared, receivers)
@@ -175,6 +178,10 @@ impl Shared {
         self.epoch.elapsed().saturating_sub(last)
     }
 
+    pub fn is_up(&self, slot: usize) -> bool {
+        self.slots[slot].up.load(Relaxed)
+    }
+
     pub fn up_count(&self) -> usize {
         *self.ready.borrow()
     }
@@ -200,9 +207,6 @@ impl Shared {
     /// A permit on an up slot, round robin, taking the first with room; if all are full, waits
     /// on one (back-pressure). `only` pins the slot (sign-on and echo of that connection).
     async fn lease(&self, only: Option<usize>) -> Result<Lease, LinkError> {
-        if self.closing.load(Relaxed) {
-            return Err(LinkError::ShuttingDown);
-        }
         if let Some(slot) = only {
             let permit = Arc::clone(&self.slots[slot].permits)
                 .acquire_owned()
@@ -212,6 +216,10 @@ impl Shared {
                 slot,
                 _permit: permit,
             });
+        }
+        // Only the slots' own network management (sign-off) still goes out while closing.
+        if self.closing.load(Relaxed) {
+            return Err(LinkError::ShuttingDown);
         }
         let n = self.slots.len();
         let start = self.next_slot.fetch_add(1, Relaxed) % n;
@@ -384,6 +392,9 @@ impl Drop for InFlightRequest {
     fn drop(&mut self) {
         let _withdrawn = self.shared.inflight.take(self.stan);
         self.shared.metrics.in_flight.fetch_sub(1, Relaxed);
+        if self.shared.closing.load(Relaxed) && self.shared.inflight.is_empty() {
+            self.shared.drained.notify_one();
+        }
     }
 }
 
