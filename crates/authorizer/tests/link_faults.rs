@@ -72,6 +72,15 @@ async fn no_answer_is_reversed_and_store_and_forward_delivers_after_a_restart() 
         dir,
     } = net;
     link.shutdown().await;
+    let on_disk = std::fs::read(dir.path().join("authorizer.redb")).unwrap();
+    assert!(
+        !on_disk.windows(16).any(|w| w == PLAIN_APPROVED.as_bytes()),
+        "no PAN in the store"
+    );
+    assert!(
+        on_disk.windows(5).any(|w| w == b"tok-1"),
+        "the record names the card by its token"
+    );
     sim.handle.set_faults(Faults::default());
     let link = start_link(link_config(&sim.pki, &[sim.handle.iso_addr]), &dir, &vault);
     assert_eq!(
