@@ -542,8 +542,7 @@ impl Arena {
     fn grow(&mut self, extra: usize) {
         let mut bigger = vec![0; (self.len + extra).max(2 * self.buf.len())];
         bigger[..self.len].copy_from_slice(&self.buf[..self.len]);
-        let mut old = std::mem::replace(&mut self.buf, bigger);
-        old.as_mut_slice().zeroize();
+        wipe(&mut std::mem::replace(&mut self.buf, bigger));
     }
 
     /// Makes the next `len` bytes, written through [`Arena::room`], a piece; returns its start.
@@ -564,11 +563,19 @@ impl Arena {
     }
 }
 
+/// Wipes `buf`, spare capacity included (there is none unless the allocator gave more than
+/// asked). The slice's `zeroize` is one fill that the compiler may not remove; the `Vec`'s would
+/// also do it, but with a volatile store per initialised byte.
+fn wipe(buf: &mut Vec<u8>) {
+    if buf.capacity() > buf.len() {
+        buf.spare_capacity_mut().zeroize();
+    }
+    buf.as_mut_slice().zeroize();
+}
+
 impl Drop for Arena {
     fn drop(&mut self) {
-        // The slice's `zeroize` is one fill that the compiler may not remove; the `Vec`'s would
-        // also do it, but with a volatile store per initialised byte.
-        self.buf.as_mut_slice().zeroize();
+        wipe(&mut self.buf);
     }
 }
 
