@@ -228,22 +228,36 @@ impl VaultClient {
         }
     }
 
-    async fn call(&self, op: Op) -> Result<Reply, VaultError> {
+    async fn call(&self, mut op: Op) -> Result<Reply, VaultError> {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.slots.len();
-        let conn = {
-            let mut slot = self.inner.slots[i].lock().await;
-            match slot.as_ref() {
-                Some(c) if !c.outgoing.is_closed() => c.clone(),
-                _ => {
-                    let (c, _) = open(&self.inner.endpoint, &self.inner.credentials).await?;
-                    *slot = Some(c.clone());
-                    c
-                }
+        // A request that never left (its connection was already gone) is safe to send again on
+        // a new connection; one that may have left is not retried (it may not be idempotent).
+        for _ in 0..2 {
+            let conn = self.connection(i).await?;
+            match conn.send(op, self.inner.options.timeout).await? {
+                Sent::Answered(response) => return response.result,
+                Sent::NotSent(back) => op = back,
             }
-        };
-        let response = conn.send(op, self.inner.options.timeout).await?;
-        response.result
+        }
+        Err(VaultError::Transport("connection closed".into()))
     }
+
+    async fn connection(&self, i: usize) -> Result<Conn, VaultError> {
+        let mut slot = self.inner.slots[i].lock().await;
+        match slot.as_ref() {
+            Some(c) if !c.outgoing.is_closed() => Ok(c.clone()),
+            _ => {
+                let (c, _) = open(&self.inner.endpoint, &self.inner.credentials).await?;
+                *slot = Some(c.clone());
+                Ok(c)
+            }
+        }
+    }
+}
+
+enum Sent {
+    Answered(Response),
+    NotSent(Op),
 }
 
 fn unexpected(reply: &Reply) -> VaultError {
@@ -263,15 +277,16 @@ fn reply_name(reply: &Reply) -> &'static str {
 }
 
 impl Conn {
-    async fn send(&self, op: Op, timeout: Duration) -> Result<Response, VaultError> {
+    async fn send(&self, op: Op, timeout: Duration) -> Result<Sent, VaultError> {
         let (tx, rx) = oneshot::channel();
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        self.outgoing
-            .send((Request { id, op }, tx))
-            .await
-            .map_err(|_| VaultError::Transport("connection closed".into()))?;
+        if let Err(mpsc::error::SendError((req, _))) =
+            self.outgoing.send((Request { id, op }, tx)).await
+        {
+            return Ok(Sent::NotSent(req.op));
+        }
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(r)) => Ok(r),
+            Ok(Ok(r)) => Ok(Sent::Answered(r)),
             Ok(Err(_)) => Err(VaultError::Transport(
                 "connection lost before the answer".into(),
             )),

@@ -335,10 +335,13 @@ async fn sled_engine_serves_and_keeps_cards_across_restart() {
         .tokenize(tokenize_req(SOLO, "s1", "2200000000000004", "12.2030"))
         .await
         .unwrap();
-    drop(facade);
     v.stop();
     assert!(v.data().join("vault.sled").is_dir());
     v.start();
+    // The old client reconnects to the restarted vault by itself.
+    let listed = facade.list(&merchant(SOLO), &customer("s1")).await.unwrap();
+    assert_eq!(listed.status, CustomerStatus::Member);
+    drop(facade);
     let authorizer = v.client("authorizer").await.unwrap();
     let secret = authorizer
         .detokenize(&merchant(SOLO), &customer("s1"), saved.token)
