@@ -352,3 +352,42 @@ impl fmt::Debug for ClientSecret {
         f.write_str("ClientSecret(***)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_arithmetic_uses_calendar_years() {
+        // 2020-02-29 12:00 UTC + 6 years: no 29 February in 2026, so the 28th.
+        let leap = Timestamp(1_582_977_600);
+        assert_eq!(leap.year_month(), (2020, 2));
+        assert_eq!(leap.plus_years(6), Timestamp(1_772_280_000));
+        // 2021-03-01 00:00 UTC + 6 years = 2027-03-01 00:00 UTC.
+        assert_eq!(
+            Timestamp(1_614_556_800).plus_years(6),
+            Timestamp(1_803_859_200)
+        );
+    }
+
+    #[test]
+    fn tokens_print_as_assist_does_and_secrets_never_print() {
+        let t = Token::parse("b092e5a1-57bd-46e6-a380-7d5ec7730578").unwrap();
+        assert_eq!(t.to_string(), "B092E5A1-57BD-46E6-A380-7D5EC7730578");
+        assert!(Token::parse("not-a-token").is_err());
+        assert_eq!(
+            format!("{:?}", CardholderName::parse("IVAN PETROV").unwrap()),
+            "CardholderName(***)"
+        );
+        assert_eq!(
+            format!("{:?}", ClientSecret::new(b"s3cret".to_vec())),
+            "ClientSecret(***)"
+        );
+        assert!(CardholderName::parse("a\nb").is_err());
+        assert!(Scope::union("group 1").is_err());
+        assert_ne!(
+            Scope::Merchant(MerchantId::parse("x").unwrap()).key(),
+            Scope::union("x").unwrap().key()
+        );
+    }
+}

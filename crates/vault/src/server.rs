@@ -8,13 +8,14 @@
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use hsm::Hsm;
 use store::Store;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
@@ -22,6 +23,13 @@ use crate::cards::{Caller, CardVault, OpenError};
 use crate::config::{ClientEntry, Config};
 use crate::model::{ClientSecret, VaultError};
 use crate::protocol::{self, Op, Reply, Request, Response};
+
+/// Connections served at once; the next waits in the listen backlog (back-pressure, not failure).
+const MAX_CONNECTIONS: usize = 1024;
+/// Requests of one connection being handled at once; past that the connection is not read.
+const MAX_IN_FLIGHT: usize = 4096;
+/// Time a new connection has to finish its TLS handshake and say hello.
+const HANDSHAKE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -106,20 +114,30 @@ pub async fn serve(
         }
     });
     tokio::pin!(shutdown);
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            p = Arc::clone(&connections).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listeners.unix.accept() => {
                 if let Ok((stream, _)) = accepted {
-                    tasks.spawn(connection(vault.clone(), Arc::clone(&clients), stream, None, stop.clone()));
+                    let conn = connection(vault.clone(), Arc::clone(&clients), stream, None, stop.clone());
+                    tasks.spawn(async move {
+                        conn.await;
+                        drop(permit);
+                    });
                 }
             }
             accepted = accept_tcp(listeners.tls.as_ref()) => {
                 if let (Ok((tcp, _)), Some(acceptor)) = (accepted, acceptor.clone()) {
                     let (vault, clients, stop) = (vault.clone(), Arc::clone(&clients), stop.clone());
                     tasks.spawn(async move {
+                        let _permit = permit;
                         let _ = tcp.set_nodelay(true);
-                        let Ok(tls) = acceptor.accept(tcp).await else { return };
+                        let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await else { return };
                         let caller = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|cert| identify(&clients, cert));
                         match caller {
                             Some(caller) => connection(vault, clients, tls, Some(caller), stop).await,
@@ -180,10 +198,10 @@ async fn connection<S>(
     let mut write = FramedWrite::new(write, protocol::codec());
     // The first frame must be Hello: it names the client (and over the Unix socket proves it).
     let first = tokio::select! {
-        f = read.next() => f,
+        f = tokio::time::timeout(HANDSHAKE, read.next()) => f,
         _ = stop.changed() => return,
     };
-    let Some(Ok(frame)) = first else { return };
+    let Ok(Some(Ok(frame))) = first else { return };
     let hello = Request::decode(&frame);
     let caller = match (hello, tls_caller) {
         (
@@ -242,6 +260,7 @@ async fn connection<S>(
         return;
     }
     let caller = Arc::new(caller);
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let (answers, mut outbox) = mpsc::channel::<bytes::Bytes>(4096);
     let writer = tokio::spawn(async move {
         while let Some(first) = outbox.recv().await {
@@ -266,10 +285,14 @@ async fn connection<S>(
         let Some(Ok(frame)) = next else { break };
         match Request::decode(&frame) {
             Ok(req) => {
+                let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+                    break;
+                };
                 let (vault, caller, answers) =
                     (vault.clone(), Arc::clone(&caller), answers.clone());
                 tokio::spawn(async move {
                     let result = vault.handle(&caller, req.op).await;
+                    drop(permit);
                     let _ = answers.send(Response { id: req.id, result }.encode()).await;
                 });
             }
