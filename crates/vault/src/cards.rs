@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use hsm::{Hsm, HsmError, KeyVersion, WrappedDek};
 use store::{Batch, Store, StoreError};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::audit::{AuditError, AuditLog, Event};
 use crate::bins::bank_of;
@@ -207,9 +207,11 @@ impl CardVault {
         } else {
             Err(VaultError::Forbidden(caller.role.name()))
         };
-        let (result, changes) = match result {
-            Ok((reply, changes)) => (Ok(reply), changes),
-            Err(e) => (Err(e), Batch::default()),
+        // The customer's lock, when the call changes their records, is held until the change is
+        // durable: the next call for the same customer must read it.
+        let (result, changes, _customer_lock) = match result {
+            Ok((reply, changes, lock)) => (Ok(reply), changes, lock),
+            Err(e) => (Err(e), Batch::default(), None),
         };
         event.outcome = outcome_code(&result);
         self.inner
@@ -233,17 +235,21 @@ impl CardVault {
         &self.inner.stripes[usize::try_from(h.finish() % STRIPES as u64).unwrap_or(0)]
     }
 
-    async fn run(&self, op: Op, event: &mut Event) -> Result<(Reply, Batch), VaultError> {
+    async fn run(
+        &self,
+        op: Op,
+        event: &mut Event,
+    ) -> Result<(Reply, Batch, Option<MutexGuard<'_, ()>>), VaultError> {
         match op {
             Op::Hello { .. } => Err(VaultError::BadRequest("already authenticated".into())),
             Op::Tokenize(req) => {
                 let policy = self.policy(&req.merchant)?;
                 let scope = policy.scope.key();
                 event.scope.clone_from(&scope);
-                let _guard = self.stripe(&scope, req.customer.as_str()).lock().await;
+                let guard = self.stripe(&scope, req.customer.as_str()).lock().await;
                 let (saved, batch) = self.tokenize(&scope, req)?;
                 event.token = Some(saved.token);
-                Ok((Reply::Saved(saved), batch))
+                Ok((Reply::Saved(saved), batch, Some(guard)))
             }
             Op::Detokenize {
                 merchant,
@@ -271,6 +277,7 @@ impl CardVault {
                         holder,
                     }),
                     Batch::default(),
+                    None,
                 ))
             }
             Op::List { merchant, customer } => {
@@ -280,6 +287,7 @@ impl CardVault {
                 Ok((
                     Reply::Cards(self.list(&scope, &customer, policy.listing_threshold)?),
                     Batch::default(),
+                    None,
                 ))
             }
             Op::Remove {
@@ -289,11 +297,11 @@ impl CardVault {
             } => {
                 let scope = self.policy(&merchant)?.scope.key();
                 event.scope.clone_from(&scope);
-                let _guard = self.stripe(&scope, customer.as_str()).lock().await;
+                let guard = self.stripe(&scope, customer.as_str()).lock().await;
                 let rec = self.load(&scope, &customer, &token)?;
                 let mut batch = Batch::default();
                 erase(&mut batch, &scope, customer.as_str(), &rec);
-                Ok((Reply::Done, batch))
+                Ok((Reply::Done, batch, Some(guard)))
             }
             Op::SetStatus {
                 merchant,
@@ -302,13 +310,14 @@ impl CardVault {
             } => {
                 let scope = self.policy(&merchant)?.scope.key();
                 event.scope.clone_from(&scope);
+                let guard = self.stripe(&scope, customer.as_str()).lock().await;
                 let mut batch = Batch::default();
                 let key = record::deny_key(&scope, customer.as_str());
                 match status {
                     CustomerStatus::Deny => batch.put(key, Vec::new()),
                     CustomerStatus::Member | CustomerStatus::New => batch.delete(key),
                 };
-                Ok((Reply::Done, batch))
+                Ok((Reply::Done, batch, Some(guard)))
             }
             Op::RecordPayment {
                 merchant,
@@ -318,7 +327,7 @@ impl CardVault {
             } => {
                 let scope = self.policy(&merchant)?.scope.key();
                 event.scope.clone_from(&scope);
-                let _guard = self.stripe(&scope, customer.as_str()).lock().await;
+                let guard = self.stripe(&scope, customer.as_str()).lock().await;
                 let mut rec = self.load(&scope, &customer, &token)?;
                 rec.successes = rec.successes.saturating_add(1);
                 rec.last_payment = Some(rec.last_payment.map_or(at, |t| t.max(at)));
@@ -327,13 +336,17 @@ impl CardVault {
                     record::card_key(&scope, customer.as_str(), &token),
                     rec.encode(),
                 );
-                Ok((Reply::Done, batch))
+                Ok((Reply::Done, batch, Some(guard)))
             }
-            Op::Purge => Ok((
-                Reply::Purged(self.purge(Timestamp::now()).await?),
-                Batch::default(),
-            )),
-            Op::RotateKeys => Ok((Reply::Rotated(self.rotate().await?), Batch::default())),
+            // Boxed: rare, and their futures would otherwise enlarge every request's task.
+            Op::Purge => {
+                let erased = Box::pin(self.purge(Timestamp::now())).await?;
+                Ok((Reply::Purged(erased), Batch::default(), None))
+            }
+            Op::RotateKeys => {
+                let version = Box::pin(self.rotate()).await?;
+                Ok((Reply::Rotated(version), Batch::default(), None))
+            }
         }
     }
 

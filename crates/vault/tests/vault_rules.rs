@@ -351,3 +351,30 @@ async fn sled_engine_serves_and_keeps_cards_across_restart() {
     drop(authorizer);
     v.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_for_one_customer_neither_duplicate_nor_lose_updates() {
+    let mut v = Vault::init("");
+    v.start();
+    let facade = v.client("facade").await.unwrap();
+    let authorizer = v.client("authorizer").await.unwrap();
+    let saves =
+        (0..20).map(|_| facade.tokenize(tokenize_req(SOLO, "race", "4111111111111111", "12.2030")));
+    let saved: Vec<SavedCard> = futures::future::try_join_all(saves).await.unwrap();
+    assert_eq!(
+        saved.iter().filter(|s| s.created).count(),
+        1,
+        "one card, one token"
+    );
+    assert!(saved.iter().all(|s| s.token == saved[0].token));
+    let token = saved[0].token;
+    let (m, c) = (merchant(SOLO), customer("race"));
+    let payments = (0..30).map(|_| authorizer.record_payment(&m, &c, token, Timestamp::now()));
+    futures::future::try_join_all(payments).await.unwrap();
+    drop((facade, authorizer));
+    v.stop();
+    let store = v.open_store();
+    let key = vault::record::card_key(&Scope::Merchant(m).key(), "race", &token);
+    let rec = vault::record::CardRecord::decode(&store.get(&key).unwrap().unwrap()).unwrap();
+    assert_eq!(rec.successes, 30, "no payment lost");
+}
