@@ -1,0 +1,512 @@
+//! The One Click walkthrough across the real processes: the `simulator` and `vault` binaries as
+//! children, the authorizer's link in this process over mutual TLS to the simulator, resolving
+//! cards through the vault. A shopper saves a card, authenticates with 3-D Secure, pays a first
+//! use, sees the card listed, pays One Click with only the CVC; the merchant charges a recurring
+//! MIT; two payments are declined; then the simulator's ledger is reconciled with what the
+//! walkthrough saw, and the vault's audit log is verified once the vault has stopped.
+//!
+//! Owns the flow and the roles each call is made in (`facade` tokenizes and lists, `authorizer`
+//! detokenizes and records payments). Must never return or print a PAN or a CVC: the PAN lives
+//! from a detokenize to one authorization, the CVC is typed per payment and dropped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use authorizer::link::{
+    AuthorizationRequest, CredentialOnFile, Currency, Endpoint, Link, LinkConfig, LinkOutcome,
+    Merchant, ThreeDs, TlsMaterial, TransactionKind, client_config,
+};
+use card::{Cvc, Expiry, Pan};
+use iso8583::{Amount, MitReason};
+use simulator::AcsClient;
+use vault::{
+    CardholderName, ClientOptions, Credentials, CustomerNumber, MerchantId, Timestamp, Token,
+    TokenizeRequest, VaultClient, VaultEndpoint,
+};
+
+use crate::processes::{Binaries, ClientLogin, ProcessError, SimulatorProcess, VaultSetup};
+use crate::summary::{
+    Expect, ListedCardView, Outcome, Payment, Reconciliation, Step, StepName, Summary,
+};
+use crate::vault_cards::VaultCards;
+
+/// The dev merchant of ARCHITECTURE.md.
+pub const MERCHANT: &str = "452739";
+pub const CUSTOMER: &str = "cust-42";
+/// The simulator's Visa that passes a 3-D Secure challenge with code `1234`.
+pub const TEST_PAN: &str = "4111111111111111";
+pub const TEST_PAN_MASKED: &str = "411111******1111";
+const CVC: &str = "123";
+const WRONG_CVC: &str = "999";
+const HOLDER: &str = "IVAN PETROV";
+/// Magic amount: the simulator's issuer answers `61`, exceeds amount limit.
+const AMOUNT_LIMIT_MAGIC: u64 = 9961;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalkthroughError {
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error("vault: {0}")]
+    Vault(#[from] vault::VaultError),
+    #[error("vault input: {0}")]
+    Model(#[from] vault::ModelError),
+    #[error("card: {0}")]
+    Card(#[from] card::CardError),
+    #[error("link: {0}")]
+    Link(#[from] authorizer::link::LinkError),
+    #[error("link TLS material: {0}")]
+    Tls(#[from] authorizer::link::TlsError),
+    #[error("link store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("ACS: {0}")]
+    Acs(#[from] simulator::acs_client::AcsClientError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("the link did not sign on to the simulator within {0:?}")]
+    LinkNotReady(Duration),
+    #[error("the ACS gave no ECI for the test card")]
+    NoEci,
+}
+
+/// Where the walkthrough runs.
+#[derive(Debug, Clone)]
+pub struct WalkthroughConfig {
+    pub binaries: Binaries,
+    /// Gets `simulator/`, `vault/` and `authorizer/` subdirectories; must be empty or absent.
+    pub data_dir: PathBuf,
+}
+
+impl WalkthroughConfig {
+    pub fn simulator_dir(&self) -> PathBuf {
+        self.data_dir.join("simulator")
+    }
+    /// Holds the vault's config, SoftHSM2 token and database.
+    pub fn vault_dir(&self) -> PathBuf {
+        self.data_dir.join("vault")
+    }
+    /// Holds the link's store (the reversal store-and-forward queue).
+    pub fn authorizer_dir(&self) -> PathBuf {
+        self.data_dir.join("authorizer")
+    }
+}
+
+/// Runs the whole walkthrough, stops every process gracefully and verifies the vault's audit log.
+/// On an error the children are killed as their handles drop.
+pub async fn run(config: &WalkthroughConfig) -> Result<Summary, WalkthroughError> {
+    for dir in [config.simulator_dir(), config.authorizer_dir()] {
+        std::fs::create_dir_all(&dir).map_err(|source| WalkthroughError::Io {
+            what: format!("create {}", dir.display()),
+            source,
+        })?;
+    }
+    let sim = SimulatorProcess::start(&config.binaries.simulator, &config.simulator_dir()).await?;
+    let vault_setup =
+        VaultSetup::init(&config.binaries.vault, &config.vault_dir(), MERCHANT).await?;
+    let vault = vault_setup.serve().await?;
+
+    let facade = connect(&vault_setup.socket(), &vault_setup.facade).await?;
+    let authorizer = connect(&vault_setup.socket(), &vault_setup.authorizer).await?;
+    let link = start_link(&sim, &config.authorizer_dir(), &authorizer)?;
+    let ready = Duration::from_secs(10);
+    if !link.wait_ready(ready).await {
+        return Err(WalkthroughError::LinkNotReady(ready));
+    }
+
+    let shop = Shop {
+        merchant: MerchantId::parse(MERCHANT)?,
+        customer: CustomerNumber::parse(CUSTOMER)?,
+        facade,
+        authorizer,
+        link: link.clone(),
+        acs: AcsClient::new(sim.acs_addr),
+    };
+    let steps = shop.one_click().await?;
+    let reconciliation = reconcile(&steps, &shop.acs.ledger().await?);
+    drop(shop);
+
+    link.shutdown().await;
+    sim.stop().await?;
+    vault.stop().await?;
+    let audit = vault_setup.audit_verify().await?;
+    Ok(Summary {
+        steps,
+        reconciliation,
+        audit,
+    })
+}
+
+async fn connect(socket: &Path, login: &ClientLogin) -> Result<VaultClient, WalkthroughError> {
+    Ok(VaultClient::connect_with(
+        VaultEndpoint::Unix(socket.to_path_buf()),
+        Credentials::Secret {
+            client: login.id.to_owned(),
+            secret: login.secret(),
+        },
+        ClientOptions {
+            connections: 1,
+            timeout: Duration::from_secs(10),
+        },
+    )
+    .await?)
+}
+
+/// The link with the dev defaults, trusting the CA the simulator wrote and presenting its client
+/// certificate.
+fn start_link(
+    sim: &SimulatorProcess,
+    dir: &Path,
+    authorizer: &VaultClient,
+) -> Result<Link, WalkthroughError> {
+    let read = |name: &str| {
+        let path = sim.certs.join(name);
+        std::fs::read_to_string(&path).map_err(|source| WalkthroughError::Io {
+            what: format!("read {}", path.display()),
+            source,
+        })
+    };
+    let tls = client_config(&TlsMaterial {
+        ca_cert_pem: read("ca.pem")?,
+        client_cert_pem: read("client.pem")?,
+        client_key_pem: zeroize::Zeroizing::new(read("client-key.pem")?),
+    })?;
+    let endpoint = Endpoint::new(sim.iso_addr.to_string(), "localhost")
+        .map_err(authorizer::link::LinkError::from)?;
+    let store = store::Store::open(store::EngineKind::Redb, &dir.join("authorizer.redb"))?;
+    let cards = Arc::new(VaultCards::new(authorizer.clone()));
+    Ok(Link::start(
+        LinkConfig::new(vec![endpoint], tls),
+        store,
+        cards,
+    )?)
+}
+
+/// The merchant's shop as the walkthrough drives it: one customer, the vault in both roles, the
+/// link and the ACS.
+struct Shop {
+    merchant: MerchantId,
+    customer: CustomerNumber,
+    facade: VaultClient,
+    authorizer: VaultClient,
+    link: Link,
+    acs: AcsClient,
+}
+
+/// How one payment is made.
+struct Pay {
+    kind: TransactionKind,
+    amount: u64,
+    cvc: Option<&'static str>,
+    cof: CredentialOnFile,
+    three_ds: Option<ThreeDs>,
+}
+
+impl Shop {
+    async fn one_click(&self) -> Result<Vec<Step>, WalkthroughError> {
+        let mut steps = Vec::new();
+
+        // The shopper types the card on the payment page, "remember this card" checked.
+        let pan = Pan::parse(TEST_PAN)?;
+        let card = pan.masked();
+        let saved = self
+            .facade
+            .tokenize(TokenizeRequest {
+                merchant: self.merchant.clone(),
+                customer: self.customer.clone(),
+                pan: pan.clone(),
+                expiry: future_expiry()?,
+                holder: Some(CardholderName::parse(HOLDER)?),
+            })
+            .await?;
+        let token = saved.token;
+        steps.push(Step {
+            name: StepName::SaveCard,
+            card: card.clone(),
+            payment: None,
+            outcome: Outcome::Saved {
+                token: token.to_string(),
+                created: saved.created,
+            },
+            expected: Expect::Created,
+        });
+        steps.push(self.list(StepName::ListBeforePayment, &card, 0).await?);
+
+        // 3-D Secure at the ACS, the cardholder answering the challenge.
+        let auth = self.acs.authenticate_passing(&pan).await?;
+        drop(pan);
+        steps.push(Step {
+            name: StepName::ThreeDSecure,
+            card: card.clone(),
+            payment: None,
+            outcome: Outcome::Authenticated {
+                status: auth.status.clone(),
+                eci: auth.eci.clone(),
+                cavv_present: auth.cavv.is_some(),
+                ds_trans_id: auth.ds_trans_id.clone(),
+            },
+            expected: Expect::Authenticated,
+        });
+        let three_ds = ThreeDs {
+            eci: auth.eci.ok_or(WalkthroughError::NoEci)?,
+            cavv: auth.cavv,
+            version: Some("2.2.0".into()),
+            ds_transaction_id: Some(auth.ds_trans_id),
+        };
+
+        let first = Pay {
+            kind: TransactionKind::Purchase,
+            amount: 1_500,
+            cvc: Some(CVC),
+            cof: CredentialOnFile::FirstUse,
+            three_ds: Some(three_ds),
+        };
+        let first_use = self
+            .pay(
+                StepName::FirstUse,
+                token,
+                first,
+                Expect::ApprovedWithNetworkId,
+            )
+            .await?;
+        let network_txn_id = match &first_use.outcome {
+            Outcome::Approved { network_txn_id, .. } => network_txn_id.clone(),
+            _ => None,
+        };
+        steps.push(first_use);
+        steps.push(self.list(StepName::ListAfterPayment, &card, 1).await?);
+
+        let one_click = Pay {
+            kind: TransactionKind::Purchase,
+            amount: 2_500,
+            cvc: Some(CVC),
+            cof: CredentialOnFile::Cardholder,
+            three_ds: None,
+        };
+        steps.push(
+            self.pay(StepName::OneClick, token, one_click, Expect::Approved)
+                .await?,
+        );
+
+        // The merchant's subscription charge, linked to the first use by the network's ID.
+        if let Some(original) = network_txn_id
+            .as_deref()
+            .and_then(authorizer::link::NetworkTxnId::parse)
+        {
+            let recurring = Pay {
+                kind: TransactionKind::Purchase,
+                amount: 990,
+                cvc: None,
+                cof: CredentialOnFile::Merchant {
+                    reason: MitReason::Recurring,
+                    original,
+                },
+                three_ds: None,
+            };
+            steps.push(
+                self.pay(StepName::Recurring, token, recurring, Expect::Approved)
+                    .await?,
+            );
+        }
+
+        let wrong_cvc = Pay {
+            kind: TransactionKind::Purchase,
+            amount: 1_200,
+            cvc: Some(WRONG_CVC),
+            cof: CredentialOnFile::Cardholder,
+            three_ds: None,
+        };
+        steps.push(
+            self.pay(
+                StepName::CvcMismatch,
+                token,
+                wrong_cvc,
+                Expect::Declined("N7"),
+            )
+            .await?,
+        );
+        let over_limit = Pay {
+            kind: TransactionKind::Purchase,
+            amount: AMOUNT_LIMIT_MAGIC,
+            cvc: Some(CVC),
+            cof: CredentialOnFile::Cardholder,
+            three_ds: None,
+        };
+        steps.push(
+            self.pay(
+                StepName::AmountLimit,
+                token,
+                over_limit,
+                Expect::Declined("61"),
+            )
+            .await?,
+        );
+        Ok(steps)
+    }
+
+    /// The payment page's card listing, as the facade asks for it.
+    async fn list(
+        &self,
+        name: StepName,
+        card: &str,
+        expected: usize,
+    ) -> Result<Step, WalkthroughError> {
+        let listing = self.facade.list(&self.merchant, &self.customer).await?;
+        let cards = listing
+            .cards
+            .iter()
+            .map(|c| ListedCardView {
+                token: c.token.to_string(),
+                masked: format!("{}******{}", c.card.bin.as_str(), c.card.last4.as_str()),
+                brand: c.card.brand.assist_name(),
+                expire: c.card.expiry.assist_format(),
+                active: c.active,
+                need_cvc: c.need_cvc,
+            })
+            .collect();
+        Ok(Step {
+            name,
+            card: card.to_owned(),
+            payment: None,
+            outcome: Outcome::Listed {
+                status: format!("{:?}", listing.status),
+                cards,
+            },
+            expected: Expect::Listed(expected),
+        })
+    }
+
+    /// One payment as the order engine makes it: detokenize (authorizer role), one authorization
+    /// through the link, and on approval the success recorded in the vault.
+    async fn pay(
+        &self,
+        name: StepName,
+        token: Token,
+        pay: Pay,
+        expected: Expect,
+    ) -> Result<Step, WalkthroughError> {
+        let secret = self
+            .authorizer
+            .detokenize(&self.merchant, &self.customer, token)
+            .await?;
+        let cvc = pay.cvc.map(Cvc::parse).transpose()?;
+        let outcome = self
+            .link
+            .authorize(AuthorizationRequest {
+                kind: pay.kind,
+                pan: &secret.pan,
+                expiry: secret.expiry,
+                cvc: cvc.as_ref(),
+                card: VaultCards::card_ref(&self.merchant, &self.customer, token),
+                amount: Amount(pay.amount),
+                currency: Currency::RUB,
+                cof: pay.cof,
+                three_ds: pay.three_ds,
+                merchant: Merchant {
+                    id: MERCHANT.to_owned(),
+                    name_location: None,
+                    category_code: None,
+                },
+            })
+            .await?;
+        let card = secret.pan.masked();
+        drop((secret, cvc));
+        let reference = outcome.reference();
+        let payment = Payment {
+            mti: reference.mti,
+            stan: reference.stan,
+            rrn: reference.rrn.clone(),
+            amount: reference.amount,
+        };
+        let outcome = match outcome {
+            LinkOutcome::Approved {
+                approval_code,
+                network_txn_id,
+                ..
+            } => {
+                self.authorizer
+                    .record_payment(&self.merchant, &self.customer, token, Timestamp::now())
+                    .await?;
+                Outcome::Approved {
+                    approval_code: approval_code.as_str().to_owned(),
+                    network_txn_id: network_txn_id.map(|id| id.as_str().to_owned()),
+                    recorded: true,
+                }
+            }
+            LinkOutcome::Declined { code, .. } => Outcome::Declined {
+                code: code.as_str().to_owned(),
+            },
+            LinkOutcome::TimedOutReversed { reversal, .. } => Outcome::TimedOutReversed {
+                reversal: format!("{reversal:?}"),
+            },
+        };
+        Ok(Step {
+            name,
+            card,
+            payment: Some(payment),
+            outcome,
+            expected,
+        })
+    }
+}
+
+/// December, three years from now: valid at the simulator and active in the listing.
+fn future_expiry() -> Result<Expiry, card::CardError> {
+    let (year, _) = Timestamp::now().year_month();
+    Expiry::new(12, year + 3)
+}
+
+/// The walkthrough's approvals and declines against the ledger's, and the card's balance against
+/// the approved amounts.
+fn reconcile(steps: &[Step], ledger: &simulator::Ledger) -> Reconciliation {
+    let mut walkthrough_approvals = Vec::new();
+    let mut walkthrough_declines = Vec::new();
+    let mut approved_amount = 0;
+    for step in steps {
+        let Some(p) = &step.payment else { continue };
+        match &step.outcome {
+            Outcome::Approved { .. } => {
+                walkthrough_approvals.push((p.stan, p.rrn.clone()));
+                approved_amount += p.amount;
+            }
+            Outcome::Declined { code } => walkthrough_declines.push((p.stan, code.clone())),
+            _ => {}
+        }
+    }
+    let mut ledger_approvals: Vec<_> = ledger
+        .approvals()
+        .map(|e| (e.stan.unwrap_or(0), e.rrn.clone().unwrap_or_default()))
+        .collect();
+    let mut ledger_declines: Vec<_> = ledger
+        .entries
+        .iter()
+        .filter(|e| e.action == simulator::Action::Declined)
+        .map(|e| {
+            (
+                e.stan.unwrap_or(0),
+                e.response_code.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    for v in [&mut walkthrough_approvals, &mut ledger_approvals] {
+        v.sort();
+    }
+    for v in [&mut walkthrough_declines, &mut ledger_declines] {
+        v.sort();
+    }
+    let card_debited = ledger
+        .balance(TEST_PAN_MASKED)
+        .map_or(0, |b| b.opening - b.current);
+    Reconciliation {
+        walkthrough_approvals,
+        ledger_approvals,
+        walkthrough_declines,
+        ledger_declines,
+        approved_amount,
+        card_debited,
+        balances_add_up: ledger.balances_add_up(),
+        ledger_entries: ledger.entries.len(),
+    }
+}
