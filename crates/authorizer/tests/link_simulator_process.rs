@@ -22,10 +22,16 @@ use tokio::process::Command;
 /// The simulator binary sits next to ours; `cargo test -p authorizer` does not build another
 /// package's binaries, so build it (a no-op when it is up to date, as after a workspace build).
 fn simulator_bin() -> PathBuf {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "simulator", "--bin", "simulator"])
-        .status()
-        .expect("cargo runs");
+    let mut cargo = std::process::Command::new(env!("CARGO"));
+    cargo.args(["build", "--quiet", "-p", "simulator", "--bin", "simulator"]);
+    // The variables cargo sets for a running test (CARGO_PKG_*, CARGO_MANIFEST_DIR, ...) would
+    // make the nested build see a different environment and rebuild crates that watch them.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CARGO_") && !matches!(key.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR") {
+            cargo.env_remove(key);
+        }
+    }
+    let status = cargo.status().expect("cargo runs");
     assert!(status.success(), "building the simulator binary failed");
     let ours = PathBuf::from(env!("CARGO_BIN_EXE_authorizer"));
     ours.with_file_name("simulator")
