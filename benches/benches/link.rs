@@ -7,7 +7,7 @@
 //! - `link/one_in_flight`: one caller, one request at a time (round-trip latency).
 //! - `fixed_rate_20k`: not a criterion measurement but an open-loop run at 20,000/s for 3 s,
 //!   latency measured from each request's scheduled start (no coordinated omission); prints
-//!   p50/p90/p99/p99.9/max to stderr.
+//!   p50/p90/p99/p99.9/max to stderr, through one and through four connections.
 #![allow(clippy::print_stderr)] // a bench reports on stderr
 
 use std::sync::Arc;
@@ -172,10 +172,16 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// whatever happened to the earlier ones.
 fn fixed_rate(c: &mut Criterion) {
     let _ = c;
+    for connections in [1, 4] {
+        fixed_rate_over(connections);
+    }
+}
+
+fn fixed_rate_over(connections: usize) {
     let rate: u64 = 20_000;
     let secs: u64 = 3;
     let rt = runtime();
-    let bench = start(&rt, 2);
+    let bench = start(&rt, connections);
     let (mut latencies, mut lags) = rt.block_on(async {
         // The schedule: `rate / 1000` requests due at every millisecond tick (tokio's timer
         // granularity). Latency runs from when the tick actually fired; how late ticks fired
@@ -210,7 +216,7 @@ fn fixed_rate(c: &mut Criterion) {
     latencies.sort_unstable();
     lags.sort_unstable();
     eprintln!(
-        "fixed_rate_20k: {} authorizations at {rate}/s over 2 connections: p50 {:?} p90 {:?} p99 {:?} p99.9 {:?} max {:?}",
+        "fixed_rate_20k: {} authorizations at {rate}/s over {connections} connection(s): p50 {:?} p90 {:?} p99 {:?} p99.9 {:?} max {:?}",
         latencies.len(),
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.90),
