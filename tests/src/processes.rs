@@ -148,6 +148,11 @@ impl Running {
     }
 }
 
+/// The children log to our stderr: at `warn` unless `RUST_LOG` says otherwise.
+fn log_filter() -> String {
+    std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())
+}
+
 /// The addresses named in a readiness line such as `READY iso=… acs=…`.
 fn addr_in(line: &str, key: &str) -> Option<String> {
     line.split_whitespace()
@@ -196,7 +201,7 @@ impl SimulatorProcess {
             .arg(&certs)
             .arg("--ledger")
             .arg(&ledger_file)
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", log_filter());
         let (running, line) = Running::start("simulator", command).await?;
         let parse = |key| addr_in(&line, key).and_then(|a| a.parse().ok());
         let (Some(iso_addr), Some(acs_addr)) = (parse("iso="), parse("acs=")) else {
@@ -326,7 +331,7 @@ secret_env = "{authorizer}"
             .env("VAULT_HSM_SO_PIN", self.so_pin.as_str())
             .env(self.facade.env(), self.facade.secret.as_str())
             .env(self.authorizer.env(), self.authorizer.secret.as_str())
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", log_filter());
         c
     }
 
