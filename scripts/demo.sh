@@ -6,11 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo build --release --locked -p iso8583 -p vault -p simulator -p authorizer -p tests
+bin="${CARGO_TARGET_DIR:-target}/release"
 
 echo "== the reference first-use COF authorization (0100), decoded and masked =="
-target/release/iso8583 decode < crates/iso8583/testdata/reference_0100.hex
+"$bin/iso8583" decode < crates/iso8583/testdata/reference_0100.hex
 
 echo
 echo "== One Click: save a card, 3-D Secure, first use, listing, One Click, recurring MIT, declines =="
 echo "   (simulator and vault as real processes, the link over mutual TLS; data in var/demo/)"
-RUST_LOG="${RUST_LOG:-error}" target/release/walkthrough
+RUST_LOG="${RUST_LOG:-error}" "$bin/walkthrough"

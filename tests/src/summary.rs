@@ -19,6 +19,7 @@ pub enum StepName {
     Recurring,
     CvcMismatch,
     AmountLimit,
+    LostAnswer,
 }
 
 impl StepName {
@@ -33,6 +34,7 @@ impl StepName {
             StepName::Recurring => "recurring MIT, COF M/R",
             StepName::CvcMismatch => "One Click with a wrong CVC2",
             StepName::AmountLimit => "One Click, magic amount 99.61",
+            StepName::LostAnswer => "One Click, answer lost (99.01)",
         }
     }
 }
@@ -103,6 +105,8 @@ pub enum Expect {
     /// Approved with the network's transaction ID (a first use).
     ApprovedWithNetworkId,
     Declined(&'static str),
+    /// No answer in time, and the network acknowledged the link's reversal.
+    Reversed,
 }
 
 impl fmt::Display for Expect {
@@ -114,6 +118,7 @@ impl fmt::Display for Expect {
             Expect::Approved => f.write_str("00"),
             Expect::ApprovedWithNetworkId => f.write_str("00 + NTI"),
             Expect::Declined(code) => f.write_str(code),
+            Expect::Reversed => f.write_str("reversed"),
         }
     }
 }
@@ -155,6 +160,9 @@ impl Step {
                 },
             ) => *recorded && network_txn_id.is_some(),
             (Expect::Declined(want), Outcome::Declined { code }) => code == want,
+            (Expect::Reversed, Outcome::TimedOutReversed { reversal }) => {
+                reversal == "Acknowledged"
+            }
             _ => false,
         }
     }
@@ -214,14 +222,23 @@ impl fmt::Display for Outcome {
 pub struct Reconciliation {
     /// (STAN, RRN) of every approval the walkthrough saw, sorted.
     pub walkthrough_approvals: Vec<(u32, String)>,
-    /// (STAN, RRN) of every approval in the ledger, sorted.
+    /// (STAN, RRN) of every approval in the ledger that no reversal undid, sorted.
     pub ledger_approvals: Vec<(u32, String)>,
+    /// (STAN, masked card) of every payment the walkthrough saw timed out and reversed, sorted.
+    pub walkthrough_reversals: Vec<(u32, String)>,
+    /// (original STAN, masked card of DE 2) of every reversal the ledger applied, sorted. The card
+    /// is there only if the link found the PAN again through the vault.
+    pub ledger_reversals: Vec<(u32, String)>,
     /// (STAN, response code) of every decline the walkthrough saw, sorted.
     pub walkthrough_declines: Vec<(u32, String)>,
     /// (STAN, response code) of every decline in the ledger, sorted.
     pub ledger_declines: Vec<(u32, String)>,
     /// Sum of the approved amounts the walkthrough saw (minor units).
     pub approved_amount: u64,
+    /// Card references the link's resolver turned back into a PAN through the vault (one per
+    /// reversal sent), and those it could not.
+    pub cards_resolved: u64,
+    pub cards_unresolved: u64,
     /// Opening minus current balance of the walkthrough's card in the ledger.
     pub card_debited: i64,
     /// Opening balance plus every entry's delta equals the current balance, for every card.
@@ -234,6 +251,9 @@ impl Reconciliation {
     pub fn ok(&self) -> bool {
         self.walkthrough_approvals == self.ledger_approvals
             && self.walkthrough_declines == self.ledger_declines
+            && self.walkthrough_reversals == self.ledger_reversals
+            && self.cards_unresolved == 0
+            && self.cards_resolved >= self.walkthrough_reversals.len() as u64
             && i64::try_from(self.approved_amount) == Ok(self.card_debited)
             && self.balances_add_up
     }
@@ -261,6 +281,11 @@ impl Summary {
 
 fn money(minor: u64) -> String {
     format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+fn signed_money(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    format!("{sign}{}", money(minor.unsigned_abs()))
 }
 
 impl fmt::Display for Summary {
@@ -299,18 +324,25 @@ impl fmt::Display for Summary {
         writeln!(f)?;
         writeln!(
             f,
-            "ledger: {} entries; approvals walkthrough {} / ledger {}; declines walkthrough {} / ledger {}",
+            "ledger: {} entries; approvals walkthrough {} / ledger {}; declines walkthrough {} / ledger {}; reversals walkthrough {} / ledger {}",
             r.ledger_entries,
             r.walkthrough_approvals.len(),
             r.ledger_approvals.len(),
             r.walkthrough_declines.len(),
-            r.ledger_declines.len()
+            r.ledger_declines.len(),
+            r.walkthrough_reversals.len(),
+            r.ledger_reversals.len()
+        )?;
+        writeln!(
+            f,
+            "reversal cards found again through the vault: {} (not found: {})",
+            r.cards_resolved, r.cards_unresolved
         )?;
         writeln!(
             f,
             "balance: approved {} = card debited {}; balances add up: {}",
             money(r.approved_amount),
-            money(r.card_debited.unsigned_abs()),
+            signed_money(r.card_debited),
             r.balances_add_up
         )?;
         writeln!(

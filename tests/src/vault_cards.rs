@@ -4,20 +4,42 @@
 //! Owns the `CardRef` format. Must never put a PAN into a `CardRef`, a log or an error: a card
 //! that cannot be found resolves to `None` and the link reverses without DE 2.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use authorizer::link::{CardRef, CardResolver};
 use futures::future::BoxFuture;
 use vault::{CustomerNumber, MerchantId, Token, VaultClient};
 
-/// Resolves the link's card references through the vault.
+/// Resolves the link's card references through the vault. Clones share their counts.
 #[derive(Debug, Clone)]
 pub struct VaultCards {
     client: VaultClient,
+    counts: Arc<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    resolved: AtomicU64,
+    unresolved: AtomicU64,
 }
 
 impl VaultCards {
     /// `client` must have the `authorizer` role: only it may detokenize.
     pub fn new(client: VaultClient) -> VaultCards {
-        VaultCards { client }
+        VaultCards {
+            client,
+            counts: Arc::default(),
+        }
+    }
+
+    /// How many references the vault turned back into a PAN, and how many it could not (the
+    /// link then reverses without DE 2, which the network accepts: only this count shows it).
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.counts.resolved.load(Relaxed),
+            self.counts.unresolved.load(Relaxed),
+        )
     }
 
     /// The reference the link keeps for a saved card. Neither a merchant id nor a CustomerNumber
@@ -45,13 +67,22 @@ impl VaultCards {
 impl CardResolver for VaultCards {
     fn resolve<'a>(&'a self, card: &'a CardRef) -> BoxFuture<'a, Option<card::Pan>> {
         Box::pin(async move {
-            let (merchant, customer, token) = VaultCards::parse(card)?;
-            let secret = self
-                .client
-                .detokenize(&merchant, &customer, token)
-                .await
-                .ok()?;
-            Some(secret.pan)
+            let pan = match VaultCards::parse(card) {
+                Some((merchant, customer, token)) => self
+                    .client
+                    .detokenize(&merchant, &customer, token)
+                    .await
+                    .ok()
+                    .map(|secret| secret.pan),
+                None => None,
+            };
+            let count = if pan.is_some() {
+                &self.counts.resolved
+            } else {
+                &self.counts.unresolved
+            };
+            count.fetch_add(1, Relaxed);
+            pan
         })
     }
 }

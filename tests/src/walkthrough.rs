@@ -42,6 +42,11 @@ const WRONG_CVC: &str = "999";
 const HOLDER: &str = "IVAN PETROV";
 /// Magic amount: the simulator's issuer answers `61`, exceeds amount limit.
 const AMOUNT_LIMIT_MAGIC: u64 = 9961;
+/// Magic amount: the simulator approves and books it, and never answers.
+const LOST_ANSWER_MAGIC: u64 = 9901;
+/// How long the link waits for an answer before it reverses: shorter than the dev default of
+/// 5 s so that the lost answer costs the walkthrough little, long enough for a loaded machine.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WalkthroughError {
@@ -70,6 +75,10 @@ pub enum WalkthroughError {
     LinkNotReady(Duration),
     #[error("the ACS gave no ECI for the test card")]
     NoEci,
+    #[error(
+        "{0} is not empty: the walkthrough makes new keys and PINs, so it needs a fresh directory"
+    )]
+    DataDirNotEmpty(PathBuf),
 }
 
 /// Where the walkthrough runs.
@@ -97,6 +106,9 @@ impl WalkthroughConfig {
 /// Runs the whole walkthrough, stops every process gracefully and verifies the vault's audit log.
 /// On an error the children are killed as their handles drop.
 pub async fn run(config: &WalkthroughConfig) -> Result<Summary, WalkthroughError> {
+    if std::fs::read_dir(&config.data_dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(WalkthroughError::DataDirNotEmpty(config.data_dir.clone()));
+    }
     for dir in [config.simulator_dir(), config.authorizer_dir()] {
         std::fs::create_dir_all(&dir).map_err(|source| WalkthroughError::Io {
             what: format!("create {}", dir.display()),
@@ -110,7 +122,8 @@ pub async fn run(config: &WalkthroughConfig) -> Result<Summary, WalkthroughError
 
     let facade = connect(&vault_setup.socket(), &vault_setup.facade).await?;
     let authorizer = connect(&vault_setup.socket(), &vault_setup.authorizer).await?;
-    let link = start_link(&sim, &config.authorizer_dir(), &authorizer)?;
+    let cards = VaultCards::new(authorizer.clone());
+    let link = start_link(&sim, &config.authorizer_dir(), cards.clone())?;
     let ready = Duration::from_secs(10);
     if !link.wait_ready(ready).await {
         return Err(WalkthroughError::LinkNotReady(ready));
@@ -125,7 +138,11 @@ pub async fn run(config: &WalkthroughConfig) -> Result<Summary, WalkthroughError
         acs: AcsClient::new(sim.acs_addr),
     };
     let steps = shop.one_click().await?;
-    let reconciliation = reconcile(&steps, &shop.acs.ledger().await?);
+    let mut reconciliation = reconcile(&steps, &shop.acs.ledger().await?);
+    (
+        reconciliation.cards_resolved,
+        reconciliation.cards_unresolved,
+    ) = cards.counts();
     drop(shop);
 
     link.shutdown().await;
@@ -159,7 +176,7 @@ async fn connect(socket: &Path, login: &ClientLogin) -> Result<VaultClient, Walk
 fn start_link(
     sim: &SimulatorProcess,
     dir: &Path,
-    authorizer: &VaultClient,
+    cards: VaultCards,
 ) -> Result<Link, WalkthroughError> {
     let read = |name: &str| {
         let path = sim.certs.join(name);
@@ -176,12 +193,9 @@ fn start_link(
     let endpoint = Endpoint::new(sim.iso_addr.to_string(), "localhost")
         .map_err(authorizer::link::LinkError::from)?;
     let store = store::Store::open(store::EngineKind::Redb, &dir.join("authorizer.redb"))?;
-    let cards = Arc::new(VaultCards::new(authorizer.clone()));
-    Ok(Link::start(
-        LinkConfig::new(vec![endpoint], tls),
-        store,
-        cards,
-    )?)
+    let mut config = LinkConfig::new(vec![endpoint], tls);
+    config.request_timeout = REQUEST_TIMEOUT;
+    Ok(Link::start(config, store, Arc::new(cards))?)
 }
 
 /// The merchant's shop as the walkthrough drives it: one customer, the vault in both roles, the
@@ -343,6 +357,19 @@ impl Shop {
             )
             .await?,
         );
+        // The network books it but its answer never comes: the link reverses it, finding the
+        // PAN for the reversal's DE 2 again through the vault.
+        let lost = Pay {
+            kind: TransactionKind::Purchase,
+            amount: LOST_ANSWER_MAGIC,
+            cvc: Some(CVC),
+            cof: CredentialOnFile::Cardholder,
+            three_ds: None,
+        };
+        steps.push(
+            self.pay(StepName::LostAnswer, token, lost, Expect::Reversed)
+                .await?,
+        );
         Ok(steps)
     }
 
@@ -458,11 +485,12 @@ fn future_expiry() -> Result<Expiry, card::CardError> {
     Expiry::new(12, year + 3)
 }
 
-/// The walkthrough's approvals and declines against the ledger's, and the card's balance against
-/// the approved amounts.
+/// The walkthrough's approvals, declines and reversals against the ledger's, and the card's
+/// balance against the approved amounts.
 fn reconcile(steps: &[Step], ledger: &simulator::Ledger) -> Reconciliation {
     let mut walkthrough_approvals = Vec::new();
     let mut walkthrough_declines = Vec::new();
+    let mut walkthrough_reversals = Vec::new();
     let mut approved_amount = 0;
     for step in steps {
         let Some(p) = &step.payment else { continue };
@@ -472,11 +500,30 @@ fn reconcile(steps: &[Step], ledger: &simulator::Ledger) -> Reconciliation {
                 approved_amount += p.amount;
             }
             Outcome::Declined { code } => walkthrough_declines.push((p.stan, code.clone())),
+            Outcome::TimedOutReversed { .. } => {
+                walkthrough_reversals.push((p.stan, step.card.clone()))
+            }
             _ => {}
         }
     }
+    let reversed: Vec<&(String, u32)> = ledger
+        .applied_reversals()
+        .filter_map(|e| e.original.as_ref())
+        .collect();
+    let mut ledger_reversals: Vec<_> = ledger
+        .applied_reversals()
+        .map(|e| {
+            let stan = e.original.as_ref().map_or(0, |(_, stan)| *stan);
+            (stan, e.card.clone().unwrap_or_else(|| "-".into()))
+        })
+        .collect();
     let mut ledger_approvals: Vec<_> = ledger
         .approvals()
+        .filter(|e| {
+            !reversed
+                .iter()
+                .any(|(mti, stan)| Some(*stan) == e.stan && *mti == e.mti)
+        })
         .map(|e| (e.stan.unwrap_or(0), e.rrn.clone().unwrap_or_default()))
         .collect();
     let mut ledger_declines: Vec<_> = ledger
@@ -493,7 +540,12 @@ fn reconcile(steps: &[Step], ledger: &simulator::Ledger) -> Reconciliation {
     for v in [&mut walkthrough_approvals, &mut ledger_approvals] {
         v.sort();
     }
-    for v in [&mut walkthrough_declines, &mut ledger_declines] {
+    for v in [
+        &mut walkthrough_declines,
+        &mut ledger_declines,
+        &mut walkthrough_reversals,
+        &mut ledger_reversals,
+    ] {
         v.sort();
     }
     let card_debited = ledger
@@ -504,6 +556,10 @@ fn reconcile(steps: &[Step], ledger: &simulator::Ledger) -> Reconciliation {
         ledger_approvals,
         walkthrough_declines,
         ledger_declines,
+        walkthrough_reversals,
+        ledger_reversals,
+        cards_resolved: 0,
+        cards_unresolved: 0,
         approved_amount,
         card_debited,
         balances_add_up: ledger.balances_add_up(),

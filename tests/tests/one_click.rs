@@ -97,6 +97,13 @@ async fn one_click_walkthrough_across_the_real_processes() {
         );
         assert_eq!(step(name).expected, Expect::Declined(code));
     }
+    assert_eq!(
+        step(StepName::LostAnswer).outcome,
+        Outcome::TimedOutReversed {
+            reversal: "Acknowledged".into()
+        },
+        "{summary}"
+    );
     assert!(summary.steps.iter().all(|s| s.ok()), "{summary}");
 
     // Every payment went out as a 0200 with its own STAN and RRN, on the masked test card.
@@ -105,7 +112,7 @@ async fn one_click_walkthrough_across_the_real_processes() {
         .iter()
         .filter_map(|s| s.payment.as_ref().map(|p| (s, p)))
         .collect();
-    assert_eq!(payments.len(), 5);
+    assert_eq!(payments.len(), 6);
     for (s, p) in &payments {
         assert_eq!(p.mti, 200);
         assert_eq!(p.rrn.len(), 12);
@@ -114,10 +121,23 @@ async fn one_click_walkthrough_across_the_real_processes() {
     let mut stans: Vec<_> = payments.iter().map(|(_, p)| p.stan).collect();
     stans.sort_unstable();
     stans.dedup();
-    assert_eq!(stans.len(), 5, "one STAN per payment");
+    assert_eq!(stans.len(), 6, "one STAN per payment");
 
-    // The network saw exactly what the walkthrough saw, and the money adds up.
+    // The network saw exactly what the walkthrough saw, and the money adds up. The lost payment
+    // was booked and then reversed once, with DE 2 found again through the vault.
     let r = &summary.reconciliation;
+    let lost = step(StepName::LostAnswer).payment.as_ref().unwrap();
+    assert_eq!(
+        r.ledger_reversals,
+        vec![(lost.stan, TEST_PAN_MASKED.to_owned())],
+        "{summary}"
+    );
+    assert_eq!(r.walkthrough_reversals, r.ledger_reversals);
+    assert_eq!(
+        (r.cards_resolved, r.cards_unresolved),
+        (1, 0),
+        "the reversal's PAN came from the vault"
+    );
     assert_eq!(r.walkthrough_approvals.len(), 3);
     assert_eq!(r.walkthrough_approvals, r.ledger_approvals);
     assert_eq!(r.walkthrough_declines.len(), 2);
