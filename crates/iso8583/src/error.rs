@@ -40,6 +40,8 @@ pub enum DecodeError {
     BadMti,
     #[error("secondary bitmap has bit 65 set, which this dialect never uses")]
     Bit65Set,
+    #[error("bit 1 announces a secondary bitmap, but it names no field")]
+    EmptySecondaryBitmap,
     #[error("bitmap names {at}, which the spec does not define")]
     UnknownField { at: Location },
     #[error("{at}: length prefix at offset {offset} is not a number")]

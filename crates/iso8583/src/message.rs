@@ -94,6 +94,11 @@ impl Message {
             if s & (1 << 63) != 0 {
                 return Err(DecodeError::Bit65Set);
             }
+            // A secondary bitmap naming no field has no canonical form to re-encode to (the
+            // builder omits it), so two byte strings would mean one message: refuse it.
+            if s == 0 {
+                return Err(DecodeError::EmptySecondaryBitmap);
+            }
             s
         } else {
             0

@@ -78,6 +78,12 @@ fn bad_mti_and_bitmap_bits() {
     net[12] |= 0x80;
     assert_eq!(decode(&net), Err(DecodeError::Bit65Set));
 
+    // Found by the fuzzer: bit 1 set, secondary all zeros.
+    let mut net = b"0800".to_vec();
+    net.extend(hex::decode("82200000000000000000000000000000").unwrap());
+    net.extend_from_slice(b"1123143015000001");
+    assert_eq!(decode(&net), Err(DecodeError::EmptySecondaryBitmap));
+
     let mut msg = reference();
     msg[4] |= 0x08; // DE 5: not in the table
     assert_eq!(
