@@ -114,10 +114,13 @@ pub enum AuditError {
     Broken { seq: u64, problem: &'static str },
 }
 
+/// Called with the outcome of the commit that holds the entry.
+type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
+
 struct Append {
     event: Event,
     changes: Batch,
-    reply: oneshot::Sender<Result<(), String>>,
+    done: Done,
 }
 
 /// The appending side of the log. Cheap to clone.
@@ -166,7 +169,7 @@ impl AuditLog {
                     (seq, hash) = (s, h);
                 }
                 for a in group {
-                    let _ = a.reply.send(result.clone());
+                    (a.done)(result.clone());
                 }
             }
         });
@@ -176,18 +179,32 @@ impl AuditLog {
     /// Appends `event` and applies `changes` in the same durable commit.
     pub async fn append(&self, event: Event, changes: Batch) -> Result<(), AuditError> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Append {
-                event,
-                changes,
-                reply,
-            })
-            .await
-            .map_err(|_| AuditError::Stopped)?;
+        self.append_then(event, changes, move |result| {
+            let _ = reply.send(result);
+        })
+        .await?;
         answer
             .await
             .map_err(|_| AuditError::Stopped)?
             .map_err(AuditError::Commit)
+    }
+
+    /// Appends `event` with `changes` and calls `done` with the commit's outcome, so that a
+    /// caller can answer its client from there without a task waiting on the commit.
+    pub async fn append_then(
+        &self,
+        event: Event,
+        changes: Batch,
+        done: impl FnOnce(Result<(), String>) + Send + 'static,
+    ) -> Result<(), AuditError> {
+        self.queue
+            .send(Append {
+                event,
+                changes,
+                done: Box::new(done),
+            })
+            .await
+            .map_err(|_| AuditError::Stopped)
     }
 }
 

@@ -187,21 +187,38 @@ impl CardVault {
         &self.inner.store
     }
 
+    /// The appending side of the audit log, for callers of [`CardVault::answer_now`].
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.inner.audit
+    }
+
+    /// Answers at once the calls that change nothing (detokenize, list) and the refused ones,
+    /// returning the audit event with the answer: the caller appends the event and sends the
+    /// answer only when the event is durable (`AuditLog::append_then`), with no task waiting in
+    /// between. Any other call comes back as `Err(op)`, for [`CardVault::handle`].
+    pub fn answer_now(
+        &self,
+        caller: &Caller,
+        op: Op,
+    ) -> Result<(Event, Result<Reply, VaultError>), Op> {
+        let permitted = allowed(caller.role, &op);
+        if permitted && !matches!(op, Op::Detokenize { .. } | Op::List { .. }) {
+            return Err(op);
+        }
+        let mut event = event_for(caller, &op);
+        let result = if permitted {
+            self.read(op, &mut event)
+        } else {
+            Err(VaultError::Forbidden(caller.role.name()))
+        };
+        event.outcome = outcome_code(&result);
+        Ok((event, result))
+    }
+
     /// Runs one call for `caller`: checks the role, applies the rules, audits the outcome, and
     /// returns only once the audit entry (and any change) is durable.
     pub async fn handle(&self, caller: &Caller, op: Op) -> Result<Reply, VaultError> {
-        let mut event = Event {
-            at_ms: now_ms(),
-            client: caller.client.clone(),
-            role: Some(caller.role),
-            op: op.code(),
-            token: op_token(&op),
-            scope: String::new(),
-            customer: op_customer(&op)
-                .map(|c| c.as_str().to_string())
-                .unwrap_or_default(),
-            outcome: 0,
-        };
+        let mut event = event_for(caller, &op);
         let result = if allowed(caller.role, &op) {
             self.run(op, &mut event).await
         } else {
@@ -251,44 +268,8 @@ impl CardVault {
                 event.token = Some(saved.token);
                 Ok((Reply::Saved(saved), batch, Some(guard)))
             }
-            Op::Detokenize {
-                merchant,
-                customer,
-                token,
-            } => {
-                let scope = self.policy(&merchant)?.scope.key();
-                event.scope.clone_from(&scope);
-                let rec = self.load(&scope, &customer, &token)?;
-                let plain = self
-                    .inner
-                    .keyring
-                    .open(
-                        rec.key_version,
-                        &rec.sealed,
-                        &binding(&token, &scope, &customer),
-                    )
-                    .map_err(|e| VaultError::Internal(e.to_string()))?;
-                let (pan, holder) = record::parse_secret(&plain)
-                    .map_err(|e| VaultError::Internal(e.to_string()))?;
-                Ok((
-                    Reply::Secret(CardSecret {
-                        pan,
-                        expiry: rec.card.expiry,
-                        holder,
-                    }),
-                    Batch::default(),
-                    None,
-                ))
-            }
-            Op::List { merchant, customer } => {
-                let policy = self.policy(&merchant)?;
-                let scope = policy.scope.key();
-                event.scope.clone_from(&scope);
-                Ok((
-                    Reply::Cards(self.list(&scope, &customer, policy.listing_threshold)?),
-                    Batch::default(),
-                    None,
-                ))
+            op @ (Op::Detokenize { .. } | Op::List { .. }) => {
+                Ok((self.read(op, event)?, Batch::default(), None))
             }
             Op::Remove {
                 merchant,
@@ -347,6 +328,48 @@ impl CardVault {
                 let version = Box::pin(self.rotate()).await?;
                 Ok((Reply::Rotated(version), Batch::default(), None))
             }
+        }
+    }
+
+    /// The calls that only read.
+    fn read(&self, op: Op, event: &mut Event) -> Result<Reply, VaultError> {
+        match op {
+            Op::Detokenize {
+                merchant,
+                customer,
+                token,
+            } => {
+                let scope = self.policy(&merchant)?.scope.key();
+                event.scope.clone_from(&scope);
+                let rec = self.load(&scope, &customer, &token)?;
+                let plain = self
+                    .inner
+                    .keyring
+                    .open(
+                        rec.key_version,
+                        &rec.sealed,
+                        &binding(&token, &scope, &customer),
+                    )
+                    .map_err(|e| VaultError::Internal(e.to_string()))?;
+                let (pan, holder) = record::parse_secret(&plain)
+                    .map_err(|e| VaultError::Internal(e.to_string()))?;
+                Ok(Reply::Secret(CardSecret {
+                    pan,
+                    expiry: rec.card.expiry,
+                    holder,
+                }))
+            }
+            Op::List { merchant, customer } => {
+                let policy = self.policy(&merchant)?;
+                let scope = policy.scope.key();
+                event.scope.clone_from(&scope);
+                Ok(Reply::Cards(self.list(
+                    &scope,
+                    &customer,
+                    policy.listing_threshold,
+                )?))
+            }
+            _ => Err(VaultError::Internal("not a read".into())),
         }
     }
 
@@ -637,6 +660,21 @@ impl CardVault {
             }
         }
         done
+    }
+}
+
+fn event_for(caller: &Caller, op: &Op) -> Event {
+    Event {
+        at_ms: now_ms(),
+        client: caller.client.clone(),
+        role: Some(caller.role),
+        op: op.code(),
+        token: op_token(op),
+        scope: String::new(),
+        customer: op_customer(op)
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
+        outcome: 0,
     }
 }
 

@@ -261,7 +261,8 @@ async fn connection<S>(
     }
     let caller = Arc::new(caller);
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let (answers, mut outbox) = mpsc::channel::<bytes::Bytes>(4096);
+    // Unbounded, yet bounded in practice: at most MAX_IN_FLIGHT answers of this connection exist.
+    let (answers, mut outbox) = mpsc::unbounded_channel::<bytes::Bytes>();
     let writer = tokio::spawn(async move {
         while let Some(first) = outbox.recv().await {
             if write.feed(first).await.is_err() {
@@ -288,25 +289,51 @@ async fn connection<S>(
                 let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
                     break;
                 };
-                let (vault, caller, answers) =
-                    (vault.clone(), Arc::clone(&caller), answers.clone());
-                tokio::spawn(async move {
-                    let result = vault.handle(&caller, req.op).await;
-                    drop(permit);
-                    let _ = answers.send(Response { id: req.id, result }.encode()).await;
-                });
+                let id = req.id;
+                match vault.answer_now(&caller, req.op) {
+                    // Reads and refusals: answered from the audit appender once the entry is
+                    // durable, with no task per request.
+                    Ok((event, result)) => {
+                        let answers = answers.clone();
+                        let answer = move |committed: Result<(), String>| {
+                            let result = match committed {
+                                Ok(()) => result,
+                                Err(e) => {
+                                    Err(VaultError::Internal(format!("audit commit failed: {e}")))
+                                }
+                            };
+                            let _ = answers.send(Response { id, result }.encode());
+                            drop(permit);
+                        };
+                        if vault
+                            .audit_log()
+                            .append_then(event, store::Batch::default(), answer)
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Err(op) => {
+                        let (vault, caller, answers) =
+                            (vault.clone(), Arc::clone(&caller), answers.clone());
+                        tokio::spawn(async move {
+                            let result = vault.handle(&caller, op).await;
+                            drop(permit);
+                            let _ = answers.send(Response { id, result }.encode());
+                        });
+                    }
+                }
             }
             Err(e) => {
                 // An undecodable frame has no trustworthy id: answer on id 0 and hang up.
-                let _ = answers
-                    .send(
-                        Response {
-                            id: 0,
-                            result: Err(VaultError::BadRequest(e.to_string())),
-                        }
-                        .encode(),
-                    )
-                    .await;
+                let _ = answers.send(
+                    Response {
+                        id: 0,
+                        result: Err(VaultError::BadRequest(e.to_string())),
+                    }
+                    .encode(),
+                );
                 break;
             }
         }
