@@ -88,8 +88,9 @@ pub async fn run(
     let mut scratch: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(MAX_BATCH_BYTES));
     let mut codec = FrameCodec;
     loop {
+        // Unbiased: under sustained load a read is always ready, and a fixed order would starve
+        // the writer (and so every request's latency).
         tokio::select! {
-            biased;
             () = stop.cancelled() => return Err(Closed::Shutdown),
             read = stream.read_buf(&mut rbuf) => {
                 if read? == 0 {
