@@ -138,11 +138,7 @@ pub async fn run(config: &WalkthroughConfig) -> Result<Summary, WalkthroughError
         acs: AcsClient::new(sim.acs_addr),
     };
     let steps = shop.one_click().await?;
-    let mut reconciliation = reconcile(&steps, &shop.acs.ledger().await?);
-    (
-        reconciliation.cards_resolved,
-        reconciliation.cards_unresolved,
-    ) = cards.counts();
+    let reconciliation = reconcile(&steps, &shop.acs.ledger().await?, cards.counts());
     drop(shop);
 
     link.shutdown().await;
@@ -487,7 +483,11 @@ fn future_expiry() -> Result<Expiry, card::CardError> {
 
 /// The walkthrough's approvals, declines and reversals against the ledger's, and the card's
 /// balance against the approved amounts.
-fn reconcile(steps: &[Step], ledger: &simulator::Ledger) -> Reconciliation {
+fn reconcile(
+    steps: &[Step],
+    ledger: &simulator::Ledger,
+    (cards_resolved, cards_unresolved): (u64, u64),
+) -> Reconciliation {
     let mut walkthrough_approvals = Vec::new();
     let mut walkthrough_declines = Vec::new();
     let mut walkthrough_reversals = Vec::new();
@@ -558,11 +558,125 @@ fn reconcile(steps: &[Step], ledger: &simulator::Ledger) -> Reconciliation {
         ledger_declines,
         walkthrough_reversals,
         ledger_reversals,
-        cards_resolved: 0,
-        cards_unresolved: 0,
+        cards_resolved,
+        cards_unresolved,
         approved_amount,
         card_debited,
         balances_add_up: ledger.balances_add_up(),
         ledger_entries: ledger.entries.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use simulator::{Action, Balance, Delivery, Ledger, LedgerEntry};
+
+    use super::*;
+
+    fn entry(stan: u32, action: Action, delta: i64, original: Option<u32>) -> LedgerEntry {
+        LedgerEntry {
+            seq: u64::from(stan),
+            at_ms: 0,
+            connection: 1,
+            mti: if original.is_some() { "0400" } else { "0200" }.into(),
+            stan: Some(stan),
+            rrn: Some(format!("rrn{stan}")),
+            card: Some(TEST_PAN_MASKED.into()),
+            amount: Some(delta.unsigned_abs()),
+            original: original.map(|s| ("0200".into(), s)),
+            response_code: Some(
+                if action == Action::Declined {
+                    "N7"
+                } else {
+                    "00"
+                }
+                .into(),
+            ),
+            approval_code: None,
+            network_id: None,
+            action,
+            balance_delta: delta,
+            balance_after: None,
+            delivery: Delivery::Sent,
+        }
+    }
+
+    fn payment(stan: u32, amount: u64, outcome: Outcome) -> Step {
+        Step {
+            name: StepName::OneClick,
+            card: TEST_PAN_MASKED.into(),
+            payment: Some(Payment {
+                mti: 200,
+                stan,
+                rrn: format!("rrn{stan}"),
+                amount,
+            }),
+            outcome,
+            expected: Expect::Approved,
+        }
+    }
+
+    fn approved() -> Outcome {
+        Outcome::Approved {
+            approval_code: "000001".into(),
+            network_txn_id: None,
+            recorded: true,
+        }
+    }
+
+    fn ledger(entries: Vec<LedgerEntry>) -> Ledger {
+        let moved: i64 = entries.iter().map(|e| e.balance_delta).sum();
+        let balance = Balance {
+            opening: 10_000,
+            current: 10_000 + moved,
+        };
+        Ledger {
+            entries,
+            trimmed: 0,
+            balances: [(TEST_PAN_MASKED.to_owned(), balance)].into(),
+        }
+    }
+
+    #[test]
+    fn a_reversed_approval_reconciles_with_a_timed_out_payment() {
+        let steps = [
+            payment(1, 100, approved()),
+            payment(2, 50, Outcome::Declined { code: "N7".into() }),
+            payment(
+                3,
+                70,
+                Outcome::TimedOutReversed {
+                    reversal: "Acknowledged".into(),
+                },
+            ),
+        ];
+        let net = ledger(vec![
+            entry(1, Action::Approved, -100, None),
+            entry(2, Action::Declined, 0, None),
+            entry(3, Action::Approved, -70, None),
+            entry(4, Action::Reversed, 70, Some(3)),
+        ]);
+        let r = reconcile(&steps, &net, (1, 0));
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(r.ledger_approvals, vec![(1, "rrn1".to_owned())]);
+        assert_eq!(r.card_debited, 100);
+
+        assert!(
+            !reconcile(&steps, &net, (0, 1)).ok(),
+            "a reversal sent without its card is a mismatch"
+        );
+    }
+
+    #[test]
+    fn an_approval_only_the_network_saw_is_a_mismatch() {
+        let steps = [payment(1, 100, approved())];
+        let net = ledger(vec![
+            entry(1, Action::Approved, -100, None),
+            entry(2, Action::Approved, -30, None),
+        ]);
+        let r = reconcile(&steps, &net, (0, 0));
+        assert!(!r.ok());
+        assert_eq!(r.card_debited, 130);
+        assert_ne!(r.walkthrough_approvals, r.ledger_approvals);
     }
 }
