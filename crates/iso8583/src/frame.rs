@@ -2,11 +2,15 @@
 //! the header not counted, at most [`MAX_MESSAGE_LEN`] bytes. A frame that announces more is a
 //! framing error: the peer is not speaking this protocol, and the connection must be closed.
 //!
+//! Decoded frames own their bytes, and the read buffer is wiped behind them, so that a message
+//! holding card data can be wiped when it is dropped.
+//!
 //! Partial frames stay in the read buffer (the decoder returns `None` until a whole frame is
 //! there), so a read can be cancelled inside `select!` without losing bytes.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
+use zeroize::Zeroize;
 
 use crate::{MAX_MESSAGE_LEN, Message};
 
@@ -49,8 +53,13 @@ impl Decoder for FrameCodec {
             src.reserve(HEADER_LEN + len - src.len());
             return Ok(None);
         }
-        src.advance(HEADER_LEN);
-        Ok(Some(src.split_to(len).freeze()))
+        // The frame gets a buffer of its own and its bytes are wiped from the read buffer:
+        // a frame may carry a PAN or CVC2, and a slice sharing the read buffer's allocation
+        // could never be wiped when the message is done with (see `Message`'s `Drop`).
+        let frame = Bytes::copy_from_slice(&src[HEADER_LEN..HEADER_LEN + len]);
+        src[..HEADER_LEN + len].zeroize();
+        src.advance(HEADER_LEN + len);
+        Ok(Some(frame))
     }
 }
 

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use bytes::Bytes;
+use zeroize::Zeroize;
 
 use crate::MAX_MESSAGE_LEN;
 use crate::de48::{self, De48};
@@ -303,6 +304,17 @@ impl fmt::Debug for Message {
             map.entry(&n, &Field(self, n));
         }
         map.finish()
+    }
+}
+
+/// A message may hold a PAN (DE 2, echoed in every response) or a CVC2 (DE 48.10). When the last
+/// holder of its bytes drops it, the bytes are wiped. Bytes still shared (a clone of the
+/// message, or a caller's `Bytes` it was decoded from) are left to their last owner.
+impl Drop for Message {
+    fn drop(&mut self) {
+        if let Ok(mut owned) = std::mem::take(&mut self.wire).try_into_mut() {
+            owned.zeroize();
+        }
     }
 }
 
