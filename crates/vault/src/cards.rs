@@ -183,10 +183,6 @@ impl CardVault {
         let _ = self.inner.audit.append(event, Batch::default()).await;
     }
 
-    pub fn store(&self) -> &Store {
-        &self.inner.store
-    }
-
     /// The appending side of the audit log, for callers of [`CardVault::answer_now`].
     pub fn audit_log(&self) -> &AuditLog {
         &self.inner.audit
