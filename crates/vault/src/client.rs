@@ -391,8 +391,11 @@ async fn open(
         }
     });
     tokio::spawn(async move {
-        while let Some(Ok(frame)) = read.next().await {
-            let Ok(resp) = Response::decode(&frame) else {
+        while let Some(Ok(mut frame)) = read.next().await {
+            let decoded = Response::decode(&frame);
+            // A detokenize answer holds a PAN in clear: wipe it once it is in a `Pan`.
+            zeroize::Zeroize::zeroize(&mut frame[..]);
+            let Ok(resp) = decoded else {
                 break;
             };
             let waiter = waiters.lock().ok().and_then(|mut m| m.remove(&resp.id));

@@ -283,8 +283,11 @@ async fn connection<S>(
             f = read.next() => f,
             _ = stop.changed() => break,
         };
-        let Some(Ok(frame)) = next else { break };
-        match Request::decode(&frame) {
+        let Some(Ok(mut frame)) = next else { break };
+        let decoded = Request::decode(&frame);
+        // A tokenize frame holds a PAN in clear: wipe it once it has been copied into a `Pan`.
+        zeroize::Zeroize::zeroize(&mut frame[..]);
+        match decoded {
             Ok(req) => {
                 let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
                     break;
