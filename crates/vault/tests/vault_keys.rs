@@ -117,6 +117,11 @@ async fn rotation_under_load_fails_no_call() {
 #[test]
 fn clear_errors_at_start() {
     let v = Vault::init("");
+    // A second init finds the keys instead of making new ones.
+    let again = v.command(&["init"]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("found existing keys: current version v1")
+    );
     let out = v.command_with_env(&["keys"], "TEST_VAULT_PIN", "wrong-pin");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
