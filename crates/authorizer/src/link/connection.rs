@@ -72,6 +72,9 @@ pub async fn connect(
     }
 }
 
+/// How long an orderly TLS close may take before the connection is just dropped.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Frames batched into one write at most; bounds the scratch buffer.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 
@@ -91,7 +94,11 @@ pub async fn run(
         // Unbiased: under sustained load a read is always ready, and a fixed order would starve
         // the writer (and so every request's latency).
         tokio::select! {
-            () = stop.cancelled() => return Err(Closed::Shutdown),
+            () = stop.cancelled() => {
+                // close_notify, so the network sees an orderly close rather than a truncation.
+                let _ = tokio::time::timeout(SHUTDOWN_GRACE, stream.shutdown()).await;
+                return Err(Closed::Shutdown);
+            }
             read = stream.read_buf(&mut rbuf) => {
                 if read? == 0 {
                     return Err(Closed::ByPeer);
