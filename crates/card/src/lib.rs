@@ -54,7 +54,11 @@ impl Pan {
     /// As [`Pan::parse`], and also requires a valid Luhn check digit.
     pub fn parse_checked(digits: &str) -> Result<Pan, CardError> {
         let pan = Pan::parse(digits)?;
-        if pan.luhn_valid() { Ok(pan) } else { Err(CardError::PanLuhn) }
+        if pan.luhn_valid() {
+            Ok(pan)
+        } else {
+            Err(CardError::PanLuhn)
+        }
     }
 
     /// The clear digits. Every caller is a place where a PAN leaves its wrapper: keep them few.
@@ -121,7 +125,11 @@ pub fn mask_digits(digits: &[u8]) -> String {
     }
     let mut out = String::with_capacity(digits.len());
     for (i, &d) in digits.iter().enumerate() {
-        out.push(if i < 6 || i >= digits.len() - 4 { char::from(d) } else { '*' });
+        out.push(if i < 6 || i >= digits.len() - 4 {
+            char::from(d)
+        } else {
+            '*'
+        });
     }
     out
 }
@@ -302,7 +310,12 @@ impl Expiry {
     pub fn yymm(self) -> [u8; 4] {
         let y = self.year % 100;
         let digit = |n: u16| b'0' + u8::try_from(n % 10).unwrap_or(0);
-        [digit(y / 10), digit(y), digit(u16::from(self.month) / 10), digit(u16::from(self.month))]
+        [
+            digit(y / 10),
+            digit(y),
+            digit(u16::from(self.month) / 10),
+            digit(u16::from(self.month)),
+        ]
     }
 
     /// `MM.YYYY`, as Assist's token listing shows it.
@@ -341,7 +354,10 @@ mod tests {
             let pan = Pan::parse_checked(digits).unwrap();
             assert_eq!(pan.brand(), brand, "{digits}");
         }
-        assert_eq!(Pan::parse_checked("4111111111111112"), Err(CardError::PanLuhn));
+        assert_eq!(
+            Pan::parse_checked("4111111111111112"),
+            Err(CardError::PanLuhn)
+        );
         assert_eq!(Pan::parse("41111111111"), Err(CardError::PanLength));
         assert_eq!(Pan::parse("41111111111a1111"), Err(CardError::PanNotDigits));
     }
