@@ -41,11 +41,7 @@ struct Bench {
 
 fn start(rt: &tokio::runtime::Runtime, connections: usize) -> Bench {
     let pki = DevPki::generate();
-    let sim_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let sim_rt = runtime();
     let sim = sim_rt.block_on(async {
         let iso = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let acs = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -134,9 +130,18 @@ async fn run(link: &Link, callers: u64, total: u64) -> Duration {
     started.elapsed()
 }
 
+/// Worker threads of each side's runtime (`LINK_BENCH_WORKERS`, default 2). On a 2-core
+/// machine, 1 gives the link and the simulator a core each instead of four threads taking turns.
+fn workers() -> usize {
+    std::env::var("LINK_BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers())
         .enable_all()
         .build()
         .unwrap()
