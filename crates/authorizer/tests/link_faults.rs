@@ -339,8 +339,6 @@ async fn refused_handshake_keeps_retrying_until_the_network_lets_us_in() {
 }
 
 #[tokio::test]
-#[ignore = "intermittent: about 1 run in 20 a reversal stays in store-and-forward and never drains; \
-            run with `cargo test -p authorizer --test link_faults -- --ignored` (see README, known bugs)"]
 async fn reconciliation_under_load_with_faults() {
     let faults = Faults {
         latency: Latency::Uniform {

@@ -81,7 +81,7 @@ pub(crate) async fn reverse(
     let key = shared.saf.allocate();
     let claim = shared.claim(key);
     shared.saf.put(key, &record).await?;
-    shared.metrics.reversals_pending.fetch_add(1, Relaxed);
+    shared.count_pending();
     let acknowledged = send_reversal(shared, key, &record, Mti::REVERSAL_REQUEST).await;
     drop(claim);
     match acknowledged {
@@ -127,7 +127,7 @@ async fn send_reversal(
         }
         Ok(answer) => {
             shared.saf.remove(key).await?;
-            shared.metrics.reversals_pending.fetch_sub(1, Relaxed);
+            shared.count_pending();
             shared.metrics.reversals_acknowledged.fetch_add(1, Relaxed);
             tracing::info!(%mti, rrn = %record.original.rrn, code = ?answer.response_code(), "reversal acknowledged");
             Ok(true)
