@@ -242,6 +242,19 @@ impl CardVault {
             .ok_or(VaultError::UnknownMerchant)
     }
 
+    /// The merchant's policy and the scope key its cards live under, noted in the call's audit
+    /// event before anything else can fail.
+    fn scope_of(
+        &self,
+        merchant: &MerchantId,
+        event: &mut Event,
+    ) -> Result<(&MerchantPolicy, String), VaultError> {
+        let policy = self.policy(merchant)?;
+        let scope = policy.scope.key();
+        event.scope.clone_from(&scope);
+        Ok((policy, scope))
+    }
+
     fn stripe(&self, scope: &str, customer: &str) -> &Mutex<()> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (scope, customer).hash(&mut h);
@@ -256,9 +269,7 @@ impl CardVault {
         match op {
             Op::Hello { .. } => Err(VaultError::BadRequest("already authenticated".into())),
             Op::Tokenize(req) => {
-                let policy = self.policy(&req.merchant)?;
-                let scope = policy.scope.key();
-                event.scope.clone_from(&scope);
+                let (_, scope) = self.scope_of(&req.merchant, event)?;
                 let guard = self.stripe(&scope, req.customer.as_str()).lock().await;
                 let (saved, batch) = self.tokenize(&scope, req)?;
                 event.token = Some(saved.token);
@@ -272,8 +283,7 @@ impl CardVault {
                 customer,
                 token,
             } => {
-                let scope = self.policy(&merchant)?.scope.key();
-                event.scope.clone_from(&scope);
+                let (_, scope) = self.scope_of(&merchant, event)?;
                 let guard = self.stripe(&scope, customer.as_str()).lock().await;
                 let rec = self.load(&scope, &customer, &token)?;
                 let mut batch = Batch::default();
@@ -285,8 +295,7 @@ impl CardVault {
                 customer,
                 status,
             } => {
-                let scope = self.policy(&merchant)?.scope.key();
-                event.scope.clone_from(&scope);
+                let (_, scope) = self.scope_of(&merchant, event)?;
                 let guard = self.stripe(&scope, customer.as_str()).lock().await;
                 let mut batch = Batch::default();
                 let key = record::deny_key(&scope, customer.as_str());
@@ -302,8 +311,7 @@ impl CardVault {
                 token,
                 at,
             } => {
-                let scope = self.policy(&merchant)?.scope.key();
-                event.scope.clone_from(&scope);
+                let (_, scope) = self.scope_of(&merchant, event)?;
                 let guard = self.stripe(&scope, customer.as_str()).lock().await;
                 let mut rec = self.load(&scope, &customer, &token)?;
                 rec.successes = rec.successes.saturating_add(1);
@@ -335,8 +343,7 @@ impl CardVault {
                 customer,
                 token,
             } => {
-                let scope = self.policy(&merchant)?.scope.key();
-                event.scope.clone_from(&scope);
+                let (_, scope) = self.scope_of(&merchant, event)?;
                 let rec = self.load(&scope, &customer, &token)?;
                 let plain = self
                     .inner
@@ -356,9 +363,7 @@ impl CardVault {
                 }))
             }
             Op::List { merchant, customer } => {
-                let policy = self.policy(&merchant)?;
-                let scope = policy.scope.key();
-                event.scope.clone_from(&scope);
+                let (policy, scope) = self.scope_of(&merchant, event)?;
                 Ok(Reply::Cards(self.list(
                     &scope,
                     &customer,
