@@ -153,7 +153,7 @@ fn log_filter() -> String {
     std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())
 }
 
-/// The addresses named in a readiness line such as `READY iso=… acs=…`.
+/// The value of `key` in a readiness line such as `vault listening unix=… tls=…`.
 fn addr_in(line: &str, key: &str) -> Option<String> {
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(key))
@@ -203,8 +203,11 @@ impl SimulatorProcess {
             .arg(&ledger_file)
             .env("RUST_LOG", log_filter());
         let (running, line) = Running::start("simulator", command).await?;
-        let parse = |key| addr_in(&line, key).and_then(|a| a.parse().ok());
-        let (Some(iso_addr), Some(acs_addr)) = (parse("iso="), parse("acs=")) else {
+        let Some(simulator::Ready {
+            iso: iso_addr,
+            acs: acs_addr,
+        }) = simulator::Ready::parse(&line)
+        else {
             return Err(ProcessError::BadReadyLine {
                 name: "simulator",
                 line,

@@ -74,15 +74,7 @@ async fn link_against_the_simulator_binary_reconciles_with_its_ledger() {
         .unwrap()
         .unwrap()
         .unwrap();
-    let addr = |key: &str| -> std::net::SocketAddr {
-        ready
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(key))
-            .expect("READY names its ports")
-            .parse()
-            .unwrap()
-    };
-    let (iso, acs) = (addr("iso="), addr("acs="));
+    let simulator::Ready { iso, acs } = simulator::Ready::parse(&ready).expect("a READY line");
 
     let read = |name: &str| std::fs::read_to_string(certs.join(name)).unwrap();
     let tls = client_config(&TlsMaterial {

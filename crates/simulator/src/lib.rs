@@ -16,6 +16,7 @@ pub mod faults;
 mod issuer;
 pub mod ledger;
 pub mod pki;
+mod ready;
 mod request;
 mod server;
 
@@ -35,6 +36,7 @@ pub use faults::{Fault, FaultMatch, FaultRule, Faults, Latency};
 pub use issuer::MAGIC_DECLINES;
 pub use ledger::{Action, Balance, Delivery, Ledger, LedgerEntry};
 pub use pki::{DevPki, ServerTls};
+pub use ready::Ready;
 
 use crate::issuer::Issuer;
 use crate::server::Network;

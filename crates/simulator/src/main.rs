@@ -24,7 +24,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // ports when they asked for port 0.
     #[allow(clippy::print_stdout)]
     {
-        println!("READY iso={} acs={}", iso.local_addr()?, acs.local_addr()?);
+        let ready = simulator::Ready {
+            iso: iso.local_addr()?,
+            acs: acs.local_addr()?,
+        };
+        println!("{ready}");
     }
     simulator::run(config.sim, iso, acs, shutdown_signal()).await?;
     Ok(())

@@ -51,12 +51,7 @@ async fn serve_answers_over_mutual_tls_and_writes_the_ledger_file() {
         .unwrap()
         .unwrap()
         .unwrap();
-    let iso_addr = ready
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("iso="))
-        .expect("READY line names the ISO address")
-        .parse()
-        .unwrap();
+    let iso_addr = simulator::Ready::parse(&ready).expect("a READY line").iso;
 
     let mut client = IsoClient::connect(iso_addr, &pki).await.unwrap();
     let response = client
