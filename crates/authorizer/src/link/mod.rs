@@ -109,7 +109,7 @@ impl Link {
     ) -> Result<Link, LinkError> {
         let config = config.validate()?;
         let saf = saf::SafQueue::open(store)?;
-        let queued = saf.list()?.len();
+        let queued = saf.len();
         let endpoints = config.endpoints.iter().map(|e| e.addr.clone()).collect();
         let metrics = Arc::new(LinkMetrics::new(endpoints, config.connections));
         metrics

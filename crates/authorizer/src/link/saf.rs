@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crossbeam_skiplist::SkipSet;
 use serde::{Deserialize, Serialize};
 use store::{Batch, Store, StoreError};
 
@@ -56,6 +57,9 @@ pub enum SafError {
 pub struct SafQueue {
     store: Store,
     next: AtomicU64,
+    /// Keys of the records in the store, so the pending count is one read rather than a scan,
+    /// and an acknowledgement that arrives twice for one record is counted once.
+    live: SkipSet<u64>,
 }
 
 impl SafQueue {
@@ -64,9 +68,14 @@ impl SafQueue {
             Some((k, _)) => SafKey::parse(&k).map_or(0, |k| k.0 + 1),
             None => 0,
         };
+        let live = SkipSet::new();
+        for (k, _) in store.scan_prefix(PREFIX)? {
+            live.insert(SafKey::parse(&k).ok_or(SafError::Corrupt(SafKey(0)))?.0);
+        }
         Ok(SafQueue {
             store,
             next: AtomicU64::new(next),
+            live,
         })
     }
 
@@ -91,14 +100,23 @@ impl SafQueue {
         let value = serde_json::to_vec(record).map_err(|_| SafError::Corrupt(key))?;
         let mut batch = Batch::default();
         batch.put(key.bytes(), value);
-        Ok(self.store.commit(batch).await?)
+        self.store.commit(batch).await?;
+        self.live.insert(key.0);
+        Ok(())
     }
 
     /// The reversal is acknowledged: forget it.
     pub async fn remove(&self, key: SafKey) -> Result<(), SafError> {
         let mut batch = Batch::default();
         batch.delete(key.bytes());
-        Ok(self.store.commit(batch).await?)
+        self.store.commit(batch).await?;
+        self.live.remove(&key.0);
+        Ok(())
+    }
+
+    /// Records in the queue.
+    pub fn len(&self) -> usize {
+        self.live.len()
     }
 
     /// Every queued reversal, oldest first.
