@@ -460,6 +460,13 @@ async fn reconciliation_under_load_with_faults() {
         "approved {approved}, reversed {reversed}"
     );
     assert_eq!(outcomes.len() + not_sent, 400);
+    // One acknowledgement per reversal: two senders of one record would each count theirs.
+    assert_eq!(
+        m.reversals_acknowledged.load(Ordering::Relaxed),
+        reversed as u64,
+        "{}",
+        m.render()
+    );
     // No orphan: every approval the network holds unreversed is one the link believes in.
     let believed: std::collections::HashSet<(u32, String)> = outcomes
         .iter()

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crossbeam_skiplist::SkipMap;
 use iso8583::{Message, MessageBuilder, Mti, ResponseCode, Stan};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -22,7 +21,7 @@ use super::connection::{self, Outbound};
 use super::inflight::{Completion, InFlight, Pending, Reply};
 use super::metrics::{ConnectionState, LinkMetrics};
 use super::request::{Acceptor, Trace, network_builder};
-use super::saf::{SafKey, SafQueue};
+use super::saf::SafQueue;
 use super::trace::{RrnSequence, StanSequence, Timestamp};
 use super::{CardResolver, LinkError};
 
@@ -47,9 +46,6 @@ pub(crate) struct Shared {
     pub rrns: RrnSequence,
     pub metrics: Arc<LinkMetrics>,
     pub saf: SafQueue,
-    /// Store-and-forward records someone (an in-line reversal, the forwarder) is sending: one
-    /// sender per record, so an acknowledgement is counted once.
-    claimed: SkipMap<u64, Arc<()>>,
     pub saf_wake: Notify,
     pub cards: Arc<dyn CardResolver>,
     /// How many slots are up; `Link::wait_ready` watches it.
@@ -59,19 +55,6 @@ pub(crate) struct Shared {
     pub closing: AtomicBool,
     /// Signalled when the last request in flight ends while closing.
     pub drained: Notify,
-}
-
-/// Exclusive use of one store-and-forward record, released on drop.
-#[derive(Debug)]
-pub(crate) struct Claim<'a> {
-    shared: &'a Shared,
-    key: u64,
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        self.shared.claimed.remove(&self.key);
-    }
 }
 
 /// A permit to have one request in flight on one slot.
@@ -136,7 +119,6 @@ impl Shared {
             slots,
             metrics,
             saf,
-            claimed: SkipMap::new(),
             saf_wake: Notify::new(),
             cards,
             ready: watch::Sender::new(0),
@@ -149,22 +131,12 @@ impl Shared {
         (shared, receivers)
     }
 
-    /// Claims a store-and-forward record; `None` if someone else holds it.
     /// Sets the pending-reversals gauge from the queue itself. Counting it up and down beside
     /// the queue drifted (a gauge of -1 over an empty queue was seen under injected faults,
     /// when one reversal was acknowledged twice).
     pub fn count_pending(&self) {
         let pending = i64::try_from(self.saf.len()).unwrap_or(i64::MAX);
         self.metrics.reversals_pending.store(pending, Relaxed);
-    }
-
-    pub fn claim(&self, key: SafKey) -> Option<Claim<'_>> {
-        let mine = Arc::new(());
-        let entry = self.claimed.get_or_insert(key.id(), Arc::clone(&mine));
-        Arc::ptr_eq(entry.value(), &mine).then_some(Claim {
-            shared: self,
-            key: key.id(),
-        })
     }
 
     pub fn trace(&self) -> Trace {

@@ -79,7 +79,7 @@ pub(crate) async fn reverse(
         attempts: 1,
     };
     let key = shared.saf.allocate();
-    let claim = shared.claim(key);
+    let claim = shared.saf.claim(key);
     shared.saf.put(key, &record).await?;
     shared.count_pending();
     let acknowledged = send_reversal(shared, key, &record, Mti::REVERSAL_REQUEST).await;
@@ -162,7 +162,7 @@ pub(crate) async fn forward(shared: Arc<Shared>, stop: CancellationToken) {
             if stop.is_cancelled() {
                 return;
             }
-            let Some(_claim) = shared.claim(key) else {
+            let Some(_claim) = shared.saf.claim(key) else {
                 continue;
             };
             // An in-line reversal may have been acknowledged since the list was read.

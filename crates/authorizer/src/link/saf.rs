@@ -5,9 +5,10 @@
 //! reversal goes out so that a crash cannot lose one. A record holds the original transaction's
 //! identity and a [`CardRef`](super::CardRef); it must never hold a PAN or a CVC.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam_skiplist::SkipSet;
+use crossbeam_skiplist::{SkipMap, SkipSet};
 use serde::{Deserialize, Serialize};
 use store::{Batch, Store, StoreError};
 
@@ -60,6 +61,22 @@ pub struct SafQueue {
     /// Keys of the records in the store, so the pending count is one read rather than a scan,
     /// and an acknowledgement that arrives twice for one record is counted once.
     live: SkipSet<u64>,
+    /// Records someone (an in-line reversal, the forwarder) is sending: one sender per record,
+    /// so a reversal is never in flight twice and its acknowledgement is counted once.
+    claimed: SkipMap<u64, Arc<()>>,
+}
+
+/// Exclusive use of one record, released on drop.
+#[derive(Debug)]
+pub struct Claim<'a> {
+    claimed: &'a SkipMap<u64, Arc<()>>,
+    key: u64,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.claimed.remove(&self.key);
+    }
 }
 
 impl SafQueue {
@@ -76,6 +93,7 @@ impl SafQueue {
             store,
             next: AtomicU64::new(next),
             live,
+            claimed: SkipMap::new(),
         })
     }
 
@@ -90,6 +108,17 @@ impl SafQueue {
         let key = self.allocate();
         self.put(key, record).await?;
         Ok(key)
+    }
+
+    /// Claims a record; `None` if someone else holds it.
+    pub fn claim(&self, key: SafKey) -> Option<Claim<'_>> {
+        let mine = Arc::new(());
+        let holder = self.claimed.get_or_insert(key.0, Arc::clone(&mine));
+        // Lazily: a `Claim` built for a loser would release the winner's claim when dropped.
+        Arc::ptr_eq(holder.value(), &mine).then(|| Claim {
+            claimed: &self.claimed,
+            key: key.0,
+        })
     }
 
     pub fn contains(&self, key: SafKey) -> Result<bool, SafError> {
@@ -180,5 +209,20 @@ mod tests {
         let k = q.push(&record(4)).await.unwrap();
         assert!(q.list().unwrap().iter().all(|(old, _)| *old <= k));
         assert_eq!(q.list().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_record_has_one_sender_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(store::EngineKind::Redb, &dir.path().join("a.redb")).unwrap();
+        let q = SafQueue::open(store).unwrap();
+        let (a, b) = (q.allocate(), q.allocate());
+        let held = q.claim(a).expect("a free record can be claimed");
+        assert!(q.claim(b).is_some(), "claims are per record");
+        // A losing attempt, however often repeated, leaves the holder's claim in place.
+        assert!(q.claim(a).is_none());
+        assert!(q.claim(a).is_none());
+        drop(held);
+        assert!(q.claim(a).is_some(), "released when the holder drops it");
     }
 }
