@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authorizer::link::{
-    AuthorizationRequest, CardRef, CardResolver, CredentialOnFile, Currency, Endpoint, Link,
-    LinkConfig, Merchant, TlsMaterial, TransactionKind, client_config,
+    AuthorizationRequest, CardRef, CardResolver, CardsUnavailable, CredentialOnFile, Currency,
+    Endpoint, Link, LinkConfig, Merchant, TlsMaterial, TransactionKind, client_config,
 };
 use card::{Cvc, Expiry, Pan};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -27,8 +27,11 @@ use simulator::{DevPki, SimConfig, Simulator, SimulatorHandle};
 struct NoReversalsExpected;
 
 impl CardResolver for NoReversalsExpected {
-    fn resolve<'a>(&'a self, _card: &'a CardRef) -> BoxFuture<'a, Option<Pan>> {
-        Box::pin(async { None })
+    fn resolve<'a>(
+        &'a self,
+        _card: &'a CardRef,
+    ) -> BoxFuture<'a, Result<Option<Pan>, CardsUnavailable>> {
+        Box::pin(async { Ok(None) })
     }
 }
 

@@ -1,6 +1,6 @@
-//! The real `simulator` and `vault` binaries as child processes: where the binaries are (built
-//! once when missing), how each is configured in a data directory of its own, and readiness read
-//! from the line each prints on stdout.
+//! The real `simulator`, `vault` and `authorizer` binaries as child processes: where the binaries
+//! are (built once when missing), how each is configured in a data directory of its own, and
+//! readiness read from the line each prints on stdout.
 //!
 //! Owns the children's lives: a child is killed when its handle drops, so a failed walkthrough
 //! leaves nothing running. Must never sleep to wait for a child, nor pass it a PAN.
@@ -21,7 +21,7 @@ const GUARD: Duration = Duration::from_secs(30);
 pub enum ProcessError {
     #[error("cannot find the directory of the running executable: {0}")]
     CurrentExe(std::io::Error),
-    #[error("`cargo build` of the vault and simulator binaries failed ({0})")]
+    #[error("`cargo build` of the vault, simulator and authorizer binaries failed ({0})")]
     Build(String),
     #[error("{what}: {source}")]
     Io {
@@ -41,11 +41,12 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ProcessError {
     move |source| ProcessError::Io { what, source }
 }
 
-/// Paths of the `vault` and `simulator` executables.
+/// Paths of the `vault`, `simulator` and `authorizer` executables.
 #[derive(Debug, Clone)]
 pub struct Binaries {
     pub vault: PathBuf,
     pub simulator: PathBuf,
+    pub authorizer: PathBuf,
 }
 
 impl Binaries {
@@ -62,8 +63,14 @@ impl Binaries {
         let bins = Binaries {
             vault: dir.join("vault"),
             simulator: dir.join("simulator"),
+            authorizer: dir.join("authorizer"),
         };
-        if !bins.vault.is_file() || !bins.simulator.is_file() {
+        let missing = || {
+            [&bins.vault, &bins.simulator, &bins.authorizer]
+                .iter()
+                .any(|b| !b.is_file())
+        };
+        if missing() {
             let mut cargo = std::process::Command::new(env!("CARGO"));
             cargo.args([
                 "build",
@@ -72,13 +79,15 @@ impl Binaries {
                 "vault",
                 "-p",
                 "simulator",
+                "-p",
+                "authorizer",
                 "--bins",
             ]);
             if dir.ends_with("release") {
                 cargo.arg("--release");
             }
             let status = cargo.status().map_err(io("run cargo build"))?;
-            if !status.success() || !bins.vault.is_file() || !bins.simulator.is_file() {
+            if !status.success() || missing() {
                 return Err(ProcessError::Build(status.to_string()));
             }
         }
@@ -388,6 +397,99 @@ pub struct VaultProcess {
 }
 
 impl VaultProcess {
+    pub async fn stop(self) -> Result<(), ProcessError> {
+        self.running.stop().await
+    }
+}
+
+/// The `authorizer` binary: its link to the simulator (trusting the simulator's CA, presenting
+/// the client certificate it wrote), the vault's socket and the `authorizer` client's secret
+/// (through the environment), its database in `dir`, its admin endpoint on 127.0.0.1:0.
+#[derive(Debug)]
+pub struct AuthorizerProcess {
+    running: Running,
+    pub admin_addr: SocketAddr,
+}
+
+impl AuthorizerProcess {
+    /// How often the store-and-forward queue is retried: short, so a test sees a retry soon.
+    pub const SAF_RETRY: Duration = Duration::from_millis(200);
+
+    pub async fn start(
+        bin: &Path,
+        dir: &Path,
+        sim: &SimulatorProcess,
+        vault: &VaultSetup,
+    ) -> Result<AuthorizerProcess, ProcessError> {
+        std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
+        let config = format!(
+            r#"data_dir = "{data}"
+admin_addr = "127.0.0.1:0"
+[link]
+certs_dir = "{certs}"
+endpoints = [{{ addr = "{iso}", server_name = "localhost" }}]
+saf_retry_interval_ms = {retry}
+[vault]
+socket = "{socket}"
+client = "{client}"
+secret_env = "{env}"
+"#,
+            data = AuthorizerProcess::data_dir(dir).display(),
+            certs = sim.certs.display(),
+            iso = sim.iso_addr,
+            retry = AuthorizerProcess::SAF_RETRY.as_millis(),
+            socket = vault.socket().display(),
+            client = vault.authorizer.id,
+            env = vault.authorizer.env(),
+        );
+        let path = dir.join("authorizer.toml");
+        std::fs::write(&path, config).map_err(io(format!("write {}", path.display())))?;
+        let mut command = Command::new(bin);
+        command
+            .arg("--config")
+            .arg(&path)
+            .env(vault.authorizer.env(), vault.authorizer.secret.as_str())
+            .env("RUST_LOG", log_filter());
+        let (running, line) = Running::start("authorizer", command).await?;
+        let admin_addr = line
+            .strip_prefix("admin listening on ")
+            .and_then(|a| a.parse().ok())
+            .ok_or(ProcessError::BadReadyLine {
+                name: "authorizer",
+                line: line.clone(),
+            })?;
+        Ok(AuthorizerProcess {
+            running,
+            admin_addr,
+        })
+    }
+
+    /// Where the process keeps its database (`authorizer.db`, with the store-and-forward queue).
+    pub fn data_dir(dir: &Path) -> PathBuf {
+        dir.join("data")
+    }
+
+    /// The admin endpoint's Prometheus text.
+    pub async fn metrics(&self) -> Result<String, ProcessError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let what = "GET /metrics from the authorizer";
+        let mut s = tokio::net::TcpStream::connect(self.admin_addr)
+            .await
+            .map_err(io(what))?;
+        let request = format!(
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.admin_addr
+        );
+        s.write_all(request.as_bytes()).await.map_err(io(what))?;
+        let mut body = String::new();
+        tokio::time::timeout(GUARD, s.read_to_string(&mut body))
+            .await
+            .map_err(|_| ProcessError::NotReady { name: "authorizer" })?
+            .map_err(io(what))?;
+        Ok(body)
+    }
+
+    /// SIGTERM: the process signs off and exits 0.
     pub async fn stop(self) -> Result<(), ProcessError> {
         self.running.stop().await
     }

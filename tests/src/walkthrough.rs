@@ -29,7 +29,7 @@ use crate::processes::{Binaries, ClientLogin, ProcessError, SimulatorProcess, Va
 use crate::summary::{
     Expect, ListedCardView, Outcome, Payment, Reconciliation, Step, StepName, Summary,
 };
-use crate::vault_cards::VaultCards;
+use authorizer::cards::VaultCards;
 
 /// The dev merchant of ARCHITECTURE.md.
 pub const MERCHANT: &str = "452739";
@@ -174,6 +174,16 @@ fn start_link(
     dir: &Path,
     cards: VaultCards,
 ) -> Result<Link, WalkthroughError> {
+    let store = store::Store::open(store::EngineKind::Redb, &dir.join("authorizer.redb"))?;
+    let mut config = link_config(sim)?;
+    config.request_timeout = REQUEST_TIMEOUT;
+    Ok(Link::start(config, store, Arc::new(cards))?)
+}
+
+/// A link configuration for the simulator process: its address, the CA it wrote and the client
+/// certificate it issued; the rest are the link's defaults, which the `authorizer` binary's
+/// configuration also starts from.
+pub fn link_config(sim: &SimulatorProcess) -> Result<LinkConfig, WalkthroughError> {
     let read = |name: &str| {
         let path = sim.certs.join(name);
         std::fs::read_to_string(&path).map_err(|source| WalkthroughError::Io {
@@ -188,10 +198,7 @@ fn start_link(
     })?;
     let endpoint = Endpoint::new(sim.iso_addr.to_string(), "localhost")
         .map_err(authorizer::link::LinkError::from)?;
-    let store = store::Store::open(store::EngineKind::Redb, &dir.join("authorizer.redb"))?;
-    let mut config = LinkConfig::new(vec![endpoint], tls);
-    config.request_timeout = REQUEST_TIMEOUT;
-    Ok(Link::start(config, store, Arc::new(cards))?)
+    Ok(LinkConfig::new(vec![endpoint], tls))
 }
 
 /// The merchant's shop as the walkthrough drives it: one customer, the vault in both roles, the
@@ -582,6 +589,7 @@ mod tests {
             stan: Some(stan),
             rrn: Some(format!("rrn{stan}")),
             card: Some(TEST_PAN_MASKED.into()),
+            card_present: true,
             amount: Some(delta.unsigned_abs()),
             original: original.map(|s| ("0200".into(), s)),
             response_code: Some(

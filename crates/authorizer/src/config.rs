@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use store::EngineKind;
+use vault::tls::TlsFiles;
+use vault::{ClientOptions, ClientSecret, Credentials, SecretError, SecretSource, VaultEndpoint};
 
 use crate::link::{
-    AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, TlsError, TlsMaterial,
-    client_config,
+    AcquirerId, Backoff, ConfigError, DEFAULT_ACQUIRER_ID, DEFAULT_TERMINAL_ID, Endpoint,
+    LinkConfig, TerminalId, TlsError, TlsMaterial, client_config,
 };
 
 /// The file as written.
@@ -24,6 +26,33 @@ pub struct Settings {
     pub store_engine: EngineKind,
     pub admin_addr: SocketAddr,
     pub link: LinkSettings,
+    pub vault: VaultSettings,
+}
+
+/// How to reach the vault, as the `authorizer` client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultSettings {
+    /// The vault's Unix socket (ignored when `tls` is set).
+    pub socket: PathBuf,
+    /// This process's client id in the vault's config; over the socket it proves itself with
+    /// the secret, over TLS with its certificate.
+    pub client: String,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub tls: Option<VaultTlsSettings>,
+    pub connections: usize,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultTlsSettings {
+    pub addr: SocketAddr,
+    pub server_name: String,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -59,6 +88,21 @@ impl Default for Settings {
             store_engine: EngineKind::Redb,
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
             link: LinkSettings::default(),
+            vault: VaultSettings::default(),
+        }
+    }
+}
+
+impl Default for VaultSettings {
+    fn default() -> VaultSettings {
+        VaultSettings {
+            socket: PathBuf::from("var/vault/vault.sock"),
+            client: "authorizer".into(),
+            secret_env: Some("VAULT_SECRET_AUTHORIZER".into()),
+            secret_file: None,
+            tls: None,
+            connections: 2,
+            timeout_ms: 2_000,
         }
     }
 }
@@ -73,8 +117,8 @@ impl Default for LinkSettings {
             certs_dir: PathBuf::from("var/certs"),
             connections: 2,
             max_in_flight: 256,
-            acquirer_id: "400001".into(),
-            terminal_id: "ASSIST01".into(),
+            acquirer_id: DEFAULT_ACQUIRER_ID.into(),
+            terminal_id: DEFAULT_TERMINAL_ID.into(),
             request_timeout_ms: 5_000,
             reversal_timeout_ms: 5_000,
             connect_timeout_ms: 3_000,
@@ -93,6 +137,15 @@ pub struct Config {
     pub store_engine: EngineKind,
     pub admin_addr: SocketAddr,
     pub link: LinkConfig,
+    pub vault: VaultAccess,
+}
+
+/// The validated [`VaultSettings`]: everything `VaultClient::connect_with` takes.
+#[derive(Debug, Clone)]
+pub struct VaultAccess {
+    pub endpoint: VaultEndpoint,
+    pub credentials: Credentials,
+    pub options: ClientOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +164,10 @@ pub enum SettingsError {
     Link(#[from] ConfigError),
     #[error("TLS material in {dir}: {source}")]
     Tls { dir: PathBuf, source: TlsError },
+    #[error("[vault]: {0}")]
+    VaultSecret(#[from] SecretError),
+    #[error("[vault]: {0}")]
+    Vault(&'static str),
 }
 
 impl Settings {
@@ -161,11 +218,58 @@ impl Settings {
             max: ms(l.backoff_max_ms),
         };
         link.saf_retry_interval = ms(l.saf_retry_interval_ms);
+        let vault = self.vault.validate()?;
         Ok(Config {
             data_dir: self.data_dir,
             store_engine: self.store_engine,
             admin_addr: self.admin_addr,
             link: link.validate()?,
+            vault,
+        })
+    }
+}
+
+impl VaultSettings {
+    fn validate(self) -> Result<VaultAccess, SettingsError> {
+        if self.connections == 0 || self.timeout_ms == 0 {
+            return Err(SettingsError::Vault(
+                "connections and timeout_ms must be above 0",
+            ));
+        }
+        let secret = SecretSource::from_keys(self.secret_env, self.secret_file)?;
+        let (endpoint, credentials) = match (self.tls, secret) {
+            (Some(t), _) => (
+                VaultEndpoint::Tls {
+                    addr: t.addr,
+                    server_name: t.server_name,
+                    files: TlsFiles {
+                        ca: t.ca,
+                        cert: t.cert,
+                        key: t.key,
+                    },
+                },
+                Credentials::Certificate,
+            ),
+            (None, Some(source)) => (
+                VaultEndpoint::Unix(self.socket),
+                Credentials::Secret {
+                    client: self.client,
+                    secret: ClientSecret::new(source.read()?.into_bytes()),
+                },
+            ),
+            (None, None) => {
+                return Err(SettingsError::Vault(
+                    "the Unix socket needs secret_env or secret_file",
+                ));
+            }
+        };
+        Ok(VaultAccess {
+            endpoint,
+            credentials,
+            options: ClientOptions {
+                connections: self.connections,
+                timeout: Duration::from_millis(self.timeout_ms),
+            },
         })
     }
 }
@@ -181,6 +285,35 @@ mod tests {
         assert_eq!(s.link.endpoints[0].addr, "127.0.0.1:8583");
         assert_eq!(s.admin_addr.port(), 9090);
         assert!(toml::from_str::<Settings>("[link]\nconections = 4\n").is_err());
+    }
+
+    #[test]
+    fn the_vault_secret_comes_from_the_environment_or_a_private_file() {
+        let s: Settings =
+            toml::from_str("[vault]\nsecret_env = \"AUTHORIZER_TEST_SURELY_UNSET\"\n").unwrap();
+        let err = s.vault.validate().unwrap_err().to_string();
+        assert!(err.contains("AUTHORIZER_TEST_SURELY_UNSET"), "{err}");
+        let s: Settings =
+            toml::from_str("[vault]\nsecret_env = \"A\"\nsecret_file = \"f\"\n").unwrap();
+        assert!(s.vault.validate().is_err(), "two sources");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        let mut v = VaultSettings {
+            secret_env: None,
+            secret_file: Some(path.clone()),
+            ..VaultSettings::default()
+        };
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        v.socket = dir.path().join("vault.sock");
+        let access = v.validate().unwrap();
+        assert!(matches!(access.endpoint, VaultEndpoint::Unix(p) if p.ends_with("vault.sock")));
+        assert!(
+            matches!(access.credentials, Credentials::Secret { client, secret } if client == "authorizer" && secret.expose() == b"s3cret")
+        );
     }
 
     #[test]

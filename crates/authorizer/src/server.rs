@@ -1,5 +1,6 @@
-//! The authorizer process: open the store, start the link, serve the admin endpoint, and stop
-//! cleanly when told to (mini-redis style: `main` parses flags and calls [`run`]).
+//! The authorizer process: open the store, start the link with the vault as its card resolver,
+//! serve the admin endpoint, and stop cleanly when told to (mini-redis style: `main` parses flags
+//! and calls [`run`]).
 //!
 //! Owns the wiring between parts, nothing else. It must never start serving before the
 //! configuration and the store are known good.
@@ -7,11 +8,11 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 
+use crate::cards::VaultCards;
 use crate::config::Config;
-use crate::link::{CardRef, CardResolver, Link, LinkError};
+use crate::link::{Link, LinkError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -25,17 +26,6 @@ pub enum RunError {
     Admin(std::io::Error),
 }
 
-/// Until the vault client is wired in (order engine issue), the process cannot find a PAN again:
-/// reversals from store-and-forward go without DE 2, identified by DE 90 and DE 37.
-#[derive(Debug)]
-struct NoVaultYet;
-
-impl CardResolver for NoVaultYet {
-    fn resolve<'a>(&'a self, _card: &'a CardRef) -> BoxFuture<'a, Option<card::Pan>> {
-        Box::pin(async { None })
-    }
-}
-
 /// Runs the authorizer until `shutdown` resolves.
 pub async fn run(
     config: Config,
@@ -44,7 +34,14 @@ pub async fn run(
 ) -> Result<(), RunError> {
     std::fs::create_dir_all(&config.data_dir).map_err(RunError::DataDir)?;
     let store = store::Store::open(config.store_engine, &config.data_dir.join("authorizer.db"))?;
-    let link = Link::start(config.link, store, Arc::new(NoVaultYet))?;
+    let v = config.vault;
+    let cards = VaultCards::connecting(v.endpoint, v.credentials, v.options);
+    // The vault may come up after us: reversals wait for it (held, not sent without the card).
+    match cards.ready().await {
+        Ok(()) => tracing::info!("vault connected"),
+        Err(e) => tracing::warn!(error = %e, "vault not usable yet; reversals will wait for it"),
+    }
+    let link = Link::start(config.link, store, Arc::new(cards))?;
     tracing::info!(admin = ?admin.local_addr().ok(), "authorizer running");
     let served = crate::admin::serve(admin, link.clone(), shutdown).await;
     link.shutdown().await;

@@ -1,6 +1,7 @@
 //! The real `authorizer` binary against the in-process simulator: it reads its config file,
-//! signs on over mutual TLS, shows the connection up on the admin port's `/metrics`, and signs off
-//! and exits cleanly on SIGTERM.
+//! signs on over mutual TLS (with its vault not up yet: it starts anyway), shows the connection
+//! up on the admin port's `/metrics`, and signs off and exits cleanly on SIGTERM; and it refuses
+//! to start, with one clear line, when its vault secret is missing. With a real vault: `tests`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -36,7 +37,8 @@ async fn binary_signs_on_serves_metrics_and_stops_on_sigterm() {
         &config,
         format!(
             "data_dir = \"{data}\"\nadmin_addr = \"127.0.0.1:0\"\n[link]\ncerts_dir = \"{certs}\"\n\
-             endpoints = [{{ addr = \"{iso}\", server_name = \"localhost\" }}]\n",
+             endpoints = [{{ addr = \"{iso}\", server_name = \"localhost\" }}]\n\
+             [vault]\nsocket = \"{data}/no-vault.sock\"\nsecret_env = \"AUTHORIZER_TEST_VAULT_SECRET\"\n",
             data = dir.path().join("data").display(),
             certs = dir.path().join("certs").display(),
             iso = sim.iso_addr,
@@ -47,6 +49,10 @@ async fn binary_signs_on_serves_metrics_and_stops_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_authorizer"))
         .arg("--config")
         .arg(&config)
+        .env(
+            "AUTHORIZER_TEST_VAULT_SECRET",
+            "not-checked-until-the-vault-is-up",
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -112,4 +118,35 @@ async fn binary_signs_on_serves_metrics_and_stops_on_sigterm() {
         "each connection signed off (0800/002) before the process exited"
     );
     sim.shutdown().await;
+}
+
+#[test]
+fn binary_without_its_vault_secret_says_which_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    DevPki::generate()
+        .write_to(&dir.path().join("certs"))
+        .unwrap();
+    let config = dir.path().join("authorizer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "admin_addr = \"127.0.0.1:0\"\n[link]\ncerts_dir = \"{}\"\n\
+             [vault]\nsecret_env = \"AUTHORIZER_TEST_UNSET_SECRET\"\n",
+            dir.path().join("certs").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_authorizer"))
+        .arg("--config")
+        .arg(&config)
+        .env_remove("AUTHORIZER_TEST_UNSET_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("AUTHORIZER_TEST_UNSET_SECRET") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing listened");
 }

@@ -541,6 +541,7 @@ fn empty_entry() -> LedgerEntry {
         stan: None,
         rrn: None,
         card: None,
+        card_present: false,
         amount: None,
         original: None,
         response_code: None,
@@ -561,6 +562,7 @@ fn blank_entry(msg: &Message, arrival: Arrival) -> LedgerEntry {
         stan: msg.stan().map(|s| s.value()),
         rrn: msg.rrn().map(|r| r.as_str().to_owned()),
         card: msg.field(2).map(card::mask_digits),
+        card_present: msg.field(2).is_some(),
         amount: msg.amount().map(|a| a.0),
         ..empty_entry()
     }

@@ -75,6 +75,10 @@ pub struct LedgerEntry {
     pub rrn: Option<String>,
     /// Masked PAN (first 6, last 4).
     pub card: Option<String>,
+    /// Whether the message itself carried the card (DE 2). A reversal may come without it, found
+    /// by DE 90; `card` then names the card of the approval it reversed.
+    #[serde(default)]
+    pub card_present: bool,
     /// DE 4 in minor units as received.
     pub amount: Option<u64>,
     /// For 0400/0420/0421/0220: the original MTI and STAN from DE 90.
@@ -240,6 +244,7 @@ mod tests {
             stan: None,
             rrn: None,
             card: Some("555555******4444".into()),
+            card_present: true,
             amount: None,
             original: None,
             response_code: None,

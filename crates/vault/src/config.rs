@@ -12,6 +12,7 @@ use serde::Deserialize;
 use store::EngineKind;
 
 use crate::model::{ClientSecret, MerchantId, Role, Scope};
+use crate::secret::{SecretError, SecretSource};
 use crate::tls::TlsFiles;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,10 +23,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, reason: String },
     #[error("config: {0}")]
     Invalid(String),
-    #[error("secret {0}: environment variable is not set")]
-    MissingEnv(String),
-    #[error("secret file {0}: {1}")]
-    SecretFile(PathBuf, String),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +125,12 @@ struct RawSecret {
     secret_file: Option<PathBuf>,
 }
 
+impl RawSecret {
+    fn source(self) -> Result<Option<SecretSource>, SecretError> {
+        SecretSource::from_keys(self.secret_env, self.secret_file)
+    }
+}
+
 /// A merchant's One Click settings.
 #[derive(Debug, Clone)]
 pub struct MerchantPolicy {
@@ -216,10 +221,11 @@ impl Config {
                 ))
             })?;
             let secret = match c.secret {
-                Some(s) if s.secret_env.is_some() || s.secret_file.is_some() => {
-                    Some(ClientSecret::new(secret(&s)?.into_bytes()))
-                }
-                _ => None,
+                Some(s) => s
+                    .source()?
+                    .map(|source| source.read().map(|s| ClientSecret::new(s.into_bytes())))
+                    .transpose()?,
+                None => None,
             };
             if secret.is_none() && c.tls_name.is_none() {
                 return Err(invalid(format!(
@@ -246,7 +252,13 @@ impl Config {
                 .module
                 .unwrap_or_else(|| hsm::softhsm::DEFAULT_MODULE.into()),
             token_label: raw.hsm.token_label,
-            user_pin: Pin::new(secret(&raw.hsm.pin)?),
+            user_pin: Pin::new(
+                raw.hsm
+                    .pin
+                    .source()?
+                    .ok_or_else(|| invalid("[hsm] needs pin_env or pin_file".into()))?
+                    .read()?,
+            ),
             sessions: raw.hsm.sessions.max(1),
         };
         if raw.retention.years == 0 {
@@ -280,32 +292,4 @@ impl Config {
             EngineKind::Sled => "vault.sled",
         })
     }
-}
-
-fn secret(s: &RawSecret) -> Result<String, ConfigError> {
-    match (&s.secret_env, &s.secret_file) {
-        (Some(var), None) => std::env::var(var).map_err(|_| ConfigError::MissingEnv(var.clone())),
-        (None, Some(path)) => read_secret_file(path),
-        _ => Err(ConfigError::Invalid(
-            "a secret needs exactly one of *_env or *_file".into(),
-        )),
-    }
-}
-
-/// A secret file must be readable by its owner only: anything else means the secret may already
-/// have leaked, and starting would hide that.
-fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
-    let err = |m: String| ConfigError::SecretFile(path.to_path_buf(), m);
-    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(err(
-                "must not be readable by group or others (chmod 600)".into()
-            ));
-        }
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }

@@ -11,6 +11,7 @@
 pub mod client;
 pub mod model;
 pub mod protocol;
+pub mod secret;
 pub mod tls;
 mod wire;
 
@@ -31,4 +32,5 @@ pub mod server;
 
 pub use client::{ClientOptions, Credentials, VaultClient, VaultEndpoint};
 pub use model::*;
+pub use secret::{SecretError, SecretSource};
 pub use wire::DecodeError;

@@ -123,6 +123,11 @@ impl Endpoint {
     }
 }
 
+/// DE 32 of the dev setup: the acquirer's institution ID (not a merchant's).
+pub const DEFAULT_ACQUIRER_ID: &str = "400001";
+/// DE 41 of the dev setup.
+pub const DEFAULT_TERMINAL_ID: &str = "ASSIST01";
+
 impl LinkConfig {
     /// Dev defaults around the given endpoints and TLS config (the values of ARCHITECTURE.md).
     pub fn new(endpoints: Vec<Endpoint>, tls: Arc<ClientConfig>) -> LinkConfig {
@@ -131,8 +136,13 @@ impl LinkConfig {
             tls,
             connections: 2,
             max_in_flight: 256,
-            acquirer_id: AcquirerId("452739".to_owned()),
-            terminal_id: TerminalId(*b"ASSIST01"),
+            acquirer_id: AcquirerId(DEFAULT_ACQUIRER_ID.to_owned()),
+            terminal_id: TerminalId(
+                DEFAULT_TERMINAL_ID
+                    .as_bytes()
+                    .try_into()
+                    .expect("eight characters"),
+            ),
             request_timeout: Duration::from_secs(5),
             reversal_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),

@@ -89,6 +89,7 @@ pub struct LinkMetrics {
     pub connection_lost: AtomicU64,
     pub reversals_acknowledged: AtomicU64,
     pub reversals_pending: AtomicI64,
+    pub reversals_held: AtomicU64,
     pub late_responses: AtomicU64,
     pub malformed_responses: AtomicU64,
     latency: [AtomicU64; BUCKETS_US.len() + 1],
@@ -114,6 +115,7 @@ impl LinkMetrics {
             connection_lost: AtomicU64::new(0),
             reversals_acknowledged: AtomicU64::new(0),
             reversals_pending: AtomicI64::new(0),
+            reversals_held: AtomicU64::new(0),
             late_responses: AtomicU64::new(0),
             malformed_responses: AtomicU64::new(0),
             latency: Default::default(),
@@ -222,6 +224,11 @@ impl LinkMetrics {
                 "link_reversals_acknowledged_total",
                 "Reversals the network acknowledged (0410/0430).",
                 self.reversals_acknowledged.load(Relaxed),
+            ),
+            (
+                "link_reversals_held_total",
+                "Reversal sends put off because the card store could not look up their card.",
+                self.reversals_held.load(Relaxed),
             ),
             (
                 "link_late_responses_total",

@@ -30,7 +30,10 @@ use store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId};
+pub use config::{
+    AcquirerId, Backoff, ConfigError, DEFAULT_ACQUIRER_ID, DEFAULT_TERMINAL_ID, Endpoint,
+    LinkConfig, TerminalId,
+};
 pub use metrics::{ConnectionState, LinkMetrics};
 pub use request::{
     ApprovalCode, AuthorizationRequest, CardRef, CompletionRequest, CredentialOnFile, Currency,
@@ -43,12 +46,22 @@ pub use tls::{TlsError, TlsMaterial, client_config};
 use pool::{Shared, Unanswered};
 use reversal::{Sent, Settled};
 
-/// Finds the PAN behind a [`CardRef`] again, for a reversal sent from store-and-forward (the
-/// authorizer's implementation asks the vault to detokenize). `None` when the card is gone: the
-/// reversal then goes without DE 2 and the network finds the original by DE 90 and DE 37.
+/// Finds the PAN behind a [`CardRef`] again, for a reversal (the authorizer's implementation,
+/// [`crate::cards::VaultCards`], asks the vault to detokenize).
 pub trait CardResolver: Send + Sync + std::fmt::Debug + 'static {
-    fn resolve<'a>(&'a self, card: &'a CardRef) -> BoxFuture<'a, Option<card::Pan>>;
+    /// `Ok(None)` when the card is gone for good (removed, expired, purged): the reversal goes
+    /// without DE 2 and the network finds the original by DE 90 and DE 37. `Err` when the card
+    /// store cannot answer now: the reversal stays queued and is tried again later.
+    fn resolve<'a>(
+        &'a self,
+        card: &'a CardRef,
+    ) -> BoxFuture<'a, Result<Option<card::Pan>, CardsUnavailable>>;
 }
+
+/// The card store could not be asked (down, timed out, refused our credentials).
+#[derive(Debug, thiserror::Error)]
+#[error("card store unavailable: {0}")]
+pub struct CardsUnavailable(pub String);
 
 /// Errors of the link, by whose fault: ours (encoding), the network's (bad answers, refusals),
 /// or nobody's (no connection, shutting down).
@@ -76,6 +89,8 @@ pub enum LinkError {
     EchoRefused(ResponseCode),
     #[error(transparent)]
     Saf(#[from] SafError),
+    #[error(transparent)]
+    Cards(#[from] CardsUnavailable),
     #[error("link task failed")]
     TaskFailed,
     #[error(transparent)]

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
+use card::Pan;
 use iso8583::Mti;
 use tokio_util::sync::CancellationToken;
 
@@ -82,11 +83,14 @@ pub(crate) async fn reverse(
     let claim = shared.saf.claim(key);
     shared.saf.put(key, &record).await?;
     shared.count_pending();
-    let acknowledged = send_reversal(shared, key, &record, Mti::REVERSAL_REQUEST).await;
+    let acknowledged = match card_of(shared, &record).await {
+        Ok(pan) => send_reversal(shared, key, &record, pan, Mti::REVERSAL_REQUEST).await,
+        Err(e) => Err(e),
+    };
     drop(claim);
     match acknowledged {
         Ok(true) => Ok(ReversalState::Acknowledged),
-        Ok(false) | Err(LinkError::Unavailable | LinkError::NotSent) => {
+        Ok(false) | Err(LinkError::Unavailable | LinkError::NotSent | LinkError::Cards(_)) => {
             shared.saf_wake.notify_one();
             Ok(ReversalState::Queued)
         }
@@ -94,18 +98,32 @@ pub(crate) async fn reverse(
     }
 }
 
-/// Sends one reversal message for a queued record; on an answer (any DE 39: the network has
-/// taken note) removes the record. `Ok(false)` when no answer came in time.
+/// The PAN a reversal quotes in DE 2, looked up again through the card store; `None` when the
+/// card is gone. An unavailable store holds the reversal back (it stays queued) rather than
+/// sending it without the card.
+async fn card_of(shared: &Shared, record: &PendingReversal) -> Result<Option<Pan>, LinkError> {
+    match shared.cards.resolve(&record.original.card).await {
+        Ok(Some(pan)) => Ok(Some(pan)),
+        Ok(None) => {
+            tracing::warn!(rrn = %record.original.rrn, "card of a reversal is gone; sending it without DE 2");
+            Ok(None)
+        }
+        Err(e) => {
+            shared.metrics.reversals_held.fetch_add(1, Relaxed);
+            Err(e.into())
+        }
+    }
+}
+
+/// Sends one reversal message for a queued record and, when the network approves it (00),
+/// removes the record. `Ok(false)` when no answer came in time or the network refused it.
 async fn send_reversal(
     shared: &Arc<Shared>,
     key: SafKey,
     record: &PendingReversal,
+    pan: Option<Pan>,
     mti: Mti,
 ) -> Result<bool, LinkError> {
-    let pan = shared.cards.resolve(&record.original.card).await;
-    if pan.is_none() {
-        tracing::warn!(rrn = %record.original.rrn, "card of a reversal not resolvable; sending it without DE 2");
-    }
     let trace = shared.trace();
     let request = {
         let builder = reversal_builder(
@@ -169,6 +187,13 @@ pub(crate) async fn forward(shared: Arc<Shared>, stop: CancellationToken) {
             if !shared.saf.contains(key).unwrap_or(false) {
                 continue;
             }
+            let pan = match card_of(&shared, &record).await {
+                Ok(pan) => pan,
+                Err(e) => {
+                    tracing::warn!(error = %e, "store-and-forward paused");
+                    break;
+                }
+            };
             let mti = if record.attempts <= 1 {
                 Mti::REVERSAL_ADVICE
             } else {
@@ -180,7 +205,7 @@ pub(crate) async fn forward(shared: Arc<Shared>, stop: CancellationToken) {
                 tracing::error!(error = %e, "store-and-forward update failed");
                 break;
             }
-            if let Err(e) = send_reversal(&shared, key, &record, mti).await {
+            if let Err(e) = send_reversal(&shared, key, &record, pan, mti).await {
                 tracing::warn!(error = %e, "store-and-forward paused");
                 break;
             }

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use authorizer::link::{
-    AuthorizationRequest, CardRef, CardResolver, CredentialOnFile, Currency, Endpoint, Link,
-    LinkConfig, Merchant, ThreeDs, TlsMaterial, TransactionKind, client_config,
+    AuthorizationRequest, CardRef, CardResolver, CardsUnavailable, CredentialOnFile, Currency,
+    Endpoint, Link, LinkConfig, Merchant, ThreeDs, TlsMaterial, TransactionKind, client_config,
 };
 use card::{Cvc, Expiry, Pan};
 use futures::future::BoxFuture;
@@ -41,9 +41,12 @@ impl TestVault {
 }
 
 impl CardResolver for TestVault {
-    fn resolve<'a>(&'a self, card: &'a CardRef) -> BoxFuture<'a, Option<Pan>> {
+    fn resolve<'a>(
+        &'a self,
+        card: &'a CardRef,
+    ) -> BoxFuture<'a, Result<Option<Pan>, CardsUnavailable>> {
         let pan = self.cards.lock().unwrap().get(card).cloned();
-        Box::pin(async move { pan })
+        Box::pin(async move { Ok(pan) })
     }
 }
 

@@ -1,0 +1,227 @@
+//! Saved cards as the authorizer sees them: a [`CardRef`] names a card by merchant,
+//! CustomerNumber and token, and the link turns it back into a PAN (for a reversal) through the
+//! vault, with the `authorizer` client, the only role the vault lets detokenize.
+//!
+//! Owns the `CardRef` format and what a vault answer means for a reversal: a card that is gone
+//! resolves to `None` (the reversal goes without DE 2), a vault that cannot answer is an error
+//! (the reversal waits for it). Must never put a PAN into a `CardRef`, a log or an error.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use futures::future::BoxFuture;
+use tokio::sync::OnceCell;
+use vault::{
+    ClientOptions, Credentials, CustomerNumber, MerchantId, Role, Token, VaultClient,
+    VaultEndpoint, VaultError,
+};
+
+use crate::link::{CardRef, CardResolver, CardsUnavailable};
+
+/// Resolves the link's card references through the vault. Clones share the connection and the
+/// counts.
+#[derive(Debug, Clone)]
+pub struct VaultCards {
+    vault: Arc<Vault>,
+    counts: Arc<Counts>,
+}
+
+#[derive(Debug)]
+struct Vault {
+    client: OnceCell<VaultClient>,
+    /// How to connect when `client` is still empty: a process may start before its vault.
+    connect: Option<(VaultEndpoint, Credentials, ClientOptions)>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    resolved: AtomicU64,
+    gone: AtomicU64,
+}
+
+impl VaultCards {
+    /// Over a connected client, which must have the `authorizer` role.
+    pub fn new(client: VaultClient) -> VaultCards {
+        VaultCards::with(Vault {
+            client: OnceCell::new_with(Some(client)),
+            connect: None,
+        })
+    }
+
+    /// Connects on first use, and again on each lookup until a connection succeeds; the client
+    /// reconnects by itself after that.
+    pub fn connecting(
+        endpoint: VaultEndpoint,
+        credentials: Credentials,
+        options: ClientOptions,
+    ) -> VaultCards {
+        VaultCards::with(Vault {
+            client: OnceCell::new(),
+            connect: Some((endpoint, credentials, options)),
+        })
+    }
+
+    fn with(vault: Vault) -> VaultCards {
+        VaultCards {
+            vault: Arc::new(vault),
+            counts: Arc::default(),
+        }
+    }
+
+    /// Connects if not yet connected and checks the vault gave this client the `authorizer`
+    /// role, so that a misconfiguration shows at start rather than at the first reversal.
+    pub async fn ready(&self) -> Result<(), CardsUnavailable> {
+        let role = self.client().await?.role();
+        if role == Role::Authorizer {
+            Ok(())
+        } else {
+            Err(CardsUnavailable(format!(
+                "the vault knows this client as {}, not authorizer: it may not detokenize",
+                role.name()
+            )))
+        }
+    }
+
+    /// How many references the vault turned back into a PAN, and how many named a card that is
+    /// gone (the link then reverses without DE 2, which the network accepts: only this count
+    /// shows it).
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.counts.resolved.load(Relaxed),
+            self.counts.gone.load(Relaxed),
+        )
+    }
+
+    /// The reference the link keeps for a saved card. Neither a merchant id nor a CustomerNumber
+    /// may contain a space, so a space separates the parts unambiguously.
+    pub fn card_ref(merchant: &MerchantId, customer: &CustomerNumber, token: Token) -> CardRef {
+        CardRef(format!(
+            "{} {} {token}",
+            merchant.as_str(),
+            customer.as_str()
+        ))
+    }
+
+    fn parse(card: &CardRef) -> Option<(MerchantId, CustomerNumber, Token)> {
+        let mut parts = card.0.split(' ');
+        let merchant = MerchantId::parse(parts.next()?).ok()?;
+        let customer = CustomerNumber::parse(parts.next()?).ok()?;
+        let token = Token::parse(parts.next()?).ok()?;
+        parts
+            .next()
+            .is_none()
+            .then_some((merchant, customer, token))
+    }
+
+    async fn client(&self) -> Result<&VaultClient, CardsUnavailable> {
+        let vault = &*self.vault;
+        vault
+            .client
+            .get_or_try_init(|| async {
+                let (endpoint, credentials, options) = vault
+                    .connect
+                    .clone()
+                    .ok_or_else(|| CardsUnavailable("no vault to connect to".into()))?;
+                VaultClient::connect_with(endpoint, credentials, options)
+                    .await
+                    .map_err(|e| CardsUnavailable(e.to_string()))
+            })
+            .await
+    }
+
+    async fn lookup(&self, card: &CardRef) -> Result<Option<card::Pan>, CardsUnavailable> {
+        let Some((merchant, customer, token)) = VaultCards::parse(card) else {
+            return Ok(None);
+        };
+        match self
+            .client()
+            .await?
+            .detokenize(&merchant, &customer, token)
+            .await
+        {
+            Ok(secret) => Ok(Some(secret.pan)),
+            // The card, its customer's consent or its merchant is gone: asking again will not
+            // bring it back.
+            Err(
+                VaultError::NotFound
+                | VaultError::CustomerDenied
+                | VaultError::UnknownMerchant
+                | VaultError::BadRequest(_),
+            ) => Ok(None),
+            // Down, slow, or refusing these credentials: an operator can fix each.
+            Err(
+                e @ (VaultError::Unauthenticated
+                | VaultError::Forbidden(_)
+                | VaultError::Internal(_)
+                | VaultError::Transport(_)
+                | VaultError::Timeout),
+            ) => Err(CardsUnavailable(e.to_string())),
+        }
+    }
+}
+
+impl CardResolver for VaultCards {
+    fn resolve<'a>(
+        &'a self,
+        card: &'a CardRef,
+    ) -> BoxFuture<'a, Result<Option<card::Pan>, CardsUnavailable>> {
+        Box::pin(async move {
+            let pan = self.lookup(card).await?;
+            let count = match &pan {
+                Some(_) => &self.counts.resolved,
+                None => &self.counts.gone,
+            };
+            count.fetch_add(1, Relaxed);
+            Ok(pan)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_card_ref_names_the_card_and_parses_back() {
+        let merchant = MerchantId::parse("452739").unwrap();
+        let customer = CustomerNumber::parse("cust-42@example.com").unwrap();
+        let token = Token::random();
+        let r = VaultCards::card_ref(&merchant, &customer, token);
+        assert_eq!(
+            VaultCards::parse(&r),
+            Some((merchant, customer, token)),
+            "{r:?}"
+        );
+        assert_eq!(VaultCards::parse(&CardRef("452739 cust-42".into())), None);
+        assert_eq!(
+            VaultCards::parse(&CardRef(format!("{} extra", r.0))),
+            None,
+            "trailing parts are refused"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_vault_holds_a_lookup_back_and_a_foreign_reference_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cards = VaultCards::connecting(
+            VaultEndpoint::Unix(dir.path().join("no-vault.sock")),
+            Credentials::Secret {
+                client: "authorizer".into(),
+                secret: vault::ClientSecret::new(b"s".to_vec()),
+            },
+            ClientOptions::default(),
+        );
+        assert!(cards.ready().await.is_err());
+        let saved = VaultCards::card_ref(
+            &MerchantId::parse("452739").unwrap(),
+            &CustomerNumber::parse("c1").unwrap(),
+            Token::random(),
+        );
+        assert!(cards.resolve(&saved).await.is_err(), "the vault is down");
+        assert!(matches!(
+            cards.resolve(&CardRef("not a card ref".into())).await,
+            Ok(None)
+        ));
+        assert_eq!(cards.counts(), (0, 1));
+    }
+}
