@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-cargo build --release --locked -p iso8583 -p vault -p simulator -p authorizer -p tests
+cargo build --release --locked --workspace --bins
 bin="${CARGO_TARGET_DIR:-target}/release"
 
 echo "== the reference first-use COF authorization (0100), decoded and masked =="

@@ -21,7 +21,7 @@ const GUARD: Duration = Duration::from_secs(30);
 pub enum ProcessError {
     #[error("cannot find the directory of the running executable: {0}")]
     CurrentExe(std::io::Error),
-    #[error("`cargo build` of the vault, simulator and authorizer binaries failed ({0})")]
+    #[error("`cargo build --workspace --bins` failed ({0})")]
     Build(String),
     #[error("{what}: {source}")]
     Io {
@@ -52,44 +52,42 @@ pub struct Binaries {
 impl Binaries {
     /// The binaries of the profile the running executable was built with: a test runs from
     /// `target/<profile>/deps/`, a binary from `target/<profile>/`; both look in
-    /// `target/<profile>/`. Missing binaries are built once with the cargo that built us (a
-    /// package's tests cannot ask cargo for another package's `CARGO_BIN_EXE_`).
+    /// `target/<profile>/`. They are brought up to date first with the cargo that built us (a
+    /// package's tests cannot ask cargo for another package's `CARGO_BIN_EXE_`), so a test never
+    /// runs a stale binary; after a workspace build (as in CI and the demo) that is a no-op.
     pub fn locate() -> Result<Binaries, ProcessError> {
         let exe = std::env::current_exe().map_err(ProcessError::CurrentExe)?;
         let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
         if dir.ends_with("deps") {
             dir.pop();
         }
+        // The whole workspace's binaries, so that features unify as in `cargo test --workspace`
+        // and nothing is rebuilt twice over.
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        cargo.args(["build", "--quiet", "--workspace", "--bins"]);
+        if dir.ends_with("release") {
+            cargo.arg("--release");
+        }
+        // The variables cargo sets for a running test (CARGO_PKG_*, CARGO_MANIFEST_DIR, ...) would
+        // make the nested build see another environment and rebuild crates that watch them.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("CARGO_")
+                && !matches!(key.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR")
+            {
+                cargo.env_remove(key);
+            }
+        }
+        let status = cargo.status().map_err(io("run cargo build"))?;
         let bins = Binaries {
             vault: dir.join("vault"),
             simulator: dir.join("simulator"),
             authorizer: dir.join("authorizer"),
         };
-        let missing = || {
-            [&bins.vault, &bins.simulator, &bins.authorizer]
-                .iter()
-                .any(|b| !b.is_file())
-        };
-        if missing() {
-            let mut cargo = std::process::Command::new(env!("CARGO"));
-            cargo.args([
-                "build",
-                "--quiet",
-                "-p",
-                "vault",
-                "-p",
-                "simulator",
-                "-p",
-                "authorizer",
-                "--bins",
-            ]);
-            if dir.ends_with("release") {
-                cargo.arg("--release");
-            }
-            let status = cargo.status().map_err(io("run cargo build"))?;
-            if !status.success() || missing() {
-                return Err(ProcessError::Build(status.to_string()));
-            }
+        let built = [&bins.vault, &bins.simulator, &bins.authorizer]
+            .iter()
+            .all(|b| b.is_file());
+        if !status.success() || !built {
+            return Err(ProcessError::Build(status.to_string()));
         }
         Ok(bins)
     }

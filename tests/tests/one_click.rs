@@ -153,6 +153,25 @@ async fn one_click_walkthrough_across_the_real_processes() {
         summary.audit
     );
 
+    // The simulator wrote the run's ledger file (JSON lines, flushed at its graceful stop).
+    let ledger_file = config.simulator_dir().join("ledger.jsonl");
+    let lines = std::fs::read_to_string(&ledger_file).unwrap();
+    let entries: Vec<simulator::LedgerEntry> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == simulator::Action::Reversed && e.card_present),
+        "the lost payment's reversal, with DE 2, is in {}",
+        ledger_file.display()
+    );
+    assert!(
+        entries.windows(2).all(|w| w[1].seq == w[0].seq + 1),
+        "gap-free"
+    );
+
     // No PAN in what the walkthrough reports, nor at rest anywhere it ran.
     let printed = format!("{summary}\n{summary:?}");
     assert!(!printed.contains(TEST_PAN), "PAN in the summary");
