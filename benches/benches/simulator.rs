@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput};
 use futures::{SinkExt, StreamExt};
 use iso8583::{Amount, FrameCodec, MessageBuilder, Mti, Rrn, Stan};
-use simulator::{DevPki, SimConfig, Simulator, SimulatorHandle, pki};
+use simulator::{DevPki, SimConfig, Simulator, SimulatorHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_util::codec::{BytesCodec, FramedRead, FramedWrite};
@@ -23,24 +23,6 @@ use tokio_util::codec::{BytesCodec, FramedRead, FramedWrite};
 const BATCH: u64 = 4_000;
 
 static STAN: AtomicU32 = AtomicU32::new(0);
-
-fn client_config(pki: &DevPki) -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in pki::parse_certs(&pki.ca_cert_pem, "ca").unwrap() {
-        roots.add(ca).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(
-            pki::parse_certs(&pki.client_cert_pem, "client").unwrap(),
-            pki::parse_key(&pki.client_key_pem, "client key").unwrap(),
-        )
-        .unwrap();
-    Arc::new(config)
-}
 
 /// A framed 0200 purchase on the frictionless Mastercard with a fresh STAN and the current
 /// second in DE 7, so that no two are duplicates.
@@ -91,7 +73,7 @@ async fn connect(sim: &SimulatorHandle, pki: &DevPki) -> (Reader, Writer) {
     let tcp = TcpStream::connect(sim.iso_addr).await.unwrap();
     tcp.set_nodelay(true).unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = TlsConnector::from(client_config(pki))
+    let tls = TlsConnector::from(pki.client_config().unwrap())
         .connect(name, tcp)
         .await
         .unwrap();

@@ -151,6 +151,24 @@ impl DevPki {
         })
     }
 
+    /// A TLS 1.3 client presenting the client certificate and trusting only this CA: what a
+    /// plain acquirer-side client (a test, a bench, a load tool) connects to the simulator with.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, PkiError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in parse_certs(&self.ca_cert_pem, "CA certificate")? {
+            roots.add(ca)?;
+        }
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(
+                parse_certs(&self.client_cert_pem, "client certificate")?,
+                parse_key(&self.client_key_pem, "client key")?,
+            )?;
+        Ok(Arc::new(config))
+    }
+
     /// The part of the PKI that the simulator's TLS server needs.
     pub fn server_tls(&self) -> ServerTls {
         ServerTls {

@@ -3,14 +3,13 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use iso8583::{Amount, FrameCodec, Message, MessageBuilder, Mti, Rrn, Stan};
-use simulator::{DevPki, Faults, SimConfig, Simulator, SimulatorHandle, pki};
+use simulator::{DevPki, Faults, SimConfig, Simulator, SimulatorHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -51,24 +50,6 @@ impl Sim {
     }
 }
 
-pub fn client_config(pki: &DevPki) -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in pki::parse_certs(&pki.ca_cert_pem, "ca").unwrap() {
-        roots.add(ca).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(
-            pki::parse_certs(&pki.client_cert_pem, "client").unwrap(),
-            pki::parse_key(&pki.client_key_pem, "client key").unwrap(),
-        )
-        .unwrap();
-    Arc::new(config)
-}
-
 /// One TLS connection speaking length-prefixed ISO 8583.
 pub struct IsoClient {
     pub framed: Framed<TlsStream<TcpStream>, FrameCodec>,
@@ -78,7 +59,7 @@ impl IsoClient {
     pub async fn connect(addr: SocketAddr, pki: &DevPki) -> std::io::Result<IsoClient> {
         let tcp = TcpStream::connect(addr).await?;
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let tls = TlsConnector::from(client_config(pki))
+        let tls = TlsConnector::from(pki.client_config().unwrap())
             .connect(name, tcp)
             .await?;
         Ok(IsoClient {
