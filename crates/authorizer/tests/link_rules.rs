@@ -310,3 +310,61 @@ async fn challenge_cards_of_each_brand_refund_and_completion() {
     assert_eq!(card.opening - card.current, 2_500 - 1_000);
     assert!(net.link.echo().await.unwrap() < std::time::Duration::from_secs(1));
 }
+
+#[tokio::test]
+async fn a_partial_reversal_releases_part_of_an_authorization_and_the_rest_completes() {
+    let net = Net::start(Faults::default()).await;
+    let auth = net
+        .pay_with(
+            TransactionKind::Authorization,
+            PLAIN_APPROVED,
+            10_000,
+            CredentialOnFile::None,
+            None,
+            Some("123"),
+        )
+        .await;
+    let LinkOutcome::Approved { reference, .. } = &auth else {
+        panic!("{auth:?}")
+    };
+    assert!(matches!(
+        net.link
+            .reverse_partially(reference, iso8583::Amount(10_000))
+            .await,
+        Err(authorizer::link::LinkError::NotAPartialReversal { .. })
+    ));
+    assert_eq!(
+        net.link
+            .reverse_partially(reference, iso8583::Amount(4_000))
+            .await
+            .unwrap(),
+        authorizer::link::ReversalState::Acknowledged
+    );
+    let ledger = net.sim.handle.ledger();
+    let reversal = ledger
+        .applied_reversals()
+        .find(|e| e.original.as_ref().map(|o| o.1) == Some(reference.stan))
+        .expect("the partial reversal was applied");
+    assert_eq!(
+        (reversal.mti.as_str(), reversal.balance_delta),
+        ("0400", 6_000),
+        "DE 4 is the original amount, DE 95 what remains"
+    );
+    let card = ledger.balance("424242******4242").unwrap();
+    assert_eq!(card.opening - card.current, 4_000);
+
+    let pan = card::Pan::parse(PLAIN_APPROVED).unwrap();
+    let done = net
+        .link
+        .complete(authorizer::link::CompletionRequest {
+            pan: &pan,
+            expiry: future_expiry(),
+            amount: iso8583::Amount(4_000),
+            original: reference,
+        })
+        .await
+        .unwrap();
+    assert_eq!(code(&done), ResponseCode::APPROVED);
+    let card = net.sim.handle.ledger().balance("424242******4242").unwrap();
+    assert_eq!(card.opening - card.current, 4_000);
+}

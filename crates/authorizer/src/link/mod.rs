@@ -25,7 +25,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use iso8583::{Mti, ResponseCode, Stan};
+use iso8583::{Amount, Mti, ResponseCode, Stan};
 use store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -79,6 +79,10 @@ pub enum LinkError {
     Encode(#[from] iso8583::EncodeError),
     #[error("{0} is not a request")]
     NotARequest(Mti),
+    #[error(
+        "a partial reversal must leave less than the original amount ({remaining} of {original})"
+    )]
+    NotAPartialReversal { remaining: u64, original: u64 },
     #[error("STAN {0} is still in flight")]
     StanInUse(Stan),
     #[error("answer to {mti} unusable: {what}")]
@@ -210,9 +214,33 @@ impl Link {
     /// Cancels `original` with a full reversal (0400), kept in store-and-forward until the
     /// network acknowledges it.
     pub async fn reverse(&self, original: &TransactionRef) -> Result<ReversalState, LinkError> {
+        self.reverse_to(original, None).await
+    }
+
+    /// Cancels part of `original`: `remaining` (less than its amount) stays authorized, sent in
+    /// DE 95. Kept in store-and-forward until acknowledged, like a full reversal.
+    pub async fn reverse_partially(
+        &self,
+        original: &TransactionRef,
+        remaining: Amount,
+    ) -> Result<ReversalState, LinkError> {
+        if remaining.0 >= original.amount {
+            return Err(LinkError::NotAPartialReversal {
+                remaining: remaining.0,
+                original: original.amount,
+            });
+        }
+        self.reverse_to(original, Some(remaining.0)).await
+    }
+
+    async fn reverse_to(
+        &self,
+        original: &TransactionRef,
+        remaining: Option<u64>,
+    ) -> Result<ReversalState, LinkError> {
         let shared = Arc::clone(&self.shared);
         let original = original.clone();
-        tokio::spawn(async move { reversal::reverse(&shared, original).await })
+        tokio::spawn(async move { reversal::reverse(&shared, original, remaining).await })
             .await
             .map_err(|_| LinkError::TaskFailed)?
     }

@@ -10,6 +10,7 @@ use iso8583::{Amount, MessageBuilder, MitReason, Mti, ResponseCode, Rrn, Stan, t
 use serde::{Deserialize, Serialize};
 
 use super::config::{AcquirerId, TerminalId};
+use super::saf::PendingReversal;
 use super::trace::Timestamp;
 
 /// What kind of money movement an authorization is.
@@ -354,15 +355,17 @@ pub(crate) fn completion_builder(
     b
 }
 
-/// A 0400, 0420 or 0421 reversing `original` in full. `pan` is absent only when the card could
-/// not be resolved any more: the network still finds the original by DE 90 and DE 37.
+/// A 0400, 0420 or 0421 for a queued reversal: in full, or partial with DE 95 carrying the amount
+/// that stays authorized (DE 4 stays the original amount). `pan` is absent only when the card is
+/// gone: the network still finds the original by DE 90 and DE 37.
 pub(crate) fn reversal_builder(
     mti: Mti,
-    original: &TransactionRef,
+    reversal: &PendingReversal,
     pan: Option<&Pan>,
     acceptor: &Acceptor,
     trace: &Trace,
 ) -> MessageBuilder {
+    let original = &reversal.original;
     let mut b = MessageBuilder::new(mti);
     if let Some(pan) = pan {
         b.field(2, pan.expose());
@@ -381,6 +384,13 @@ pub(crate) fn reversal_builder(
                 .original_data_elements(&acceptor.acquirer)
                 .as_bytes(),
         );
+    if let Some(remaining) = reversal.remaining {
+        // Transaction and settlement amounts (same currency here), then two zero fees.
+        b.field(
+            95,
+            format!("{remaining:012}{remaining:012}C00000000C00000000").as_bytes(),
+        );
+    }
     merchant_fields(&mut b, &original.merchant);
     b
 }
@@ -472,14 +482,32 @@ mod tests {
         assert_eq!(de48.get(tag::NETWORK_TRANSACTION_ID), Some(&b"NT1"[..]));
         assert!(!format!("{msg:?}").contains("5555555555554444"));
 
-        let reference = req.reference(&trace);
-        let rev = reversal_builder(Mti::REVERSAL_ADVICE, &reference, None, &acceptor(), &trace)
-            .build()
-            .unwrap();
+        let mut reversal = PendingReversal {
+            original: req.reference(&trace),
+            remaining: None,
+            attempts: 1,
+        };
+        let build = |r: &PendingReversal| {
+            reversal_builder(Mti::REVERSAL_ADVICE, r, None, &acceptor(), &trace)
+                .build()
+                .unwrap()
+        };
+        let rev = build(&reversal);
         let de90 = rev.field(90).unwrap();
         assert_eq!(de90.len(), 42);
         assert!(de90.starts_with(b"0200"));
         assert_eq!(&de90[20..31], b"00000004321");
         assert!(rev.field(2).is_none());
+        assert!(rev.field(95).is_none(), "a full reversal");
+        reversal.remaining = Some(234);
+        let partial = build(&reversal);
+        assert_eq!(
+            partial.amount(),
+            Some(Amount(1234)),
+            "DE 4 stays the original's"
+        );
+        let de95 = partial.field(95).unwrap();
+        assert_eq!(de95.len(), 42);
+        assert!(de95.starts_with(b"000000000234000000000234"));
     }
 }

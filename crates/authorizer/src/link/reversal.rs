@@ -65,18 +65,20 @@ impl Sent {
 
 impl TimedOut {
     pub async fn reverse(self, shared: &Arc<Shared>) -> Result<ReversalState, LinkError> {
-        reverse(shared, self.reference).await
+        reverse(shared, self.reference, None).await
     }
 }
 
-/// Reverses `original` in full: queue it durably, send a 0400, and keep it queued for the
-/// forwarder if the 0400 is not answered.
+/// Reverses `original` in full, or down to `remaining` (DE 95): queue it durably, send a 0400,
+/// and keep it queued for the forwarder if the 0400 is not answered.
 pub(crate) async fn reverse(
     shared: &Arc<Shared>,
     original: TransactionRef,
+    remaining: Option<u64>,
 ) -> Result<ReversalState, LinkError> {
     let record = PendingReversal {
         original,
+        remaining,
         attempts: 1,
     };
     let key = shared.saf.allocate();
@@ -126,13 +128,7 @@ async fn send_reversal(
 ) -> Result<bool, LinkError> {
     let trace = shared.trace();
     let request = {
-        let builder = reversal_builder(
-            mti,
-            &record.original,
-            pan.as_ref(),
-            &shared.acceptor,
-            &trace,
-        );
+        let builder = reversal_builder(mti, record, pan.as_ref(), &shared.acceptor, &trace);
         drop(pan);
         shared.send(mti, &trace, &builder, None).await?
     };

@@ -20,6 +20,9 @@ const PREFIX: &[u8] = b"link/saf/";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingReversal {
     pub original: TransactionRef,
+    /// For a partial reversal, the amount that stays authorized (DE 95); `None` reverses it all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
     /// Reversal messages sent so far (0400, then 0420, then 0421s): the next one is a repeat
     /// exactly when this is past one, even after a restart.
     pub attempts: u32,
@@ -182,6 +185,7 @@ mod tests {
                 },
                 card: CardRef("tok".into()),
             },
+            remaining: (stan == 3).then_some(200),
             attempts: 1,
         }
     }
@@ -205,6 +209,12 @@ mod tests {
             .map(|(_, r)| r.original.stan)
             .collect();
         assert_eq!(stans, vec![2, 3]);
+        let remaining: Vec<_> = q.list().unwrap().iter().map(|(_, r)| r.remaining).collect();
+        assert_eq!(
+            remaining,
+            vec![None, Some(200)],
+            "a partial reversal keeps its amount"
+        );
         // New records go after the survivors, not over them.
         let k = q.push(&record(4)).await.unwrap();
         assert!(q.list().unwrap().iter().all(|(old, _)| *old <= k));
