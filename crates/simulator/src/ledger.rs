@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
@@ -165,27 +167,102 @@ pub(crate) struct Journal {
     cap: usize,
     trimmed: u64,
     next_seq: u64,
-    /// Given up (set to `None`) after a failed write: reported once, memory keeps going.
-    file: Option<BufWriter<File>>,
+    file: Option<LedgerFile>,
+}
+
+/// The ledger file, written by a thread of its own: a write that the kernel's writeback throttles
+/// (seen as 3–5 ms stalls once the first dirty pages expired, 30 s into a run at 20,000 messages
+/// per second) must not be made under the issuer's lock, where every connection would wait on it.
+#[derive(Debug)]
+struct LedgerFile {
+    // Dropped first: the writer drains what is queued, flushes and ends; then it is joined.
+    lines: mpsc::SyncSender<ToFile>,
+    _writer: Joined,
+}
+
+#[derive(Debug)]
+struct Joined(Option<JoinHandle<()>>);
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+enum ToFile {
+    Line(Vec<u8>),
+    /// Flush, then answer: the file then holds every entry pushed before.
+    Flush(mpsc::SyncSender<()>),
+}
+
+/// Lines queued for the file at most; past it the issuer waits for the disk (back-pressure).
+const FILE_QUEUE: usize = 64 * 1024;
+
+impl LedgerFile {
+    fn create(path: &Path) -> std::io::Result<LedgerFile> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut out = BufWriter::new(File::create(path)?);
+        let (lines, rx) = mpsc::sync_channel(FILE_QUEUE);
+        let writer = std::thread::Builder::new()
+            .name("ledger-file".into())
+            .spawn(move || {
+                // Given up after a failed write: reported once, memory keeps going.
+                let mut failed = false;
+                for msg in rx {
+                    match msg {
+                        ToFile::Line(line) if !failed => {
+                            if let Err(err) = out.write_all(&line) {
+                                tracing::error!(%err, "ledger file write failed; keeping the ledger in memory only");
+                                failed = true;
+                            }
+                        }
+                        ToFile::Line(_) => {}
+                        ToFile::Flush(done) => {
+                            if let Err(err) = out.flush() {
+                                tracing::error!(%err, "ledger file flush failed");
+                            }
+                            let _ = done.send(());
+                        }
+                    }
+                }
+                let _ = out.flush();
+            })?;
+        Ok(LedgerFile {
+            lines,
+            _writer: Joined(Some(writer)),
+        })
+    }
+
+    fn write(&self, entry: &LedgerEntry) {
+        match serde_json::to_vec(entry) {
+            Ok(mut line) => {
+                line.push(b'\n');
+                let _ = self.lines.send(ToFile::Line(line));
+            }
+            Err(err) => tracing::error!(%err, "ledger entry not serializable"),
+        }
+    }
+
+    fn flush(&self) {
+        let (done, wait) = mpsc::sync_channel(1);
+        if self.lines.send(ToFile::Flush(done)).is_ok() {
+            let _ = wait.recv();
+        }
+    }
 }
 
 impl Journal {
     pub(crate) fn open(path: Option<&Path>, cap: usize) -> std::io::Result<Journal> {
-        let file = match path {
-            Some(path) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                Some(BufWriter::new(File::create(path)?))
-            }
-            None => None,
-        };
         Ok(Journal {
             entries: VecDeque::new(),
             cap,
             trimmed: 0,
             next_seq: 1,
-            file,
+            file: path.map(LedgerFile::create).transpose()?,
         })
     }
 
@@ -194,14 +271,8 @@ impl Journal {
     }
 
     pub(crate) fn push(&mut self, entry: LedgerEntry) {
-        if let Some(file) = &mut self.file {
-            let written = serde_json::to_writer(&mut *file, &entry)
-                .map_err(std::io::Error::from)
-                .and_then(|()| file.write_all(b"\n"));
-            if let Err(err) = written {
-                tracing::error!(%err, "ledger file write failed; keeping the ledger in memory only");
-                self.file = None;
-            }
+        if let Some(file) = &self.file {
+            file.write(&entry);
         }
         self.next_seq = entry.seq + 1;
         if self.entries.len() >= self.cap {
@@ -215,11 +286,10 @@ impl Journal {
         }
     }
 
+    /// Returns once the file holds every entry pushed so far.
     pub(crate) fn flush(&mut self) {
-        if let Some(file) = &mut self.file {
-            if let Err(err) = file.flush() {
-                tracing::error!(%err, "ledger file flush failed");
-            }
+        if let Some(file) = &self.file {
+            file.flush();
         }
     }
 
