@@ -13,6 +13,7 @@ pub mod auth_value;
 pub mod cards;
 pub mod config;
 pub mod faults;
+pub mod fuzzing;
 mod issuer;
 pub mod ledger;
 pub mod pki;

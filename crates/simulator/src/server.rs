@@ -264,19 +264,10 @@ impl Connection {
             connection: self.id,
             delivery,
         };
-        let response = match self.network.issuer.process(msg, arrival) {
-            Ok(decision) => encode_response(msg, &decision),
-            Err(reject) => {
-                tracing::info!(connection = self.id, mti = %msg.mti(), %reject, "request rejected");
-                if msg.mti().response().is_none() {
-                    return Outbound::Nothing;
-                }
-                encode_response(msg, &Decision::code(ResponseCode::FORMAT_ERROR))
-            }
-        };
-        let bytes = match response {
-            Ok(bytes) => bytes,
-            Err(err) => {
+        let bytes = match respond(&self.network.issuer, msg, arrival) {
+            None => return Outbound::Nothing,
+            Some(Ok(bytes)) => bytes,
+            Some(Err(err)) => {
                 tracing::error!(connection = self.id, mti = %msg.mti(), %err, "response not encodable");
                 return Outbound::Nothing;
             }
@@ -289,6 +280,23 @@ impl Connection {
             Delivery::Malformed => Outbound::Now(malformed_frame(msg)),
         }
     }
+}
+
+/// Decides and books one request and frames its answer (2-byte length header included): 30 for a
+/// request the issuer rejected; `None` for a message that has no response MTI and was rejected.
+pub(crate) fn respond(
+    issuer: &Issuer,
+    msg: &Message,
+    arrival: Arrival,
+) -> Option<Result<Bytes, iso8583::EncodeError>> {
+    Some(match issuer.process(msg, arrival) {
+        Ok(decision) => encode_response(msg, &decision),
+        Err(reject) => {
+            tracing::info!(connection = arrival.connection, mti = %msg.mti(), %reject, "request rejected");
+            msg.mti().response()?;
+            encode_response(msg, &Decision::code(ResponseCode::FORMAT_ERROR))
+        }
+    })
 }
 
 /// The framed response (2-byte length header included).
