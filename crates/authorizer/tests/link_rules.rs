@@ -368,3 +368,73 @@ async fn a_partial_reversal_releases_part_of_an_authorization_and_the_rest_compl
     let card = net.sim.handle.ledger().balance("424242******4242").unwrap();
     assert_eq!(card.opening - card.current, 4_000);
 }
+
+/// The order engine's crash safety: the reference is known (and can be made durable) before
+/// anything is sent, the network sees exactly it, and a prepared request that never left is
+/// reversed harmlessly after a restart.
+#[tokio::test]
+async fn a_prepared_authorization_is_sent_under_its_reserved_reference() {
+    let net = Net::start(Faults::default()).await;
+    let pan = card::Pan::parse(PLAIN_APPROVED).unwrap();
+    let cvc = card::Cvc::parse("123").unwrap();
+    let request = |amount: u64| authorizer::link::AuthorizationRequest {
+        kind: TransactionKind::Purchase,
+        pan: &pan,
+        expiry: future_expiry(),
+        cvc: Some(&cvc),
+        card: authorizer::link::CardRef("tok-prepared".into()),
+        amount: iso8583::Amount(amount),
+        currency: authorizer::link::Currency::RUB,
+        cof: CredentialOnFile::None,
+        three_ds: None,
+        merchant: merchant(),
+    };
+
+    let prepared = net.link.prepare(&request(1_100));
+    let reserved = prepared.reference().clone();
+    let outcome = net
+        .link
+        .authorize_prepared(prepared, request(1_100))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, LinkOutcome::Approved { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.reference(), &reserved);
+    assert!(
+        net.sim
+            .handle
+            .ledger()
+            .approval(reserved.stan, &reserved.rrn)
+            .is_some()
+    );
+
+    // Trace numbers reserved for one request do not carry another.
+    let other = net.link.prepare(&request(1_200));
+    let stan = other.reference().stan;
+    assert!(matches!(
+        net.link.authorize_prepared(other, request(9_999)).await,
+        Err(authorizer::link::LinkError::PreparedForAnother)
+    ));
+
+    // Prepared, then the process died before sending: the restart reverses it, and the network
+    // acknowledges a reversal of what it never saw without moving money.
+    let lost = net.link.prepare(&request(1_300));
+    assert_eq!(
+        net.link.reverse(lost.reference()).await.unwrap(),
+        authorizer::link::ReversalState::Acknowledged
+    );
+    let ledger = net.sim.handle.ledger();
+    assert!(
+        ledger.entries.iter().all(|e| e.stan != Some(stan)),
+        "never sent"
+    );
+    let reversal = ledger
+        .entries
+        .iter()
+        .find(|e| e.original.as_ref().map(|o| o.1) == Some(lost.reference().stan))
+        .unwrap();
+    assert_eq!(reversal.action, simulator::Action::ReversalOfUnknown);
+    assert_eq!(reversal.balance_delta, 0);
+}

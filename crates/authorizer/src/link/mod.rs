@@ -37,8 +37,8 @@ pub use config::{
 pub use metrics::{ConnectionState, LinkMetrics};
 pub use request::{
     ApprovalCode, AuthorizationRequest, CardRef, CompletionRequest, CredentialOnFile, Currency,
-    LinkOutcome, Merchant, NetworkTxnId, ProcessingCode, ReversalState, ThreeDs, TransactionKind,
-    TransactionRef,
+    LinkOutcome, Merchant, NetworkTxnId, Prepared, ProcessingCode, ReversalState, ThreeDs,
+    TransactionKind, TransactionRef,
 };
 pub use saf::{PendingReversal, SafError};
 pub use tls::{TlsError, TlsMaterial, client_config};
@@ -83,6 +83,8 @@ pub enum LinkError {
         "a partial reversal must leave less than the original amount ({remaining} of {original})"
     )]
     NotAPartialReversal { remaining: u64, original: u64 },
+    #[error("the request is not the one these trace numbers were prepared for")]
+    PreparedForAnother,
     #[error("STAN {0} is still in flight")]
     StanInUse(Stan),
     #[error("answer to {mti} unusable: {what}")]
@@ -168,8 +170,40 @@ impl Link {
     /// reversed before this returns [`LinkOutcome::TimedOutReversed`]. Once the request may be on
     /// the wire its life runs to the end on its own task, even if the caller stops waiting.
     pub async fn authorize(&self, req: AuthorizationRequest<'_>) -> Result<LinkOutcome, LinkError> {
+        let prepared = self.prepare(&req);
+        self.send_authorization(prepared, req).await
+    }
+
+    /// Gives `req` its trace numbers (STAN, RRN, DE 7) without sending it. A caller that must not
+    /// lose a payment to its own crash makes [`Prepared::reference`] durable first, then sends
+    /// with [`Link::authorize_prepared`]; after a restart it reverses every reference it holds no
+    /// outcome for (the network acknowledges a reversal of a request it never saw, and moves
+    /// nothing).
+    pub fn prepare(&self, req: &AuthorizationRequest<'_>) -> Prepared {
         let trace = self.shared.trace();
-        let reference = req.reference(&trace);
+        Prepared {
+            reference: req.reference(&trace),
+            trace,
+        }
+    }
+
+    /// [`Link::authorize`] under the trace numbers `prepared` reserved for this very request.
+    pub async fn authorize_prepared(
+        &self,
+        prepared: Prepared,
+        req: AuthorizationRequest<'_>,
+    ) -> Result<LinkOutcome, LinkError> {
+        if req.reference(&prepared.trace) != prepared.reference {
+            return Err(LinkError::PreparedForAnother);
+        }
+        self.send_authorization(prepared, req).await
+    }
+
+    async fn send_authorization(
+        &self,
+        Prepared { trace, reference }: Prepared,
+        req: AuthorizationRequest<'_>,
+    ) -> Result<LinkOutcome, LinkError> {
         let request = {
             let builder = req.builder(&self.shared.acceptor, &trace);
             self.shared

@@ -186,6 +186,20 @@ impl TransactionRef {
     }
 }
 
+/// An authorization with its trace numbers reserved and not yet sent (see `Link::prepare`).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub(crate) trace: Trace,
+    pub(crate) reference: TransactionRef,
+}
+
+impl Prepared {
+    /// What the request will be known by on the network, and what a reversal of it quotes.
+    pub fn reference(&self) -> &TransactionRef {
+        &self.reference
+    }
+}
+
 /// What became of a reversal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReversalState {
