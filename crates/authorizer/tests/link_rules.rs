@@ -282,17 +282,7 @@ async fn challenge_cards_of_each_brand_refund_and_completion() {
     let LinkOutcome::Approved { reference, .. } = &auth else {
         panic!("{auth:?}")
     };
-    let pan = card::Pan::parse(PLAIN_APPROVED).unwrap();
-    let done = net
-        .link
-        .complete(authorizer::link::CompletionRequest {
-            pan: &pan,
-            expiry: future_expiry(),
-            amount: iso8583::Amount(2_500),
-            original: reference,
-        })
-        .await
-        .unwrap();
+    let done = net.complete(PLAIN_APPROVED, reference, 2_500).await;
     assert_eq!(code(&done), ResponseCode::APPROVED);
     let refund = net
         .pay_with(
@@ -353,17 +343,7 @@ async fn a_partial_reversal_releases_part_of_an_authorization_and_the_rest_compl
     let card = ledger.balance("424242******4242").unwrap();
     assert_eq!(card.opening - card.current, 4_000);
 
-    let pan = card::Pan::parse(PLAIN_APPROVED).unwrap();
-    let done = net
-        .link
-        .complete(authorizer::link::CompletionRequest {
-            pan: &pan,
-            expiry: future_expiry(),
-            amount: iso8583::Amount(4_000),
-            original: reference,
-        })
-        .await
-        .unwrap();
+    let done = net.complete(PLAIN_APPROVED, reference, 4_000).await;
     assert_eq!(code(&done), ResponseCode::APPROVED);
     let card = net.sim.handle.ledger().balance("424242******4242").unwrap();
     assert_eq!(card.opening - card.current, 4_000);

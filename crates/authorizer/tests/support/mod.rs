@@ -177,6 +177,25 @@ impl Net {
             .await
     }
 
+    /// A 0220 completing `original` (an approved 0100 on `digits`) for `amount`.
+    pub async fn complete(
+        &self,
+        digits: &str,
+        original: &authorizer::link::TransactionRef,
+        amount: u64,
+    ) -> authorizer::link::LinkOutcome {
+        let pan = Pan::parse(digits).unwrap();
+        self.link
+            .complete(authorizer::link::CompletionRequest {
+                pan: &pan,
+                expiry: future_expiry(),
+                amount: Amount(amount),
+                original,
+            })
+            .await
+            .unwrap()
+    }
+
     /// 3-D Secure at the simulator's ACS as the cardholder who knows the code.
     pub async fn three_ds(&self, digits: &str) -> ThreeDs {
         let r = self
