@@ -1,13 +1,17 @@
 //! Authorizations per second and latency through the real link and the real simulator over
 //! mutual TLS 1.3 on this machine, the simulator applying its issuer rules to every message.
-//! The simulator runs on its own tokio runtime (its own threads), as a separate process would.
+//! The simulator runs on its own tokio runtime (its own threads) in this process, or as the real
+//! binary in a process of its own.
 //!
 //! - `link/pipelined/{1,4}conn`: many authorizations in flight (512 concurrent callers) through
 //!   one and through four connections; the figure is elements (authorizations) per second.
+//! - `link/pipelined_to_process/1conn`: the same through one connection to the release
+//!   `simulator` binary running as a process of its own (built first if stale).
 //! - `link/one_in_flight`: one caller, one request at a time (round-trip latency).
 //! - `fixed_rate_20k`: not a criterion measurement but an open-loop run at 20,000/s for 3 s,
 //!   latency measured from each request's scheduled start (no coordinated omission); prints
-//!   p50/p90/p99/p99.9/max to stderr, through one and through four connections.
+//!   p50/p90/p99/p99.9/max to stderr, through one and through four connections, with the
+//!   simulator in this process and as a process of its own.
 #![allow(clippy::print_stderr)] // a bench reports on stderr
 
 use std::sync::Arc;
@@ -22,6 +26,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::future::BoxFuture;
 use iso8583::Amount;
 use simulator::{DevPki, SimConfig, Simulator, SimulatorHandle};
+use tests::processes::{Binaries, SimulatorProcess};
 
 #[derive(Debug)]
 struct NoReversalsExpected;
@@ -37,21 +42,68 @@ impl CardResolver for NoReversalsExpected {
 
 struct Bench {
     link: Link,
-    _sim: SimulatorHandle,
-    _sim_rt: tokio::runtime::Runtime,
+    _network: Network,
     _dir: tempfile::TempDir,
 }
 
-fn start(rt: &tokio::runtime::Runtime, connections: usize) -> Bench {
-    let pki = DevPki::generate();
+/// Where the simulator runs.
+#[derive(Debug, Clone, Copy)]
+enum Where {
+    /// On a runtime of its own in this process.
+    InProcess,
+    /// The release `simulator` binary in a process of its own, as deployed.
+    Process,
+}
+
+enum Network {
+    InProcess {
+        _handle: SimulatorHandle,
+        _rt: tokio::runtime::Runtime,
+    },
+    /// The runtime drains the child's stdout; the child is killed when this drops.
+    Process {
+        _process: Box<SimulatorProcess>,
+        _rt: tokio::runtime::Runtime,
+    },
+}
+
+fn start(rt: &tokio::runtime::Runtime, connections: usize, at: Where) -> Bench {
+    let dir = tempfile::tempdir().unwrap();
     let sim_rt = runtime();
-    let sim = sim_rt.block_on(async {
-        let iso = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let acs = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Simulator::start(SimConfig::with_pki(&pki), iso, acs)
-            .await
-            .unwrap()
-    });
+    let (network, iso_addr, pki) = match at {
+        Where::InProcess => {
+            let pki = DevPki::generate();
+            let handle = sim_rt.block_on(async {
+                let iso = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let acs = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                Simulator::start(SimConfig::with_pki(&pki), iso, acs)
+                    .await
+                    .unwrap()
+            });
+            let iso = handle.iso_addr;
+            let network = Network::InProcess {
+                _handle: handle,
+                _rt: sim_rt,
+            };
+            (network, iso, pki)
+        }
+        Where::Process => {
+            let bins = Binaries::locate().unwrap();
+            let process = sim_rt
+                .block_on(SimulatorProcess::start(
+                    &bins.simulator,
+                    &dir.path().join("simulator"),
+                ))
+                .unwrap();
+            let pki = DevPki::load_from(&process.certs).unwrap();
+            let iso = process.iso_addr;
+            let network = Network::Process {
+                _process: Box::new(process),
+                _rt: sim_rt,
+            };
+            (network, iso, pki)
+        }
+    };
     let tls = client_config(&TlsMaterial {
         ca_cert_pem: pki.ca_cert_pem.clone(),
         client_cert_pem: pki.client_cert_pem.clone(),
@@ -59,12 +111,11 @@ fn start(rt: &tokio::runtime::Runtime, connections: usize) -> Bench {
     })
     .unwrap();
     let mut config = LinkConfig::new(
-        vec![Endpoint::new(sim.iso_addr.to_string(), "localhost").unwrap()],
+        vec![Endpoint::new(iso_addr.to_string(), "localhost").unwrap()],
         tls,
     );
     config.connections = connections;
     config.max_in_flight = 512;
-    let dir = tempfile::tempdir().unwrap();
     let link = rt.block_on(async {
         let store =
             store::Store::open(store::EngineKind::Redb, &dir.path().join("a.redb")).unwrap();
@@ -79,8 +130,7 @@ fn start(rt: &tokio::runtime::Runtime, connections: usize) -> Bench {
     });
     Bench {
         link,
-        _sim: sim,
-        _sim_rt: sim_rt,
+        _network: network,
         _dir: dir,
     }
 }
@@ -159,12 +209,17 @@ fn throughput(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(6))
         .warm_up_time(Duration::from_secs(1));
     for connections in [1, 4] {
-        let bench = start(&rt, connections);
+        let bench = start(&rt, connections, Where::InProcess);
         group.bench_function(format!("pipelined/{connections}conn"), |b| {
             b.iter_custom(|iters| rt.block_on(run(&bench.link, 512, iters)))
         });
     }
-    let bench = start(&rt, 1);
+    let bench = start(&rt, 1, Where::Process);
+    group.bench_function("pipelined_to_process/1conn", |b| {
+        b.iter_custom(|iters| rt.block_on(run(&bench.link, 512, iters)))
+    });
+    drop(bench);
+    let bench = start(&rt, 1, Where::InProcess);
     group.bench_function("one_in_flight", |b| {
         b.iter_custom(|iters| rt.block_on(run(&bench.link, 1, iters)))
     });
@@ -180,16 +235,18 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// whatever happened to the earlier ones.
 fn fixed_rate(c: &mut Criterion) {
     let _ = c;
-    for connections in [1, 4] {
-        fixed_rate_over(connections);
+    for at in [Where::InProcess, Where::Process] {
+        for connections in [1, 4] {
+            fixed_rate_over(connections, at);
+        }
     }
 }
 
-fn fixed_rate_over(connections: usize) {
+fn fixed_rate_over(connections: usize, at: Where) {
     let rate: u64 = 20_000;
     let secs: u64 = 3;
     let rt = runtime();
-    let bench = start(&rt, connections);
+    let bench = start(&rt, connections, at);
     let (mut latencies, mut lags) = rt.block_on(async {
         // The schedule: `rate / 1000` requests due at every millisecond tick (tokio's timer
         // granularity). Latency runs from when the tick actually fired; how late ticks fired
@@ -224,7 +281,7 @@ fn fixed_rate_over(connections: usize) {
     latencies.sort_unstable();
     lags.sort_unstable();
     eprintln!(
-        "fixed_rate_20k: {} authorizations at {rate}/s over {connections} connection(s): p50 {:?} p90 {:?} p99 {:?} p99.9 {:?} max {:?}",
+        "fixed_rate_20k: {} authorizations at {rate}/s over {connections} connection(s), simulator {at:?}: p50 {:?} p90 {:?} p99 {:?} p99.9 {:?} max {:?}",
         latencies.len(),
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.90),

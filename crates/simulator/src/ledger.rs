@@ -7,10 +7,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -173,84 +174,147 @@ pub(crate) struct Journal {
 /// The ledger file, written by a thread of its own: a write that the kernel's writeback throttles
 /// (seen as 3–5 ms stalls once the first dirty pages expired, 30 s into a run at 20,000 messages
 /// per second) must not be made under the issuer's lock, where every connection would wait on it.
+/// Lines collect in a buffer that the writer takes whole, when it is full or every
+/// [`FILE_INTERVAL`]: waking the writer for every line cost more than the write.
 #[derive(Debug)]
 struct LedgerFile {
-    // Dropped first: the writer drains what is queued, flushes and ends; then it is joined.
-    lines: mpsc::SyncSender<ToFile>,
-    _writer: Joined,
+    shared: Arc<FileShared>,
+    writer: Option<JoinHandle<()>>,
 }
 
-#[derive(Debug)]
-struct Joined(Option<JoinHandle<()>>);
-
-impl Drop for Joined {
-    fn drop(&mut self) {
-        if let Some(writer) = self.0.take() {
-            let _ = writer.join();
-        }
-    }
+#[derive(Debug, Default)]
+struct FileShared {
+    pending: Mutex<Pending>,
+    /// The writer waits here for a full buffer, a flush request or the close.
+    wake: Condvar,
+    /// Flushers and a producer held back by a full buffer wait here.
+    written: Condvar,
 }
 
-enum ToFile {
-    Line(Vec<u8>),
-    /// Flush, then answer: the file then holds every entry pushed before.
-    Flush(mpsc::SyncSender<()>),
+#[derive(Debug, Default)]
+struct Pending {
+    lines: Vec<u8>,
+    flush_requested: u64,
+    flushed: u64,
+    closed: bool,
 }
 
-/// Lines queued for the file at most; past it the issuer waits for the disk (back-pressure).
-const FILE_QUEUE: usize = 64 * 1024;
+/// The writer takes the buffer once it holds this much...
+const FILE_BATCH: usize = 64 * 1024;
+/// ...or this long after it last wrote.
+const FILE_INTERVAL: Duration = Duration::from_millis(50);
+/// Past this much unwritten, the issuer waits for the disk (back-pressure, not unbounded memory).
+const FILE_BACKLOG: usize = 16 * 1024 * 1024;
 
 impl LedgerFile {
     fn create(path: &Path) -> std::io::Result<LedgerFile> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let mut out = BufWriter::new(File::create(path)?);
-        let (lines, rx) = mpsc::sync_channel(FILE_QUEUE);
+        let file = File::create(path)?;
+        let shared = Arc::new(FileShared::default());
         let writer = std::thread::Builder::new()
             .name("ledger-file".into())
-            .spawn(move || {
-                // Given up after a failed write: reported once, memory keeps going.
-                let mut failed = false;
-                for msg in rx {
-                    match msg {
-                        ToFile::Line(line) if !failed => {
-                            if let Err(err) = out.write_all(&line) {
-                                tracing::error!(%err, "ledger file write failed; keeping the ledger in memory only");
-                                failed = true;
-                            }
-                        }
-                        ToFile::Line(_) => {}
-                        ToFile::Flush(done) => {
-                            if let Err(err) = out.flush() {
-                                tracing::error!(%err, "ledger file flush failed");
-                            }
-                            let _ = done.send(());
-                        }
-                    }
-                }
-                let _ = out.flush();
+            .spawn({
+                let shared = Arc::clone(&shared);
+                move || write_until_closed(file, &shared)
             })?;
         Ok(LedgerFile {
-            lines,
-            _writer: Joined(Some(writer)),
+            shared,
+            writer: Some(writer),
         })
     }
 
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn write(&self, entry: &LedgerEntry) {
-        match serde_json::to_vec(entry) {
-            Ok(mut line) => {
-                line.push(b'\n');
-                let _ = self.lines.send(ToFile::Line(line));
-            }
+        let mut pending = self.lock();
+        while pending.lines.len() >= FILE_BACKLOG && !pending.closed {
+            self.shared.wake.notify_one();
+            pending = self
+                .shared
+                .written
+                .wait(pending)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        match serde_json::to_writer(&mut pending.lines, entry) {
+            Ok(()) => pending.lines.push(b'\n'),
             Err(err) => tracing::error!(%err, "ledger entry not serializable"),
+        }
+        if pending.lines.len() >= FILE_BATCH {
+            self.shared.wake.notify_one();
         }
     }
 
+    /// Returns once the file holds every line written before.
     fn flush(&self) {
-        let (done, wait) = mpsc::sync_channel(1);
-        if self.lines.send(ToFile::Flush(done)).is_ok() {
-            let _ = wait.recv();
+        let mut pending = self.lock();
+        pending.flush_requested += 1;
+        let target = pending.flush_requested;
+        self.shared.wake.notify_one();
+        while pending.flushed < target && !pending.closed {
+            pending = self
+                .shared
+                .written
+                .wait(pending)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl Drop for LedgerFile {
+    fn drop(&mut self) {
+        self.lock().closed = true;
+        self.shared.wake.notify_one();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn write_until_closed(mut file: File, shared: &FileShared) {
+    // Given up after a failed write: reported once, memory keeps going.
+    let mut failed = false;
+    let lock = || {
+        shared
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    };
+    loop {
+        let (lines, target, closed) = {
+            let mut pending = lock();
+            let asked = |p: &Pending| {
+                p.lines.len() >= FILE_BATCH || p.flush_requested > p.flushed || p.closed
+            };
+            if !asked(&pending) {
+                pending = shared
+                    .wake
+                    .wait_timeout_while(pending, FILE_INTERVAL, |p| !asked(p))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            (
+                std::mem::take(&mut pending.lines),
+                pending.flush_requested,
+                pending.closed,
+            )
+        };
+        if !lines.is_empty() && !failed {
+            if let Err(err) = file.write_all(&lines) {
+                tracing::error!(%err, "ledger file write failed; keeping the ledger in memory only");
+                failed = true;
+            }
+        }
+        lock().flushed = target;
+        shared.written.notify_all();
+        if closed {
+            return;
         }
     }
 }
