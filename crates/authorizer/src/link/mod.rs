@@ -130,13 +130,10 @@ impl Link {
     ) -> Result<Link, LinkError> {
         let config = config.validate()?;
         let saf = saf::SafQueue::open(store)?;
-        let queued = saf.len();
         let endpoints = config.endpoints.iter().map(|e| e.addr.clone()).collect();
         let metrics = Arc::new(LinkMetrics::new(endpoints, config.connections));
-        metrics
-            .reversals_pending
-            .store(i64::try_from(queued).unwrap_or(i64::MAX), Relaxed);
         let (shared, receivers) = Shared::new(config, saf, cards, metrics);
+        shared.count_pending();
         let shared = Arc::new(shared);
         let stop = CancellationToken::new();
         let mut tasks = Vec::with_capacity(receivers.len() + 1);

@@ -180,7 +180,7 @@ pub(crate) async fn forward(shared: Arc<Shared>, stop: CancellationToken) {
                 continue;
             };
             // An in-line reversal may have been acknowledged since the list was read.
-            if !shared.saf.contains(key).unwrap_or(false) {
+            if !shared.saf.contains(key) {
                 continue;
             }
             let pan = match card_of(&shared, &record).await {

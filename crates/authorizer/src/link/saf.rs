@@ -84,14 +84,11 @@ impl Drop for Claim<'_> {
 
 impl SafQueue {
     pub fn open(store: Store) -> Result<SafQueue, SafError> {
-        let next = match store.last_with_prefix(PREFIX)? {
-            Some((k, _)) => SafKey::parse(&k).map_or(0, |k| k.0 + 1),
-            None => 0,
-        };
         let live = SkipSet::new();
         for (k, _) in store.scan_prefix(PREFIX)? {
             live.insert(SafKey::parse(&k).ok_or(SafError::Corrupt(SafKey(0)))?.0);
         }
+        let next = live.back().map_or(0, |last| *last.value() + 1);
         Ok(SafQueue {
             store,
             next: AtomicU64::new(next),
@@ -124,8 +121,9 @@ impl SafQueue {
         })
     }
 
-    pub fn contains(&self, key: SafKey) -> Result<bool, SafError> {
-        Ok(self.store.get(&key.bytes())?.is_some())
+    /// Whether the record is still queued (not yet acknowledged).
+    pub fn contains(&self, key: SafKey) -> bool {
+        self.live.contains(&key.0)
     }
 
     pub async fn put(&self, key: SafKey, record: &PendingReversal) -> Result<(), SafError> {
