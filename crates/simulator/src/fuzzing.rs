@@ -42,12 +42,8 @@ mod tests {
 
     #[test]
     fn the_reference_request_and_a_network_message_are_answered() {
-        let hex = include_str!("../../iso8583/testdata/reference_0100.hex");
-        let bytes: Vec<u8> = (0..hex.trim().len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
-            .collect();
-        answer(&bytes);
+        let reference = include_str!("../../iso8583/testdata/reference_0100.hex");
+        answer(&hex::decode(reference.trim()).unwrap());
         answer(b"garbage");
     }
 }

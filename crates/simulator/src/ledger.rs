@@ -191,6 +191,12 @@ struct FileShared {
     written: Condvar,
 }
 
+impl FileShared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Pending {
     lines: Vec<u8>,
@@ -226,10 +232,7 @@ impl LedgerFile {
     }
 
     fn lock(&self) -> MutexGuard<'_, Pending> {
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shared.lock()
     }
 
     fn write(&self, entry: &LedgerEntry) {
@@ -280,15 +283,9 @@ impl Drop for LedgerFile {
 fn write_until_closed(mut file: File, shared: &FileShared) {
     // Given up after a failed write: reported once, memory keeps going.
     let mut failed = false;
-    let lock = || {
-        shared
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    };
     loop {
         let (lines, target, closed) = {
-            let mut pending = lock();
+            let mut pending = shared.lock();
             let asked = |p: &Pending| {
                 p.lines.len() >= FILE_BATCH || p.flush_requested > p.flushed || p.closed
             };
@@ -311,7 +308,7 @@ fn write_until_closed(mut file: File, shared: &FileShared) {
                 failed = true;
             }
         }
-        lock().flushed = target;
+        shared.lock().flushed = target;
         shared.written.notify_all();
         if closed {
             return;
