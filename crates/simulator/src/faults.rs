@@ -2,13 +2,16 @@
 //! or card) or per connection (refused handshake).
 //!
 //! Owns the fault vocabulary, the magic-amount table and the choice of a fault for one message.
-//! It never decides an issuer outcome: a faulted authorization is still decided and booked by the
+//! Every random choice is drawn from [`Dice`] seeded by [`Faults::seed`] and the message's own
+//! identity (MTI, STAN, amount), so a run's faults can be replayed from its seed whatever order
+//! the messages arrive in. It never decides an issuer outcome: a faulted authorization is still decided and booked by the
 //! issuer rules first (a lost response to an approval is exactly what makes reversals
 //! necessary), and only its delivery is disturbed.
 
 use std::time::Duration;
 
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 /// Added latency before a response is written. Responses with different latencies overtake
@@ -29,13 +32,13 @@ pub enum Latency {
 }
 
 impl Latency {
-    pub fn sample(self) -> Duration {
+    pub fn sample(self, dice: &mut Dice) -> Duration {
         match self {
             Latency::None => Duration::ZERO,
             Latency::Fixed { ms } => Duration::from_millis(ms),
             Latency::Uniform { min_ms, max_ms } => {
                 let (lo, hi) = (min_ms.min(max_ms), min_ms.max(max_ms));
-                Duration::from_millis(rand::thread_rng().gen_range(lo..=hi))
+                Duration::from_millis(dice.0.gen_range(lo..=hi))
             }
         }
     }
@@ -103,6 +106,9 @@ pub struct Faults {
     pub magic_amounts: bool,
     /// Checked in order; the first rule that matches (and wins its probability draw) applies.
     pub rules: Vec<FaultRule>,
+    /// Seeds every probability draw and latency sample (with the message's identity), so a
+    /// failing run can be replayed. Random unless configured.
+    pub seed: u64,
 }
 
 impl Default for Faults {
@@ -113,6 +119,7 @@ impl Default for Faults {
             late_delay: Duration::from_secs(3),
             magic_amounts: true,
             rules: Vec::new(),
+            seed: rand::random(),
         }
     }
 }
@@ -130,16 +137,41 @@ pub const MAGIC_SLOW_LATENCY: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone, Copy)]
 pub struct FaultSubject<'a> {
     pub mti: u16,
+    pub stan: Option<u32>,
     pub amount: Option<u64>,
     pub pan: Option<&'a [u8]>,
 }
 
+/// The random source of one message's fault choice and latency: a function of the run's seed
+/// and the message's identity only.
+#[derive(Debug)]
+pub struct Dice(StdRng);
+
+impl Dice {
+    fn draw(&mut self, probability: f64) -> bool {
+        probability >= 1.0 || (probability > 0.0 && self.0.gen_bool(probability))
+    }
+}
+
 impl Faults {
+    /// The dice for one message (see [`Dice`]).
+    pub fn dice(&self, subject: FaultSubject<'_>) -> Dice {
+        let identity = [
+            u64::from(subject.mti),
+            subject.stan.map_or(u64::MAX, u64::from),
+            subject.amount.unwrap_or(u64::MAX),
+        ];
+        let mixed = identity
+            .iter()
+            .fold(splitmix(self.seed), |acc, part| splitmix(acc ^ part));
+        Dice(StdRng::seed_from_u64(mixed))
+    }
+
     /// The fault for one message, if any. Configured rules come first, then magic amounts (only
     /// on 0100 and 0200, so that the reversal of a lost authorization is not lost as well).
-    pub fn choose(&self, subject: FaultSubject<'_>) -> Option<Fault> {
+    pub fn choose(&self, subject: FaultSubject<'_>, dice: &mut Dice) -> Option<Fault> {
         for rule in &self.rules {
-            if rule.matches.matches(subject) && draw(rule.probability) {
+            if rule.matches.matches(subject) && dice.draw(rule.probability) {
                 return Some(rule.fault);
             }
         }
@@ -175,8 +207,12 @@ impl FaultMatch {
     }
 }
 
-fn draw(probability: f64) -> bool {
-    probability >= 1.0 || (probability > 0.0 && rand::thread_rng().gen_bool(probability))
+/// SplitMix64's finalizer: spreads neighbouring STANs over unrelated seeds.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn duration_ms(d: Duration) -> u64 {
@@ -205,29 +241,34 @@ mod tests {
     fn subject(mti: u16, amount: u64) -> FaultSubject<'static> {
         FaultSubject {
             mti,
+            stan: Some(1),
             amount: Some(amount),
             pan: Some(b"4111111111111111"),
         }
+    }
+
+    fn choose(faults: &Faults, subject: FaultSubject<'_>) -> Option<Fault> {
+        faults.choose(subject, &mut faults.dice(subject))
     }
 
     #[test]
     fn magic_amounts_fault_authorizations_but_not_their_reversals() {
         let faults = Faults::default();
         assert_eq!(
-            faults.choose(subject(100, MAGIC_NO_RESPONSE)),
+            choose(&faults, subject(100, MAGIC_NO_RESPONSE)),
             Some(Fault::NoResponse)
         );
         assert_eq!(
-            faults.choose(subject(200, MAGIC_MALFORMED)),
+            choose(&faults, subject(200, MAGIC_MALFORMED)),
             Some(Fault::Malformed)
         );
-        assert_eq!(faults.choose(subject(400, MAGIC_NO_RESPONSE)), None);
-        assert_eq!(faults.choose(subject(100, 1000)), None);
+        assert_eq!(choose(&faults, subject(400, MAGIC_NO_RESPONSE)), None);
+        assert_eq!(choose(&faults, subject(100, 1000)), None);
         let off = Faults {
             magic_amounts: false,
             ..Faults::default()
         };
-        assert_eq!(off.choose(subject(100, MAGIC_NO_RESPONSE)), None);
+        assert_eq!(choose(&off, subject(100, MAGIC_NO_RESPONSE)), None);
     }
 
     #[test]
@@ -244,13 +285,16 @@ mod tests {
             }],
             ..Faults::default()
         };
-        assert_eq!(faults.choose(subject(400, 5)), Some(Fault::DropConnection));
-        assert_eq!(faults.choose(subject(100, 5)), None);
+        assert_eq!(
+            choose(&faults, subject(400, 5)),
+            Some(Fault::DropConnection)
+        );
+        assert_eq!(choose(&faults, subject(100, 5)), None);
         let other_card = FaultSubject {
             pan: Some(b"5555555555554444"),
             ..subject(400, 5)
         };
-        assert_eq!(faults.choose(other_card), None);
+        assert_eq!(choose(&faults, other_card), None);
     }
 
     #[test]
@@ -264,15 +308,46 @@ mod tests {
             rules: vec![rule],
             ..Faults::default()
         };
-        assert!((0..100).all(|_| faults.choose(subject(100, 1)).is_none()));
+        assert!((0..100).all(|_| choose(&faults, subject(100, 1)).is_none()));
         let latency = Latency::Uniform {
             min_ms: 3,
             max_ms: 7,
         };
+        let mut dice = faults.dice(subject(100, 1));
         assert!((0..100).all(|_| {
-            let d = latency.sample();
+            let d = latency.sample(&mut dice);
             d >= Duration::from_millis(3) && d <= Duration::from_millis(7)
         }));
+    }
+
+    #[test]
+    fn the_same_seed_gives_a_message_the_same_fault_whatever_came_before() {
+        let coin = |seed| Faults {
+            rules: vec![FaultRule {
+                matches: FaultMatch::default(),
+                fault: Fault::NoResponse,
+                probability: 0.5,
+            }],
+            seed,
+            ..Faults::default()
+        };
+        let stans = |faults: &Faults, order: &mut dyn Iterator<Item = u32>| {
+            let mut hit: Vec<u32> = order
+                .filter(|&stan| {
+                    let s = FaultSubject {
+                        stan: Some(stan),
+                        ..subject(200, 100)
+                    };
+                    choose(faults, s).is_some()
+                })
+                .collect();
+            hit.sort_unstable();
+            hit
+        };
+        let forward = stans(&coin(7), &mut (1..=200));
+        assert_eq!(forward, stans(&coin(7), &mut (1..=200).rev()));
+        assert!((60..140).contains(&forward.len()), "{}", forward.len());
+        assert_ne!(forward, stans(&coin(8), &mut (1..=200)));
     }
 
     #[test]
@@ -289,6 +364,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(faults.late_delay, Duration::from_millis(1500));
+        let seeded: Faults = toml::from_str("seed = 42").unwrap();
+        assert_eq!(seeded.seed, 42);
         assert_eq!(faults.rules[0].fault, Fault::NoResponse);
         assert!(faults.magic_amounts);
     }

@@ -135,7 +135,7 @@ impl Simulator {
             stopped.clone(),
         ));
         let http = tokio::spawn(http_serve(acs_listener, issuer, stopped));
-        tracing::info!(%iso_addr, %acs_addr, "simulator listening");
+        tracing::info!(%iso_addr, %acs_addr, fault_seed = network.faults().seed, "simulator listening");
         Ok(SimulatorHandle {
             iso_addr,
             acs_addr,

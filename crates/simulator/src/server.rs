@@ -236,18 +236,21 @@ impl Connection {
     /// Decides and books one request and says how its response leaves.
     fn answer(&self, msg: &Message) -> Outbound {
         let faults = self.network.faults();
-        let fault = faults.choose(FaultSubject {
+        let subject = FaultSubject {
             mti: msg.mti().value(),
+            stan: msg.stan().map(|s| s.value()),
             amount: msg.amount().map(|a| a.0),
             pan: msg.field(2),
-        });
+        };
+        let mut dice = faults.dice(subject);
+        let fault = faults.choose(subject, &mut dice);
         let (delivery, delay) = match fault {
-            None => match faults.latency.sample() {
+            None => match faults.latency.sample(&mut dice) {
                 d if d.is_zero() => (Delivery::Sent, d),
                 d => (Delivery::Delayed { ms: millis(d) }, d),
             },
             Some(Fault::Delay { latency }) => {
-                let d = latency.sample();
+                let d = latency.sample(&mut dice);
                 (Delivery::Delayed { ms: millis(d) }, d)
             }
             Some(Fault::NoResponse) => (Delivery::NoResponse, Duration::ZERO),
