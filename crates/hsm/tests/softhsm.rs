@@ -4,7 +4,9 @@ use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
-use hsm::softhsm::isolated_test;
+use std::path::Path;
+
+use hsm::softhsm::{self, isolated_test};
 use hsm::{Hsm, HsmError, KeyKind, KeyVersion, Pin, Usage, WrappedDek};
 
 #[test]
@@ -372,4 +374,108 @@ fn fingerprint_key_rotates_by_version_and_retires() {
         Hsm::open(&cfg).unwrap().fingerprint(pan).unwrap(),
         hsm.fingerprint_with(KeyVersion(3), pan).unwrap()
     );
+}
+
+/// `isolated_test` initialised this child's token in process; a second one here shows that the
+/// SO PIN and the user PIN set through PKCS#11 work, and what is refused.
+#[test]
+fn dev_token_is_initialised_in_process_through_pkcs11() {
+    let Some(cfg) = isolated_test("dev_token_is_initialised_in_process_through_pkcs11") else {
+        return;
+    };
+    let conf = std::path::PathBuf::from(std::env::var_os("SOFTHSM2_CONF").unwrap());
+    let (so, user) = (Pin::new("so-second".into()), Pin::new("user-second".into()));
+    let again = softhsm::init_token_in(&cfg.module, &conf, &cfg.token_label, &so, &user);
+    assert!(
+        matches!(&again, Err(HsmError::SoftHsmSetup(m)) if m.contains("already exists")),
+        "{again:?}"
+    );
+    let elsewhere =
+        softhsm::init_token_in(&cfg.module, Path::new("/elsewhere.conf"), "x", &so, &user);
+    assert!(
+        matches!(&elsewhere, Err(HsmError::SoftHsmSetup(m)) if m.contains("SOFTHSM2_CONF")),
+        "{elsewhere:?}"
+    );
+    softhsm::init_token_in(&cfg.module, &conf, "second", &so, &user).unwrap();
+    let second = hsm::HsmConfig {
+        token_label: "second".into(),
+        user_pin: user.clone(),
+        ..cfg.clone()
+    };
+    // The SO PIN is not the user PIN. (Checked before the first login: PKCS#11 login state is
+    // per process and token, so once logged in any PIN "opens" it.)
+    let as_so = hsm::HsmConfig {
+        user_pin: so.clone(),
+        ..second.clone()
+    };
+    assert!(matches!(Hsm::open(&as_so), Err(HsmError::WrongPin)));
+    let hsm = Hsm::open(&second).unwrap();
+    hsm.generate_kek(KeyVersion(1)).unwrap();
+    let (wrapped, dek) = hsm.new_dek(KeyVersion(1)).unwrap();
+    assert_eq!(hsm.unwrap_dek(&wrapped).unwrap().expose(), dek.expose());
+}
+
+/// A buffer the log subscriber writes into, for reading back what was logged.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn key_events_are_logged_without_pins() {
+    let Some(cfg) = isolated_test("key_events_are_logged_without_pins") else {
+        return;
+    };
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+    let conf = std::path::PathBuf::from(std::env::var_os("SOFTHSM2_CONF").unwrap());
+    let (so, user) = (
+        Pin::new("so-pin-secret".into()),
+        Pin::new("user-pin-secret".into()),
+    );
+    softhsm::init_token_in(&cfg.module, &conf, "logged", &so, &user).unwrap();
+    let wrong = hsm::HsmConfig {
+        token_label: "logged".into(),
+        user_pin: Pin::new("wrong-pin-secret".into()),
+        ..cfg.clone()
+    };
+    assert!(Hsm::open(&wrong).is_err());
+    let hsm = Hsm::open(&hsm::HsmConfig {
+        user_pin: user,
+        ..wrong
+    })
+    .unwrap();
+    hsm.generate_kek(KeyVersion(1)).unwrap();
+    hsm.generate_kek(KeyVersion(2)).unwrap();
+    hsm.destroy_retired_kek(KeyVersion(1), KeyVersion(2))
+        .unwrap();
+    hsm.ensure_fingerprint_key().unwrap();
+    hsm.rotate_fingerprint_key().unwrap();
+    let _ = hsm.destroy_retired_kek(KeyVersion(2), KeyVersion(2));
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    for event in [
+        "initialised the SoftHSM2 token",
+        "HSM login failed",
+        "generated HSM key key=vault-kek-v1",
+        "destroyed retired HSM key key=vault-kek-v1",
+        "rotated the fingerprint key",
+        "refused to destroy a key that is not retired",
+    ] {
+        assert!(text.contains(event), "no {event:?} in:\n{text}");
+    }
+    for secret in ["so-pin-secret", "user-pin-secret", "wrong-pin-secret"] {
+        assert!(!text.contains(secret), "{secret} logged:\n{text}");
+    }
 }
