@@ -25,13 +25,6 @@ fn main() {
         let dir = tempfile::tempdir().expect("temp dir");
         let conf = dir.path().join("softhsm2.conf");
         hsm::softhsm::write_conf(&conf, &dir.path().join("tokens")).expect("softhsm conf");
-        hsm::softhsm::init_token(
-            &conf,
-            "bench",
-            &hsm::Pin::new("so-bench".into()),
-            &hsm::Pin::new("pin-bench".into()),
-        )
-        .expect("softhsm token (apt-get install softhsm2)");
         let status = std::process::Command::new(std::env::current_exe().expect("exe"))
             .args(std::env::args_os().skip(1))
             .env("SOFTHSM2_CONF", &conf)
@@ -46,6 +39,15 @@ fn main() {
         // the child's status is the bench's; nothing else is held
         std::process::exit(status.code().unwrap_or(1));
     };
+    // Here, where SOFTHSM2_CONF points at the bench's token store: PKCS#11 reads it once per
+    // process.
+    hsm::softhsm::init_token(
+        &Path::new(&dir).join("softhsm2.conf"),
+        "bench",
+        &hsm::Pin::new("so-bench".into()),
+        &hsm::Pin::new("pin-bench".into()),
+    )
+    .expect("softhsm token (apt-get install softhsm2)");
     run(Path::new(&dir));
 }
 

@@ -17,6 +17,13 @@ pub enum HsmError {
     KeyMissing(String),
     #[error("HSM key {0} already exists")]
     KeyExists(String),
+    #[error(
+        "refusing to destroy HSM key {label}: it is not older than the current version {current}"
+    )]
+    KeyNotRetired {
+        label: String,
+        current: crate::KeyVersion,
+    },
     #[error("the HSM refused to export a non-extractable key")]
     KeyUnextractable,
     #[error("wrapped key is malformed or was wrapped under another key")]
