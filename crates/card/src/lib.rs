@@ -72,8 +72,8 @@ impl Pan {
         &self.0
     }
 
-    /// Whether the last digit is the Luhn check digit of the others. Schemes only issue numbers that
-    /// pass; a failure is almost always a typing error.
+    /// Whether the last digit is the Luhn check digit of the others. Schemes only issue numbers
+    /// that pass; a failure is almost always a typing error.
     pub fn luhn_valid(&self) -> bool {
         let sum: u32 = self
             .0
@@ -272,7 +272,7 @@ impl Cvc {
         }
     }
 
-    /// The clear digits, for the one authorization message that carries them. Never store or log them.
+    /// The clear digits, for the one authorization message that carries them; never stored.
     pub fn expose(&self) -> &[u8] {
         &self.0
     }

@@ -35,8 +35,8 @@ pub struct AuthResult {
     /// Electronic commerce indicator for DE 48.20: `05` authenticated, `06` attempted, `07` failed;
     /// absent while a challenge is pending.
     pub eci: Option<String>,
-    /// The authentication value for DE 48.21, bound to this card and `ds_trans_id`; present only for
-    /// `Y` and `A`.
+    /// The authentication value for DE 48.21, bound to this card and `ds_trans_id`; present only
+    /// for `Y` and `A`.
     pub cavv: Option<String>,
     /// The directory-server transaction ID (a UUID) for DE 48.23.
     pub ds_trans_id: String,

@@ -6,7 +6,7 @@ mod cases;
 /// A fresh, empty database of one engine in its own temporary directory.
 #[derive(Debug)]
 pub struct Harness {
-    /// The engine under test, so a case can reopen the same database or name the engine in a failure.
+    /// The engine under test, so that a case can name it in a failure or open it bare.
     pub kind: store::EngineKind,
     dir: tempfile::TempDir,
 }
