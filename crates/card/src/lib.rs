@@ -14,16 +14,22 @@ use zeroize::Zeroizing;
 /// Why a piece of card data was refused. Messages never contain the data itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CardError {
+    /// Fewer than 12 or more than 19 digits: no scheme issues such a card number.
     #[error("card number must be 12 to 19 digits")]
     PanLength,
+    /// A space, dash or letter in the number; the caller strips presentation separators first.
     #[error("card number must contain only digits")]
     PanNotDigits,
+    /// The check digit does not match: most often a mistyped number.
     #[error("card number fails the Luhn check")]
     PanLuhn,
+    /// Not 3 or 4 digits. The value itself is never echoed back.
     #[error("CVC must be 3 or 4 digits")]
     Cvc,
+    /// A month outside 01 to 12.
     #[error("expiry month must be 01 to 12")]
     ExpiryMonth,
+    /// Neither `MM.YYYY`, `MM/YY` nor `YYMM`, or a year outside 2000 to 2099.
     #[error("expiry must be MM.YYYY, MM/YY or YYMM")]
     ExpiryFormat,
 }
@@ -66,6 +72,8 @@ impl Pan {
         &self.0
     }
 
+    /// Whether the last digit is the Luhn check digit of the others. Schemes only issue numbers
+    /// that pass; a failure is almost always a typing error.
     pub fn luhn_valid(&self) -> bool {
         let sum: u32 = self
             .0
@@ -99,6 +107,7 @@ impl Pan {
         Last4(l)
     }
 
+    /// The scheme that issued the card, from its BIN.
     pub fn brand(&self) -> Brand {
         Brand::of_bin(self.bin())
     }
@@ -108,10 +117,12 @@ impl Pan {
         mask_digits(&self.0)
     }
 
+    /// The number of digits (12 to 19). Safe to show: it reveals nothing of the digits.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Always false for a parsed `Pan`; present because clippy pairs it with `len`.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -145,15 +156,18 @@ impl fmt::Debug for Pan {
 pub struct Bin([u8; 6]);
 
 impl Bin {
+    /// The six digits as text; safe to log and show.
     pub fn as_str(&self) -> &str {
         // Built only from ASCII digits.
         std::str::from_utf8(&self.0).unwrap_or("000000")
     }
 
+    /// The six digits as a number, for comparing against scheme BIN ranges.
     pub fn as_u32(&self) -> u32 {
         self.0.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'))
     }
 
+    /// Exactly six ASCII digits, or `None`: reads a BIN back from a stored record or the wire.
     pub fn parse(s: &str) -> Option<Bin> {
         let b: [u8; 6] = s.as_bytes().try_into().ok()?;
         b.iter().all(u8::is_ascii_digit).then_some(Bin(b))
@@ -177,10 +191,12 @@ impl fmt::Display for Bin {
 pub struct Last4([u8; 4]);
 
 impl Last4 {
+    /// The four digits as text; safe to log and show.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("0000")
     }
 
+    /// Exactly four ASCII digits, or `None`: reads them back from a stored record or the wire.
     pub fn parse(s: &str) -> Option<Last4> {
         let b: [u8; 4] = s.as_bytes().try_into().ok()?;
         b.iter().all(u8::is_ascii_digit).then_some(Last4(b))
@@ -202,13 +218,18 @@ impl fmt::Display for Last4 {
 /// Payment scheme, from the BIN ranges each scheme publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Brand {
+    /// Visa: BINs starting with 4.
     Visa,
+    /// Mastercard: BINs 51 to 55 and 2221 to 2720.
     Mastercard,
+    /// Mir, the Russian national scheme: BINs 2200 to 2204.
     Mir,
+    /// A BIN outside every range we know; the network may still accept the card.
     Unknown,
 }
 
 impl Brand {
+    /// The scheme whose published range holds this BIN; [`Brand::Unknown`] when none does.
     pub fn of_bin(bin: Bin) -> Brand {
         let b = bin.as_u32();
         match b / 100_000 {
@@ -237,10 +258,12 @@ impl Brand {
 pub struct Cvc(Zeroizing<Vec<u8>>);
 
 impl Cvc {
+    /// Accepts 3 or 4 digits, nothing else.
     pub fn parse(digits: &str) -> Result<Cvc, CardError> {
         Cvc::from_ascii(digits.as_bytes())
     }
 
+    /// As [`Cvc::parse`], from raw bytes (e.g. an ISO 8583 field).
     pub fn from_ascii(digits: &[u8]) -> Result<Cvc, CardError> {
         if (3..=4).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
             Ok(Cvc(Zeroizing::new(digits.to_vec())))
@@ -249,6 +272,7 @@ impl Cvc {
         }
     }
 
+    /// The clear digits, for the one authorization message that carries them; never stored.
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
@@ -268,6 +292,7 @@ pub struct Expiry {
 }
 
 impl Expiry {
+    /// A month 1 to 12 and a four-digit year 2000 to 2099.
     pub fn new(month: u8, year: u16) -> Result<Expiry, CardError> {
         if !(1..=12).contains(&month) {
             return Err(CardError::ExpiryMonth);
@@ -278,10 +303,12 @@ impl Expiry {
         Ok(Expiry { year, month })
     }
 
+    /// The month, 1 to 12.
     pub fn month(self) -> u8 {
         self.month
     }
 
+    /// The four-digit year.
     pub fn year(self) -> u16 {
         self.year
     }

@@ -56,6 +56,7 @@ impl MessageBuilder {
         MessageBuilder::with_spec(&ASCII87, mti)
     }
 
+    /// A message of any dialect: a response in the dialect of its request, or a test table.
     pub fn with_spec(spec: &'static Spec, mti: Mti) -> MessageBuilder {
         MessageBuilder {
             spec,
@@ -245,14 +246,17 @@ impl MessageBuilder {
         }
     }
 
+    /// Sets DE 11, the system trace audit number.
     pub fn stan(&mut self, stan: Stan) -> &mut MessageBuilder {
         self.field(11, &stan.to_ascii())
     }
 
+    /// Sets DE 37, the retrieval reference number.
     pub fn rrn(&mut self, rrn: Rrn) -> &mut MessageBuilder {
         self.field(37, rrn.as_bytes())
     }
 
+    /// Sets DE 4 in minor units; over twelve digits is an encoding error, never cut.
     pub fn amount(&mut self, amount: Amount) -> &mut MessageBuilder {
         match amount.to_ascii() {
             Some(digits) => self.field(4, &digits),
@@ -265,6 +269,7 @@ impl MessageBuilder {
         }
     }
 
+    /// Sets DE 39, the issuer's answer.
     pub fn response_code(&mut self, code: ResponseCode) -> &mut MessageBuilder {
         self.field(39, code.as_bytes())
     }

@@ -176,19 +176,25 @@ impl<'a> De48<'a> {
         Subelements { rest: self.raw }
     }
 
+    /// The value of subelement `tag`, if present; each tag occurs at most once.
     pub fn get(&self, tag: u8) -> Option<&'a [u8]> {
         self.iter().find(|(t, _)| *t == tag).map(|(_, v)| v)
     }
 
+    /// 48.01, the credential-on-file indicator: first use, or a later use started by the
+    /// cardholder (CIT) or the merchant (MIT).
     pub fn cof_indicator(&self) -> Option<CofIndicator> {
         self.get(tag::COF_INDICATOR)
             .and_then(CofIndicator::from_code)
     }
 
+    /// 48.02, why a merchant-initiated transaction was made (recurring, unscheduled, instalment).
     pub fn mit_reason(&self) -> Option<MitReason> {
         self.get(tag::MIT_REASON).and_then(MitReason::from_code)
     }
 
+    /// 48.03, the network transaction ID: returned with a first-use approval, and carried by every
+    /// later MIT to name that first transaction.
     pub fn network_transaction_id(&self) -> Option<&'a [u8]> {
         self.get(tag::NETWORK_TRANSACTION_ID)
     }

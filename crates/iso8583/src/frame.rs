@@ -16,12 +16,22 @@ use crate::{MAX_MESSAGE_LEN, Message};
 
 const HEADER_LEN: usize = 2;
 
+/// Why the link cannot go on reading or writing frames. Every variant ends the connection: after
+/// a bad header there is no telling where the next frame starts.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
+    /// A header announces, or a message to send needs, more than the frame limit.
     #[error("frame announces {len} bytes, over the {max}-byte limit")]
-    TooLong { len: usize, max: usize },
+    TooLong {
+        /// The length announced (or needed), in bytes.
+        len: usize,
+        /// The limit, [`MAX_MESSAGE_LEN`].
+        max: usize,
+    },
+    /// A header announces zero bytes, or an empty message was to be sent: no message is empty.
     #[error("frame announces an empty message")]
     Empty,
+    /// The connection failed underneath the codec.
     #[error("connection error: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -17,20 +17,28 @@ pub enum Reveal {
     Unmasked,
 }
 
+/// Why a JSON text is not a message. Names the field or tag at fault, never a value.
 #[derive(Debug, thiserror::Error)]
 pub enum JsonError {
+    /// The text is not JSON at all.
     #[error("not JSON: {0}")]
     Syntax(#[from] serde_json::Error),
+    /// The top level is not an object with `mti` and `fields`.
     #[error("expected an object with \"mti\" and \"fields\"")]
     Shape,
+    /// `mti` is missing or not four digits.
     #[error("\"mti\" must be a string of four digits")]
     Mti,
+    /// A key of `fields` that is not a field number from 2 to 128 (DE 1 is the bitmap's own bit).
     #[error("field key {0:?} is not a field number from 2 to 128")]
     FieldKey(String),
+    /// A field's value is neither a string nor, for a structured field, an object of strings.
     #[error("DE {0}: value must be a string (or, for a structured field, an object of strings)")]
     FieldValue(u8),
+    /// A key inside a structured field that is not a two-digit tag.
     #[error("DE {0}: subelement key {1:?} is not a two-digit tag")]
     Tag(u8, String),
+    /// The fields parsed, but the builder refused a value (wrong format, too long, unknown field).
     #[error(transparent)]
     Encode(#[from] EncodeError),
 }
@@ -39,6 +47,8 @@ fn text(bytes: &[u8]) -> Value {
     Value::String(String::from_utf8_lossy(bytes).into_owned())
 }
 
+/// The JSON form of `msg`. With [`Reveal::Masked`] the PAN is masked and hidden subelements
+/// (CVC2) are left out, so the output is safe for a log or a ticket.
 pub fn to_json(msg: &Message, reveal: Reveal) -> Value {
     let mut fields = Map::new();
     for n in msg.fields() {
@@ -69,6 +79,8 @@ pub fn to_json(msg: &Message, reveal: Reveal) -> Value {
     Value::Object(out)
 }
 
+/// Builds a message from its JSON form, with the same checks as [`MessageBuilder`]. Takes the
+/// unmasked form: a masked PAN is refused, since `*` is not a digit.
 pub fn from_json(json: &str) -> Result<Message, JsonError> {
     let value: Value = serde_json::from_str(json)?;
     let obj = value.as_object().ok_or(JsonError::Shape)?;

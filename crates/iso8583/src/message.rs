@@ -187,10 +187,12 @@ impl Message {
         }
     }
 
+    /// The dialect the message was decoded or built with; its table says how a field may be shown.
     pub fn spec(&self) -> &'static Spec {
         self.spec
     }
 
+    /// The message type indicator: what the message is (0100 authorization, 0400 reversal, …).
     pub fn mti(&self) -> Mti {
         self.mti
     }
@@ -200,6 +202,7 @@ impl Message {
         &self.wire
     }
 
+    /// Whether field `n` is present; `false` for a number outside 1 to 128.
     pub fn has(&self, n: u8) -> bool {
         (1..=128).contains(&n) && self.present & bit(n) != 0
     }
@@ -220,38 +223,48 @@ impl Message {
         (2..=128u8).filter(|&n| self.has(n))
     }
 
+    /// DE 11, the system trace audit number that matches a response to its request; `None` when
+    /// absent or not six digits.
     pub fn stan(&self) -> Option<Stan> {
         Stan::new(u32::try_from(parse_digits(self.field(11)?)?).ok()?)
     }
 
+    /// DE 37, the retrieval reference number that names the transaction to both sides.
     pub fn rrn(&self) -> Option<Rrn> {
         Rrn::from_ascii(self.field(37)?)
     }
 
+    /// DE 4 in minor units of the DE 49 currency.
     pub fn amount(&self) -> Option<Amount> {
         parse_digits(self.field(4)?).map(Amount)
     }
 
+    /// DE 49, the ISO 4217 numeric currency code (e.g. 643 for roubles).
     pub fn currency(&self) -> Option<u16> {
         u16::try_from(parse_digits(self.field(49)?)?).ok()
     }
 
+    /// DE 3, the processing code: `000000` purchase or authorization, `200000` refund.
     pub fn processing_code(&self) -> Option<&[u8]> {
         self.field(3)
     }
 
+    /// DE 39, the issuer's answer; `None` in a request.
     pub fn response_code(&self) -> Option<ResponseCode> {
         ResponseCode::from_ascii(self.field(39)?)
     }
 
+    /// DE 38, the issuer's approval code, present only when approved.
     pub fn approval_code(&self) -> Option<&[u8]> {
         self.field(38)
     }
 
+    /// DE 41, the card acceptor's terminal ID, part of how a response is matched to its request.
     pub fn terminal_id(&self) -> Option<&[u8]> {
         self.field(41)
     }
 
+    /// DE 42, the card acceptor (merchant) ID.
     pub fn merchant_id(&self) -> Option<&[u8]> {
         self.field(42)
     }

@@ -193,9 +193,15 @@ pub enum Length {
     /// Exactly this many bytes, no prefix.
     Fixed(u16),
     /// LLVAR: a two-digit length prefix, then at most `max` bytes.
-    LlVar { max: u16 },
+    LlVar {
+        /// The longest value allowed, in bytes (at most 99).
+        max: u16,
+    },
     /// LLLVAR: a three-digit length prefix, then at most `max` bytes.
-    LllVar { max: u16 },
+    LllVar {
+        /// The longest value allowed, in bytes (at most 999).
+        max: u16,
+    },
 }
 
 impl Length {
@@ -339,10 +345,15 @@ pub enum Exposure {
 /// One data element of a dialect.
 #[derive(Debug, Clone, Copy)]
 pub struct FieldSpec {
+    /// The data element number, 2 to 128.
     pub number: u8,
+    /// The spec's name for it, e.g. "Primary account number"; for people, the codec never reads it.
     pub name: &'static str,
+    /// Which bytes a value may hold (`n`, `an`, `ans`).
     pub charset: Charset,
+    /// How long a value is and whether a length prefix says so.
     pub length: Length,
+    /// How a dump or the JSON form may show the value: in clear, masked, or not at all.
     pub exposure: Exposure,
     /// Present when the value is a sequence of tagged subelements (DE 48).
     pub subelements: Option<&'static [SubelementSpec]>,
@@ -351,17 +362,25 @@ pub struct FieldSpec {
 /// One subelement of a structured field: `TT` tag, `LL` length, value.
 #[derive(Debug, Clone, Copy)]
 pub struct SubelementSpec {
+    /// The two-digit tag, 0 to 99.
     pub tag: u8,
+    /// The spec's name for it, e.g. "CVC2"; for people, the codec never reads it.
     pub name: &'static str,
+    /// Which bytes a value may hold.
     pub charset: Charset,
+    /// The shortest value allowed, in bytes.
     pub min: u8,
+    /// The longest value allowed, in bytes (at most 99: `LL` is two digits).
     pub max: u8,
+    /// How a dump or the JSON form may show the value; CVC2 is never shown.
     pub exposure: Exposure,
 }
 
 /// A dialect: the field table, indexed by number, and its length-prefix encoding.
 pub struct Spec {
+    /// The dialect's name, for logs and error messages.
     pub name: &'static str,
+    /// How its length prefixes are written (ASCII digits or BCD).
     pub prefix: Prefix,
     by_number: [Option<FieldSpec>; 129],
     /// `by_number` as the codec's loops read it.
@@ -524,6 +543,7 @@ impl Spec {
         Some(SubelementTable { rows, index })
     }
 
+    /// The row of data element `number`; `None` when the dialect does not define it.
     #[inline]
     pub fn field(&self, number: u8) -> Option<&FieldSpec> {
         self.by_number.get(usize::from(number))?.as_ref()

@@ -32,8 +32,13 @@ const MAX_URL_LEN: usize = 2048;
 pub struct AuthResult {
     /// `Y` authenticated, `A` attempted, `N` failed, `C` challenge required (JSON API only).
     pub status: String,
+    /// Electronic commerce indicator for DE 48.20: `05` authenticated, `06` attempted, `07` failed;
+    /// absent while a challenge is pending.
     pub eci: Option<String>,
+    /// The authentication value for DE 48.21, bound to this card and `ds_trans_id`; present only
+    /// for `Y` and `A`.
     pub cavv: Option<String>,
+    /// The directory-server transaction ID (a UUID) for DE 48.23.
     pub ds_trans_id: String,
     /// Set when `status` is `C`: pass it to the challenge call.
     pub acs_trans_id: Option<String>,
@@ -92,6 +97,8 @@ impl IntoResponse for AcsError {
 }
 
 impl Acs {
+    /// An ACS with no pending challenge, deciding enrolment from the test-card table and signing
+    /// CAVVs with `issuer`'s key.
     pub fn new(issuer: Arc<Issuer>) -> Acs {
         Acs {
             issuer,

@@ -18,16 +18,25 @@ use zeroize::Zeroizing;
 use crate::acs::{AuthResult, CHALLENGE_CODE};
 use crate::ledger::Ledger;
 
+/// Why a call to the simulator's HTTP side failed. Never carries the PAN that was sent.
 #[derive(Debug, thiserror::Error)]
 pub enum AcsClientError {
+    /// The TCP connection to the HTTP listener failed.
     #[error("cannot reach the ACS: {0}")]
     Connect(std::io::Error),
+    /// The HTTP/1.1 exchange broke off (connection closed, malformed response).
     #[error("HTTP exchange failed: {0}")]
     Http(#[from] hyper::Error),
+    /// The request could not be built (a bad header or URI); a bug on our side.
     #[error("cannot build the request: {0}")]
     Request(#[from] hyper::http::Error),
+    /// The ACS answered with a status other than success (e.g. an unknown challenge).
     #[error("ACS answered {status}")]
-    Status { status: StatusCode },
+    Status {
+        /// The status it answered with, for the error message.
+        status: StatusCode,
+    },
+    /// The body did not deserialise into the expected type: the client and the simulator disagree.
     #[error("ACS answered with unexpected JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -50,6 +59,7 @@ struct ChallengeBody<'a> {
 }
 
 impl AcsClient {
+    /// A client of the simulator whose HTTP listener (ACS and ledger) is at `addr`.
     pub fn new(addr: SocketAddr) -> AcsClient {
         AcsClient { addr }
     }

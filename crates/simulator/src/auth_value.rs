@@ -37,10 +37,13 @@ impl fmt::Debug for CardFingerprint {
 pub struct Cavv([u8; CAVV_LEN]);
 
 impl Cavv {
+    /// Exactly 28 bytes as they came in DE 48.21, or `None`; whether the ACS issued it is checked
+    /// separately.
     pub fn parse(raw: &[u8]) -> Option<Cavv> {
         <[u8; CAVV_LEN]>::try_from(raw).ok().map(Cavv)
     }
 
+    /// The value as text, for DE 48.21 and the ACS's answer.
     pub fn as_str(&self) -> &str {
         // Built from base64 or checked to be 28 bytes; non-UTF-8 input shows as empty.
         std::str::from_utf8(&self.0).unwrap_or("")
@@ -64,12 +67,14 @@ impl fmt::Debug for IssuerKey {
 }
 
 impl IssuerKey {
+    /// A fresh key for this run: CAVVs from an earlier run no longer verify.
     pub fn random() -> IssuerKey {
         let mut key = Zeroizing::new([0u8; 32]);
         rand::thread_rng().fill_bytes(key.as_mut());
         IssuerKey(key)
     }
 
+    /// A configured key, so that CAVVs and fingerprints stay valid across restarts.
     pub fn from_bytes(bytes: [u8; 32]) -> IssuerKey {
         IssuerKey(Zeroizing::new(bytes))
     }
@@ -81,6 +86,7 @@ impl IssuerKey {
         mac
     }
 
+    /// The card's fingerprint under this key: the PAN itself is never kept.
     pub fn fingerprint(&self, pan: &[u8]) -> CardFingerprint {
         let mut mac = self.mac(b"card-fingerprint\0");
         mac.update(pan);

@@ -26,6 +26,7 @@ pub enum Enrolment {
 /// The issuer's standing verdict on a card, before any per-transaction check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
+    /// In good standing: the per-transaction rules decide.
     Active,
     /// Reported stolen: every authorization gets 05.
     Stolen,
@@ -36,11 +37,15 @@ pub enum Standing {
 /// Static facts about one card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CardProfile {
+    /// How the ACS authenticates the card (frictionless, attempt or challenge).
     pub enrolment: Enrolment,
+    /// Whether the issuer declines the card outright, whatever the request.
     pub standing: Standing,
     /// Every cardholder-present authorization needs a valid 3-D Secure result, not only the
     /// first use of a stored credential.
     pub always_3ds: bool,
+    /// The balance in minor units the card starts each run with; approvals draw on it, a balance
+    /// below the amount gets 51.
     pub opening_balance: i64,
     /// At most this many approvals within the window; more get 65.
     pub velocity: Option<(u32, Duration)>,

@@ -15,29 +15,37 @@ use crate::SimConfig;
 use crate::faults::Faults;
 use crate::pki::{self, DevPki};
 
+/// Where the ISO 8583 listener binds unless configured: the authorizer's dev link points here.
 pub const DEFAULT_ISO_ADDR: &str = "127.0.0.1:8583";
+/// Where the ACS pages and the ledger endpoint bind unless configured.
 pub const DEFAULT_ACS_ADDR: &str = "127.0.0.1:8584";
+/// The dev PKI's directory unless configured; generated on first start.
 pub const DEFAULT_CERTS_DIR: &str = "var/certs";
+/// Where each run's ledger file goes unless a path is configured.
 pub const DEFAULT_LEDGER_DIR: &str = "var/simulator";
 /// A long-running dev server keeps this many ledger entries in memory (about 300 MB at most).
 pub const DEFAULT_LEDGER_IN_MEMORY: usize = 1_000_000;
 
+/// The command line of the `simulator` binary.
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "simulator",
     about = "Processing-centre simulator: ISO 8583 issuer, 3-DS ACS, faults, ledger"
 )]
 pub struct Cli {
+    /// What to do: serve, or write certificates.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The `simulator` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Serve ISO 8583 over mutual TLS and the ACS pages.
     Serve(ServeArgs),
     /// Write a fresh dev CA, server and client certificates into a directory.
     Certs {
+        /// Directory to write the CA, server and client certificates and keys into.
         #[arg(long, default_value = DEFAULT_CERTS_DIR)]
         out: PathBuf,
     },
@@ -77,20 +85,34 @@ struct FileConfig {
     faults: Option<Faults>,
 }
 
+/// Why `simulator serve` refused to start; nothing has been bound when it is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The config file is not valid TOML or has an unknown key.
     #[error("config file {path}: {source}")]
     Parse {
+        /// The config file.
         path: PathBuf,
+        /// Where and what the TOML error is.
         source: toml::de::Error,
     },
+    /// The dev PKI could not be loaded from, or generated into, its directory.
     #[error("certificates in {dir}: {source}")]
-    Certs { dir: PathBuf, source: pki::PkiError },
+    Certs {
+        /// The certificates directory.
+        dir: PathBuf,
+        /// Which file failed, and how.
+        source: pki::PkiError,
+    },
+    /// A value out of range or two values in conflict; the text says which.
     #[error("{0}")]
     Invalid(&'static str),
 }
@@ -98,12 +120,17 @@ pub enum ConfigError {
 /// A checked configuration for `simulator serve`.
 #[derive(Debug)]
 pub struct ServeConfig {
+    /// Where the ISO 8583 listener binds (mutual TLS).
     pub iso_addr: SocketAddr,
+    /// Where the ACS pages and the ledger endpoint bind (plain HTTP).
     pub acs_addr: SocketAddr,
+    /// Everything else the simulator needs: PKI, faults, ledger, limits.
     pub sim: SimConfig,
 }
 
 impl ServeConfig {
+    /// Merges flags over the config file over the defaults, checks the result and loads the dev PKI
+    /// (generating it on first use): everything that can fail before a listener is bound.
     pub fn from_args(args: ServeArgs) -> Result<ServeConfig, ConfigError> {
         let file = match &args.config {
             Some(path) => {

@@ -19,19 +19,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Latency {
+    /// No added latency: the response is written as soon as it is decided.
     #[default]
     None,
+    /// The same latency for every response.
     Fixed {
+        /// Milliseconds to wait.
         ms: u64,
     },
     /// Uniformly distributed in `min_ms..=max_ms`.
     Uniform {
+        /// Shortest wait in milliseconds.
         min_ms: u64,
+        /// Longest wait in milliseconds.
         max_ms: u64,
     },
 }
 
 impl Latency {
+    /// How long to hold this response, drawn from `dice` so that a replay waits the same.
     pub fn sample(self, dice: &mut Dice) -> Duration {
         match self {
             Latency::None => Duration::ZERO,
@@ -49,7 +55,10 @@ impl Latency {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
     /// The response is written after this latency instead of the configured one.
-    Delay { latency: Latency },
+    Delay {
+        /// The latency that replaces the configured one.
+        latency: Latency,
+    },
     /// The request is processed, the response is never written.
     NoResponse,
     /// The response is written after [`Faults::late_delay`], i.e. after the acquirer gave up.
@@ -79,9 +88,12 @@ pub struct FaultMatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
+    /// Which messages the rule applies to; `when` in the config file, and matches all if empty.
     #[serde(default, rename = "when")]
     pub matches: FaultMatch,
+    /// What goes wrong with a matching message's response.
     pub fault: Fault,
+    /// The chance, 0.0 to 1.0, that a matching message gets the fault; 1.0 unless configured.
     #[serde(default = "always")]
     pub probability: f64,
 }
@@ -124,11 +136,16 @@ impl Default for Faults {
     }
 }
 
-/// Magic amounts (minor units) of authorizations and purchases that trigger a delivery fault.
+// Magic amounts (minor units) of authorizations and purchases that trigger a delivery fault.
+/// The amount whose response is never written ([`Fault::NoResponse`]).
 pub const MAGIC_NO_RESPONSE: u64 = 9901;
+/// The amount whose response comes after the acquirer's time-out ([`Fault::Late`]).
 pub const MAGIC_LATE: u64 = 9902;
+/// The amount whose response is cut in half by a closed connection ([`Fault::DropConnection`]).
 pub const MAGIC_DROP_CONNECTION: u64 = 9903;
+/// The amount whose response is replaced by an undecodable frame ([`Fault::Malformed`]).
 pub const MAGIC_MALFORMED: u64 = 9904;
+/// The amount whose response waits [`MAGIC_SLOW_LATENCY`], within the acquirer's time-out.
 pub const MAGIC_SLOW: u64 = 9905;
 /// The latency of [`MAGIC_SLOW`].
 pub const MAGIC_SLOW_LATENCY: Duration = Duration::from_millis(200);
@@ -136,9 +153,13 @@ pub const MAGIC_SLOW_LATENCY: Duration = Duration::from_millis(200);
 /// The facts of one request that faults can match on.
 #[derive(Debug, Clone, Copy)]
 pub struct FaultSubject<'a> {
+    /// The request's MTI as a number, e.g. `100` for 0100.
     pub mti: u16,
+    /// DE 11, when present: part of the message's identity for [`Dice`].
     pub stan: Option<u32>,
+    /// DE 4 in minor units, when present.
     pub amount: Option<u64>,
+    /// DE 2, when present, compared with a rule's test card number; never logged.
     pub pan: Option<&'a [u8]>,
 }
 

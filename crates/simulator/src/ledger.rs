@@ -39,25 +39,38 @@ pub enum Action {
     Network,
     /// The message was a valid frame but not a valid request (missing or malformed field);
     /// answered with 30 (or not at all when no response MTI exists) and changed nothing.
-    Rejected { reason: String },
+    Rejected {
+        /// Which field was missing or malformed; never its value.
+        reason: String,
+    },
     /// The frame could not be decoded; the connection was closed.
-    Malformed { reason: String },
+    Malformed {
+        /// The framing or codec error: a position and what was wrong there, never the bytes.
+        reason: String,
+    },
 }
 
 /// How the response was (or was not) delivered, as decided by fault injection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Delivery {
+    /// Written at once, or after the configured latency.
     Sent,
+    /// Written after a latency that a fault chose.
     Delayed {
+        /// The latency in milliseconds.
         ms: u64,
     },
+    /// Decided and booked, but never written.
     NoResponse,
     /// After the configured late delay, i.e. after the acquirer timed out.
     Late {
+        /// The latency in milliseconds.
         ms: u64,
     },
+    /// Half the frame written, then the connection closed.
     DropConnection,
+    /// An undecodable frame written instead of the response.
     Malformed,
     /// Nothing to answer (e.g. an undecodable frame).
     None,
@@ -74,7 +87,9 @@ pub struct LedgerEntry {
     pub connection: u64,
     /// Request MTI, e.g. "0100"; empty for an undecodable frame.
     pub mti: String,
+    /// DE 11, to match the entry with the authorizer's record of the request.
     pub stan: Option<u32>,
+    /// DE 37, the retrieval reference number the authorizer assigned.
     pub rrn: Option<String>,
     /// Masked PAN (first 6, last 4).
     pub card: Option<String>,
@@ -86,22 +101,28 @@ pub struct LedgerEntry {
     pub amount: Option<u64>,
     /// For 0400/0420/0421/0220: the original MTI and STAN from DE 90.
     pub original: Option<(String, u32)>,
+    /// DE 39 as answered, whether or not the answer was delivered.
     pub response_code: Option<String>,
+    /// DE 38 of an approval.
     pub approval_code: Option<String>,
     /// DE 48.03 returned on a first-use approval.
     pub network_id: Option<String>,
+    /// What the issuer did with the message.
     pub action: Action,
     /// Signed change of the card's balance caused by this message.
     pub balance_delta: i64,
     /// The card's balance after this message, when it touched one.
     pub balance_after: Option<i64>,
+    /// What became of the response: a test reconciles against what the acquirer could have seen.
     pub delivery: Delivery,
 }
 
 /// A card's balance at snapshot time and at the start of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
+    /// Minor units at the start of the run, from the card's profile.
     pub opening: i64,
+    /// Minor units now.
     pub current: i64,
 }
 
@@ -135,6 +156,7 @@ impl Ledger {
             .find(|e| e.stan == Some(stan) && e.rrn.as_deref() == Some(rrn))
     }
 
+    /// The balance of one card, by its masked number (first 6, last 4).
     pub fn balance(&self, masked_card: &str) -> Option<Balance> {
         self.balances.get(masked_card).copied()
     }

@@ -60,6 +60,8 @@ pub struct SimConfig {
     pub issuer_key: Option<IssuerKey>,
     /// Concurrent ISO connections; more wait in the listen backlog.
     pub max_connections: usize,
+    /// How long a client may take over the TLS handshake before it is dropped, so a silent peer
+    /// cannot hold a connection slot.
     pub handshake_timeout: Duration,
 }
 
@@ -87,13 +89,18 @@ impl SimConfig {
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
+    /// The server certificate, key or client CA could not be turned into a TLS configuration.
     #[error("TLS setup: {0}")]
     Tls(#[from] pki::PkiError),
+    /// The ledger file could not be created.
     #[error("cannot open the ledger file {path}: {source}")]
     Ledger {
+        /// The ledger file.
         path: PathBuf,
+        /// Why it could not be created.
         source: std::io::Error,
     },
+    /// A listener given to [`Simulator::start`] cannot report its bound address.
     #[error("listener has no local address: {0}")]
     Listener(std::io::Error),
 }
@@ -183,7 +190,9 @@ fn ledger_routes(issuer: Arc<Issuer>) -> axum::Router {
 /// waits for them and flushes the ledger file.
 #[derive(Debug)]
 pub struct SimulatorHandle {
+    /// Where the ISO 8583 listener is bound: the port to dial when port 0 was asked for.
     pub iso_addr: SocketAddr,
+    /// Where the ACS pages and the ledger endpoint are bound.
     pub acs_addr: SocketAddr,
     network: Arc<Network>,
     stop: watch::Sender<bool>,
@@ -205,6 +214,7 @@ impl SimulatorHandle {
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(faults);
     }
 
+    /// The fault settings in force now.
     pub fn faults(&self) -> Faults {
         (*self.network.faults()).clone()
     }
@@ -219,6 +229,8 @@ impl SimulatorHandle {
         format!("http://{}", self.acs_addr)
     }
 
+    /// Stops both servers, waits for their tasks to end and flushes the ledger file, so a test
+    /// that reads the file afterwards sees every entry.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         for task in std::mem::take(&mut self.tasks) {

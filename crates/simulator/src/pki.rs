@@ -20,32 +20,50 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use zeroize::Zeroizing;
 
-/// File names inside a certificate directory, as `simulator certs --out DIR` writes them.
+// File names inside a certificate directory, as `simulator certs --out DIR` writes them.
+/// The file of the CA certificate that both sides trust.
 pub const CA_CERT_FILE: &str = "ca.pem";
+/// The file of the simulator's server certificate, signed by the CA.
 pub const SERVER_CERT_FILE: &str = "server.pem";
+/// The file of the server certificate's private key.
 pub const SERVER_KEY_FILE: &str = "server-key.pem";
+/// The file of the link's client certificate, signed by the CA.
 pub const CLIENT_CERT_FILE: &str = "client.pem";
+/// The file of the client certificate's private key.
 pub const CLIENT_KEY_FILE: &str = "client-key.pem";
 
 /// Why PKI material could not be produced, read or turned into a TLS configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
+    /// rcgen could not generate a key or sign a certificate.
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
+    /// A PEM file could not be read or written.
     #[error("cannot access {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// A PEM document holds no block of the expected kind.
     #[error("{what}: no PEM {kind} found")]
     MissingPem {
+        /// Which document (e.g. the server certificate), never its contents.
         what: &'static str,
+        /// What was expected: `certificate` or `private key`.
         kind: &'static str,
     },
+    /// A PEM document is not well-formed PEM.
     #[error("{what}: malformed PEM")]
-    MalformedPem { what: &'static str },
+    MalformedPem {
+        /// Which document, never its contents.
+        what: &'static str,
+    },
+    /// rustls refused the certificates or key (e.g. the key does not match the certificate).
     #[error("TLS configuration rejected the certificates: {0}")]
     Tls(#[from] rustls::Error),
+    /// The client-certificate verifier could not be built from the CA.
     #[error("client verifier: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
 }
@@ -54,10 +72,15 @@ pub enum PkiError {
 /// `127.0.0.1`; both leaf certificates are signed by the CA.
 #[derive(Clone)]
 pub struct DevPki {
+    /// The CA certificate that both sides trust.
     pub ca_cert_pem: String,
+    /// The simulator's server certificate (`localhost`, `127.0.0.1`).
     pub server_cert_pem: String,
+    /// The server certificate's private key; wiped on drop and never printed.
     pub server_key_pem: Zeroizing<String>,
+    /// The link's client certificate.
     pub client_cert_pem: String,
+    /// The client certificate's private key; wiped on drop and never printed.
     pub client_key_pem: Zeroizing<String>,
 }
 
@@ -199,8 +222,11 @@ fn write_file(path: &Path, body: &[u8], _secret: bool) -> std::io::Result<()> {
 /// The simulator's TLS identity and the CA it requires client certificates to chain to.
 #[derive(Clone)]
 pub struct ServerTls {
+    /// The CA a client certificate must chain to.
     pub ca_cert_pem: String,
+    /// The server certificate the simulator presents.
     pub cert_pem: String,
+    /// Its private key; wiped on drop and never printed.
     pub key_pem: Zeroizing<String>,
 }
 

@@ -5,9 +5,12 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+/// The addresses the `simulator` binary announces on its READY line once both listeners are bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ready {
+    /// Where the ISO 8583 listener is bound.
     pub iso: SocketAddr,
+    /// Where the ACS pages and the ledger endpoint are bound.
     pub acs: SocketAddr,
 }
 

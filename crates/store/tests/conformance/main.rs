@@ -6,6 +6,7 @@ mod cases;
 /// A fresh, empty database of one engine in its own temporary directory.
 #[derive(Debug)]
 pub struct Harness {
+    /// The engine under test, so that a case can name it in a failure or open it bare.
     pub kind: store::EngineKind,
     dir: tempfile::TempDir,
 }
@@ -21,6 +22,7 @@ impl Harness {
         self.dir.path().join("db").join(self.kind.name())
     }
 
+    /// A [`store::Store`] with its committer over this database, as a process opens it.
     pub fn open(&self) -> store::Store {
         store::Store::open(self.kind, &self.path()).expect("open the store")
     }
