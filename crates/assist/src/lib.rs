@@ -8,8 +8,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod answer;
 pub mod codes;
 pub mod integrity;
 pub mod params;
+pub mod render;
 pub mod requests;
 pub mod values;
