@@ -389,6 +389,9 @@ pub struct PayRequestAnswer {
 }
 
 /// What a successful call answers, shaped per service by the spec's table.
+// One Body is built per request and rendered at once, never kept in bulk: boxing the large
+// variants would buy nothing but an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     /// tokenpay, rp, charge: the order and the operation this call made, flat.

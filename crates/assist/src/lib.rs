@@ -10,6 +10,8 @@
 
 pub mod answer;
 pub mod codes;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod integrity;
 pub mod params;
 pub mod render;
