@@ -1,20 +1,20 @@
 //! The card-on-file service behind the protocol server: a running vault's shared state (store,
 //! HSM, keyring, audit appender, merchant policies, per-customer locks), split by job:
 //!
-//! - [`keys`]: key bootstrap (`vault init`) and rotation;
-//! - [`rules`]: the One Click rules (scopes and unions, Member/Deny, listing threshold, expiry,
+//! - `keys`: key bootstrap (`vault init`) and rotation;
+//! - `rules`: the One Click rules (scopes and unions, Member/Deny, listing threshold, expiry,
 //!   the same card found again), as reads and changes over the store;
-//! - [`dispatch`]: the role table, the typed read/write/admin paths, and the one place a call is
+//! - `dispatch`: the role table, the typed read/write/admin paths, and the one place a call is
 //!   answered after its audit entry is durable;
-//! - [`retention`]: the purge and re-seal sweeps.
+//! - `retention`: the purge and re-seal sweeps.
 //!
 //! Must never store a CVC, and never let a PAN reach an error, a log line or the audit log.
 
-pub mod dispatch;
+mod dispatch;
 mod error;
-pub mod keys;
-pub mod retention;
-pub mod rules;
+mod keys;
+mod retention;
+mod rules;
 #[cfg(test)]
 mod testing;
 
@@ -107,7 +107,7 @@ impl CardVault {
         self.sweeps().reseal().await
     }
 
-    /// Starts key version N+1 (see [`keys::rotate`]), then re-seals records in the background.
+    /// Starts key version N+1 (see `keys::rotate`), then re-seals records in the background.
     /// Calls in flight keep working: old DEKs still open what they sealed.
     pub async fn rotate(&self) -> Result<u32, CallError> {
         let _only_one = self.inner.rotation.lock().await;
