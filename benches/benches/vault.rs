@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use futures::StreamExt;
-use vault::cards::{self, CardVault};
 use vault::config::Config;
 use vault::model::*;
 use vault::server::{self, Listeners};
+use vault::service::{self, CardVault};
 use vault::{ClientOptions, Credentials, VaultClient, VaultEndpoint};
 
 const IN_FLIGHT: usize = 1024;
@@ -103,7 +103,7 @@ secret_env = "VAULT_BENCH_SECRET"
     let hsm = hsm::Hsm::open(&config.hsm).expect("hsm");
     std::fs::create_dir_all(&config.data_dir).expect("data dir");
     let store = store::Store::open(config.engine, &config.database_path()).expect("store");
-    cards::init(&store, &hsm).expect("keys");
+    service::init(&store, &hsm).expect("keys");
     let socket = config.data_dir.join("vault.sock");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (facade, authorizer, server) = rt.block_on(async {

@@ -53,7 +53,7 @@ pub enum WalkthroughError {
     #[error(transparent)]
     Process(#[from] ProcessError),
     #[error("vault: {0}")]
-    Vault(#[from] vault::VaultError),
+    Vault(#[from] vault::ClientError),
     #[error("vault input: {0}")]
     Model(#[from] vault::ModelError),
     #[error("card: {0}")]

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 use vault::{
-    ClientOptions, Credentials, CustomerNumber, MerchantId, Role, Token, VaultClient,
+    ClientError, ClientOptions, Credentials, CustomerNumber, MerchantId, Role, Token, VaultClient,
     VaultEndpoint, VaultError,
 };
 
@@ -124,7 +124,7 @@ impl VaultCards {
                     .ok_or_else(|| CardsUnavailable("no vault to connect to".into()))?;
                 VaultClient::connect_with(endpoint, credentials, options)
                     .await
-                    .map_err(|e| CardsUnavailable(e.to_string()))
+                    .map_err(|e| unavailable(&e))
             })
             .await
     }
@@ -142,22 +142,42 @@ impl VaultCards {
             Ok(secret) => Ok(Some(secret.pan)),
             // The card, its customer's consent or its merchant is gone: asking again will not
             // bring it back.
-            Err(
+            Err(ClientError::Refused(
                 VaultError::NotFound
                 | VaultError::CustomerDenied
                 | VaultError::UnknownMerchant
                 | VaultError::BadRequest(_),
-            ) => Ok(None),
+            )) => Ok(None),
             // Down, slow, or refusing these credentials: an operator can fix each.
             Err(
-                e @ (VaultError::Unauthenticated
-                | VaultError::Forbidden(_)
-                | VaultError::Internal(_)
-                | VaultError::Transport(_)
-                | VaultError::Timeout),
-            ) => Err(CardsUnavailable(e.to_string())),
+                e @ (ClientError::Refused(
+                    VaultError::Unauthenticated
+                    | VaultError::Forbidden(_)
+                    | VaultError::Internal(_),
+                )
+                | ClientError::Connect { .. }
+                | ClientError::Transport(_)
+                | ClientError::Closed
+                | ClientError::Timeout(_)
+                | ClientError::Malformed(_)
+                | ClientError::UnexpectedReply(_)
+                | ClientError::Tls(_)
+                | ClientError::ServerName(_)),
+            ) => Err(unavailable(&e)),
         }
     }
+}
+
+/// The client error and its causes in one line: `CardsUnavailable` carries text only.
+fn unavailable(e: &ClientError) -> CardsUnavailable {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    CardsUnavailable(text)
 }
 
 impl CardResolver for VaultCards {

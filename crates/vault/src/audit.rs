@@ -8,6 +8,8 @@
 //! and an investigator must be able to find every access to one customer's cards. Must never hold
 //! a PAN, a CVC or a cardholder name.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 use store::{Batch, Op, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
@@ -104,18 +106,20 @@ fn chain(prev: &[u8; 32], entry: &[u8]) -> [u8; 32] {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit store: {0}")]
+    #[error("cannot read the audit log")]
     Store(#[from] StoreError),
-    #[error("commit of audit entry and changes failed: {0}")]
-    Commit(String),
+    /// The commit holding the entry (and the changes it describes) failed; shared by every
+    /// entry of that commit.
+    #[error("commit of audit entry and changes failed")]
+    Commit(#[source] Arc<StoreError>),
     #[error("audit log stopped")]
     Stopped,
     #[error("audit entry {seq}: {problem}")]
     Broken { seq: u64, problem: &'static str },
 }
 
-/// Called with the outcome of the commit that holds the entry.
-type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// Called once with the outcome of the commit that holds the entry.
+type Done = Box<dyn FnOnce(Result<(), AuditError>) + Send>;
 
 struct Append {
     event: Event,
@@ -164,12 +168,12 @@ impl AuditLog {
                 let mut head = s.to_be_bytes().to_vec();
                 head.extend_from_slice(&h);
                 batch.put(HEAD, head);
-                let result = store.commit(batch).await.map_err(|e| e.to_string());
+                let result = store.commit(batch).await.map_err(Arc::new);
                 if result.is_ok() {
                     (seq, hash) = (s, h);
                 }
                 for a in group {
-                    (a.done)(result.clone());
+                    (a.done)(result.clone().map_err(AuditError::Commit));
                 }
             }
         });
@@ -183,28 +187,31 @@ impl AuditLog {
             let _ = reply.send(result);
         })
         .await?;
-        answer
-            .await
-            .map_err(|_| AuditError::Stopped)?
-            .map_err(AuditError::Commit)
+        answer.await.map_err(|_| AuditError::Stopped)?
     }
 
-    /// Appends `event` with `changes` and calls `done` with the commit's outcome, so that a
-    /// caller can answer its client from there without a task waiting on the commit.
+    /// Appends `event` with `changes` and calls `done` exactly once with the commit's outcome
+    /// (or with [`AuditError::Stopped`] at once when the appender is gone, which is also
+    /// returned), so that a caller can answer its client from there without a task waiting on
+    /// the commit.
     pub async fn append_then(
         &self,
         event: Event,
         changes: Batch,
-        done: impl FnOnce(Result<(), String>) + Send + 'static,
+        done: impl FnOnce(Result<(), AuditError>) + Send + 'static,
     ) -> Result<(), AuditError> {
-        self.queue
-            .send(Append {
-                event,
-                changes,
-                done: Box::new(done),
-            })
-            .await
-            .map_err(|_| AuditError::Stopped)
+        let append = Append {
+            event,
+            changes,
+            done: Box::new(done),
+        };
+        match self.queue.send(append).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendError(append)) => {
+                (append.done)(Err(AuditError::Stopped));
+                Err(AuditError::Stopped)
+            }
+        }
     }
 }
 

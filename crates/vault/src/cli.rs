@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use vault::cards::{self, Initialized};
 use vault::config::Config;
-use vault::model::{Role, VaultError};
+use vault::model::Role;
 use vault::server::{self, Listeners};
+use vault::service::{self, Initialized};
 use vault::{Credentials, VaultClient, VaultEndpoint};
 
 #[derive(Debug, Parser)]
@@ -154,7 +154,7 @@ fn init(config: &Config, dev: bool) -> anyhow::Result<()> {
     }
     let hsm = hsm::Hsm::open(&config.hsm)?;
     let store = store::Store::open(config.engine, &config.database_path())?;
-    match cards::init(&store, &hsm)? {
+    match service::init(&store, &hsm)? {
         Initialized::Created { version } => say(&format!(
             "created keys: KEK and DEK v{version}, fingerprint key"
         )),
@@ -183,9 +183,7 @@ async fn admin(config: &Config) -> anyhow::Result<VaultClient> {
         },
     )
     .await
-    .map_err(|e: VaultError| {
-        anyhow::anyhow!("cannot reach the vault at {}: {e}", config.socket.display())
-    })
+    .with_context(|| format!("cannot reach the vault at {}", config.socket.display()))
 }
 
 fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {

@@ -1,6 +1,9 @@
 //! The client library the facade and the authorizer use: a pool of connections to the vault, each
 //! pipelined (many requests in flight, answers matched by id), with a per-request timeout and
 //! reconnection after a failure. Must never log or put into an error a PAN it sends or receives.
+//!
+//! Its errors ([`ClientError`]) keep what the vault answered ([`VaultError`], the wire's codes)
+//! apart from what went wrong on the way (connect, transport, time-out).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,8 +18,58 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::model::*;
-use crate::protocol::{self, Op, Reply, Request, Response};
-use crate::tls::{TlsFiles, client_config};
+use crate::protocol::{self, AdminOp, Op, ReadOp, Reply, ReplyKind, Request, Response, WriteOp};
+use crate::tls::{TlsError, TlsFiles, client_config};
+use crate::wire::DecodeError;
+
+/// Why a call through [`VaultClient`] failed, grouped by whose fault it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    // What the vault answered.
+    /// The vault refused or failed the call and said so.
+    #[error("the vault answered: {0}")]
+    Refused(VaultError),
+
+    // The vault could not be reached or did not answer: worth trying again later.
+    /// No connection could be opened (socket, TCP or TLS handshake).
+    #[error("cannot connect to the vault at {endpoint}")]
+    Connect {
+        endpoint: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An open connection failed while sending or receiving.
+    #[error("the connection to the vault failed")]
+    Transport(#[source] std::io::Error),
+    /// The vault closed the connection before it answered.
+    #[error("the vault closed the connection before answering")]
+    Closed,
+    /// No answer within the client's per-request timeout.
+    #[error("the vault did not answer within {0:?}")]
+    Timeout(Duration),
+
+    // The vault broke the protocol.
+    /// An answer that does not decode.
+    #[error("the vault's answer does not decode")]
+    Malformed(#[source] DecodeError),
+    /// A well-formed answer of the wrong kind for the request.
+    #[error("the vault answered {0:?} to a request that expects another reply")]
+    UnexpectedReply(ReplyKind),
+
+    // This client's own configuration.
+    /// The TLS files could not be loaded into a configuration.
+    #[error("the vault client's TLS configuration is unusable")]
+    Tls(#[source] TlsError),
+    /// The configured server name is not a valid DNS name or IP address.
+    #[error("{0:?} is not a valid TLS server name")]
+    ServerName(String),
+}
+
+impl From<VaultError> for ClientError {
+    fn from(e: VaultError) -> Self {
+        ClientError::Refused(e)
+    }
+}
 
 /// Where the vault listens.
 #[derive(Debug, Clone)]
@@ -87,7 +140,7 @@ impl VaultClient {
     pub async fn connect(
         endpoint: VaultEndpoint,
         credentials: Credentials,
-    ) -> Result<VaultClient, VaultError> {
+    ) -> Result<VaultClient, ClientError> {
         VaultClient::connect_with(endpoint, credentials, ClientOptions::default()).await
     }
 
@@ -96,7 +149,7 @@ impl VaultClient {
         endpoint: VaultEndpoint,
         credentials: Credentials,
         options: ClientOptions,
-    ) -> Result<VaultClient, VaultError> {
+    ) -> Result<VaultClient, ClientError> {
         let (first, role) = open(&endpoint, &credentials).await?;
         let slots = (0..options.connections.max(1))
             .map(|_| tokio::sync::Mutex::new(None))
@@ -118,10 +171,10 @@ impl VaultClient {
         self.inner.role
     }
 
-    pub async fn tokenize(&self, req: TokenizeRequest) -> Result<SavedCard, VaultError> {
-        match self.call(Op::Tokenize(req)).await? {
+    pub async fn tokenize(&self, req: TokenizeRequest) -> Result<SavedCard, ClientError> {
+        match self.call(Op::Write(WriteOp::Tokenize(req))).await? {
             Reply::Saved(s) => Ok(s),
-            other => Err(unexpected(&other)),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
         }
     }
 
@@ -130,17 +183,17 @@ impl VaultClient {
         merchant: &MerchantId,
         customer: &CustomerNumber,
         token: Token,
-    ) -> Result<CardSecret, VaultError> {
+    ) -> Result<CardSecret, ClientError> {
         match self
-            .call(Op::Detokenize {
+            .call(Op::Read(ReadOp::Detokenize {
                 merchant: merchant.clone(),
                 customer: customer.clone(),
                 token,
-            })
+            }))
             .await?
         {
             Reply::Secret(s) => Ok(s),
-            other => Err(unexpected(&other)),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
         }
     }
 
@@ -148,16 +201,16 @@ impl VaultClient {
         &self,
         merchant: &MerchantId,
         customer: &CustomerNumber,
-    ) -> Result<CustomerCards, VaultError> {
+    ) -> Result<CustomerCards, ClientError> {
         match self
-            .call(Op::List {
+            .call(Op::Read(ReadOp::List {
                 merchant: merchant.clone(),
                 customer: customer.clone(),
-            })
+            }))
             .await?
         {
             Reply::Cards(c) => Ok(c),
-            other => Err(unexpected(&other)),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
         }
     }
 
@@ -166,8 +219,8 @@ impl VaultClient {
         merchant: &MerchantId,
         customer: &CustomerNumber,
         token: Token,
-    ) -> Result<(), VaultError> {
-        self.done(Op::Remove {
+    ) -> Result<(), ClientError> {
+        self.done(WriteOp::Remove {
             merchant: merchant.clone(),
             customer: customer.clone(),
             token,
@@ -180,8 +233,8 @@ impl VaultClient {
         merchant: &MerchantId,
         customer: &CustomerNumber,
         status: CustomerStatus,
-    ) -> Result<(), VaultError> {
-        self.done(Op::SetStatus {
+    ) -> Result<(), ClientError> {
+        self.done(WriteOp::SetStatus {
             merchant: merchant.clone(),
             customer: customer.clone(),
             status,
@@ -195,8 +248,8 @@ impl VaultClient {
         customer: &CustomerNumber,
         token: Token,
         at: Timestamp,
-    ) -> Result<(), VaultError> {
-        self.done(Op::RecordPayment {
+    ) -> Result<(), ClientError> {
+        self.done(WriteOp::RecordPayment {
             merchant: merchant.clone(),
             customer: customer.clone(),
             token,
@@ -206,43 +259,43 @@ impl VaultClient {
     }
 
     /// Erases cards past retention; returns how many.
-    pub async fn purge(&self) -> Result<u64, VaultError> {
-        match self.call(Op::Purge).await? {
+    pub async fn purge(&self) -> Result<u64, ClientError> {
+        match self.call(Op::Admin(AdminOp::Purge)).await? {
             Reply::Purged(n) => Ok(n),
-            other => Err(unexpected(&other)),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
         }
     }
 
     /// Starts a new key version; returns it. Re-sealing goes on in the vault's background.
-    pub async fn rotate_keys(&self) -> Result<u32, VaultError> {
-        match self.call(Op::RotateKeys).await? {
+    pub async fn rotate_keys(&self) -> Result<u32, ClientError> {
+        match self.call(Op::Admin(AdminOp::RotateKeys)).await? {
             Reply::Rotated(v) => Ok(v),
-            other => Err(unexpected(&other)),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
         }
     }
 
-    async fn done(&self, op: Op) -> Result<(), VaultError> {
-        match self.call(op).await? {
+    async fn done(&self, op: WriteOp) -> Result<(), ClientError> {
+        match self.call(Op::Write(op)).await? {
             Reply::Done => Ok(()),
-            other => Err(unexpected(&other)),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
         }
     }
 
-    async fn call(&self, mut op: Op) -> Result<Reply, VaultError> {
+    async fn call(&self, mut op: Op) -> Result<Reply, ClientError> {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.slots.len();
         // A request that never left (its connection was already gone) is safe to send again on
         // a new connection; one that may have left is not retried (it may not be idempotent).
         for _ in 0..2 {
             let conn = self.connection(i).await?;
             match conn.send(op, self.inner.options.timeout).await? {
-                Sent::Answered(response) => return response.result,
+                Sent::Answered(response) => return Ok(response.result?),
                 Sent::NotSent(back) => op = back,
             }
         }
-        Err(VaultError::Transport("connection closed".into()))
+        Err(ClientError::Closed)
     }
 
-    async fn connection(&self, i: usize) -> Result<Conn, VaultError> {
+    async fn connection(&self, i: usize) -> Result<Conn, ClientError> {
         let mut slot = self.inner.slots[i].lock().await;
         match slot.as_ref() {
             Some(c) if !c.outgoing.is_closed() => Ok(c.clone()),
@@ -260,24 +313,8 @@ enum Sent {
     NotSent(Op),
 }
 
-fn unexpected(reply: &Reply) -> VaultError {
-    VaultError::Internal(format!("unexpected reply {}", reply_name(reply)))
-}
-
-fn reply_name(reply: &Reply) -> &'static str {
-    match reply {
-        Reply::Welcome(_) => "welcome",
-        Reply::Saved(_) => "saved",
-        Reply::Secret(_) => "secret",
-        Reply::Cards(_) => "cards",
-        Reply::Done => "done",
-        Reply::Purged(_) => "purged",
-        Reply::Rotated(_) => "rotated",
-    }
-}
-
 impl Conn {
-    async fn send(&self, op: Op, timeout: Duration) -> Result<Sent, VaultError> {
+    async fn send(&self, op: Op, timeout: Duration) -> Result<Sent, ClientError> {
         let (tx, rx) = oneshot::channel();
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         if let Err(mpsc::error::SendError((req, _))) =
@@ -287,10 +324,8 @@ impl Conn {
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => Ok(Sent::Answered(r)),
-            Ok(Err(_)) => Err(VaultError::Transport(
-                "connection lost before the answer".into(),
-            )),
-            Err(_) => Err(VaultError::Timeout),
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Err(_) => Err(ClientError::Timeout(timeout)),
         }
     }
 }
@@ -298,31 +333,40 @@ impl Conn {
 async fn open(
     endpoint: &VaultEndpoint,
     credentials: &Credentials,
-) -> Result<(Conn, Role), VaultError> {
-    let transport = |e: String| VaultError::Transport(e);
+) -> Result<(Conn, Role), ClientError> {
     let io: Box<dyn Io> = match endpoint {
-        VaultEndpoint::Unix(path) => Box::new(
-            tokio::net::UnixStream::connect(path)
-                .await
-                .map_err(|e| transport(format!("{}: {e}", path.display())))?,
-        ),
+        VaultEndpoint::Unix(path) => {
+            let connect = |source| ClientError::Connect {
+                endpoint: path.display().to_string(),
+                source,
+            };
+            Box::new(
+                tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(connect)?,
+            )
+        }
         VaultEndpoint::Tls {
             addr,
             server_name,
             files,
         } => {
-            let cfg = client_config(files).map_err(|e| transport(e.to_string()))?;
+            let connect = |source| ClientError::Connect {
+                endpoint: addr.to_string(),
+                source,
+            };
+            let cfg = client_config(files).map_err(ClientError::Tls)?;
+            let name = rustls::pki_types::ServerName::try_from(server_name.clone())
+                .map_err(|_| ClientError::ServerName(server_name.clone()))?;
             let tcp = tokio::net::TcpStream::connect(addr)
                 .await
-                .map_err(|e| transport(format!("{addr}: {e}")))?;
+                .map_err(connect)?;
             let _ = tcp.set_nodelay(true);
-            let name = rustls::pki_types::ServerName::try_from(server_name.clone())
-                .map_err(|e| transport(e.to_string()))?;
             Box::new(
                 tokio_rustls::TlsConnector::from(cfg)
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| transport(e.to_string()))?,
+                    .map_err(connect)?,
             )
         }
     };
@@ -343,18 +387,18 @@ async fn open(
     write
         .send(Request { id: 0, op: hello }.encode())
         .await
-        .map_err(|e| transport(e.to_string()))?;
+        .map_err(ClientError::Transport)?;
     let frame = read
         .next()
         .await
-        .ok_or_else(|| transport("vault closed the connection".into()))?
-        .map_err(|e| transport(e.to_string()))?;
+        .ok_or(ClientError::Closed)?
+        .map_err(ClientError::Transport)?;
     let role = match Response::decode(&frame)
-        .map_err(|e| transport(e.to_string()))?
+        .map_err(ClientError::Malformed)?
         .result?
     {
         Reply::Welcome(role) => role,
-        other => return Err(unexpected(&other)),
+        other => return Err(ClientError::UnexpectedReply(other.kind())),
     };
     let waiters: Waiters = Arc::default();
     let (outgoing, mut queue) = mpsc::channel::<(Request, oneshot::Sender<Response>)>(1024);

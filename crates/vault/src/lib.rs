@@ -20,8 +20,6 @@ pub mod audit;
 #[cfg(feature = "server")]
 mod bins;
 #[cfg(feature = "server")]
-pub mod cards;
-#[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
 mod keyring;
@@ -29,8 +27,10 @@ mod keyring;
 pub mod record;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
+pub mod service;
 
-pub use client::{ClientOptions, Credentials, VaultClient, VaultEndpoint};
+pub use client::{ClientError, ClientOptions, Credentials, VaultClient, VaultEndpoint};
 pub use model::*;
 pub use secret::{SecretError, SecretSource};
 pub use wire::DecodeError;

@@ -311,7 +311,9 @@ pub struct TokenizeRequest {
     pub holder: Option<CardholderName>,
 }
 
-/// Why the vault refused or failed a call, as the client sees it. Never carries card data.
+/// What the vault answered when it refused or failed a call: exactly what a server sends (the
+/// protocol's status codes), nothing the client made up. The client library's own failures
+/// (transport, time-out) are [`crate::client::ClientError`]. Never carries card data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VaultError {
     #[error("bad request: {0}")]
@@ -326,12 +328,9 @@ pub enum VaultError {
     CustomerDenied,
     #[error("unknown merchant")]
     UnknownMerchant,
+    /// The vault failed (its store, its HSM, its audit log); the text names what, never a value.
     #[error("vault internal error: {0}")]
     Internal(String),
-    #[error("vault unreachable: {0}")]
-    Transport(String),
-    #[error("vault did not answer in time")]
-    Timeout,
 }
 
 /// A client's shared secret for the Unix socket; wiped on drop, never printed.

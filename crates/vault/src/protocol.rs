@@ -4,7 +4,9 @@
 //! (u8), op fields. Response: kind `0x52`, id (u64), status (0 = ok, else an error code), then the
 //! reply or the error text. Strings and byte strings carry a u16 length. Decoding validates every
 //! field into its domain type, so the rest of the vault never sees an unchecked value; encoding is
-//! canonical, so decode → encode gives back the input. Must never put card data in an error.
+//! canonical, so decode → encode gives back the input. Every byte that names something (op,
+//! status, reply, role, customer status, brand) comes from one [`code_table!`] each. Must never put
+//! card data in an error.
 
 use bytes::{Bytes, BytesMut};
 use card::{Bin, Brand, Expiry, Last4, Pan};
@@ -12,7 +14,7 @@ use tokio_util::codec::LengthDelimitedCodec;
 use zeroize::Zeroizing;
 
 use crate::model::*;
-use crate::wire::{DecodeError, Reader, Writer};
+use crate::wire::{DecodeError, Reader, Writer, code_table};
 
 /// Largest frame either side accepts; a tokenize request is under 300 bytes, a listing of 100
 /// cards under 10 KiB.
@@ -31,14 +33,25 @@ pub fn codec() -> LengthDelimitedCodec {
 const REQUEST: u8 = 0x51;
 const RESPONSE: u8 = 0x52;
 
+/// A request's operation, sorted by the path it takes through the vault, so that a handler for
+/// reads cannot be given a write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// First request on a Unix-socket connection: who the client is.
+    /// First request on a connection: who the client is (over the Unix socket, with its secret).
     Hello {
         client: String,
         secret: ClientSecret,
     },
-    Tokenize(TokenizeRequest),
+    /// Changes nothing.
+    Read(ReadOp),
+    /// Changes one customer's records.
+    Write(WriteOp),
+    /// Operator work over the whole vault.
+    Admin(AdminOp),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOp {
     Detokenize {
         merchant: MerchantId,
         customer: CustomerNumber,
@@ -48,6 +61,11 @@ pub enum Op {
         merchant: MerchantId,
         customer: CustomerNumber,
     },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    Tokenize(TokenizeRequest),
     Remove {
         merchant: MerchantId,
         customer: CustomerNumber,
@@ -64,44 +82,188 @@ pub enum Op {
         token: Token,
         at: Timestamp,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminOp {
     /// Erase every card past its retention period.
     Purge,
     /// Start a new key version and re-seal records under it in the background.
     RotateKeys,
 }
 
-impl Op {
-    pub fn code(&self) -> u8 {
-        match self {
-            Op::Hello { .. } => 1,
-            Op::Tokenize(_) => 2,
-            Op::Detokenize { .. } => 3,
-            Op::List { .. } => 4,
-            Op::Remove { .. } => 5,
-            Op::SetStatus { .. } => 6,
-            Op::RecordPayment { .. } => 7,
-            Op::Purge => 8,
-            Op::RotateKeys => 9,
-        }
-    }
+/// Which operation a request asks for, without its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Hello,
+    Tokenize,
+    Detokenize,
+    List,
+    Remove,
+    SetStatus,
+    RecordPayment,
+    Purge,
+    RotateKeys,
+}
 
-    pub fn name(&self) -> &'static str {
-        op_name(self.code())
+code_table! {
+    /// The op byte of a request (also the `op` of an audit entry).
+    pub op_code / op_kind: OpKind {
+        OpKind::Hello = 1,
+        OpKind::Tokenize = 2,
+        OpKind::Detokenize = 3,
+        OpKind::List = 4,
+        OpKind::Remove = 5,
+        OpKind::SetStatus = 6,
+        OpKind::RecordPayment = 7,
+        OpKind::Purge = 8,
+        OpKind::RotateKeys = 9,
     }
 }
 
-pub fn op_name(code: u8) -> &'static str {
-    match code {
-        1 => "hello",
-        2 => "tokenize",
-        3 => "detokenize",
-        4 => "list",
-        5 => "remove",
-        6 => "set-status",
-        7 => "record-payment",
-        8 => "purge",
-        9 => "rotate-keys",
-        _ => "unknown",
+impl Op {
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Op::Hello { .. } => OpKind::Hello,
+            Op::Read(ReadOp::Detokenize { .. }) => OpKind::Detokenize,
+            Op::Read(ReadOp::List { .. }) => OpKind::List,
+            Op::Write(WriteOp::Tokenize(_)) => OpKind::Tokenize,
+            Op::Write(WriteOp::Remove { .. }) => OpKind::Remove,
+            Op::Write(WriteOp::SetStatus { .. }) => OpKind::SetStatus,
+            Op::Write(WriteOp::RecordPayment { .. }) => OpKind::RecordPayment,
+            Op::Admin(AdminOp::Purge) => OpKind::Purge,
+            Op::Admin(AdminOp::RotateKeys) => OpKind::RotateKeys,
+        }
+    }
+
+    /// The token the op names, if any (for the audit entry).
+    pub fn token(&self) -> Option<Token> {
+        match self {
+            Op::Read(ReadOp::Detokenize { token, .. })
+            | Op::Write(WriteOp::Remove { token, .. } | WriteOp::RecordPayment { token, .. }) => {
+                Some(*token)
+            }
+            Op::Read(ReadOp::List { .. })
+            | Op::Write(WriteOp::Tokenize(_) | WriteOp::SetStatus { .. })
+            | Op::Hello { .. }
+            | Op::Admin(_) => None,
+        }
+    }
+
+    /// The customer the op is about, if any (for the audit entry).
+    pub fn customer(&self) -> Option<&CustomerNumber> {
+        match self {
+            Op::Write(WriteOp::Tokenize(t)) => Some(&t.customer),
+            Op::Read(ReadOp::Detokenize { customer, .. } | ReadOp::List { customer, .. })
+            | Op::Write(
+                WriteOp::Remove { customer, .. }
+                | WriteOp::SetStatus { customer, .. }
+                | WriteOp::RecordPayment { customer, .. },
+            ) => Some(customer),
+            Op::Hello { .. } | Op::Admin(_) => None,
+        }
+    }
+}
+
+/// The status byte of a response: success, or which [`VaultError`] the vault answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    BadRequest,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    CustomerDenied,
+    UnknownMerchant,
+    Internal,
+}
+
+code_table! {
+    /// The status byte of a response (also the `outcome` of an audit entry).
+    pub status_code / status_of: Status {
+        Status::Ok = 0,
+        Status::BadRequest = 1,
+        Status::Unauthenticated = 2,
+        Status::Forbidden = 3,
+        Status::NotFound = 4,
+        Status::CustomerDenied = 5,
+        Status::UnknownMerchant = 6,
+        Status::Internal = 7,
+    }
+}
+
+impl VaultError {
+    pub fn status(&self) -> Status {
+        match self {
+            VaultError::BadRequest(_) => Status::BadRequest,
+            VaultError::Unauthenticated => Status::Unauthenticated,
+            VaultError::Forbidden(_) => Status::Forbidden,
+            VaultError::NotFound => Status::NotFound,
+            VaultError::CustomerDenied => Status::CustomerDenied,
+            VaultError::UnknownMerchant => Status::UnknownMerchant,
+            VaultError::Internal(_) => Status::Internal,
+        }
+    }
+
+    /// The text after the status byte: empty unless the variant carries one.
+    fn text(&self) -> &str {
+        match self {
+            VaultError::BadRequest(m) | VaultError::Internal(m) => m,
+            VaultError::Forbidden(role) => role,
+            VaultError::Unauthenticated
+            | VaultError::NotFound
+            | VaultError::CustomerDenied
+            | VaultError::UnknownMerchant => "",
+        }
+    }
+}
+
+/// Which answer a successful response carries, without its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyKind {
+    Welcome,
+    Saved,
+    Secret,
+    Cards,
+    Done,
+    Purged,
+    Rotated,
+}
+
+code_table! {
+    reply_code / reply_kind: ReplyKind {
+        ReplyKind::Welcome = 1,
+        ReplyKind::Saved = 2,
+        ReplyKind::Secret = 3,
+        ReplyKind::Cards = 4,
+        ReplyKind::Done = 5,
+        ReplyKind::Purged = 6,
+        ReplyKind::Rotated = 7,
+    }
+}
+
+code_table! {
+    customer_status_code / customer_status_of: CustomerStatus {
+        CustomerStatus::New = 0,
+        CustomerStatus::Member = 1,
+        CustomerStatus::Deny = 2,
+    }
+}
+
+code_table! {
+    role_code / role_of: Role {
+        Role::Facade = 1,
+        Role::Authorizer = 2,
+        Role::Admin = 3,
+    }
+}
+
+code_table! {
+    brand_code / brand_of: Brand {
+        Brand::Unknown = 0,
+        Brand::Visa = 1,
+        Brand::Mastercard = 2,
+        Brand::Mir = 3,
     }
 }
 
@@ -133,13 +295,13 @@ impl Request {
         let mut w = BytesMut::with_capacity(96);
         w.put_u8(REQUEST);
         w.put_u64(self.id);
-        w.put_u8(self.op.code());
+        w.put_u8(op_code(self.op.kind()));
         match &self.op {
             Op::Hello { client, secret } => {
                 w.put_str(client);
                 w.put_bytes(secret.expose());
             }
-            Op::Tokenize(t) => {
+            Op::Write(WriteOp::Tokenize(t)) => {
                 put_owner(&mut w, &t.merchant, &t.customer);
                 w.put_bytes(t.pan.expose());
                 put_expiry(&mut w, t.expiry);
@@ -148,39 +310,39 @@ impl Request {
                     w.put_str(h.expose());
                 }
             }
-            Op::Detokenize {
+            Op::Read(ReadOp::Detokenize {
                 merchant,
                 customer,
                 token,
-            }
-            | Op::Remove {
+            })
+            | Op::Write(WriteOp::Remove {
                 merchant,
                 customer,
                 token,
-            } => {
+            }) => {
                 put_owner(&mut w, merchant, customer);
                 w.put_slice(token.as_bytes());
             }
-            Op::List { merchant, customer } => put_owner(&mut w, merchant, customer),
-            Op::SetStatus {
+            Op::Read(ReadOp::List { merchant, customer }) => put_owner(&mut w, merchant, customer),
+            Op::Write(WriteOp::SetStatus {
                 merchant,
                 customer,
                 status,
-            } => {
+            }) => {
                 put_owner(&mut w, merchant, customer);
-                w.put_u8(status_code(*status));
+                w.put_u8(customer_status_code(*status));
             }
-            Op::RecordPayment {
+            Op::Write(WriteOp::RecordPayment {
                 merchant,
                 customer,
                 token,
                 at,
-            } => {
+            }) => {
                 put_owner(&mut w, merchant, customer);
                 w.put_slice(token.as_bytes());
                 w.put_u64(at.0);
             }
-            Op::Purge | Op::RotateKeys => {}
+            Op::Admin(_) => {}
         }
         w.freeze()
     }
@@ -191,12 +353,13 @@ impl Request {
             return Err(r.invalid("kind"));
         }
         let id = r.u64()?;
-        let op = match r.u8()? {
-            1 => Op::Hello {
+        let kind = op_kind(r.u8()?).ok_or_else(|| r.invalid("op"))?;
+        let op = match kind {
+            OpKind::Hello => Op::Hello {
                 client: r.str("client")?.to_string(),
                 secret: ClientSecret::new(r.bytes()?.to_vec()),
             },
-            2 => {
+            OpKind::Tokenize => {
                 let (merchant, customer) = owner(&mut r)?;
                 let pan = Pan::from_ascii(r.bytes()?).map_err(|_| r.invalid("pan"))?;
                 let expiry = expiry(&mut r)?;
@@ -205,57 +368,56 @@ impl Request {
                 } else {
                     None
                 };
-                Op::Tokenize(TokenizeRequest {
+                Op::Write(WriteOp::Tokenize(TokenizeRequest {
                     merchant,
                     customer,
                     pan,
                     expiry,
                     holder,
-                })
+                }))
             }
-            code @ (3 | 5) => {
+            kind @ (OpKind::Detokenize | OpKind::Remove) => {
                 let (merchant, customer) = owner(&mut r)?;
                 let token = Token::from_bytes(r.array()?);
-                if code == 3 {
-                    Op::Detokenize {
+                if kind == OpKind::Detokenize {
+                    Op::Read(ReadOp::Detokenize {
                         merchant,
                         customer,
                         token,
-                    }
+                    })
                 } else {
-                    Op::Remove {
+                    Op::Write(WriteOp::Remove {
                         merchant,
                         customer,
                         token,
-                    }
+                    })
                 }
             }
-            4 => {
+            OpKind::List => {
                 let (merchant, customer) = owner(&mut r)?;
-                Op::List { merchant, customer }
+                Op::Read(ReadOp::List { merchant, customer })
             }
-            6 => {
+            OpKind::SetStatus => {
                 let (merchant, customer) = owner(&mut r)?;
                 let status = status(&mut r)?;
-                Op::SetStatus {
+                Op::Write(WriteOp::SetStatus {
                     merchant,
                     customer,
                     status,
-                }
+                })
             }
-            7 => {
+            OpKind::RecordPayment => {
                 let (merchant, customer) = owner(&mut r)?;
                 let token = Token::from_bytes(r.array()?);
-                Op::RecordPayment {
+                Op::Write(WriteOp::RecordPayment {
                     merchant,
                     customer,
                     token,
                     at: Timestamp(r.u64()?),
-                }
+                })
             }
-            8 => Op::Purge,
-            9 => Op::RotateKeys,
-            _ => return Err(r.invalid("op")),
+            OpKind::Purge => Op::Admin(AdminOp::Purge),
+            OpKind::RotateKeys => Op::Admin(AdminOp::RotateKeys),
         };
         r.finish()?;
         Ok(Request { id, op })
@@ -269,13 +431,12 @@ impl Response {
         w.put_u64(self.id);
         match &self.result {
             Ok(reply) => {
-                w.put_u8(0);
+                w.put_u8(status_code(Status::Ok));
                 put_reply(&mut w, reply);
             }
             Err(e) => {
-                let (code, text) = error_parts(e);
-                w.put_u8(code);
-                w.put_str(text);
+                w.put_u8(status_code(e.status()));
+                w.put_str(e.text());
             }
         }
         w.freeze()
@@ -287,11 +448,19 @@ impl Response {
             return Err(r.invalid("kind"));
         }
         let id = r.u64()?;
-        let status = r.u8()?;
-        let result = if status == 0 {
-            Ok(reply(&mut r)?)
-        } else {
-            Err(error(&mut r, status)?)
+        let status = status_of(r.u8()?).ok_or_else(|| r.invalid("status"))?;
+        let result = match status {
+            Status::Ok => Ok(reply(&mut r)?),
+            Status::BadRequest => Err(VaultError::BadRequest(r.str("error")?.to_string())),
+            Status::Unauthenticated => Err(no_text(&mut r, VaultError::Unauthenticated)?),
+            Status::Forbidden => {
+                let role = Role::parse(r.str("error")?).ok_or_else(|| r.invalid("role"))?;
+                Err(VaultError::Forbidden(role.name()))
+            }
+            Status::NotFound => Err(no_text(&mut r, VaultError::NotFound)?),
+            Status::CustomerDenied => Err(no_text(&mut r, VaultError::CustomerDenied)?),
+            Status::UnknownMerchant => Err(no_text(&mut r, VaultError::UnknownMerchant)?),
+            Status::Internal => Err(VaultError::Internal(r.str("error")?.to_string())),
         };
         r.finish()?;
         Ok(Response { id, result })
@@ -320,57 +489,16 @@ fn expiry(r: &mut Reader<'_>) -> Result<Expiry, DecodeError> {
     Expiry::new(month, year).map_err(|_| r.invalid("expiry"))
 }
 
-fn status_code(s: CustomerStatus) -> u8 {
-    match s {
-        CustomerStatus::New => 0,
-        CustomerStatus::Member => 1,
-        CustomerStatus::Deny => 2,
-    }
-}
-
 fn status(r: &mut Reader<'_>) -> Result<CustomerStatus, DecodeError> {
-    match r.u8()? {
-        0 => Ok(CustomerStatus::New),
-        1 => Ok(CustomerStatus::Member),
-        2 => Ok(CustomerStatus::Deny),
-        _ => Err(r.invalid("status")),
-    }
-}
-
-fn role_code(role: Role) -> u8 {
-    match role {
-        Role::Facade => 1,
-        Role::Authorizer => 2,
-        Role::Admin => 3,
-    }
+    customer_status_of(r.u8()?).ok_or_else(|| r.invalid("status"))
 }
 
 fn role(r: &mut Reader<'_>) -> Result<Role, DecodeError> {
-    match r.u8()? {
-        1 => Ok(Role::Facade),
-        2 => Ok(Role::Authorizer),
-        3 => Ok(Role::Admin),
-        _ => Err(r.invalid("role")),
-    }
-}
-
-fn brand_code(b: Brand) -> u8 {
-    match b {
-        Brand::Unknown => 0,
-        Brand::Visa => 1,
-        Brand::Mastercard => 2,
-        Brand::Mir => 3,
-    }
+    role_of(r.u8()?).ok_or_else(|| r.invalid("role"))
 }
 
 fn brand(r: &mut Reader<'_>) -> Result<Brand, DecodeError> {
-    match r.u8()? {
-        0 => Ok(Brand::Unknown),
-        1 => Ok(Brand::Visa),
-        2 => Ok(Brand::Mastercard),
-        3 => Ok(Brand::Mir),
-        _ => Err(r.invalid("brand")),
-    }
+    brand_of(r.u8()?).ok_or_else(|| r.invalid("brand"))
 }
 
 fn put_masked(w: &mut BytesMut, c: &MaskedCard) {
@@ -398,20 +526,30 @@ fn masked(r: &mut Reader<'_>) -> Result<MaskedCard, DecodeError> {
     })
 }
 
-fn put_reply(w: &mut BytesMut, reply: &Reply) {
-    match reply {
-        Reply::Welcome(role) => {
-            w.put_u8(1);
-            w.put_u8(role_code(*role));
+impl Reply {
+    pub fn kind(&self) -> ReplyKind {
+        match self {
+            Reply::Welcome(_) => ReplyKind::Welcome,
+            Reply::Saved(_) => ReplyKind::Saved,
+            Reply::Secret(_) => ReplyKind::Secret,
+            Reply::Cards(_) => ReplyKind::Cards,
+            Reply::Done => ReplyKind::Done,
+            Reply::Purged(_) => ReplyKind::Purged,
+            Reply::Rotated(_) => ReplyKind::Rotated,
         }
+    }
+}
+
+fn put_reply(w: &mut BytesMut, reply: &Reply) {
+    w.put_u8(reply_code(reply.kind()));
+    match reply {
+        Reply::Welcome(role) => w.put_u8(role_code(*role)),
         Reply::Saved(s) => {
-            w.put_u8(2);
             w.put_slice(s.token.as_bytes());
             put_masked(w, &s.card);
             w.put_bool(s.created);
         }
         Reply::Secret(s) => {
-            w.put_u8(3);
             w.put_bytes(s.pan.expose());
             put_expiry(w, s.expiry);
             w.put_bool(s.holder.is_some());
@@ -420,8 +558,7 @@ fn put_reply(w: &mut BytesMut, reply: &Reply) {
             }
         }
         Reply::Cards(c) => {
-            w.put_u8(4);
-            w.put_u8(status_code(c.status));
+            w.put_u8(customer_status_code(c.status));
             w.put_u16(u16::try_from(c.cards.len().min(MAX_CARDS)).unwrap_or(0));
             for card in c.cards.iter().take(MAX_CARDS) {
                 w.put_slice(card.token.as_bytes());
@@ -430,27 +567,22 @@ fn put_reply(w: &mut BytesMut, reply: &Reply) {
                 w.put_bool(card.need_cvc);
             }
         }
-        Reply::Done => w.put_u8(5),
-        Reply::Purged(n) => {
-            w.put_u8(6);
-            w.put_u64(*n);
-        }
-        Reply::Rotated(v) => {
-            w.put_u8(7);
-            w.put_u32(*v);
-        }
+        Reply::Done => {}
+        Reply::Purged(n) => w.put_u64(*n),
+        Reply::Rotated(v) => w.put_u32(*v),
     }
 }
 
 fn reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
-    Ok(match r.u8()? {
-        1 => Reply::Welcome(role(r)?),
-        2 => Reply::Saved(SavedCard {
+    let kind = reply_kind(r.u8()?).ok_or_else(|| r.invalid("reply"))?;
+    Ok(match kind {
+        ReplyKind::Welcome => Reply::Welcome(role(r)?),
+        ReplyKind::Saved => Reply::Saved(SavedCard {
             token: Token::from_bytes(r.array()?),
             card: masked(r)?,
             created: r.bool("created")?,
         }),
-        3 => {
+        ReplyKind::Secret => {
             // The PAN bytes are copied into the zeroizing Pan only; the frame buffer is the
             // caller's to wipe.
             let pan = Pan::from_ascii(&Zeroizing::new(r.bytes()?.to_vec()))
@@ -467,7 +599,7 @@ fn reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
                 holder,
             })
         }
-        4 => {
+        ReplyKind::Cards => {
             let status = status(r)?;
             let n = usize::from(r.u16()?);
             if n > MAX_CARDS {
@@ -484,50 +616,18 @@ fn reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
             }
             Reply::Cards(CustomerCards { status, cards })
         }
-        5 => Reply::Done,
-        6 => Reply::Purged(r.u64()?),
-        7 => Reply::Rotated(r.u32()?),
-        _ => return Err(r.invalid("reply")),
+        ReplyKind::Done => Reply::Done,
+        ReplyKind::Purged => Reply::Purged(r.u64()?),
+        ReplyKind::Rotated => Reply::Rotated(r.u32()?),
     })
 }
 
-fn error_parts(e: &VaultError) -> (u8, &str) {
-    match e {
-        VaultError::BadRequest(m) => (1, m),
-        VaultError::Unauthenticated => (2, ""),
-        VaultError::Forbidden(role) => (3, role),
-        VaultError::NotFound => (4, ""),
-        VaultError::CustomerDenied => (5, ""),
-        VaultError::UnknownMerchant => (6, ""),
-        VaultError::Internal(m) => (7, m),
-        VaultError::Transport(m) => (8, m),
-        VaultError::Timeout => (9, ""),
-    }
-}
-
-fn error(r: &mut Reader<'_>, code: u8) -> Result<VaultError, DecodeError> {
-    let text = r.str("error")?;
-    let empty = |e: VaultError| {
-        if text.is_empty() {
-            Ok(e)
-        } else {
-            Err(r.invalid("error"))
-        }
-    };
-    match code {
-        1 => Ok(VaultError::BadRequest(text.to_string())),
-        2 => empty(VaultError::Unauthenticated),
-        3 => match Role::parse(text) {
-            Some(role) => Ok(VaultError::Forbidden(role.name())),
-            None => Err(r.invalid("role")),
-        },
-        4 => empty(VaultError::NotFound),
-        5 => empty(VaultError::CustomerDenied),
-        6 => empty(VaultError::UnknownMerchant),
-        7 => Ok(VaultError::Internal(text.to_string())),
-        8 => Ok(VaultError::Transport(text.to_string())),
-        9 => empty(VaultError::Timeout),
-        _ => Err(r.invalid("status")),
+/// An error that carries no text: its text must be empty (canonical encoding).
+fn no_text(r: &mut Reader<'_>, error: VaultError) -> Result<VaultError, DecodeError> {
+    if r.str("error")?.is_empty() {
+        Ok(error)
+    } else {
+        Err(r.invalid("error"))
     }
 }
 
@@ -565,40 +665,40 @@ mod tests {
                 client: "facade".into(),
                 secret: ClientSecret::new(b"s".to_vec()),
             },
-            Op::Tokenize(TokenizeRequest {
+            Op::Write(WriteOp::Tokenize(TokenizeRequest {
                 merchant: merchant.clone(),
                 customer: customer.clone(),
                 pan: pan.clone(),
                 expiry,
                 holder: holder.clone(),
+            })),
+            Op::Read(ReadOp::Detokenize {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+                token,
             }),
-            Op::Detokenize {
+            Op::Read(ReadOp::List {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+            }),
+            Op::Write(WriteOp::Remove {
                 merchant: merchant.clone(),
                 customer: customer.clone(),
                 token,
-            },
-            Op::List {
-                merchant: merchant.clone(),
-                customer: customer.clone(),
-            },
-            Op::Remove {
-                merchant: merchant.clone(),
-                customer: customer.clone(),
-                token,
-            },
-            Op::SetStatus {
+            }),
+            Op::Write(WriteOp::SetStatus {
                 merchant: merchant.clone(),
                 customer: customer.clone(),
                 status: CustomerStatus::Deny,
-            },
-            Op::RecordPayment {
+            }),
+            Op::Write(WriteOp::RecordPayment {
                 merchant,
                 customer,
                 token,
                 at: Timestamp(1_700_000_000),
-            },
-            Op::Purge,
-            Op::RotateKeys,
+            }),
+            Op::Admin(AdminOp::Purge),
+            Op::Admin(AdminOp::RotateKeys),
         ];
         for (id, op) in ops.into_iter().enumerate() {
             let req = Request { id: id as u64, op };
@@ -650,6 +750,25 @@ mod tests {
     }
 
     #[test]
+    fn every_code_table_maps_each_byte_back_to_itself() {
+        for code in 0..=u8::MAX {
+            let back = [
+                op_kind(code).map(op_code),
+                status_of(code).map(status_code),
+                reply_kind(code).map(reply_code),
+                customer_status_of(code).map(customer_status_code),
+                role_of(code).map(role_code),
+                brand_of(code).map(brand_code),
+            ];
+            for b in back.into_iter().flatten() {
+                assert_eq!(b, code);
+            }
+        }
+        assert_eq!(status_of(0), Some(Status::Ok), "0 is success on the wire");
+        assert_eq!(op_kind(0), None);
+    }
+
+    #[test]
     fn invalid_fields_are_named_not_echoed() {
         let (merchant, _) = owner();
         let mut w = BytesMut::new();
@@ -673,13 +792,13 @@ mod tests {
         // A PAN with a letter in it is refused without the digits in the message.
         let ok = Request {
             id: 1,
-            op: Op::Tokenize(TokenizeRequest {
+            op: Op::Write(WriteOp::Tokenize(TokenizeRequest {
                 merchant,
                 customer: CustomerNumber::parse("c").unwrap(),
                 pan: Pan::parse("4111111111111111").unwrap(),
                 expiry: Expiry::new(1, 2030).unwrap(),
                 holder: None,
-            }),
+            })),
         }
         .encode()
         .to_vec();

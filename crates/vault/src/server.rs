@@ -19,10 +19,10 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::cards::{Caller, CardVault, OpenError};
 use crate::config::{ClientEntry, Config};
 use crate::model::{ClientSecret, VaultError};
 use crate::protocol::{self, Op, Reply, Request, Response};
+use crate::service::{Caller, CardVault, OpenError};
 
 /// Connections served at once; the next waits in the listen backlog (back-pressure, not failure).
 const MAX_CONNECTIONS: usize = 1024;
@@ -33,16 +33,20 @@ const HANDSHAKE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error(transparent)]
+    #[error("cannot open the vault")]
     Open(#[from] OpenError),
-    #[error(transparent)]
+    #[error("cannot open the HSM")]
     Hsm(#[from] hsm::HsmError),
-    #[error(transparent)]
+    #[error("cannot open the vault database")]
     Store(#[from] store::StoreError),
-    #[error(transparent)]
+    #[error("cannot set up the TLS listener")]
     Tls(#[from] crate::tls::TlsError),
-    #[error("cannot listen on {0}: {1}")]
-    Listen(String, std::io::Error),
+    #[error("cannot listen on {path}")]
+    Listen {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The sockets `run` serves; bound by the caller so tests can use their own paths and port 0.
@@ -55,7 +59,10 @@ pub struct Listeners {
 /// Binds the Unix socket readable and writable by the vault's user only (a stale socket file
 /// from a crashed run is replaced).
 pub fn bind_unix(path: &Path) -> Result<UnixListener, ServeError> {
-    let err = |e| ServeError::Listen(path.display().to_string(), e);
+    let err = |source| ServeError::Listen {
+        path: path.display().to_string(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
@@ -108,7 +115,7 @@ pub async fn serve(
     tasks.spawn(async move {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(every) => { let _ = v.purge(crate::model::Timestamp::now()).await; }
+                _ = tokio::time::sleep(every) => sweep(&v).await,
                 _ = s.changed() => break,
             }
         }
@@ -141,7 +148,9 @@ pub async fn serve(
                         let caller = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|cert| identify(&clients, cert));
                         match caller {
                             Some(caller) => connection(vault, clients, tls, Some(caller), stop).await,
-                            None => vault.refused("unknown-certificate").await,
+                            None => {
+                                let _ = vault.refused("unknown-certificate").await;
+                            }
                         }
                     });
                 }
@@ -151,6 +160,14 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// One retention sweep; a failure is logged and the next sweep tries again.
+async fn sweep(vault: &CardVault) {
+    match vault.purge(crate::model::Timestamp::now()).await {
+        Ok(erased) => tracing::info!(erased, "retention sweep done"),
+        Err(e) => tracing::error!(error = %crate::service::Chain(&e), "retention sweep failed"),
+    }
 }
 
 async fn accept_tcp(
@@ -234,16 +251,8 @@ async fn connection<S>(
             }) => client,
             _ => String::new(),
         };
-        vault.refused(&claimed).await;
-        let _ = write
-            .send(
-                Response {
-                    id: 0,
-                    result: Err(VaultError::Unauthenticated),
-                }
-                .encode(),
-            )
-            .await;
+        let result = vault.refused(&claimed).await;
+        let _ = write.send(Response { id: 0, result }.encode()).await;
         return;
     };
     if write
@@ -293,39 +302,13 @@ async fn connection<S>(
                     break;
                 };
                 let id = req.id;
-                match vault.answer_now(&caller, req.op) {
-                    // Reads and refusals: answered from the audit appender once the entry is
-                    // durable, with no task per request.
-                    Ok((event, result)) => {
-                        let answers = answers.clone();
-                        let answer = move |committed: Result<(), String>| {
-                            let result = match committed {
-                                Ok(()) => result,
-                                Err(e) => {
-                                    Err(VaultError::Internal(format!("audit commit failed: {e}")))
-                                }
-                            };
-                            let _ = answers.send(Response { id, result }.encode());
-                            drop(permit);
-                        };
-                        if vault
-                            .audit_log()
-                            .append_then(event, store::Batch::default(), answer)
-                            .await
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                    Err(op) => {
-                        let (vault, caller, answers) =
-                            (vault.clone(), Arc::clone(&caller), answers.clone());
-                        tokio::spawn(async move {
-                            let result = vault.handle(&caller, op).await;
-                            drop(permit);
-                            let _ = answers.send(Response { id, result }.encode());
-                        });
-                    }
+                let answers = answers.clone();
+                let answer = move |result| {
+                    let _ = answers.send(Response { id, result }.encode());
+                    drop(permit);
+                };
+                if vault.call(&caller, req.op, answer).await.is_err() {
+                    break;
                 }
             }
             Err(e) => {

@@ -1,5 +1,6 @@
 //! Loading PEM files into rustls configurations for mutual TLS between a client and a remote
-//! vault. Owns nothing else; never logs key material.
+//! vault, and the one TLS policy of both sides: TLS 1.3 only (as the link and the simulator), a
+//! client certificate required. Owns nothing else; never logs key material.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,15 +9,24 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {path}: {reason}")]
-    Read { path: PathBuf, reason: String },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0} holds no certificate")]
     NoCertificate(PathBuf),
     #[error("{0} holds no private key")]
     NoKey(PathBuf),
-    #[error("TLS configuration refused: {0}")]
-    Config(String),
+    #[error("TLS configuration refused")]
+    Config(#[from] rustls::Error),
+    #[error("the CA certificates cannot verify client certificates")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
 }
+
+/// The only protocol version either side offers or accepts.
+const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
 
 /// PEM files of one side: its certificate chain and key, and the CA that signs the other side.
 #[derive(Debug, Clone)]
@@ -27,9 +37,9 @@ pub struct TlsFiles {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| TlsError::Read {
+    std::fs::read(path).map_err(|source| TlsError::Read {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source,
     })
 }
 
@@ -56,7 +66,7 @@ fn key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 fn roots(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     for c in certs(ca)? {
-        roots.add(c).map_err(|e| TlsError::Config(e.to_string()))?;
+        roots.add(c)?;
     }
     Ok(roots)
 }
@@ -67,27 +77,22 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 pub fn client_config(files: &TlsFiles) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let cfg = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_protocol_versions(VERSIONS)?
         .with_root_certificates(roots(&files.ca)?)
-        .with_client_auth_cert(certs(&files.cert)?, key(&files.key)?)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+        .with_client_auth_cert(certs(&files.cert)?, key(&files.key)?)?;
     Ok(Arc::new(cfg))
 }
 
-/// A server that accepts only clients with a certificate signed by `files.ca`.
+/// A server that accepts only TLS 1.3 clients with a certificate signed by `files.ca`.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots(&files.ca)?),
         provider(),
     )
-    .build()
-    .map_err(|e| TlsError::Config(e.to_string()))?;
+    .build()?;
     let cfg = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_protocol_versions(VERSIONS)?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs(&files.cert)?, key(&files.key)?)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+        .with_single_cert(certs(&files.cert)?, key(&files.key)?)?;
     Ok(Arc::new(cfg))
 }

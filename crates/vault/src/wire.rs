@@ -1,6 +1,27 @@
 //! Byte-level reading and writing for the vault protocol and the stored records: big-endian
-//! integers, length-prefixed byte strings. The reader is checked everywhere: it never panics and
-//! never reads past its slice, whatever the input.
+//! integers, length-prefixed byte strings, and the code tables that name enums by one byte. The
+//! reader is checked everywhere: it never panics and never reads past its slice, whatever the input.
+
+/// One code table, both directions: `$to` (exhaustive over the type, so a new variant without a
+/// code does not compile) and `$from` are generated from the same list, so a code cannot be
+/// written on one side and forgotten or mistyped on the other.
+macro_rules! code_table {
+    ($(#[$doc:meta])* $vis:vis $to:ident / $from:ident : $ty:ty { $($variant:path = $code:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        $vis fn $to(value: $ty) -> u8 {
+            match value {
+                $($variant => $code,)+
+            }
+        }
+        $vis fn $from(code: u8) -> Option<$ty> {
+            match code {
+                $($code => Some($variant),)+
+                _ => None,
+            }
+        }
+    };
+}
+pub(crate) use code_table;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {

@@ -195,8 +195,17 @@ fn cert(
     files
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mutual_tls_identifies_clients_by_certificate() {
+/// A vault with its TLS listener on, and the files of two clients signed by its CA: the
+/// configured authorizer and a stranger the config does not name.
+struct TlsVault {
+    vault: Vault,
+    addr: std::net::SocketAddr,
+    authorizer: TlsFiles,
+    stranger: TlsFiles,
+    _pki: tempfile::TempDir,
+}
+
+fn tls_vault() -> TlsVault {
     let pki = tempfile::tempdir().unwrap();
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
@@ -211,10 +220,28 @@ async fn mutual_tls_identifies_clients_by_certificate() {
         server.cert.display(),
         server.key.display()
     );
-    let mut v = Vault::init(&extra);
-    v.start();
-    let addr = v.tls_addr.expect("tls address in the readiness line");
-    let facade = v.client("facade").await.unwrap();
+    let mut vault = Vault::init(&extra);
+    vault.start();
+    let addr = vault.tls_addr.expect("tls address in the readiness line");
+    TlsVault {
+        vault,
+        addr,
+        authorizer,
+        stranger,
+        _pki: pki,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_identifies_clients_by_certificate() {
+    let TlsVault {
+        mut vault,
+        addr,
+        authorizer,
+        stranger,
+        _pki,
+    } = tls_vault();
+    let facade = vault.client("facade").await.unwrap();
     let saved = facade
         .tokenize(tokenize_req(SOLO, "t1", "4111111111111111", "12.2030"))
         .await
@@ -244,5 +271,45 @@ async fn mutual_tls_identifies_clients_by_certificate() {
             .is_err()
     );
     drop((facade, remote));
-    v.stop();
+    vault.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls12_only_client_is_refused() {
+    let TlsVault {
+        mut vault,
+        addr,
+        authorizer,
+        _pki,
+        ..
+    } = tls_vault();
+    let pem = |path: &std::path::Path| std::fs::read(path).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in rustls_pemfile::certs(&mut &pem(&authorizer.ca)[..]) {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let chain = rustls_pemfile::certs(&mut &pem(&authorizer.cert)[..])
+        .map(Result::unwrap)
+        .collect();
+    let key = rustls_pemfile::private_key(&mut &pem(&authorizer.key)[..])
+        .unwrap()
+        .unwrap();
+    // The configured authorizer's own certificate, offered over TLS 1.2 only.
+    let tls12 = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let handshake = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls12))
+        .connect("vault.test".try_into().unwrap(), tcp)
+        .await;
+    let err = handshake
+        .expect_err("the vault must refuse TLS 1.2")
+        .to_string();
+    assert!(err.contains("version") || err.contains("Version"), "{err}");
+    vault.stop();
 }

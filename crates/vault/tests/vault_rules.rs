@@ -3,44 +3,65 @@
 mod harness;
 
 use harness::*;
+use vault::VaultClient;
 use vault::model::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_click_rules_roles_and_audit() {
+/// A started vault with connected facade and authorizer clients.
+async fn serving() -> (Vault, VaultClient, VaultClient) {
     let mut v = Vault::init("");
     v.start();
     let facade = v.client("facade").await.unwrap();
     let authorizer = v.client("authorizer").await.unwrap();
-    let (solo, a, b) = (merchant(SOLO), merchant(UNION_A), merchant(UNION_B));
-    let c1 = customer("cust-1");
+    (v, facade, authorizer)
+}
 
-    // Save a card: a new token, masked fields, bank from the BIN table.
-    let saved = facade
-        .tokenize(tokenize_req(SOLO, "cust-1", "4111111111111111", "12.2030"))
+async fn save(
+    facade: &VaultClient,
+    merchant_id: &str,
+    cust: &str,
+    pan: &str,
+    expiry: &str,
+) -> SavedCard {
+    facade
+        .tokenize(tokenize_req(merchant_id, cust, pan, expiry))
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_card_gets_a_new_token_and_masked_fields() {
+    let (_v, facade, _) = serving().await;
+    let saved = save(&facade, SOLO, "cust-1", "4111111111111111", "12.2030").await;
     assert!(saved.created);
     assert_eq!(saved.card.bin.as_str(), "411111");
     assert_eq!(saved.card.last4.as_str(), "1111");
     assert_eq!(saved.card.brand, card::Brand::Visa);
     assert!(saved.card.bank.contains("TEST BANK"));
+}
 
-    // The same card again (re-issued, new expiry): same token, updated, not a duplicate.
-    let again = facade
-        .tokenize(tokenize_req(SOLO, "cust-1", "4111111111111111", "11.2033"))
-        .await
-        .unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_card_saved_again_keeps_its_token_and_takes_the_new_expiry() {
+    let (_v, facade, authorizer) = serving().await;
+    let saved = save(&facade, SOLO, "cust-1", "4111111111111111", "12.2030").await;
+    // Re-issued with a new expiry: same token, updated, not a duplicate.
+    let again = save(&facade, SOLO, "cust-1", "4111111111111111", "11.2033").await;
     assert_eq!(again.token, saved.token);
     assert!(!again.created);
     let secret = authorizer
-        .detokenize(&solo, &c1, saved.token)
+        .detokenize(&merchant(SOLO), &customer("cust-1"), saved.token)
         .await
         .unwrap();
     assert_eq!(secret.pan.expose(), b"4111111111111111");
     assert_eq!(secret.expiry, card::Expiry::parse("11.2033").unwrap());
     assert_eq!(secret.holder.unwrap().expose(), "IVAN PETROV");
+}
 
-    // Listed only after the threshold of successful payments (1 for this merchant).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_is_listed_once_it_reached_the_threshold() {
+    let (_v, facade, authorizer) = serving().await;
+    let (solo, c1) = (merchant(SOLO), customer("cust-1"));
+    let saved = save(&facade, SOLO, "cust-1", "4111111111111111", "11.2033").await;
+    // The threshold of successful payments is 1 for this merchant.
     let listed = facade.list(&solo, &c1).await.unwrap();
     assert_eq!(listed.status, CustomerStatus::Member);
     assert!(listed.cards.is_empty());
@@ -56,12 +77,13 @@ async fn one_click_rules_roles_and_audit() {
         (saved.token, true, true)
     );
     assert_eq!(card.card.expiry.assist_format(), "11.2033");
+}
 
-    // An expired card is listed, inactive.
-    let old = facade
-        .tokenize(tokenize_req(SOLO, "cust-1", "5555555555554444", "01.2021"))
-        .await
-        .unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_card_is_listed_inactive() {
+    let (_v, facade, authorizer) = serving().await;
+    let (solo, c1) = (merchant(SOLO), customer("cust-1"));
+    let old = save(&facade, SOLO, "cust-1", "5555555555554444", "01.2021").await;
     authorizer
         .record_payment(&solo, &c1, old.token, Timestamp::now())
         .await
@@ -70,47 +92,37 @@ async fn one_click_rules_roles_and_audit() {
     let expired = listed.cards.iter().find(|c| c.token == old.token).unwrap();
     assert!(!expired.active);
     assert_eq!(expired.card.brand, card::Brand::Mastercard);
+}
 
-    // A union shares customers and cards; its threshold is the listing merchant's (2 for A).
-    let u = facade
-        .tokenize(tokenize_req(
-            UNION_B,
-            "shared",
-            "2200000000000004",
-            "10.2031",
-        ))
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_union_shares_cards_and_each_merchant_keeps_its_threshold() {
+    let (_v, facade, authorizer) = serving().await;
+    let (a, b, shared) = (merchant(UNION_A), merchant(UNION_B), customer("shared"));
+    let u = save(&facade, UNION_B, "shared", "2200000000000004", "10.2031").await;
+    authorizer
+        .record_payment(&b, &shared, u.token, Timestamp::now())
         .await
         .unwrap();
+    // One payment reaches B's threshold (1), not A's (2).
+    assert_eq!(facade.list(&b, &shared).await.unwrap().cards.len(), 1);
+    assert!(facade.list(&a, &shared).await.unwrap().cards.is_empty());
     authorizer
-        .record_payment(&b, &customer("shared"), u.token, Timestamp::now())
+        .record_payment(&a, &shared, u.token, Timestamp::now())
         .await
         .unwrap();
     assert_eq!(
-        facade
-            .list(&b, &customer("shared"))
-            .await
-            .unwrap()
-            .cards
-            .len(),
-        1
-    );
-    assert!(
-        facade
-            .list(&a, &customer("shared"))
-            .await
-            .unwrap()
-            .cards
-            .is_empty()
-    );
-    authorizer
-        .record_payment(&a, &customer("shared"), u.token, Timestamp::now())
-        .await
-        .unwrap();
-    assert_eq!(
-        facade.list(&a, &customer("shared")).await.unwrap().cards[0].token,
+        facade.list(&a, &shared).await.unwrap().cards[0].token,
         u.token
     );
-    // ...but not with a merchant outside the union.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_is_found_only_in_its_scope_and_for_its_customer() {
+    let (_v, facade, authorizer) = serving().await;
+    let solo = merchant(SOLO);
+    let u = save(&facade, UNION_B, "shared", "2200000000000004", "10.2031").await;
+    let saved = save(&facade, SOLO, "cust-1", "4111111111111111", "12.2030").await;
+    // Not with a merchant outside the union...
     assert_eq!(
         facade
             .list(&solo, &customer("shared"))
@@ -120,21 +132,28 @@ async fn one_click_rules_roles_and_audit() {
         CustomerStatus::New
     );
     assert_eq!(
-        authorizer
-            .detokenize(&solo, &customer("shared"), u.token)
-            .await,
-        Err(VaultError::NotFound)
+        refusal(
+            authorizer
+                .detokenize(&solo, &customer("shared"), u.token)
+                .await
+        ),
+        VaultError::NotFound
     );
-    // Nor with another customer of the same scope.
+    // ...nor with another customer of the same scope.
     assert_eq!(
-        authorizer
-            .detokenize(&solo, &customer("cust-2"), saved.token)
-            .await,
-        Err(VaultError::NotFound)
+        refusal(
+            authorizer
+                .detokenize(&solo, &customer("cust-2"), saved.token)
+                .await
+        ),
+        VaultError::NotFound
     );
+}
 
-    // Deny stops saving; the listing says so.
-    let c3 = customer("cust-3");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_stops_saving_until_the_merchant_clears_it() {
+    let (_v, facade, _) = serving().await;
+    let (solo, c3) = (merchant(SOLO), customer("cust-3"));
     facade
         .set_customer_status(&solo, &c3, CustomerStatus::Deny)
         .await
@@ -142,7 +161,7 @@ async fn one_click_rules_roles_and_audit() {
     let refused = facade
         .tokenize(tokenize_req(SOLO, "cust-3", "4111111111111111", "12.2030"))
         .await;
-    assert_eq!(refused, Err(VaultError::CustomerDenied));
+    assert_eq!(refusal(refused), VaultError::CustomerDenied);
     assert_eq!(
         facade.list(&solo, &c3).await.unwrap().status,
         CustomerStatus::Deny
@@ -157,45 +176,83 @@ async fn one_click_rules_roles_and_audit() {
             .await
             .is_ok()
     );
+}
 
-    // Removing the last card makes the customer new again (full card data next time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_the_last_card_makes_the_customer_new() {
+    let (_v, facade, authorizer) = serving().await;
+    let (solo, c1) = (merchant(SOLO), customer("cust-1"));
+    let saved = save(&facade, SOLO, "cust-1", "4111111111111111", "12.2030").await;
+    let old = save(&facade, SOLO, "cust-1", "5555555555554444", "01.2021").await;
     facade.remove(&solo, &c1, saved.token).await.unwrap();
     facade.remove(&solo, &c1, old.token).await.unwrap();
     assert_eq!(
-        facade.remove(&solo, &c1, old.token).await,
-        Err(VaultError::NotFound)
+        refusal(facade.remove(&solo, &c1, old.token).await),
+        VaultError::NotFound
     );
     assert_eq!(
-        authorizer.detokenize(&solo, &c1, saved.token).await,
-        Err(VaultError::NotFound)
+        refusal(authorizer.detokenize(&solo, &c1, saved.token).await),
+        VaultError::NotFound
     );
+    // New again: the next payment asks for the full card.
     let listed = facade.list(&solo, &c1).await.unwrap();
     assert_eq!(
         (listed.status, listed.cards.len()),
         (CustomerStatus::New, 0)
     );
     // Saved again after removal: a new token.
-    let fresh = facade
-        .tokenize(tokenize_req(SOLO, "cust-1", "4111111111111111", "12.2030"))
-        .await
-        .unwrap();
+    let fresh = save(&facade, SOLO, "cust-1", "4111111111111111", "12.2030").await;
     assert!(fresh.created && fresh.token != saved.token);
+}
 
-    // Roles: the facade never sees a PAN; the authorizer cannot save; nobody but admin purges.
+/// The calls a role may not make, each refused: the facade never sees a PAN and never purges, the
+/// authorizer cannot save.
+async fn forbidden_calls(
+    facade: &VaultClient,
+    authorizer: &VaultClient,
+    token: Token,
+) -> Vec<VaultError> {
+    vec![
+        refusal(
+            facade
+                .detokenize(&merchant(SOLO), &customer("cust-1"), token)
+                .await,
+        ),
+        refusal(
+            authorizer
+                .tokenize(tokenize_req(SOLO, "cust-9", "4111111111111111", "12.2030"))
+                .await,
+        ),
+        refusal(facade.purge().await),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_is_refused_what_it_may_not_do() {
+    let (_v, facade, authorizer) = serving().await;
+    let saved = save(&facade, SOLO, "cust-1", "4111111111111111", "12.2030").await;
     assert_eq!(
-        facade.detokenize(&solo, &c1, fresh.token).await,
-        Err(VaultError::Forbidden("facade"))
+        forbidden_calls(&facade, &authorizer, saved.token).await,
+        vec![
+            VaultError::Forbidden("facade"),
+            VaultError::Forbidden("authorizer"),
+            VaultError::Forbidden("facade"),
+        ]
     );
-    let denied = authorizer
-        .tokenize(tokenize_req(SOLO, "cust-9", "4111111111111111", "12.2030"))
-        .await;
-    assert_eq!(denied, Err(VaultError::Forbidden("authorizer")));
-    assert_eq!(facade.purge().await, Err(VaultError::Forbidden("facade")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_merchant_is_refused() {
+    let (_v, facade, _) = serving().await;
     assert_eq!(
-        facade.list(&merchant("999999"), &c1).await,
-        Err(VaultError::UnknownMerchant)
+        refusal(facade.list(&merchant("999999"), &customer("cust-1")).await),
+        VaultError::UnknownMerchant
     );
-    // A wrong secret is refused at connect.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_is_refused_at_connect() {
+    let (v, _, _) = serving().await;
     let wrong = vault::VaultClient::connect(
         vault::VaultEndpoint::Unix(v.socket()),
         vault::Credentials::Secret {
@@ -204,24 +261,57 @@ async fn one_click_rules_roles_and_audit() {
         },
     )
     .await;
-    assert_eq!(wrong.err(), Some(VaultError::Unauthenticated));
-    // The socket is private to the vault's user.
+    assert_eq!(refusal(wrong), VaultError::Unauthenticated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_is_private_to_the_vaults_user() {
+    let (v, _, _) = serving().await;
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(v.socket()).unwrap().permissions().mode() & 0o777,
         0o600
     );
+}
 
+/// A stopped vault whose audit log holds a detokenize, the three forbidden calls and a failed
+/// login of `facade`; with the detokenized token.
+async fn audited_session() -> (Vault, Token) {
+    let (mut v, facade, authorizer) = serving().await;
+    let saved = save(&facade, SOLO, "cust-1", "4111111111111111", "12.2030").await;
+    authorizer
+        .detokenize(&merchant(SOLO), &customer("cust-1"), saved.token)
+        .await
+        .unwrap();
+    forbidden_calls(&facade, &authorizer, saved.token).await;
+    let wrong = vault::VaultClient::connect(
+        vault::VaultEndpoint::Unix(v.socket()),
+        vault::Credentials::Secret {
+            client: "facade".into(),
+            secret: ClientSecret::new(b"guess".to_vec()),
+        },
+    )
+    .await;
+    assert!(wrong.is_err());
     drop((facade, authorizer));
     v.stop();
+    (v, saved.token)
+}
 
-    // Every call, refused ones included, is in the audit log; the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_chain_of_a_session_verifies() {
+    let (v, _) = audited_session().await;
     let out = v.command(&["audit", "verify"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_is_audited_refused_ones_included() {
+    let (v, token) = audited_session().await;
     let store = v.open_store();
     let entries = vault::audit::entries(&store).unwrap();
     let forbidden: Vec<_> = entries.iter().filter(|(_, e)| e.outcome == 3).collect();
@@ -235,7 +325,7 @@ async fn one_click_rules_roles_and_audit() {
     assert!(
         entries
             .iter()
-            .any(|(_, e)| e.op == 3 && e.token == Some(saved.token) && e.client == "authorizer")
+            .any(|(_, e)| e.op == 3 && e.token == Some(token) && e.client == "authorizer")
     );
 }
 
@@ -294,8 +384,8 @@ async fn retention_purge_erases_cards_six_years_after_last_payment() {
     );
     let authorizer = v.client("authorizer").await.unwrap();
     assert_eq!(
-        authorizer.detokenize(&m, &customer("old"), old.token).await,
-        Err(VaultError::NotFound)
+        refusal(authorizer.detokenize(&m, &customer("old"), old.token).await),
+        VaultError::NotFound
     );
     assert!(
         authorizer

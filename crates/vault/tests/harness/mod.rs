@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use vault::model::*;
-use vault::{ClientOptions, Credentials, VaultClient, VaultEndpoint};
+use vault::{ClientError, ClientOptions, Credentials, VaultClient, VaultEndpoint};
 
 pub const SOLO: &str = "452739";
 pub const UNION_A: &str = "600001";
@@ -170,7 +170,7 @@ secret_file = "{dir}/admin.secret"
         }
     }
 
-    pub async fn client(&self, id: &str) -> Result<VaultClient, VaultError> {
+    pub async fn client(&self, id: &str) -> Result<VaultClient, ClientError> {
         let secret = match id {
             "facade" => "facade-secret-0123",
             "authorizer" => "authorizer-secret-0123",
@@ -209,6 +209,15 @@ pub fn tokenize_req(merchant_id: &str, cust: &str, pan: &str, expiry: &str) -> T
         pan: card::Pan::parse(pan).unwrap(),
         expiry: card::Expiry::parse(expiry).unwrap(),
         holder: Some(CardholderName::parse("IVAN PETROV").unwrap()),
+    }
+}
+
+/// What the vault answered to a call that must have been refused (panics on success or on a
+/// failure the vault did not answer, such as a time-out).
+pub fn refusal<T: std::fmt::Debug>(result: Result<T, ClientError>) -> VaultError {
+    match result {
+        Err(ClientError::Refused(answer)) => answer,
+        other => panic!("expected the vault to refuse, got {other:?}"),
     }
 }
 

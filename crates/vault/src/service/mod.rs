@@ -1,0 +1,148 @@
+//! The card-on-file service behind the protocol server: a running vault's shared state (store,
+//! HSM, keyring, audit appender, merchant policies, per-customer locks), split by job:
+//!
+//! - `keys`: key bootstrap (`vault init`) and rotation;
+//! - `rules`: the One Click rules (scopes and unions, Member/Deny, listing threshold, expiry,
+//!   the same card found again), as reads and changes over the store;
+//! - `dispatch`: the role table, the typed read/write/admin paths, and the one place a call is
+//!   answered after its audit entry is durable;
+//! - `retention`: the purge and re-seal sweeps.
+//!
+//! Must never store a CVC, and never let a PAN reach an error, a log line or the audit log.
+
+mod dispatch;
+mod error;
+mod keys;
+mod retention;
+mod rules;
+#[cfg(test)]
+mod testing;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use hsm::Hsm;
+use store::Store;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use dispatch::Caller;
+pub use error::{CallError, Chain, OpenError};
+pub use keys::{Initialized, init};
+pub use retention::Resealed;
+
+use crate::audit::AuditLog;
+use crate::config::{Config, MerchantPolicy};
+use crate::keyring::Keyring;
+use crate::model::{MerchantId, Timestamp};
+use retention::Sweeps;
+use rules::Rules;
+
+/// The running service. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CardVault {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    /// Fingerprints (one HMAC per tokenize) and rotation; steady-state sealing never calls it.
+    hsm: Hsm,
+    keyring: Keyring,
+    audit: AuditLog,
+    merchants: HashMap<MerchantId, MerchantPolicy>,
+    retention_years: u16,
+    locks: CustomerLocks,
+    /// One rotation at a time.
+    rotation: Mutex<()>,
+}
+
+impl CardVault {
+    /// Loads and unwraps every DEK (the only HSM unwraps until the next rotation) and starts the
+    /// audit appender. Must be called inside a tokio runtime.
+    pub fn open(config: &Config, store: Store, hsm: Hsm) -> Result<CardVault, OpenError> {
+        let keyring = keys::load(&store, &hsm)?;
+        let audit = AuditLog::start(store.clone())?;
+        Ok(CardVault {
+            inner: Arc::new(Inner {
+                store,
+                hsm,
+                keyring,
+                audit,
+                merchants: config.merchants.clone(),
+                retention_years: config.retention_years,
+                locks: CustomerLocks::new(),
+                rotation: Mutex::new(()),
+            }),
+        })
+    }
+
+    fn rules(&self) -> Rules<'_> {
+        Rules {
+            store: &self.inner.store,
+            keyring: &self.inner.keyring,
+            merchants: &self.inner.merchants,
+        }
+    }
+
+    fn sweeps(&self) -> Sweeps<'_> {
+        Sweeps {
+            store: &self.inner.store,
+            audit: &self.inner.audit,
+            keyring: &self.inner.keyring,
+            locks: &self.inner.locks,
+            retention_years: self.inner.retention_years,
+        }
+    }
+
+    /// Erases every card whose retention period ended before `now`; returns how many. Each
+    /// erasure is its own audited commit.
+    pub async fn purge(&self, now: Timestamp) -> Result<u64, CallError> {
+        self.sweeps().purge(now).await
+    }
+
+    /// Re-seals every record not sealed under the current key.
+    pub async fn reseal(&self) -> Resealed {
+        self.sweeps().reseal().await
+    }
+
+    /// Starts key version N+1 (see `keys::rotate`), then re-seals records in the background.
+    /// Calls in flight keep working: old DEKs still open what they sealed.
+    pub async fn rotate(&self) -> Result<u32, CallError> {
+        let _only_one = self.inner.rotation.lock().await;
+        let this = self.clone();
+        let version = tokio::task::spawn_blocking(move || {
+            let inner = &this.inner;
+            keys::rotate(&inner.store, &inner.hsm, &inner.keyring)
+        })
+        .await??;
+        let this = self.clone();
+        tokio::spawn(async move { this.reseal().await });
+        Ok(version)
+    }
+}
+
+/// Locks that serialize the read-modify-write of one customer's records, hash-striped so their
+/// number is fixed. A guard is owned, so it can be held until the change is durable.
+#[derive(Debug)]
+pub struct CustomerLocks(Vec<Arc<Mutex<()>>>);
+
+impl CustomerLocks {
+    const STRIPES: usize = 4096;
+
+    fn new() -> CustomerLocks {
+        CustomerLocks(
+            (0..Self::STRIPES)
+                .map(|_| Arc::new(Mutex::new(())))
+                .collect(),
+        )
+    }
+
+    async fn lock(&self, scope: &str, customer: &str) -> OwnedMutexGuard<()> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (scope, customer).hash(&mut h);
+        let stripe = usize::try_from(h.finish() % Self::STRIPES as u64).unwrap_or(0);
+        Arc::clone(&self.0[stripe]).lock_owned().await
+    }
+}
