@@ -8,14 +8,14 @@
 
 use card::Pan;
 use iso8583::{
-    CardRequest, Condition, EntryMode, MessageBuilder, Origin, Original,
-    ResponseCode, ReversalAttempt, Stan, TransmissionTime, tag,
+    CardRequest, Condition, EntryMode, MessageBuilder, Origin, Original, ResponseCode,
+    ReversalAttempt, Stan, TransmissionTime, tag,
 };
 
 use crate::config::{AcquirerId, TerminalId};
 use crate::request::{
-    ApprovalCode, AuthorizationRequest, CompletionRequest, CredentialOnFile, LinkOutcome,
-    Merchant, NetworkTxnId, TransactionRef,
+    ApprovalCode, AuthorizationRequest, CompletionRequest, CredentialOnFile, LinkOutcome, Merchant,
+    NetworkTxnId, TransactionRef,
 };
 use crate::saf::PendingReversal;
 use crate::trace;
@@ -219,10 +219,7 @@ mod tests {
             },
         };
         let reference = req.reference(stan, rrn, now.transmission);
-        let msg = acceptor()
-            .authorization(&req, &reference)
-            .build()
-            .unwrap();
+        let msg = acceptor().authorization(&req, &reference).build().unwrap();
         assert_eq!(msg.mti(), Mti::FINANCIAL_REQUEST);
         assert_eq!(msg.field(3), Some(&b"200000"[..]));
         assert_eq!(msg.field(22), Some(&b"100"[..]));

@@ -42,17 +42,15 @@ use store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{
-    AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, defaults,
-};
+pub use config::{AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, defaults};
 pub use error::{
     AuthorizeError, CompleteError, EchoError, Internal, ReverseError, StartError, Unavailable,
 };
 pub use metrics::{ConnectionState, LinkMetrics};
 pub use request::{
-    ApprovalCode, AuthorizationRequest, CardRef, CardRefError, CompletionRequest,
-    CredentialOnFile, Currency, LinkOutcome, Merchant, NetworkTxnId, Prepared, ReversalState,
-    ThreeDs, TransactionKind, TransactionRef,
+    ApprovalCode, AuthorizationRequest, CardRef, CardRefError, CompletionRequest, CredentialOnFile,
+    Currency, LinkOutcome, Merchant, NetworkTxnId, Prepared, ReversalState, ThreeDs,
+    TransactionKind, TransactionRef,
 };
 pub use saf::{PendingReversal, SafError};
 pub use tls::{TlsError, TlsMaterial, client_config};

@@ -160,7 +160,11 @@ pub(crate) async fn reverse(
     };
     let key = shared.saf.allocate();
     let claim = shared.saf.claim(key);
-    shared.saf.put(key, &record).await.map_err(Internal::Store)?;
+    shared
+        .saf
+        .put(key, &record)
+        .await
+        .map_err(Internal::Store)?;
     shared.count_pending();
     let sent = match card_of(shared, &record).await {
         Some(pan) => send_reversal(shared, key, &record, pan, ReversalAttempt::Request).await,
@@ -220,9 +224,7 @@ async fn send_reversal(
     attempt: ReversalAttempt,
 ) -> Result<bool, NotSent> {
     let Trace {
-        stan,
-        transmission,
-        ..
+        stan, transmission, ..
     } = shared.trace();
     let mti = attempt.mti();
     let request = {

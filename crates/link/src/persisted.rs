@@ -29,8 +29,22 @@ macro_rules! shape {
     };
 }
 
-shape!(mti, iso8583::Mti, u16, |m| m.value(), iso8583::Mti::new, "not an MTI");
-shape!(stan, iso8583::Stan, u32, |s| s.value(), iso8583::Stan::new, "not a STAN");
+shape!(
+    mti,
+    iso8583::Mti,
+    u16,
+    |m| m.value(),
+    iso8583::Mti::new,
+    "not an MTI"
+);
+shape!(
+    stan,
+    iso8583::Stan,
+    u32,
+    |s| s.value(),
+    iso8583::Stan::new,
+    "not a STAN"
+);
 shape!(
     transmission,
     iso8583::TransmissionTime,

@@ -85,7 +85,11 @@ impl ApprovalCode {
     /// Up to six letters, digits or spaces, padded with spaces to six.
     pub fn parse(code: &str) -> Option<ApprovalCode> {
         let bytes = code.as_bytes();
-        if bytes.len() > 6 || !bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b' ') {
+        if bytes.len() > 6
+            || !bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b' ')
+        {
             return None;
         }
         let mut padded = [b' '; 6];
