@@ -17,14 +17,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use link::{
-    AuthorizationRequest, CardRef, CardResolver, CardsUnavailable, CredentialOnFile, Currency,
-    Endpoint, Link, LinkConfig, Merchant, TlsMaterial, TransactionKind, client_config,
-};
 use card::{CustomerNumber, Cvc, Expiry, MerchantId, Pan, Token};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::future::BoxFuture;
 use iso8583::Amount;
+use link::{
+    AuthorizationRequest, CardRef, CardResolver, CardsUnavailable, CredentialOnFile, Currency,
+    Endpoint, Link, LinkConfig, Merchant, TlsMaterial, TransactionKind, client_config,
+};
 use simulator::{DevPki, SimConfig, Simulator, SimulatorHandle};
 use tests::processes::{Binaries, SimulatorProcess};
 

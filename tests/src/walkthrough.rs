@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use card::{Cvc, Expiry, Pan};
+use iso8583::{Amount, Cavv, DsTransactionId, Eci, MitReason};
 use link::{
     AuthorizationRequest, CredentialOnFile, Currency, Endpoint, Link, LinkConfig, LinkOutcome,
     Merchant, ThreeDs, TlsMaterial, TransactionKind, client_config,
 };
-use card::{Cvc, Expiry, Pan};
-use iso8583::{Amount, Cavv, DsTransactionId, Eci, MitReason};
 use simulator::AcsClient;
 use vault::{
     CardholderName, ClientOptions, Credentials, CustomerNumber, MerchantId, Timestamp, Token,

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authorizer::cards::VaultCards;
+use card::{Cvc, Expiry, Pan};
+use iso8583::Amount;
 use link::{
     AuthorizationRequest, CredentialOnFile, Currency, Endpoint, Link, LinkOutcome, Merchant,
     ReversalState, TransactionKind,
 };
-use card::{Cvc, Expiry, Pan};
-use iso8583::Amount;
 use simulator::{AcsClient, Action};
 use tests::processes::{AuthorizerProcess, Binaries, SimulatorProcess, VaultSetup};
 use tests::walkthrough::link_config;

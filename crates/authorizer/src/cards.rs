@@ -184,6 +184,10 @@ mod tests {
             Token::random(),
         );
         assert!(cards.resolve(&saved).await.is_err(), "the vault is down");
-        assert_eq!(cards.counts(), (0, 0), "a held lookup is neither resolved nor gone");
+        assert_eq!(
+            cards.counts(),
+            (0, 0),
+            "a held lookup is neither resolved nor gone"
+        );
     }
 }

@@ -310,7 +310,11 @@ impl MessageBuilder {
     }
 
     /// 0800 network management.
-    pub fn network(code: NetworkCode, transmission: TransmissionTime, stan: Stan) -> MessageBuilder {
+    pub fn network(
+        code: NetworkCode,
+        transmission: TransmissionTime,
+        stan: Stan,
+    ) -> MessageBuilder {
         let mut b = MessageBuilder::new(Mti::NETWORK_REQUEST);
         b.field(7, transmission.as_bytes())
             .stan(stan)

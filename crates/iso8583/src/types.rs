@@ -493,7 +493,10 @@ mod tests {
         );
         assert_eq!(ResponseCode::from_ascii(b"1"), None);
         assert!(TransmissionTime::from_ascii(b"1123040506").is_some());
-        assert!(TransmissionTime::from_ascii(b"1323040506").is_none(), "month 13");
+        assert!(
+            TransmissionTime::from_ascii(b"1323040506").is_none(),
+            "month 13"
+        );
         assert!(TransmissionTime::from_ascii(b"112304050").is_none());
         assert_eq!(Eci::parse("05"), Some(Eci::AUTHENTICATED));
         assert!(Eci::parse("5").is_none());

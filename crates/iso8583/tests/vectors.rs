@@ -363,8 +363,8 @@ fn network_0800_and_0810() {
             TransmissionTime::from_ascii(b"1123143015").unwrap(),
             Stan::new(1).unwrap(),
         )
-            .build()
-            .unwrap();
+        .build()
+        .unwrap();
         let mut expected = wire("0800", "8220000000000000", &["1123143015", "000001", de70]);
         expected.splice(12..12, hex::decode("0400000000000000").unwrap());
         check(&msg, &expected);
