@@ -34,6 +34,8 @@ pub(crate) struct Sent {
 }
 
 /// How a sent request ended.
+// Answers are the common case; boxing them would cost an allocation per response.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Settled {
     Answered(Answered),
