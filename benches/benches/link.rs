@@ -17,14 +17,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authorizer::link::{
-    AuthorizationRequest, CardRef, CardResolver, CardsUnavailable, CredentialOnFile, Currency,
-    Endpoint, Link, LinkConfig, Merchant, TlsMaterial, TransactionKind, client_config,
-};
-use card::{Cvc, Expiry, Pan};
+use card::{CustomerNumber, Cvc, Expiry, MerchantId, Pan, Token};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::future::BoxFuture;
 use iso8583::Amount;
+use link::{
+    AuthorizationRequest, CardRef, CardResolver, CardsUnavailable, CredentialOnFile, Currency,
+    Endpoint, Link, LinkConfig, Merchant, TlsMaterial, TransactionKind, client_config,
+};
 use simulator::{DevPki, SimConfig, Simulator, SimulatorHandle};
 use tests::processes::{Binaries, SimulatorProcess};
 
@@ -123,7 +123,7 @@ fn start(rt: &tokio::runtime::Runtime, connections: usize, at: Where) -> Bench {
         assert!(link.wait_ready(Duration::from_secs(10)).await);
         // Let every connection of the pool sign on before measuring.
         let m = link.metrics();
-        while (0..connections).any(|s| m.state(s) != authorizer::link::ConnectionState::Up) {
+        while (0..connections).any(|s| m.state(s) != link::ConnectionState::Up) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         link
@@ -142,13 +142,17 @@ async fn authorize_one(link: &Link, pan: &Pan, cvc: &Cvc, n: u64) {
             pan,
             expiry: Expiry::new(12, 2099).unwrap(),
             cvc: Some(cvc),
-            card: CardRef("bench".into()),
+            card: CardRef {
+                merchant: MerchantId::parse("452739").unwrap(),
+                customer: CustomerNumber::parse("bench").unwrap(),
+                token: Token::from_bytes([7; 16]),
+            },
             amount: Amount(100 + n % 1000),
             currency: Currency::RUB,
             cof: CredentialOnFile::None,
             three_ds: None,
             merchant: Merchant {
-                id: "452739".into(),
+                id: MerchantId::parse("452739").unwrap(),
                 name_location: None,
                 category_code: None,
             },
@@ -156,7 +160,7 @@ async fn authorize_one(link: &Link, pan: &Pan, cvc: &Cvc, n: u64) {
         .await
         .expect("authorization");
     assert!(
-        matches!(outcome, authorizer::link::LinkOutcome::Approved { .. }),
+        matches!(outcome, link::LinkOutcome::Approved { .. }),
         "{outcome:?}"
     );
 }

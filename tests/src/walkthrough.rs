@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use authorizer::link::{
+use card::{Cvc, Expiry, Pan};
+use iso8583::{Amount, Cavv, DsTransactionId, Eci, MitReason};
+use link::{
     AuthorizationRequest, CredentialOnFile, Currency, Endpoint, Link, LinkConfig, LinkOutcome,
     Merchant, ThreeDs, TlsMaterial, TransactionKind, client_config,
 };
-use card::{Cvc, Expiry, Pan};
-use iso8583::{Amount, MitReason};
 use simulator::AcsClient;
 use vault::{
     CardholderName, ClientOptions, Credentials, CustomerNumber, MerchantId, Timestamp, Token,
@@ -58,10 +58,16 @@ pub enum WalkthroughError {
     Model(#[from] vault::ModelError),
     #[error("card: {0}")]
     Card(#[from] card::CardError),
-    #[error("link: {0}")]
-    Link(#[from] authorizer::link::LinkError),
+    #[error("name: {0}")]
+    Name(#[from] card::NameError),
+    #[error("link start: {0}")]
+    Start(#[from] link::StartError),
+    #[error("link config: {0}")]
+    LinkConfig(#[from] link::ConfigError),
+    #[error("authorization: {0}")]
+    Authorize(#[from] link::AuthorizeError),
     #[error("link TLS material: {0}")]
-    Tls(#[from] authorizer::link::TlsError),
+    Tls(#[from] link::TlsError),
     #[error("link store: {0}")]
     Store(#[from] store::StoreError),
     #[error("ACS: {0}")]
@@ -197,7 +203,7 @@ pub fn link_config(sim: &SimulatorProcess) -> Result<LinkConfig, WalkthroughErro
         client_key_pem: zeroize::Zeroizing::new(read("client-key.pem")?),
     })?;
     let endpoint = Endpoint::new(sim.iso_addr.to_string(), "localhost")
-        .map_err(authorizer::link::LinkError::from)?;
+        .map_err(WalkthroughError::LinkConfig)?;
     Ok(LinkConfig::new(vec![endpoint], tls))
 }
 
@@ -267,10 +273,14 @@ impl Shop {
             expected: Expect::Authenticated,
         });
         let three_ds = ThreeDs {
-            eci: auth.eci.ok_or(WalkthroughError::NoEci)?,
-            cavv: auth.cavv,
+            eci: auth
+                .eci
+                .as_deref()
+                .and_then(Eci::parse)
+                .ok_or(WalkthroughError::NoEci)?,
+            cavv: auth.cavv.as_deref().and_then(Cavv::parse),
             version: Some("2.2.0".into()),
-            ds_transaction_id: Some(auth.ds_trans_id),
+            ds_transaction_id: DsTransactionId::parse(&auth.ds_trans_id),
         };
 
         let first = Pay {
@@ -310,7 +320,7 @@ impl Shop {
         // The merchant's subscription charge, linked to the first use by the network's ID.
         if let Some(original) = network_txn_id
             .as_deref()
-            .and_then(authorizer::link::NetworkTxnId::parse)
+            .and_then(link::NetworkTxnId::parse)
         {
             let recurring = Pay {
                 kind: TransactionKind::Purchase,
@@ -435,7 +445,7 @@ impl Shop {
                 cof: pay.cof,
                 three_ds: pay.three_ds,
                 merchant: Merchant {
-                    id: MERCHANT.to_owned(),
+                    id: self.merchant.clone(),
                     name_location: None,
                     category_code: None,
                 },
@@ -445,10 +455,10 @@ impl Shop {
         drop((secret, cvc));
         let reference = outcome.reference();
         let payment = Payment {
-            mti: reference.mti,
-            stan: reference.stan,
-            rrn: reference.rrn.clone(),
-            amount: reference.amount,
+            mti: reference.mti.value(),
+            stan: reference.stan.value(),
+            rrn: reference.rrn.as_str().to_owned(),
+            amount: reference.amount.0,
         };
         let outcome = match outcome {
             LinkOutcome::Approved {

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authorizer::cards::VaultCards;
-use authorizer::link::{
+use card::{Cvc, Expiry, Pan};
+use iso8583::Amount;
+use link::{
     AuthorizationRequest, CredentialOnFile, Currency, Endpoint, Link, LinkOutcome, Merchant,
     ReversalState, TransactionKind,
 };
-use card::{Cvc, Expiry, Pan};
-use iso8583::Amount;
 use simulator::{AcsClient, Action};
 use tests::processes::{AuthorizerProcess, Binaries, SimulatorProcess, VaultSetup};
 use tests::walkthrough::link_config;
@@ -106,7 +106,7 @@ async fn a_queued_reversal_waits_for_the_vault_and_then_goes_with_the_card() {
             cof: CredentialOnFile::None,
             three_ds: None,
             merchant: Merchant {
-                id: MERCHANT.into(),
+                id: merchant.clone(),
                 name_location: None,
                 category_code: None,
             },
@@ -149,7 +149,7 @@ async fn a_queued_reversal_waits_for_the_vault_and_then_goes_with_the_card() {
         ledger
             .entries
             .iter()
-            .filter(|e| e.original.as_ref().map(|o| o.1) == Some(reference.stan))
+            .filter(|e| e.original.as_ref().map(|o| o.1) == Some(reference.stan.value()))
             .cloned()
             .collect::<Vec<_>>()
     };

@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use crate::link::Link;
+use link::{ConnectionState, Link};
 
 async fn metrics(State(link): State<Link>) -> impl IntoResponse {
     (
@@ -27,7 +27,7 @@ async fn health(State(link): State<Link>) -> impl IntoResponse {
         .slots
         .iter()
         .enumerate()
-        .any(|(i, _)| link.metrics().state(i) == crate::link::ConnectionState::Up)
+        .any(|(i, _)| link.metrics().state(i) == ConnectionState::Up)
     {
         (StatusCode::OK, "link up\n")
     } else {

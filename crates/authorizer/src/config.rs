@@ -13,9 +13,9 @@ use store::EngineKind;
 use vault::tls::TlsFiles;
 use vault::{ClientOptions, ClientSecret, Credentials, SecretError, SecretSource, VaultEndpoint};
 
-use crate::link::{
-    AcquirerId, Backoff, ConfigError, DEFAULT_ACQUIRER_ID, DEFAULT_TERMINAL_ID, Endpoint,
-    LinkConfig, TerminalId, TlsError, TlsMaterial, client_config,
+use link::{
+    AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, TlsError, TlsMaterial,
+    client_config, defaults,
 };
 
 /// The file as written.
@@ -107,25 +107,27 @@ impl Default for VaultSettings {
     }
 }
 
+/// The link's own [`defaults`], in the file's units.
 impl Default for LinkSettings {
     fn default() -> LinkSettings {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         LinkSettings {
             endpoints: vec![EndpointSettings {
-                addr: "127.0.0.1:8583".into(),
-                server_name: "localhost".into(),
+                addr: defaults::ENDPOINT.into(),
+                server_name: defaults::SERVER_NAME.into(),
             }],
             certs_dir: PathBuf::from("var/certs"),
-            connections: 2,
-            max_in_flight: 256,
-            acquirer_id: DEFAULT_ACQUIRER_ID.into(),
-            terminal_id: DEFAULT_TERMINAL_ID.into(),
-            request_timeout_ms: 5_000,
-            reversal_timeout_ms: 5_000,
-            connect_timeout_ms: 3_000,
-            echo_interval_ms: 30_000,
-            backoff_initial_ms: 100,
-            backoff_max_ms: 10_000,
-            saf_retry_interval_ms: 10_000,
+            connections: defaults::CONNECTIONS,
+            max_in_flight: defaults::MAX_IN_FLIGHT,
+            acquirer_id: defaults::ACQUIRER_ID.into(),
+            terminal_id: defaults::TERMINAL_ID.into(),
+            request_timeout_ms: ms(defaults::REQUEST_TIMEOUT),
+            reversal_timeout_ms: ms(defaults::REVERSAL_TIMEOUT),
+            connect_timeout_ms: ms(defaults::CONNECT_TIMEOUT),
+            echo_interval_ms: ms(defaults::ECHO_INTERVAL),
+            backoff_initial_ms: ms(defaults::BACKOFF_INITIAL),
+            backoff_max_ms: ms(defaults::BACKOFF_MAX),
+            saf_retry_interval_ms: ms(defaults::SAF_RETRY_INTERVAL),
         }
     }
 }

@@ -1,10 +1,12 @@
-//! The authorizer: facade, order engine and the ISO 8583 link (ARCHITECTURE.md). So far the link,
-//! saved cards through the vault, and the process around them (configuration, admin metrics
-//! endpoint).
+//! The authorizer process: the composition of the link, saved cards through the vault, and the
+//! admin endpoint, with its configuration (ARCHITECTURE.md). The order engine and the facade join
+//! it in later rounds.
+//!
+//! Owns the wiring, nothing of the ISO 8583 client itself (that is the `link` crate). It must
+//! never start serving before the configuration and the store are known good.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod cards;
 pub mod config;
-pub mod link;
-pub mod server;
+pub mod run;

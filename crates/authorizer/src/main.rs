@@ -32,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("binding the admin address")?;
     announce(admin.local_addr()?);
-    authorizer::server::run(config, admin, shutdown_signal()).await?;
+    authorizer::run::run(config, admin, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! Card data types shared by the vault, the authorizer and the simulator.
+//! Card data types shared by the vault, the authorizer and the simulator, and the names of a saved
+//! card (merchant, customer, token) that the vault and the link share.
 //!
 //! This crate owns the types that hold cardholder data: [`Pan`], [`Cvc`] and [`Expiry`]. It must
 //! never let a full PAN or a CVC reach a `Debug`/`Display` string: a `Pan` prints as its mask, a
@@ -7,7 +8,11 @@
 //! is one grep away.
 #![forbid(unsafe_code)]
 
+mod names;
+
 use std::fmt;
+
+pub use names::{CustomerNumber, MerchantId, NameError, Token};
 
 use zeroize::Zeroizing;
 

@@ -71,6 +71,11 @@ impl MessageBuilder {
         }
     }
 
+    /// The MTI of the message being built.
+    pub fn mti(&self) -> Mti {
+        self.mti
+    }
+
     /// The answer to `request`: its response MTI, with the fields a response echoes.
     pub fn response_to(request: &Message) -> MessageBuilder {
         let mti = request.mti();

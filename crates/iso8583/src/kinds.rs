@@ -1,27 +1,15 @@
 //! Builders for the message kinds of `spec/iso8583.md`, each filling the fields that kind must
 //! carry, so a caller cannot forget DE 90 on a reversal or DE 14 on a completion.
+//!
+//! Owns the codes of DE 3, 22, 25 and 70 and the layout of DE 90 and DE 95: every sender of the
+//! workspace (the link, the simulator's tests) builds its messages here, so each code is written
+//! once. A message about an earlier one takes an [`Original`], the few typed facts DE 90 and the
+//! follow-up need, never a decoded message: the sender of a reversal may hold no more than that.
+//! Each builder sets its fields in ascending order, so encoding copies the arena once.
 
 use crate::Message;
 use crate::builder::MessageBuilder;
-use crate::types::{Amount, Mti, Rrn, Stan};
-
-/// DE 3 processing codes the link uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcessingCode {
-    /// `000000`: goods and services.
-    Purchase,
-    /// `200000`: refund (return) to the card.
-    Refund,
-}
-
-impl ProcessingCode {
-    pub fn code(self) -> &'static [u8; 6] {
-        match self {
-            ProcessingCode::Purchase => b"000000",
-            ProcessingCode::Refund => b"200000",
-        }
-    }
-}
+use crate::types::{Amount, Mti, ProcessingCode, Rrn, Stan, TransmissionTime, ascii_digits};
 
 /// DE 22: how the card data reached us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +69,7 @@ impl NetworkCode {
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
     /// DE 7, `MMDDhhmmss` in UTC.
-    pub transmission: [u8; 10],
+    pub transmission: TransmissionTime,
     pub stan: Stan,
     /// DE 32.
     pub acquirer: &'a [u8],
@@ -89,6 +77,62 @@ pub struct Origin<'a> {
     pub terminal: &'a [u8],
     /// DE 42.
     pub merchant: &'a [u8],
+    /// DE 43, when the merchant's name and location are known.
+    pub merchant_name: Option<&'a [u8]>,
+    /// DE 18, the merchant category code, when known.
+    pub merchant_category: Option<u16>,
+}
+
+/// What a message about an earlier request (a completion, a reversal) needs of that request:
+/// DE 90's parts and the fields the follow-up repeats. Small and typed, so a sender can keep it
+/// (the link's store-and-forward does) without keeping the original message and its PAN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Original<'a> {
+    pub mti: Mti,
+    pub stan: Stan,
+    pub transmission: TransmissionTime,
+    /// DE 32 of the original.
+    pub acquirer: &'a [u8],
+    pub processing: ProcessingCode,
+    pub amount: Amount,
+    pub rrn: Rrn,
+    /// DE 49, ISO 4217 numeric.
+    pub currency: u16,
+}
+
+impl Original<'_> {
+    /// The facts of a decoded request; `None` when one of them is missing or not of this dialect.
+    pub fn of(message: &Message) -> Option<Original<'_>> {
+        let currency = crate::types::parse_digits(message.field(49)?)?;
+        Some(Original {
+            mti: message.mti(),
+            stan: message.stan()?,
+            transmission: TransmissionTime::from_ascii(message.transmission_time()?)?,
+            acquirer: message.field(32)?,
+            processing: ProcessingCode::from_code(message.processing_code()?)?,
+            amount: message.amount()?,
+            rrn: message.rrn()?,
+            currency: u16::try_from(currency).ok()?,
+        })
+    }
+}
+
+/// Which reversal message: the first (0400), or one from store-and-forward (0420, then 0421).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReversalAttempt {
+    Request,
+    Advice,
+    AdviceRepeat,
+}
+
+impl ReversalAttempt {
+    pub fn mti(self) -> Mti {
+        match self {
+            ReversalAttempt::Request => Mti::REVERSAL_REQUEST,
+            ReversalAttempt::Advice => Mti::REVERSAL_ADVICE,
+            ReversalAttempt::AdviceRepeat => Mti::REVERSAL_ADVICE_REPEAT,
+        }
+    }
 }
 
 /// The fields of a card request (0100 or 0200) that are not about its origin.
@@ -120,19 +164,27 @@ impl std::fmt::Debug for CardRequest<'_> {
     }
 }
 
-/// DE 90 of a message that refers to `original`: its MTI, STAN, DE 7 and acquirer, then zeros.
-pub fn original_data(original: &Message) -> [u8; 42] {
+/// DE 90 of a message that refers to `original`: its MTI, STAN, DE 7 and acquirer
+/// (right-justified, zero-padded to 11), then eleven zeros.
+pub fn original_data(original: &Original<'_>) -> [u8; 42] {
     let mut out = [b'0'; 42];
-    out[..4].copy_from_slice(&original.mti().to_ascii());
-    if let Some(stan) = original.field(11) {
-        out[4..10].copy_from_slice(stan);
-    }
-    if let Some(t) = original.field(7) {
-        out[10..20].copy_from_slice(t);
-    }
-    if let Some(acq) = original.field(32).filter(|a| a.len() <= 11) {
+    out[..4].copy_from_slice(&original.mti.to_ascii());
+    out[4..10].copy_from_slice(&original.stan.to_ascii());
+    out[10..20].copy_from_slice(original.transmission.as_bytes());
+    let acq = original.acquirer;
+    if acq.len() <= 11 {
         out[31 - acq.len()..31].copy_from_slice(acq);
     }
+    out
+}
+
+/// DE 95 of a partial reversal: the amount that stays authorized, as the transaction and the
+/// settlement amount (one currency here), then two zero fees.
+fn replacement_amounts(remaining: Amount) -> [u8; 42] {
+    let mut out = *b"000000000000000000000000C00000000C00000000";
+    let digits: [u8; 12] = ascii_digits(remaining.0);
+    out[..12].copy_from_slice(&digits);
+    out[12..24].copy_from_slice(&digits);
     out
 }
 
@@ -150,92 +202,123 @@ impl MessageBuilder {
         b.field(2, request.pan)
             .field(3, request.processing.code())
             .amount(request.amount)
-            .field(7, &origin.transmission)
+            .field(7, origin.transmission.as_bytes())
             .stan(origin.stan)
             .field(12, &request.local_time)
             .field(13, &request.local_date)
-            .field(14, &request.expiry)
-            .field(22, request.entry_mode.code())
+            .field(14, &request.expiry);
+        if let Some(mcc) = origin.merchant_category {
+            b.field(18, &ascii_digits::<4>(u64::from(mcc)));
+        }
+        b.field(22, request.entry_mode.code())
             .field(25, request.condition.code())
             .field(32, origin.acquirer)
             .rrn(request.rrn)
             .field(41, origin.terminal)
             .field(42, origin.merchant);
+        if let Some(name) = origin.merchant_name {
+            b.field(43, name);
+        }
         if !request.additional.is_empty() {
             b.de48(request.additional);
         }
-        b.field(
-            49,
-            &crate::types::ascii_digits::<3>(u64::from(request.currency)),
-        );
+        b.field(49, &ascii_digits::<3>(u64::from(request.currency)));
         b
     }
 
-    /// A message about `original` (a reversal, a reversal advice, a completion): its card,
-    /// RRN and currency, `amount` (the original's when `None`), our new origin, DE 14 when
-    /// `expiry` asks for it, and DE 90 pointing back at the original.
+    /// A message about `original`: `pan` (DE 2) when known, its processing code, `amount`, our
+    /// new origin, DE 14 when `expiry` is given, its RRN and currency, DE 90 pointing back at it
+    /// and DE 95 when `replacement` is given.
+    #[allow(clippy::too_many_arguments)]
     fn referring(
         mti: Mti,
-        original: &Message,
+        original: &Original<'_>,
+        pan: Option<&[u8]>,
+        expiry: Option<&[u8; 4]>,
+        amount: Amount,
+        replacement: Option<Amount>,
         origin: &Origin<'_>,
-        amount: Option<Amount>,
-        expiry: bool,
     ) -> MessageBuilder {
         let mut b = MessageBuilder::new(mti);
-        for n in [2, 3] {
-            if let Some(v) = original.field(n) {
-                b.field(n, v);
-            }
+        if let Some(pan) = pan {
+            b.field(2, pan);
         }
-        match (amount, original.field(4)) {
-            (Some(a), _) => b.amount(a),
-            (None, Some(v)) => b.field(4, v),
-            (None, None) => &mut b,
-        };
-        b.field(7, &origin.transmission).stan(origin.stan);
-        if let Some(v) = original.field(14).filter(|_| expiry) {
-            b.field(14, v);
+        b.field(3, original.processing.code())
+            .amount(amount)
+            .field(7, origin.transmission.as_bytes())
+            .stan(origin.stan);
+        if let Some(expiry) = expiry {
+            b.field(14, expiry);
         }
-        b.field(32, origin.acquirer);
-        if let Some(v) = original.field(37) {
-            b.field(37, v);
+        if let Some(mcc) = origin.merchant_category {
+            b.field(18, &ascii_digits::<4>(u64::from(mcc)));
         }
-        b.field(41, origin.terminal).field(42, origin.merchant);
-        if let Some(v) = original.field(49) {
-            b.field(49, v);
+        b.field(32, origin.acquirer)
+            .rrn(original.rrn)
+            .field(41, origin.terminal)
+            .field(42, origin.merchant);
+        if let Some(name) = origin.merchant_name {
+            b.field(43, name);
         }
-        b.field(90, &original_data(original));
+        b.field(49, &ascii_digits::<3>(u64::from(original.currency)))
+            .field(90, &original_data(original));
+        if let Some(remaining) = replacement {
+            b.field(95, &replacement_amounts(remaining));
+        }
         b
     }
 
-    /// 0400 reversing `original` in full.
-    pub fn reversal(original: &Message, origin: &Origin<'_>) -> MessageBuilder {
-        MessageBuilder::referring(Mti::REVERSAL_REQUEST, original, origin, None, false)
-    }
-
-    /// 0420, or 0421 when `repeat`, from store-and-forward.
-    pub fn reversal_advice(
-        original: &Message,
+    /// A reversal of `original` (0400, 0420 or 0421 by `attempt`): in full, or partial when
+    /// `remaining` (the amount that stays authorized, DE 95) is given; DE 4 stays the original's
+    /// amount. `pan` is absent only when the card is gone: the network still finds the original
+    /// by DE 90 and DE 37.
+    pub fn reversal(
+        attempt: ReversalAttempt,
+        original: &Original<'_>,
+        pan: Option<&[u8]>,
+        remaining: Option<Amount>,
         origin: &Origin<'_>,
-        repeat: bool,
     ) -> MessageBuilder {
-        let mti = if repeat {
-            Mti::REVERSAL_ADVICE_REPEAT
-        } else {
-            Mti::REVERSAL_ADVICE
-        };
-        MessageBuilder::referring(mti, original, origin, None, false)
+        MessageBuilder::referring(
+            attempt.mti(),
+            original,
+            pan,
+            None,
+            original.amount,
+            remaining,
+            origin,
+        )
     }
 
     /// 0220 confirming a Delayed authorization for `amount` (at most what was authorized).
-    pub fn completion(original: &Message, amount: Amount, origin: &Origin<'_>) -> MessageBuilder {
-        MessageBuilder::referring(Mti::COMPLETION_ADVICE, original, origin, Some(amount), true)
+    pub fn completion(
+        original: &Original<'_>,
+        pan: &[u8],
+        expiry: &[u8; 4],
+        amount: Amount,
+        origin: &Origin<'_>,
+    ) -> MessageBuilder {
+        MessageBuilder::referring(
+            Mti::COMPLETION_ADVICE,
+            original,
+            Some(pan),
+            Some(expiry),
+            amount,
+            None,
+            origin,
+        )
     }
 
     /// 0800 network management.
-    pub fn network(code: NetworkCode, transmission: [u8; 10], stan: Stan) -> MessageBuilder {
+    pub fn network(
+        code: NetworkCode,
+        transmission: TransmissionTime,
+        stan: Stan,
+    ) -> MessageBuilder {
         let mut b = MessageBuilder::new(Mti::NETWORK_REQUEST);
-        b.field(7, &transmission).stan(stan).field(70, code.code());
+        b.field(7, transmission.as_bytes())
+            .stan(stan)
+            .field(70, code.code());
         b
     }
 }

@@ -25,10 +25,14 @@ pub use de48::{De48, Subelements};
 pub use error::{DecodeError, EncodeError, Location};
 pub use frame::{FrameCodec, FrameError};
 pub use kinds::{
-    CardRequest, Condition, EntryMode, NetworkCode, Origin, ProcessingCode, original_data,
+    CardRequest, Condition, EntryMode, NetworkCode, Origin, Original, ReversalAttempt,
+    original_data,
 };
 pub use message::Message;
-pub use types::{Amount, CofIndicator, MitReason, Mti, ResponseCode, Rrn, Stan, tag};
+pub use types::{
+    Amount, Cavv, CofIndicator, DsTransactionId, Eci, MitReason, Mti, ProcessingCode, ResponseCode,
+    Rrn, Stan, TransmissionTime, tag,
+};
 
 /// The largest message the link carries, frame header not counted.
 pub const MAX_MESSAGE_LEN: usize = 8192;

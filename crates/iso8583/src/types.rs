@@ -1,5 +1,6 @@
-//! Typed values of the fields that the link reasons about: MTI, STAN, RRN, amount, response code,
-//! and the credential-on-file indicators of DE 48. Each type accepts only what its field allows.
+//! Typed values of the fields that the link reasons about: MTI, STAN, RRN, transmission time,
+//! processing code, amount, response code, and the credential-on-file and 3-D Secure
+//! subelements of DE 48. Each type accepts only what its field allows.
 
 use std::fmt;
 
@@ -170,6 +171,49 @@ impl fmt::Debug for Rrn {
     }
 }
 
+/// Transmission date and time (DE 7): `MMDDhhmmss` in UTC. With the STAN it is how the network
+/// matches an answer to its request and how DE 90 names an original.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TransmissionTime([u8; 10]);
+
+impl TransmissionTime {
+    /// Ten digits forming a calendar month, day, hour, minute and second.
+    pub fn from_ascii(value: &[u8]) -> Option<TransmissionTime> {
+        let v: [u8; 10] = value.try_into().ok()?;
+        if !v.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let two = |i: usize| (v[i] - b'0') * 10 + (v[i + 1] - b'0');
+        let (month, day, hour, minute, second) = (two(0), two(2), two(4), two(6), two(8));
+        ((1..=12).contains(&month)
+            && (1..=31).contains(&day)
+            && hour < 24
+            && minute < 60
+            && second < 60)
+            .then_some(TransmissionTime(v))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 10] {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for TransmissionTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for TransmissionTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TransmissionTime({})", self.as_str())
+    }
+}
+
 /// An amount in minor units (DE 4: twelve digits).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct Amount(pub u64);
@@ -302,6 +346,106 @@ impl MitReason {
     }
 }
 
+/// DE 48.20: electronic commerce indicator of 3-D Secure, two digits (`05` authenticated, `06`
+/// attempted, `07` not authenticated).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Eci([u8; 2]);
+
+impl Eci {
+    pub const AUTHENTICATED: Eci = Eci(*b"05");
+    pub const ATTEMPTED: Eci = Eci(*b"06");
+    pub const NOT_AUTHENTICATED: Eci = Eci(*b"07");
+
+    pub fn parse(value: &str) -> Option<Eci> {
+        let v: [u8; 2] = value.as_bytes().try_into().ok()?;
+        v.iter().all(u8::is_ascii_digit).then_some(Eci(v))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Eci {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Eci({})", self.as_str())
+    }
+}
+
+/// DE 48.21: the cardholder authentication value the ACS issued, 28 characters of base64.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Cavv([u8; 28]);
+
+impl Cavv {
+    pub fn parse(value: &str) -> Option<Cavv> {
+        let v: [u8; 28] = value.as_bytes().try_into().ok()?;
+        v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b))
+            .then_some(Cavv(v))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Cavv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cavv({})", self.as_str())
+    }
+}
+
+/// DE 48.23: the 3-D Secure directory server's transaction ID, a UUID in its 36-character form.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct DsTransactionId([u8; 36]);
+
+impl DsTransactionId {
+    pub fn parse(value: &str) -> Option<DsTransactionId> {
+        let v: [u8; 36] = value.as_bytes().try_into().ok()?;
+        let shaped = v.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+        shaped.then_some(DsTransactionId(v))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for DsTransactionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DsTransactionId({})", self.as_str())
+    }
+}
+
+/// DE 3: the processing codes of `spec/iso8583.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProcessingCode {
+    /// `000000`: goods and services.
+    Purchase,
+    /// `200000`: refund (return) to the card.
+    Refund,
+}
+
+impl ProcessingCode {
+    pub fn code(self) -> &'static [u8; 6] {
+        match self {
+            ProcessingCode::Purchase => b"000000",
+            ProcessingCode::Refund => b"200000",
+        }
+    }
+
+    pub fn from_code(code: &[u8]) -> Option<ProcessingCode> {
+        match code {
+            b"000000" => Some(ProcessingCode::Purchase),
+            b"200000" => Some(ProcessingCode::Refund),
+            _ => None,
+        }
+    }
+}
+
 /// Tags of DE 48, named as `spec/iso8583.md` names them.
 pub mod tag {
     pub const COF_INDICATOR: u8 = 1;
@@ -348,5 +492,21 @@ mod tests {
             Some(ResponseCode::AUTHENTICATION_REQUIRED)
         );
         assert_eq!(ResponseCode::from_ascii(b"1"), None);
+        assert!(TransmissionTime::from_ascii(b"1123040506").is_some());
+        assert!(
+            TransmissionTime::from_ascii(b"1323040506").is_none(),
+            "month 13"
+        );
+        assert!(TransmissionTime::from_ascii(b"112304050").is_none());
+        assert_eq!(Eci::parse("05"), Some(Eci::AUTHENTICATED));
+        assert!(Eci::parse("5").is_none());
+        assert!(Cavv::parse("AAABBZEAAAAAAAAAAAAAAAAAAAA=").is_some());
+        assert!(Cavv::parse("short").is_none());
+        assert!(DsTransactionId::parse("f2b1c6a4-1d2e-4f00-9a7b-0123456789ab").is_some());
+        assert!(DsTransactionId::parse("f2b1c6a4x1d2e-4f00-9a7b-0123456789ab").is_none());
+        assert_eq!(
+            ProcessingCode::from_code(b"200000"),
+            Some(ProcessingCode::Refund)
+        );
     }
 }

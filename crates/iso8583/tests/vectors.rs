@@ -5,7 +5,8 @@
 use bytes::Bytes;
 use iso8583::{
     Amount, CardRequest, CofIndicator, Condition, EntryMode, Message, MessageBuilder, Mti,
-    NetworkCode, Origin, ProcessingCode, ResponseCode, Rrn, Stan, tag,
+    NetworkCode, Origin, Original, ProcessingCode, ResponseCode, ReversalAttempt, Rrn, Stan,
+    TransmissionTime, tag,
 };
 
 const PAN: &[u8] = b"4111111111111111";
@@ -24,11 +25,13 @@ fn wire(mti: &str, bitmap_hex: &str, fields: &[&str]) -> Vec<u8> {
 
 fn origin(stan: u32) -> Origin<'static> {
     Origin {
-        transmission: *b"1123143015",
+        transmission: TransmissionTime::from_ascii(b"1123143015").unwrap(),
         stan: Stan::new(stan).unwrap(),
         acquirer: b"123456",
         terminal: b"TERM0001",
         merchant: b"452739",
+        merchant_name: None,
+        merchant_category: None,
     }
 }
 
@@ -245,7 +248,8 @@ fn financial_0200_and_refund() {
 #[test]
 fn completion_0220_and_0230() {
     let auth = reference_0100();
-    let msg = MessageBuilder::completion(&auth, Amount(10000), &origin(43))
+    let original = Original::of(&auth).unwrap();
+    let msg = MessageBuilder::completion(&original, PAN, b"3012", Amount(10000), &origin(43))
         .build()
         .unwrap();
     let de90 = "010000004211231430150000012345600000000000";
@@ -284,25 +288,16 @@ fn completion_0220_and_0230() {
 fn reversals_0400_0420_0421_and_responses() {
     let auth = reference_0100();
     let de90 = "010000004211231430150000012345600000000000";
+    let original = Original::of(&auth).unwrap();
+    let reversal = |attempt| {
+        MessageBuilder::reversal(attempt, &original, Some(PAN), None, &origin(44))
+            .build()
+            .unwrap()
+    };
     for (msg, mti) in [
-        (
-            MessageBuilder::reversal(&auth, &origin(44))
-                .build()
-                .unwrap(),
-            "0400",
-        ),
-        (
-            MessageBuilder::reversal_advice(&auth, &origin(44), false)
-                .build()
-                .unwrap(),
-            "0420",
-        ),
-        (
-            MessageBuilder::reversal_advice(&auth, &origin(44), true)
-                .build()
-                .unwrap(),
-            "0421",
-        ),
+        (reversal(ReversalAttempt::Request), "0400"),
+        (reversal(ReversalAttempt::Advice), "0420"),
+        (reversal(ReversalAttempt::AdviceRepeat), "0421"),
     ] {
         let mut expected = wire(
             mti,
@@ -336,6 +331,24 @@ fn reversals_0400_0420_0421_and_responses() {
         };
         assert_eq!(resp.mti(), want);
     }
+    // A partial reversal: DE 4 stays the original's, DE 95 carries what stays authorized; a
+    // reversal of a card that is gone goes without DE 2.
+    let partial = MessageBuilder::reversal(
+        ReversalAttempt::Request,
+        &original,
+        None,
+        Some(Amount(234)),
+        &origin(45),
+    )
+    .build()
+    .unwrap();
+    assert_eq!(partial.amount(), Some(Amount(12345)));
+    assert!(partial.field(2).is_none());
+    assert_eq!(
+        partial.field(95),
+        Some(&b"000000000234000000000234C00000000C00000000"[..])
+    );
+    assert_eq!(partial.field(90), Some(de90.as_bytes()));
 }
 
 #[test]
@@ -345,9 +358,13 @@ fn network_0800_and_0810() {
         (NetworkCode::SignOff, "002"),
         (NetworkCode::Echo, "301"),
     ] {
-        let msg = MessageBuilder::network(code, *b"1123143015", Stan::new(1).unwrap())
-            .build()
-            .unwrap();
+        let msg = MessageBuilder::network(
+            code,
+            TransmissionTime::from_ascii(b"1123143015").unwrap(),
+            Stan::new(1).unwrap(),
+        )
+        .build()
+        .unwrap();
         let mut expected = wire("0800", "8220000000000000", &["1123143015", "000001", de70]);
         expected.splice(12..12, hex::decode("0400000000000000").unwrap());
         check(&msg, &expected);

@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::*;
-use iso8583::{MessageBuilder, Mti};
+use iso8583::{MessageBuilder, Mti, ReversalAttempt};
 use simulator::{Action, Delivery, Fault, FaultMatch, FaultRule, Faults};
 
 #[tokio::test]
@@ -116,18 +116,14 @@ async fn a_reversal_without_the_card_number_is_found_by_its_original_data() {
     let mut client = sim.client().await;
     let original = payment(Mti::FINANCIAL_REQUEST, VISA, 900, &[]);
     assert_eq!(code(&client.call(&original).await), "00");
-    let mut b = MessageBuilder::new(Mti::REVERSAL_ADVICE);
-    b.field(3, b"000000")
-        .field(4, b"900")
-        .field(7, &now_de7())
-        .stan(next_stan())
-        .field(32, ACQUIRER)
-        .rrn(original.rrn().unwrap())
-        .field(41, b"TERM0001")
-        .field(42, b"MERCHANT0000001")
-        .field(49, b"643")
-        .field(90, &original_data(&original));
-    let response = client.call(&b.build().unwrap()).await;
+    let advice = MessageBuilder::reversal(
+        ReversalAttempt::Advice,
+        &original_of(&original),
+        None,
+        None,
+        &origin(next_stan()),
+    );
+    let response = client.call(&advice.build().unwrap()).await;
     assert_eq!(
         (response.mti(), code(&response).as_str()),
         (Mti::REVERSAL_ADVICE_RESPONSE, "00")

@@ -80,7 +80,9 @@ async fn a_response_mti_sent_to_the_network_is_recorded_and_ignored() {
     let sim = start(Faults::default()).await;
     let mut client = sim.client().await;
     let mut b = iso8583::MessageBuilder::new(Mti::AUTH_RESPONSE);
-    b.field(7, &now_de7()).stan(next_stan()).field(39, b"00");
+    b.field(7, now_de7().as_bytes())
+        .stan(next_stan())
+        .field(39, b"00");
     client.send(&b.build().unwrap()).await;
     assert_eq!(client.call(&echo()).await.mti(), Mti::NETWORK_RESPONSE);
     let ledger = sim.handle.ledger();

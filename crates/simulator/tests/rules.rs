@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use iso8583::{Mti, tag};
+use iso8583::{Mti, ProcessingCode, tag};
 use simulator::{Action, Faults};
 
 const SHORT_BALANCE: &str = "4000000000009995";
@@ -40,7 +40,7 @@ async fn approves_the_test_card_of_each_brand_with_an_approval_code_and_debits_i
 async fn declines_by_card_and_amount_with_the_documented_codes() {
     let sim = start(Faults::default()).await;
     let mut client = sim.client().await;
-    let cases: &[(&str, u64, &[u8], &str)] = &[
+    let cases: &[(&str, u64, &[u8; 4], &str)] = &[
         ("4111111111111112", 1_000, b"3012", "14"),
         (VISA, 1_000, b"2001", "54"),
         ("4000000000000069", 1_000, b"3012", "54"),
@@ -53,7 +53,14 @@ async fn declines_by_card_and_amount_with_the_documented_codes() {
         ("4000000000003220", 1_000, b"3012", "1A"),
     ];
     for &(pan, amount, expiry, expected) in cases {
-        let request = payment_with(Mti::FINANCIAL_REQUEST, b"000000", pan, amount, expiry, &[]);
+        let request = payment_with(
+            Mti::FINANCIAL_REQUEST,
+            ProcessingCode::Purchase,
+            pan,
+            amount,
+            expiry,
+            &[],
+        );
         let response = client.call(&request).await;
         assert_eq!(
             code(&response),
@@ -112,7 +119,7 @@ async fn balance_is_debited_by_approvals_and_credited_by_reversals_and_refunds()
     assert_eq!(code(&client.call(&third).await), "00");
     let refund = payment_with(
         Mti::FINANCIAL_REQUEST,
-        b"200000",
+        ProcessingCode::Refund,
         SHORT_BALANCE,
         2_500,
         b"3012",
@@ -336,7 +343,7 @@ async fn a_request_missing_a_mandatory_field_gets_30_and_changes_nothing() {
         .field(3, b"000000")
         .field(4, b"100")
         .stan(next_stan())
-        .field(7, &now_de7());
+        .field(7, now_de7().as_bytes());
     let response = client.call(&b.build().unwrap()).await;
     assert_eq!(code(&response), "30");
     let echo = client.call(&echo()).await;

@@ -9,113 +9,23 @@ use std::fmt;
 use card::{Expiry, Pan};
 use zeroize::Zeroizing;
 
-/// A saved card's public name: a random UUID v4, meaningless without the vault.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Token(pub uuid::Uuid);
-
-impl Token {
-    pub fn random() -> Token {
-        Token(uuid::Uuid::new_v4())
-    }
-    pub fn as_bytes(&self) -> &[u8; 16] {
-        self.0.as_bytes()
-    }
-    pub fn from_bytes(b: [u8; 16]) -> Token {
-        Token(uuid::Uuid::from_bytes(b))
-    }
-    /// As Assist writes tokens: upper-case hyphenated.
-    pub fn parse(s: &str) -> Result<Token, ModelError> {
-        uuid::Uuid::parse_str(s)
-            .map(Token)
-            .map_err(|_| ModelError::Token)
-    }
-}
-
-impl fmt::Display for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}",
-            self.0
-                .hyphenated()
-                .encode_upper(&mut uuid::Uuid::encode_buffer())
-        )
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Token({self})")
-    }
-}
+pub use card::{CustomerNumber, MerchantId, Token};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
-    #[error("CustomerNumber must be 1 to 32 characters from A-Z a-z 0-9 . _ - @ +")]
-    CustomerNumber,
-    #[error("merchant id must be 1 to 32 characters from A-Z a-z 0-9 . _ -")]
-    MerchantId,
+    /// A merchant id, customer number or token (their rules live with the types, in `card`).
+    #[error(transparent)]
+    Name(#[from] card::NameError),
     #[error("scope name must be 1 to 64 characters from A-Z a-z 0-9 . _ - :")]
     Scope,
     #[error("cardholder name must be 1 to 64 printable characters")]
     CardholderName,
-    #[error("token must be a UUID")]
-    Token,
 }
 
 fn valid(s: &str, max: usize, extra: &[u8]) -> bool {
     (1..=max).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
-}
-
-/// The merchant's own number for a customer. Assist allows "up to 32 symbols"; we allow ASCII
-/// letters, digits and `. _ - @ +` (enough for numeric ids, UUIDs and e-mail addresses) and nothing
-/// else, so that a customer number can never carry a separator of our storage keys, whitespace, a
-/// quote or markup into a key, a log line or a payment page.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CustomerNumber(String);
-
-impl CustomerNumber {
-    pub fn parse(s: &str) -> Result<CustomerNumber, ModelError> {
-        if valid(s, 32, b"._-@+") {
-            Ok(CustomerNumber(s.to_string()))
-        } else {
-            Err(ModelError::CustomerNumber)
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for CustomerNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CustomerNumber({})", self.0)
-    }
-}
-
-/// Assist's Merchant_ID.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MerchantId(String);
-
-impl MerchantId {
-    pub fn parse(s: &str) -> Result<MerchantId, ModelError> {
-        if valid(s, 32, b"._-") {
-            Ok(MerchantId(s.to_string()))
-        } else {
-            Err(ModelError::MerchantId)
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for MerchantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MerchantId({})", self.0)
-    }
 }
 
 /// Where customer numbers are unique and cards are shared: one merchant, or a configured union

@@ -1,5 +1,6 @@
-//! A minimal ISO 8583 client over mutual TLS and request builders, enough to drive the simulator
-//! the way an acquirer would. Each test binary uses part of it.
+//! A minimal ISO 8583 client over mutual TLS and request builders (through `iso8583::kinds`, as
+//! the link builds them), enough to drive the simulator the way an acquirer would. Each test
+//! binary uses part of it.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -8,7 +9,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
-use iso8583::{Amount, FrameCodec, Message, MessageBuilder, Mti, Rrn, Stan};
+use iso8583::{
+    Amount, CardRequest, Condition, EntryMode, FrameCodec, Message, MessageBuilder, Mti,
+    NetworkCode, Origin, Original, ProcessingCode, ReversalAttempt, Rrn, Stan, TransmissionTime,
+};
 use simulator::{DevPki, Faults, SimConfig, Simulator, SimulatorHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
@@ -112,7 +116,7 @@ pub fn next_stan() -> Stan {
 }
 
 /// DE 7 of the current moment.
-pub fn now_de7() -> [u8; 10] {
+pub fn now_de7() -> TransmissionTime {
     let now = time::OffsetDateTime::now_utc();
     let s = format!(
         "{:02}{:02}{:02}{:02}{:02}",
@@ -122,78 +126,83 @@ pub fn now_de7() -> [u8; 10] {
         now.minute(),
         now.second()
     );
-    s.into_bytes().try_into().unwrap()
+    TransmissionTime::from_ascii(s.as_bytes()).unwrap()
+}
+
+/// Where this test acquirer's requests come from, under `stan` now.
+pub fn origin(stan: Stan) -> Origin<'static> {
+    Origin {
+        transmission: now_de7(),
+        stan,
+        acquirer: ACQUIRER,
+        terminal: b"TERM0001",
+        merchant: b"MERCHANT0000001",
+        merchant_name: None,
+        merchant_category: None,
+    }
 }
 
 /// A 0100/0200 with every mandatory field; `de48` as (tag, value) pairs.
 pub fn payment(mti: Mti, pan: &str, amount: u64, de48: &[(u8, &[u8])]) -> Message {
-    payment_with(mti, b"000000", pan, amount, b"3012", de48)
+    payment_with(mti, ProcessingCode::Purchase, pan, amount, b"3012", de48)
 }
 
 pub fn payment_with(
     mti: Mti,
-    processing: &[u8],
+    processing: ProcessingCode,
     pan: &str,
     amount: u64,
-    expiry: &[u8],
+    expiry: &[u8; 4],
     de48: &[(u8, &[u8])],
 ) -> Message {
     let stan = next_stan();
-    let mut b = MessageBuilder::new(mti);
-    b.field(2, pan.as_bytes())
-        .field(3, processing)
-        .amount(Amount(amount))
-        .field(7, &now_de7())
-        .stan(stan)
-        .field(12, b"120000")
-        .field(13, b"1123")
-        .field(14, expiry)
-        .field(22, b"010")
-        .field(25, b"59")
-        .field(32, ACQUIRER)
-        .rrn(Rrn::from_number(u64::from(stan.value())).unwrap())
-        .field(41, b"TERM0001")
-        .field(42, b"MERCHANT0000001")
-        .field(49, b"643");
-    if !de48.is_empty() {
-        b.de48(de48);
-    }
-    b.build().unwrap()
+    let request = CardRequest {
+        pan: pan.as_bytes(),
+        processing,
+        amount: Amount(amount),
+        local_time: *b"120000",
+        local_date: *b"1123",
+        expiry: *expiry,
+        entry_mode: EntryMode::Keyed,
+        condition: Condition::Ecommerce,
+        rrn: Rrn::from_number(u64::from(stan.value())).unwrap(),
+        additional: de48,
+        currency: 643,
+    };
+    MessageBuilder::card_request(mti, &request, &origin(stan))
+        .build()
+        .unwrap()
 }
 
-/// DE 90 pointing at `original`.
-pub fn original_data(original: &Message) -> Vec<u8> {
-    let mut de90 = Vec::with_capacity(42);
-    de90.extend_from_slice(&original.mti().to_ascii());
-    de90.extend_from_slice(original.field(11).unwrap());
-    de90.extend_from_slice(original.field(7).unwrap());
-    de90.extend_from_slice(format!("{:0>11}", std::str::from_utf8(ACQUIRER).unwrap()).as_bytes());
-    de90.extend_from_slice(&[b'0'; 11]);
-    de90
+/// What a follow-up of `original` quotes of it.
+pub fn original_of(original: &Message) -> Original<'_> {
+    Original::of(original).expect("a request of ours")
 }
 
-/// A reversal (0400, 0420 or 0421) or completion (0220) of `original` for `amount`.
+/// A reversal (0400, 0420 or 0421, partial when `replacement` is given) or a completion (0220,
+/// for `amount`) of `original`. A reversal quotes the original's amount, so `amount` must be it.
 pub fn follow_up(mti: Mti, original: &Message, amount: u64, replacement: Option<u64>) -> Message {
-    let stan = next_stan();
-    let mut b = MessageBuilder::new(mti);
-    b.field(2, original.field(2).unwrap())
-        .field(3, original.field(3).unwrap())
-        .amount(Amount(amount))
-        .field(7, &now_de7())
-        .stan(stan)
-        .field(14, b"3012")
-        .field(32, ACQUIRER)
-        .rrn(original.rrn().unwrap())
-        .field(41, b"TERM0001")
-        .field(42, b"MERCHANT0000001")
-        .field(49, b"643")
-        .field(90, &original_data(original));
-    if let Some(r) = replacement {
-        let mut de95 = format!("{r:012}").into_bytes();
-        de95.resize(42, b'0');
-        b.field(95, &de95);
-    }
-    b.build().unwrap()
+    let o = original_of(original);
+    let origin = origin(next_stan());
+    let pan = original.field(2);
+    let attempt = match mti {
+        Mti::COMPLETION_ADVICE => {
+            return MessageBuilder::completion(&o, pan.unwrap(), b"3012", Amount(amount), &origin)
+                .build()
+                .unwrap();
+        }
+        Mti::REVERSAL_REQUEST => ReversalAttempt::Request,
+        Mti::REVERSAL_ADVICE => ReversalAttempt::Advice,
+        Mti::REVERSAL_ADVICE_REPEAT => ReversalAttempt::AdviceRepeat,
+        other => panic!("{other} is not a follow-up"),
+    };
+    assert_eq!(
+        amount, o.amount.0,
+        "a reversal quotes the original's amount"
+    );
+    MessageBuilder::reversal(attempt, &o, pan, replacement.map(Amount), &origin)
+        .build()
+        .unwrap()
 }
 
 pub fn reversal(original: &Message) -> Message {
@@ -206,9 +215,9 @@ pub fn reversal(original: &Message) -> Message {
 }
 
 pub fn echo() -> Message {
-    let mut b = MessageBuilder::new(Mti::NETWORK_REQUEST);
-    b.field(7, &now_de7()).stan(next_stan()).field(70, b"301");
-    b.build().unwrap()
+    MessageBuilder::network(NetworkCode::Echo, now_de7(), next_stan())
+        .build()
+        .unwrap()
 }
 
 pub fn code(msg: &Message) -> String {

@@ -21,9 +21,9 @@ use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::config::{Endpoint, LinkConfig};
-use super::inflight::Unmatched;
-use super::pool::Shared;
+use crate::config::{Endpoint, LinkConfig};
+use crate::inflight::Unmatched;
+use crate::pool::Shared;
 
 /// One encoded frame (length header included) on its way to the socket.
 #[derive(Debug)]

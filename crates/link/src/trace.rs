@@ -1,12 +1,12 @@
 //! Trace numbers and timestamps that identify a message on the wire: STAN (DE 11), RRN (DE 37)
-//! and transmission time (DE 7, 12, 13).
+//! and transmission time (DE 7, and DE 12/13 read from it).
 //!
 //! Owns the atomic sequences; they are the only shared state on the send path and must never take
 //! a lock. It must never hand out STAN 0 (not a valid trace number) nor reuse an RRN within a run.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use iso8583::{Rrn, Stan};
+use iso8583::{Rrn, Stan, TransmissionTime};
 use time::OffsetDateTime;
 
 /// STANs 1..=999999 in a cycle, from one atomic counter.
@@ -53,15 +53,11 @@ impl RrnSequence {
     }
 }
 
-/// One reading of the clock in the forms the message fields need, all UTC.
+/// One reading of the clock in the forms the trace numbers need, all UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timestamp {
     /// DE 7, `MMDDhhmmss`.
-    pub transmission: [u8; 10],
-    /// DE 12, `hhmmss`.
-    pub local_time: [u8; 6],
-    /// DE 13, `MMDD`.
-    pub local_date: [u8; 4],
+    pub transmission: TransmissionTime,
     /// `YDDDhh` as a number, for [`RrnSequence`].
     rrn_prefix: u64,
 }
@@ -79,24 +75,42 @@ impl Timestamp {
             t.minute(),
             t.second(),
         );
-        let mut transmission = [0u8; 10];
+        let mut digits = [0u8; 10];
         for (i, v) in [mo, d, h, mi, s].into_iter().enumerate() {
-            transmission[i * 2] = b'0' + v / 10;
-            transmission[i * 2 + 1] = b'0' + v % 10;
+            digits[i * 2] = b'0' + v / 10;
+            digits[i * 2 + 1] = b'0' + v % 10;
         }
-        let mut local_time = [0u8; 6];
-        local_time.copy_from_slice(&transmission[4..10]);
-        let mut local_date = [0u8; 4];
-        local_date.copy_from_slice(&transmission[..4]);
+        let transmission =
+            TransmissionTime::from_ascii(&digits).expect("a calendar time is a valid DE 7");
         let year_digit = u64::from(t.year().rem_euclid(10).unsigned_abs());
         let rrn_prefix = year_digit * 100_000 + u64::from(t.ordinal()) * 100 + u64::from(h);
         Timestamp {
             transmission,
-            local_time,
-            local_date,
             rrn_prefix,
         }
     }
+}
+
+/// DE 12, `hhmmss`: the time part of DE 7 (the merchant's local time is taken as UTC).
+pub(crate) fn local_time(transmission: &TransmissionTime) -> [u8; 6] {
+    let mut out = [0u8; 6];
+    out.copy_from_slice(&transmission.as_bytes()[4..10]);
+    out
+}
+
+/// DE 13, `MMDD`: the date part of DE 7.
+pub(crate) fn local_date(transmission: &TransmissionTime) -> [u8; 4] {
+    let mut out = [0u8; 4];
+    out.copy_from_slice(&transmission.as_bytes()[..4]);
+    out
+}
+
+/// The trace numbers given to one request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Trace {
+    pub stan: Stan,
+    pub rrn: Rrn,
+    pub transmission: TransmissionTime,
 }
 
 #[cfg(test)]
@@ -134,9 +148,9 @@ mod tests {
     #[test]
     fn timestamp_fields_and_rrn_layout() {
         let ts = Timestamp::at(datetime!(2026-11-23 04:05:06 UTC));
-        assert_eq!(&ts.transmission, b"1123040506");
-        assert_eq!(&ts.local_time, b"040506");
-        assert_eq!(&ts.local_date, b"1123");
+        assert_eq!(ts.transmission.as_bytes(), b"1123040506");
+        assert_eq!(&local_time(&ts.transmission), b"040506");
+        assert_eq!(&local_date(&ts.transmission), b"1123");
         let rrns = RrnSequence::starting_at(41);
         // 2026 → 6, day 327, hour 04, then the sequence.
         assert_eq!(rrns.next(&ts).as_str(), "632704000041");

@@ -3,7 +3,8 @@
 //! Owns the `link/saf/` records in the authorizer's [`Store`]: one per reversal, keyed by a
 //! big-endian sequence so a scan returns them oldest first, written durably before the first
 //! reversal goes out so that a crash cannot lose one. A record holds the original transaction's
-//! identity and a [`CardRef`](super::CardRef); it must never hold a PAN or a CVC.
+//! identity and a [`CardRef`](crate::CardRef), in the shape `persisted` keeps stable; it must
+//! never hold a PAN or a CVC.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +13,7 @@ use crossbeam_skiplist::{SkipMap, SkipSet};
 use serde::{Deserialize, Serialize};
 use store::{Batch, Store, StoreError};
 
-use super::request::TransactionRef;
+use crate::request::TransactionRef;
 
 const PREFIX: &[u8] = b"link/saf/";
 
@@ -51,7 +52,7 @@ impl SafKey {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SafError {
-    #[error("store-and-forward storage: {0}")]
+    #[error("store-and-forward storage")]
     Store(#[from] StoreError),
     #[error("store-and-forward record {0:?} is corrupt")]
     Corrupt(SafKey),
@@ -164,24 +165,27 @@ impl SafQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link::request::{CardRef, Currency, Merchant, ProcessingCode};
+    use crate::request::{CardRef, Currency, Merchant};
+    use iso8583::{Amount, Mti, ProcessingCode, Rrn, Stan, TransmissionTime};
 
     fn record(stan: u32) -> PendingReversal {
         PendingReversal {
             original: TransactionRef {
-                mti: 100,
-                stan,
-                transmission: "1123040506".into(),
-                rrn: "632704000041".into(),
-                amount: 500,
-                processing_code: ProcessingCode(*b"000000"),
+                mti: Mti::AUTH_REQUEST,
+                stan: Stan::new(stan).unwrap(),
+                transmission: TransmissionTime::from_ascii(b"1123040506").unwrap(),
+                rrn: Rrn::from_ascii(b"632704000041").unwrap(),
+                amount: Amount(500),
+                processing_code: ProcessingCode::Purchase,
                 currency: Currency::RUB,
                 merchant: Merchant {
-                    id: "452739".into(),
+                    id: card::MerchantId::parse("452739").unwrap(),
                     name_location: None,
                     category_code: None,
                 },
-                card: CardRef("tok".into()),
+                card: "452739 c1 6F9619FF-8B86-4011-B42D-00C04FC964FF"
+                    .parse::<CardRef>()
+                    .unwrap(),
             },
             remaining: (stan == 3).then_some(200),
             attempts: 1,
@@ -204,7 +208,7 @@ mod tests {
             .list()
             .unwrap()
             .iter()
-            .map(|(_, r)| r.original.stan)
+            .map(|(_, r)| r.original.stan.value())
             .collect();
         assert_eq!(stans, vec![2, 3]);
         let remaining: Vec<_> = q.list().unwrap().iter().map(|(_, r)| r.remaining).collect();
@@ -232,5 +236,43 @@ mod tests {
         assert!(q.claim(a).is_none());
         drop(held);
         assert!(q.claim(a).is_some(), "released when the holder drops it");
+    }
+
+    /// Records written before the vocabulary was typed (by the code of `main` at 521a93e, whose
+    /// `TransactionRef` held `u16`, `u32` and `String`s, and whose `CardRef` was the space-joined
+    /// string) still read, and are written back byte for byte, so a queue drains across the
+    /// upgrade and an older build could still read what this one queues.
+    #[test]
+    fn records_written_before_the_typed_vocabulary_still_read() {
+        let partial = include_str!("../tests/fixtures/saf_record_main.json");
+        let r: PendingReversal = serde_json::from_str(partial).unwrap();
+        let o = &r.original;
+        assert_eq!(o.mti, Mti::AUTH_REQUEST);
+        assert_eq!(o.stan.value(), 1234);
+        assert_eq!(o.transmission.as_str(), "1123040506");
+        assert_eq!(o.rrn.as_str(), "632704000041");
+        assert_eq!(o.amount, Amount(500));
+        assert_eq!(o.processing_code, ProcessingCode::Purchase);
+        assert_eq!(o.currency, Currency::RUB);
+        assert_eq!(o.merchant.id.as_str(), "452739");
+        assert_eq!(o.card.merchant.as_str(), "452739");
+        assert_eq!(o.card.customer.as_str(), "cust-42@example.com");
+        assert_eq!(
+            o.card.token.to_string(),
+            "6F9619FF-8B86-4011-B42D-00C04FC964FF"
+        );
+        assert_eq!((r.remaining, r.attempts), (Some(200), 2));
+        assert_eq!(serde_json::to_string(&r).unwrap(), partial);
+
+        let full = include_str!("../tests/fixtures/saf_record_main_full.json");
+        let r: PendingReversal = serde_json::from_str(full).unwrap();
+        assert_eq!(r.original.processing_code, ProcessingCode::Refund);
+        assert_eq!(r.original.merchant.category_code, Some(5999));
+        assert_eq!(r.remaining, None);
+        assert_eq!(serde_json::to_string(&r).unwrap(), full);
+
+        // A value its type refuses is a corrupt record, not a loosened type.
+        let bad = partial.replace("\"stan\":1234", "\"stan\":1234567");
+        assert!(serde_json::from_str::<PendingReversal>(&bad).is_err());
     }
 }

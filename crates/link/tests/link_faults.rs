@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use authorizer::link::{ConnectionState, LinkOutcome, ReversalState};
+use link::{ConnectionState, LinkOutcome, ReversalState};
 use simulator::{Action, Fault, FaultMatch, FaultRule, Faults, Latency};
 use support::*;
 
@@ -77,8 +77,9 @@ async fn no_answer_is_reversed_and_store_and_forward_delivers_after_a_restart() 
         !on_disk.windows(16).any(|w| w == PLAIN_APPROVED.as_bytes()),
         "no PAN in the store"
     );
+    let token = reference.card.token.to_string();
     assert!(
-        on_disk.windows(5).any(|w| w == b"tok-1"),
+        on_disk.windows(token.len()).any(|w| w == token.as_bytes()),
         "the record names the card by its token"
     );
     sim.handle.set_faults(Faults::default());
@@ -96,7 +97,8 @@ async fn no_answer_is_reversed_and_store_and_forward_delivers_after_a_restart() 
     assert!(link.pending_reversals().unwrap().is_empty());
 
     let ledger = sim.handle.ledger();
-    let (approved, reversed) = approved_then_reversed(&ledger, reference.stan, &reference.rrn);
+    let (approved, reversed) =
+        approved_then_reversed(&ledger, reference.stan.value(), reference.rrn.as_str());
     assert!(approved, "the network did approve the unanswered request");
     assert_eq!(reversed, 1, "applied exactly once");
     let kinds: Vec<&str> = ledger
@@ -138,7 +140,7 @@ async fn late_response_after_reversal_is_ignored() {
     .await;
     let ledger = net.sim.handle.ledger();
     assert_eq!(
-        approved_then_reversed(&ledger, reference.stan, &reference.rrn),
+        approved_then_reversed(&ledger, reference.stan.value(), reference.rrn.as_str()),
         (true, 1)
     );
     let card = ledger.balance("424242******4242").unwrap();
@@ -175,7 +177,7 @@ async fn dropped_connection_reconnects_and_the_lost_request_is_reversed() {
     ));
     let ledger = net.sim.handle.ledger();
     assert_eq!(
-        approved_then_reversed(&ledger, reference.stan, &reference.rrn),
+        approved_then_reversed(&ledger, reference.stan.value(), reference.rrn.as_str()),
         (true, 1)
     );
 }
@@ -231,7 +233,7 @@ async fn out_of_order_answers_reach_their_own_waiters() {
             panic!("{outcome:?}")
         };
         let entry = ledger
-            .approval(reference.stan, &reference.rrn)
+            .approval(reference.stan.value(), reference.rrn.as_str())
             .expect("in the ledger");
         // Matched to the right request: the network's amount and approval code are ours.
         assert_eq!(entry.amount, Some(amount));
@@ -318,20 +320,22 @@ async fn refused_handshake_keeps_retrying_until_the_network_lets_us_in() {
     let link = start_link(link_config(&sim.pki, &[sim.handle.iso_addr]), &dir, &vault);
     assert!(!link.wait_ready(Duration::from_millis(300)).await);
     assert!(matches!(
-        link.authorize(authorizer::link::AuthorizationRequest {
-            kind: authorizer::link::TransactionKind::Purchase,
+        link.authorize(link::AuthorizationRequest {
+            kind: link::TransactionKind::Purchase,
             pan: &card::Pan::parse(PLAIN_APPROVED).unwrap(),
             expiry: future_expiry(),
             cvc: None,
-            card: authorizer::link::CardRef("t".into()),
+            card: net_card(),
             amount: iso8583::Amount(1),
-            currency: authorizer::link::Currency::RUB,
-            cof: authorizer::link::CredentialOnFile::None,
+            currency: link::Currency::RUB,
+            cof: link::CredentialOnFile::None,
             three_ds: None,
             merchant: merchant(),
         })
         .await,
-        Err(authorizer::link::LinkError::Unavailable)
+        Err(link::AuthorizeError::Unavailable(
+            link::Unavailable::NoConnection
+        ))
     ));
     sim.handle.set_faults(Faults::default());
     assert!(link.wait_ready(Duration::from_secs(10)).await);
@@ -371,8 +375,8 @@ async fn reconciliation_under_load_with_faults() {
                 for j in 0..25u64 {
                     let i = w * 25 + j;
                     let card = cards[(i % 4) as usize];
-                    let cof = authorizer::link::CredentialOnFile::None;
-                    let kind = authorizer::link::TransactionKind::Purchase;
+                    let cof = link::CredentialOnFile::None;
+                    let kind = link::TransactionKind::Purchase;
                     done.push((
                         card,
                         net.try_pay_with(kind, card, 100 + i, cof, None, Some("123"))
@@ -393,10 +397,9 @@ async fn reconciliation_under_load_with_faults() {
                 (card, Ok(outcome)) => outcomes.push((card, outcome)),
                 (
                     _,
-                    Err(
-                        authorizer::link::LinkError::NotSent
-                        | authorizer::link::LinkError::Unavailable,
-                    ),
+                    Err(link::AuthorizeError::Unavailable(
+                        link::Unavailable::NotWritten | link::Unavailable::NoConnection,
+                    )),
                 ) => not_sent += 1,
                 (_, Err(e)) => panic!("{e}"),
             }
@@ -423,7 +426,8 @@ async fn reconciliation_under_load_with_faults() {
     let (mut approved, mut reversed) = (0, 0);
     for (card, outcome) in &outcomes {
         let r = outcome.reference();
-        let (net_approved, reversals) = approved_then_reversed(&ledger, r.stan, &r.rrn);
+        let (net_approved, reversals) =
+            approved_then_reversed(&ledger, r.stan.value(), r.rrn.as_str());
         match outcome {
             LinkOutcome::Approved { approval_code, .. } => {
                 approved += 1;
@@ -433,11 +437,11 @@ async fn reconciliation_under_load_with_faults() {
                     r.stan,
                     r.rrn
                 );
-                let e = ledger.approval(r.stan, &r.rrn).unwrap();
+                let e = ledger.approval(r.stan.value(), r.rrn.as_str()).unwrap();
                 assert_eq!(e.approval_code.as_deref(), Some(approval_code.as_str()));
                 *believed_debits
                     .entry(card::mask_digits(card.as_bytes()))
-                    .or_default() += r.amount as i64;
+                    .or_default() += r.amount.0 as i64;
             }
             LinkOutcome::Declined { .. } => assert!(!net_approved),
             LinkOutcome::TimedOutReversed { .. } => {
@@ -471,7 +475,10 @@ async fn reconciliation_under_load_with_faults() {
     let believed: std::collections::HashSet<(u32, String)> = outcomes
         .iter()
         .filter(|(_, o)| matches!(o, LinkOutcome::Approved { .. }))
-        .map(|(_, o)| (o.reference().stan, o.reference().rrn.clone()))
+        .map(|(_, o)| {
+            let r = o.reference();
+            (r.stan.value(), r.rrn.as_str().to_owned())
+        })
         .collect();
     for e in ledger.approvals() {
         let key = (e.stan.unwrap(), e.rrn.clone().unwrap());

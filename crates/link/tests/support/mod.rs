@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authorizer::link::{
+use card::{CustomerNumber, Cvc, Expiry, MerchantId, Pan, Token};
+use futures::future::BoxFuture;
+use iso8583::Amount;
+use link::{
     AuthorizationRequest, CardRef, CardResolver, CardsUnavailable, CredentialOnFile, Currency,
     Endpoint, Link, LinkConfig, Merchant, ThreeDs, TlsMaterial, TransactionKind, client_config,
 };
-use card::{Cvc, Expiry, Pan};
-use futures::future::BoxFuture;
-use iso8583::Amount;
 use simulator::{AcsClient, DevPki, Faults, SimConfig, Simulator, SimulatorHandle};
 use tokio::net::TcpListener;
 
@@ -33,10 +33,9 @@ pub struct TestVault {
 
 impl TestVault {
     pub fn token(&self, pan: &Pan) -> CardRef {
-        let mut cards = self.cards.lock().unwrap();
-        let token = CardRef(format!("tok-{}", cards.len() + 1));
-        cards.insert(token.clone(), pan.clone());
-        token
+        let card = net_card();
+        self.cards.lock().unwrap().insert(card.clone(), pan.clone());
+        card
     }
 }
 
@@ -123,7 +122,7 @@ impl Net {
     }
 
     /// A purchase (0200) with the card's CVC, no stored credential.
-    pub async fn pay(&self, digits: &str, amount: u64) -> authorizer::link::LinkOutcome {
+    pub async fn pay(&self, digits: &str, amount: u64) -> link::LinkOutcome {
         self.pay_with(
             TransactionKind::Purchase,
             digits,
@@ -143,7 +142,7 @@ impl Net {
         cof: CredentialOnFile,
         three_ds: Option<ThreeDs>,
         cvc: Option<&str>,
-    ) -> authorizer::link::LinkOutcome {
+    ) -> link::LinkOutcome {
         self.try_pay_with(kind, digits, amount, cof, three_ds, cvc)
             .await
             .unwrap()
@@ -157,7 +156,7 @@ impl Net {
         cof: CredentialOnFile,
         three_ds: Option<ThreeDs>,
         cvc: Option<&str>,
-    ) -> Result<authorizer::link::LinkOutcome, authorizer::link::LinkError> {
+    ) -> Result<link::LinkOutcome, link::AuthorizeError> {
         let pan = Pan::parse(digits).unwrap();
         let cvc = cvc.map(|c| Cvc::parse(c).unwrap());
         let card = self.vault.token(&pan);
@@ -181,12 +180,12 @@ impl Net {
     pub async fn complete(
         &self,
         digits: &str,
-        original: &authorizer::link::TransactionRef,
+        original: &link::TransactionRef,
         amount: u64,
-    ) -> authorizer::link::LinkOutcome {
+    ) -> link::LinkOutcome {
         let pan = Pan::parse(digits).unwrap();
         self.link
-            .complete(authorizer::link::CompletionRequest {
+            .complete(link::CompletionRequest {
                 pan: &pan,
                 expiry: future_expiry(),
                 amount: Amount(amount),
@@ -204,10 +203,10 @@ impl Net {
             .await
             .unwrap();
         ThreeDs {
-            eci: r.eci.unwrap(),
-            cavv: r.cavv,
+            eci: iso8583::Eci::parse(&r.eci.unwrap()).unwrap(),
+            cavv: r.cavv.map(|c| iso8583::Cavv::parse(&c).unwrap()),
             version: Some("2.2.0".into()),
-            ds_transaction_id: Some(r.ds_trans_id),
+            ds_transaction_id: Some(iso8583::DsTransactionId::parse(&r.ds_trans_id).unwrap()),
         }
     }
 }
@@ -222,9 +221,18 @@ pub fn future_expiry() -> Expiry {
     Expiry::new(12, 2099).unwrap()
 }
 
+/// A saved card of the dev merchant's customer, under a fresh token.
+pub fn net_card() -> CardRef {
+    CardRef {
+        merchant: MerchantId::parse("452739").unwrap(),
+        customer: CustomerNumber::parse("c1").unwrap(),
+        token: Token::random(),
+    }
+}
+
 pub fn merchant() -> Merchant {
     Merchant {
-        id: "452739".into(),
+        id: MerchantId::parse("452739").unwrap(),
         name_location: None,
         category_code: None,
     }

@@ -1,5 +1,6 @@
 //! The in-flight table: requests written (or about to be written) to the network and not yet
-//! answered, keyed by STAN, and the one-shot [`Completion`] each waiter parks on.
+//! answered, keyed by STAN; the one-shot [`Completion`] each waiter parks on; and the
+//! [`InFlightRequest`] that owns an entry for its waiter and withdraws it when dropped.
 //!
 //! Owns the matching of a response to its request. Lock-free: the table is a crossbeam skip list
 //! and a completion is a `OnceLock` plus an `AtomicWaker`, so the reader task completes a waiter
@@ -8,13 +9,16 @@
 //! whose MTI, terminal or transmission time do not match the request.
 
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use crossbeam_skiplist::SkipMap;
 use futures::task::AtomicWaker;
-use iso8583::{Message, Mti, Stan};
+use iso8583::{Message, Mti, Stan, TransmissionTime};
+
+use crate::pool::{Lease, Shared};
 
 /// What ended a request's wait.
 // Answers are the common case; boxing them would cost an allocation per response.
@@ -65,7 +69,7 @@ pub struct Pending {
     /// The response MTI we accept (0110 for 0100, 0430 for 0420 and 0421...).
     pub expect: Mti,
     /// DE 7 of the request: the spec matches by STAN together with DE 7 (and DE 41).
-    pub transmission: [u8; 10],
+    pub transmission: TransmissionTime,
     /// The pool slot it is queued on, so a dropped connection fails only its own requests.
     /// Changes when a frame that was never written moves to another connection.
     pub slot: AtomicUsize,
@@ -118,7 +122,7 @@ impl InFlight {
         let terminal_ok = response.terminal_id().is_none_or(|t| t == self.terminal_id);
         let time_ok = response
             .transmission_time()
-            .is_none_or(|t| t == pending.transmission);
+            .is_none_or(|t| t == pending.transmission.as_bytes());
         if response.mti() != pending.expect || !terminal_ok || !time_ok {
             return Err(Unmatched::Mismatch);
         }
@@ -154,6 +158,68 @@ impl InFlight {
     }
 }
 
+/// Why a request ended without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unanswered {
+    /// No answer in time: the network may or may not have acted on it.
+    TimedOut,
+    /// The connection dropped after it may have been written: same uncertainty.
+    ConnectionLost,
+    /// Never written: the network cannot have seen it.
+    NotSent,
+}
+
+/// One request registered in the in-flight table and queued to (or written on) a connection:
+/// the owner of its entry. Dropping it withdraws the request: the writer skips a frame whose
+/// entry is gone.
+#[derive(Debug)]
+pub(crate) struct InFlightRequest {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) stan: Stan,
+    pub(crate) completion: Arc<Completion>,
+    pub(crate) started: Instant,
+    pub(crate) _lease: Lease,
+}
+
+impl InFlightRequest {
+    /// Waits for the answer, at most `timeout`. Exactly one of the reader, the time-out and a
+    /// dropped connection takes the entry out of the table, and that one decides the outcome.
+    pub async fn wait(self, timeout: Duration) -> Result<Message, Unanswered> {
+        let reply = match tokio::time::timeout(timeout, self.completion.wait()).await {
+            Ok(reply) => reply,
+            Err(_) if self.shared.inflight.take(self.stan).is_some() => {
+                self.shared.metrics.timeouts.fetch_add(1, Relaxed);
+                return Err(Unanswered::TimedOut);
+            }
+            // The reader took it a moment ago and is completing it.
+            Err(_) => self.completion.wait().await,
+        };
+        match reply {
+            Reply::Response(m) => {
+                self.shared
+                    .metrics
+                    .record_response(m.response_code(), self.started.elapsed());
+                Ok(m)
+            }
+            Reply::ConnectionLost => {
+                self.shared.metrics.connection_lost.fetch_add(1, Relaxed);
+                Err(Unanswered::ConnectionLost)
+            }
+            Reply::NotSent => Err(Unanswered::NotSent),
+        }
+    }
+}
+
+impl Drop for InFlightRequest {
+    fn drop(&mut self) {
+        let _withdrawn = self.shared.inflight.take(self.stan);
+        self.shared.metrics.in_flight.fetch_sub(1, Relaxed);
+        if self.shared.closing.load(Relaxed) && self.shared.inflight.is_empty() {
+            self.shared.drained.notify_one();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,7 +238,7 @@ mod tests {
         Arc::new(Pending {
             completion: Arc::default(),
             expect: Mti::AUTH_RESPONSE,
-            transmission: *b"1123040506",
+            transmission: TransmissionTime::from_ascii(b"1123040506").unwrap(),
             slot: AtomicUsize::new(slot),
         })
     }

@@ -3,8 +3,8 @@
 
 mod support;
 
-use authorizer::link::{CredentialOnFile, LinkOutcome, NetworkTxnId, ThreeDs, TransactionKind};
 use iso8583::{MitReason, ResponseCode};
+use link::{CredentialOnFile, LinkOutcome, NetworkTxnId, ThreeDs, TransactionKind};
 use simulator::Faults;
 use support::*;
 
@@ -158,7 +158,11 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
         .await;
     assert_eq!(code(&bare), ResponseCode::AUTHENTICATION_REQUIRED);
     let three_ds = net.three_ds(MC_FRICTIONLESS).await;
-    assert_eq!(three_ds.eci, "05", "Mastercard test card is frictionless");
+    assert_eq!(
+        three_ds.eci.as_str(),
+        "05",
+        "Mastercard test card is frictionless"
+    );
     let first = net
         .pay_with(
             TransactionKind::Authorization,
@@ -192,10 +196,10 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
     assert_eq!(code(&replay), ResponseCode::AUTHENTICATION_REQUIRED);
     // A forged CAVV: declined.
     let forged = ThreeDs {
-        eci: "05".into(),
-        cavv: Some("AAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
+        eci: iso8583::Eci::AUTHENTICATED,
+        cavv: iso8583::Cavv::parse("AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
         version: Some("2.2.0".into()),
-        ds_transaction_id: Some("00000000-0000-4000-8000-000000000000".into()),
+        ds_transaction_id: iso8583::DsTransactionId::parse("00000000-0000-4000-8000-000000000000"),
     };
     let forged = net
         .pay_with(
@@ -321,19 +325,19 @@ async fn a_partial_reversal_releases_part_of_an_authorization_and_the_rest_compl
         net.link
             .reverse_partially(reference, iso8583::Amount(10_000))
             .await,
-        Err(authorizer::link::LinkError::NotAPartialReversal { .. })
+        Err(link::ReverseError::NotAPartialReversal { .. })
     ));
     assert_eq!(
         net.link
             .reverse_partially(reference, iso8583::Amount(4_000))
             .await
             .unwrap(),
-        authorizer::link::ReversalState::Acknowledged
+        link::ReversalState::Acknowledged
     );
     let ledger = net.sim.handle.ledger();
     let reversal = ledger
         .applied_reversals()
-        .find(|e| e.original.as_ref().map(|o| o.1) == Some(reference.stan))
+        .find(|e| e.original.as_ref().map(|o| o.1) == Some(reference.stan.value()))
         .expect("the partial reversal was applied");
     assert_eq!(
         (reversal.mti.as_str(), reversal.balance_delta),
@@ -357,14 +361,15 @@ async fn a_prepared_authorization_is_sent_under_its_reserved_reference() {
     let net = Net::start(Faults::default()).await;
     let pan = card::Pan::parse(PLAIN_APPROVED).unwrap();
     let cvc = card::Cvc::parse("123").unwrap();
-    let request = |amount: u64| authorizer::link::AuthorizationRequest {
+    let card = net_card();
+    let request = |amount: u64| link::AuthorizationRequest {
         kind: TransactionKind::Purchase,
         pan: &pan,
         expiry: future_expiry(),
         cvc: Some(&cvc),
-        card: authorizer::link::CardRef("tok-prepared".into()),
+        card: card.clone(),
         amount: iso8583::Amount(amount),
-        currency: authorizer::link::Currency::RUB,
+        currency: link::Currency::RUB,
         cof: CredentialOnFile::None,
         three_ds: None,
         merchant: merchant(),
@@ -386,16 +391,16 @@ async fn a_prepared_authorization_is_sent_under_its_reserved_reference() {
         net.sim
             .handle
             .ledger()
-            .approval(reserved.stan, &reserved.rrn)
+            .approval(reserved.stan.value(), reserved.rrn.as_str())
             .is_some()
     );
 
     // Trace numbers reserved for one request do not carry another.
     let other = net.link.prepare(&request(1_200));
-    let stan = other.reference().stan;
+    let stan = other.reference().stan.value();
     assert!(matches!(
         net.link.authorize_prepared(other, request(9_999)).await,
-        Err(authorizer::link::LinkError::PreparedForAnother)
+        Err(link::AuthorizeError::PreparedForAnother)
     ));
 
     // Prepared, then the process died before sending: the restart reverses it, and the network
@@ -403,7 +408,7 @@ async fn a_prepared_authorization_is_sent_under_its_reserved_reference() {
     let lost = net.link.prepare(&request(1_300));
     assert_eq!(
         net.link.reverse(lost.reference()).await.unwrap(),
-        authorizer::link::ReversalState::Acknowledged
+        link::ReversalState::Acknowledged
     );
     let ledger = net.sim.handle.ledger();
     assert!(
@@ -413,7 +418,7 @@ async fn a_prepared_authorization_is_sent_under_its_reserved_reference() {
     let reversal = ledger
         .entries
         .iter()
-        .find(|e| e.original.as_ref().map(|o| o.1) == Some(lost.reference().stan))
+        .find(|e| e.original.as_ref().map(|o| o.1) == Some(lost.reference().stan.value()))
         .unwrap();
     assert_eq!(reversal.action, simulator::Action::ReversalOfUnknown);
     assert_eq!(reversal.balance_delta, 0);

@@ -10,20 +10,21 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use link::{Link, StartError};
+
 use crate::cards::VaultCards;
 use crate::config::Config;
-use crate::link::{Link, LinkError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("data directory: {0}")]
-    DataDir(std::io::Error),
-    #[error("store: {0}")]
+    #[error("data directory")]
+    DataDir(#[source] std::io::Error),
+    #[error("store")]
     Store(#[from] store::StoreError),
-    #[error("link: {0}")]
-    Link(#[from] LinkError),
-    #[error("admin endpoint: {0}")]
-    Admin(std::io::Error),
+    #[error("link")]
+    Link(#[from] StartError),
+    #[error("admin endpoint")]
+    Admin(#[source] std::io::Error),
 }
 
 /// Runs the authorizer until `shutdown` resolves.

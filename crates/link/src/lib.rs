@@ -8,15 +8,27 @@
 //! store-and-forward queue, network management and its metrics. It must never keep a PAN or a CVC
 //! longer than it takes to write one frame, and never report an approval the network may not
 //! hold.
+//!
+//! The path of a request, in module order: `request` (what is asked, what comes back) →
+//! `fields` (its ISO 8583 message) → `trace` (its STAN, RRN, DE 7) → `pool` (a lease on a
+//! connection, registered and queued) → `inflight` (the entry its waiter owns) → `connection`
+//! (the socket) → `life` (answered, or timed out and reversed) → `saf` (the durable queue of
+//! reversals). Around it: `supervisor` (each connection kept alive), `config`, `tls`, `metrics`,
+//! `error`, `persisted` (the stored shape of a reference).
+#![forbid(unsafe_code)]
 
 mod config;
 mod connection;
+mod error;
+mod fields;
 mod inflight;
+mod life;
 mod metrics;
+mod persisted;
 mod pool;
 mod request;
-mod reversal;
 mod saf;
+mod supervisor;
 mod tls;
 mod trace;
 
@@ -25,29 +37,29 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use iso8583::{Amount, Mti, ResponseCode, Stan};
+use iso8583::{Amount, NetworkCode};
 use store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{
-    AcquirerId, Backoff, ConfigError, DEFAULT_ACQUIRER_ID, DEFAULT_TERMINAL_ID, Endpoint,
-    LinkConfig, TerminalId,
+pub use config::{AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, defaults};
+pub use error::{
+    AuthorizeError, CompleteError, EchoError, Internal, ReverseError, StartError, Unavailable,
 };
 pub use metrics::{ConnectionState, LinkMetrics};
 pub use request::{
-    ApprovalCode, AuthorizationRequest, CardRef, CompletionRequest, CredentialOnFile, Currency,
-    LinkOutcome, Merchant, NetworkTxnId, Prepared, ProcessingCode, ReversalState, ThreeDs,
+    ApprovalCode, AuthorizationRequest, CardRef, CardRefError, CompletionRequest, CredentialOnFile,
+    Currency, LinkOutcome, Merchant, NetworkTxnId, Prepared, ReversalState, ThreeDs,
     TransactionKind, TransactionRef,
 };
 pub use saf::{PendingReversal, SafError};
 pub use tls::{TlsError, TlsMaterial, client_config};
 
-use pool::{Shared, Unanswered};
-use reversal::{Sent, Settled};
+use life::{Sent, Settled};
+use pool::Shared;
 
-/// Finds the PAN behind a [`CardRef`] again, for a reversal (the authorizer's implementation,
-/// [`crate::cards::VaultCards`], asks the vault to detokenize).
+/// Finds the PAN behind a [`CardRef`] again, for a reversal (the authorizer's implementation
+/// asks the vault to detokenize).
 pub trait CardResolver: Send + Sync + std::fmt::Debug + 'static {
     /// `Ok(None)` when the card is gone for good (removed, expired, purged): the reversal goes
     /// without DE 2 and the network finds the original by DE 90 and DE 37. `Err` when the card
@@ -62,55 +74,6 @@ pub trait CardResolver: Send + Sync + std::fmt::Debug + 'static {
 #[derive(Debug, thiserror::Error)]
 #[error("card store unavailable: {0}")]
 pub struct CardsUnavailable(pub String);
-
-/// Errors of the link, by whose fault: ours (encoding), the network's (bad answers, refusals),
-/// or nobody's (no connection, shutting down).
-#[derive(Debug, thiserror::Error)]
-pub enum LinkError {
-    #[error("no connection to the processing centre is up")]
-    Unavailable,
-    #[error("the link is shutting down")]
-    ShuttingDown,
-    #[error("the connection dropped before the request was written; nothing was sent")]
-    NotSent,
-    #[error("no answer from the processing centre in time")]
-    NoAnswer,
-    #[error("request could not be encoded: {0}")]
-    Encode(#[from] iso8583::EncodeError),
-    #[error("{0} is not a request")]
-    NotARequest(Mti),
-    #[error(
-        "a partial reversal must leave less than the original amount ({remaining} of {original})"
-    )]
-    NotAPartialReversal { remaining: u64, original: u64 },
-    #[error("the request is not the one these trace numbers were prepared for")]
-    PreparedForAnother,
-    #[error("STAN {0} is still in flight")]
-    StanInUse(Stan),
-    #[error("answer to {mti} unusable: {what}")]
-    BadResponse { mti: Mti, what: &'static str },
-    #[error("sign-on refused with response code {0}")]
-    SignOnRefused(ResponseCode),
-    #[error("echo test refused with response code {0}")]
-    EchoRefused(ResponseCode),
-    #[error(transparent)]
-    Saf(#[from] SafError),
-    #[error(transparent)]
-    Cards(#[from] CardsUnavailable),
-    #[error("link task failed")]
-    TaskFailed,
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-}
-
-impl From<Unanswered> for LinkError {
-    fn from(u: Unanswered) -> LinkError {
-        match u {
-            Unanswered::NotSent => LinkError::NotSent,
-            Unanswered::TimedOut | Unanswered::ConnectionLost => LinkError::NoAnswer,
-        }
-    }
-}
 
 /// A handle on the running link. Clones share it.
 #[derive(Debug, Clone)]
@@ -127,9 +90,9 @@ impl Link {
         config: LinkConfig,
         store: Store,
         cards: Arc<dyn CardResolver>,
-    ) -> Result<Link, LinkError> {
-        let config = config.validate()?;
-        let saf = saf::SafQueue::open(store)?;
+    ) -> Result<Link, StartError> {
+        let config = config.validate().map_err(StartError::Config)?;
+        let saf = saf::SafQueue::open(store).map_err(StartError::Store)?;
         let endpoints = config.endpoints.iter().map(|e| e.addr.clone()).collect();
         let metrics = Arc::new(LinkMetrics::new(endpoints, config.connections));
         let (shared, receivers) = Shared::new(config, saf, cards, metrics);
@@ -138,14 +101,14 @@ impl Link {
         let stop = CancellationToken::new();
         let mut tasks = Vec::with_capacity(receivers.len() + 1);
         for (slot, rx) in receivers.into_iter().enumerate() {
-            tasks.push(tokio::spawn(pool::supervise(
+            tasks.push(tokio::spawn(supervisor::supervise(
                 Arc::clone(&shared),
                 slot,
                 rx,
                 stop.clone(),
             )));
         }
-        tasks.push(tokio::spawn(reversal::forward(
+        tasks.push(tokio::spawn(life::forward(
             Arc::clone(&shared),
             stop.clone(),
         )));
@@ -166,7 +129,10 @@ impl Link {
     /// Sends a 0100 or 0200 and waits for its answer. On no answer in time the request is
     /// reversed before this returns [`LinkOutcome::TimedOutReversed`]. Once the request may be on
     /// the wire its life runs to the end on its own task, even if the caller stops waiting.
-    pub async fn authorize(&self, req: AuthorizationRequest<'_>) -> Result<LinkOutcome, LinkError> {
+    pub async fn authorize(
+        &self,
+        req: AuthorizationRequest<'_>,
+    ) -> Result<LinkOutcome, AuthorizeError> {
         let prepared = self.prepare(&req);
         self.send_authorization(prepared, req).await
     }
@@ -178,10 +144,7 @@ impl Link {
     /// nothing).
     pub fn prepare(&self, req: &AuthorizationRequest<'_>) -> Prepared {
         let trace = self.shared.trace();
-        Prepared {
-            reference: req.reference(&trace),
-            trace,
-        }
+        Prepared::new(req.reference(trace.stan, trace.rrn, trace.transmission))
     }
 
     /// [`Link::authorize`] under the trace numbers `prepared` reserved for this very request.
@@ -189,63 +152,45 @@ impl Link {
         &self,
         prepared: Prepared,
         req: AuthorizationRequest<'_>,
-    ) -> Result<LinkOutcome, LinkError> {
-        if req.reference(&prepared.trace) != prepared.reference {
-            return Err(LinkError::PreparedForAnother);
+    ) -> Result<LinkOutcome, AuthorizeError> {
+        if !prepared.is_for(&req) {
+            return Err(AuthorizeError::PreparedForAnother);
         }
         self.send_authorization(prepared, req).await
     }
 
     async fn send_authorization(
         &self,
-        Prepared { trace, reference }: Prepared,
+        prepared: Prepared,
         req: AuthorizationRequest<'_>,
-    ) -> Result<LinkOutcome, LinkError> {
-        let request = {
-            let builder = req.builder(&self.shared.acceptor, &trace);
-            self.shared
-                .send(req.kind.mti(), &trace, &builder, None)
-                .await?
-        };
-        drop(req);
+    ) -> Result<LinkOutcome, AuthorizeError> {
+        let sent = Sent::authorization(&self.shared, prepared, req).await?;
+        let (stan, rrn) = sent.trace();
         let shared = Arc::clone(&self.shared);
-        let life = tokio::spawn(async move {
-            match (Sent { request, reference }).settle(&shared).await {
-                Settled::Answered(m, reference) => Ok(request::outcome_of(&m, reference)),
-                Settled::NotSent => Err(LinkError::NotSent),
-                Settled::Unknown(timed_out) => {
-                    let reference = timed_out.reference.clone();
-                    let reversal = timed_out.reverse(&shared).await?;
-                    Ok(LinkOutcome::TimedOutReversed {
-                        reference,
-                        reversal,
-                    })
-                }
-            }
-        });
-        life.await.map_err(|_| LinkError::TaskFailed)?
+        tokio::spawn(async move { sent.run(&shared).await })
+            .await
+            .unwrap_or(Err(AuthorizeError::OutcomeUnknown {
+                stan,
+                rrn,
+                cause: Internal::TaskFailed,
+            }))
     }
 
     /// Sends a 0220 completing a Delayed authorization. An unanswered advice is reported as
-    /// [`LinkError::NoAnswer`]; the caller repeats it (the network applies an advice once).
-    pub async fn complete(&self, req: CompletionRequest<'_>) -> Result<LinkOutcome, LinkError> {
-        let trace = self.shared.trace();
-        let request = {
-            let builder = request::completion_builder(&req, &self.shared.acceptor, &trace);
-            self.shared
-                .send(Mti::COMPLETION_ADVICE, &trace, &builder, None)
-                .await?
-        };
-        let answer = request.wait(self.shared.config.request_timeout).await?;
-        let mut reference = req.original.clone();
-        reference.amount = req.amount.0;
-        Ok(request::outcome_of(&answer, reference))
+    /// [`CompleteError::NoAnswer`]; the caller repeats it (the network applies an advice once).
+    pub async fn complete(&self, req: CompletionRequest<'_>) -> Result<LinkOutcome, CompleteError> {
+        let sent = Sent::completion(&self.shared, req).await?;
+        match sent.settle(&self.shared).await {
+            Settled::Answered(answered) => Ok(answered.outcome()),
+            Settled::Unknown(_) => Err(CompleteError::NoAnswer),
+            Settled::NotSent => Err(CompleteError::Unavailable(Unavailable::NotWritten)),
+        }
     }
 
     /// Cancels `original` with a full reversal (0400), kept in store-and-forward until the
     /// network acknowledges it.
-    pub async fn reverse(&self, original: &TransactionRef) -> Result<ReversalState, LinkError> {
-        self.reverse_to(original, None).await
+    pub async fn reverse(&self, original: &TransactionRef) -> Result<ReversalState, ReverseError> {
+        life::reverse_on_task(&self.shared, original, None).await
     }
 
     /// Cancels part of `original`: `remaining` (less than its amount) stays authorized, sent in
@@ -254,40 +199,25 @@ impl Link {
         &self,
         original: &TransactionRef,
         remaining: Amount,
-    ) -> Result<ReversalState, LinkError> {
-        if remaining.0 >= original.amount {
-            return Err(LinkError::NotAPartialReversal {
-                remaining: remaining.0,
+    ) -> Result<ReversalState, ReverseError> {
+        if remaining >= original.amount {
+            return Err(ReverseError::NotAPartialReversal {
+                remaining,
                 original: original.amount,
             });
         }
-        self.reverse_to(original, Some(remaining.0)).await
-    }
-
-    async fn reverse_to(
-        &self,
-        original: &TransactionRef,
-        remaining: Option<u64>,
-    ) -> Result<ReversalState, LinkError> {
-        let shared = Arc::clone(&self.shared);
-        let original = original.clone();
-        tokio::spawn(async move { reversal::reverse(&shared, original, remaining).await })
-            .await
-            .map_err(|_| LinkError::TaskFailed)?
+        life::reverse_on_task(&self.shared, original, Some(remaining.0)).await
     }
 
     /// An echo test (0800/301) on any up connection; returns the round-trip time.
-    pub async fn echo(&self) -> Result<Duration, LinkError> {
+    pub async fn echo(&self) -> Result<Duration, EchoError> {
         let started = Instant::now();
-        let code = self.shared.network(b"301", None).await?;
-        if !code.is_approved() {
-            return Err(LinkError::EchoRefused(code));
-        }
+        self.shared.network(NetworkCode::Echo, None).await?;
         Ok(started.elapsed())
     }
 
     /// Reversals waiting in store-and-forward, oldest first.
-    pub fn pending_reversals(&self) -> Result<Vec<PendingReversal>, LinkError> {
+    pub fn pending_reversals(&self) -> Result<Vec<PendingReversal>, SafError> {
         Ok(self
             .shared
             .saf
@@ -315,7 +245,7 @@ impl Link {
         let _ = tokio::time::timeout(grace, drained).await;
         for slot in 0..shared.slots.len() {
             if shared.is_up(slot) {
-                let _ = shared.network(b"002", Some(slot)).await;
+                let _ = shared.network(NetworkCode::SignOff, Some(slot)).await;
             }
         }
         self.stop.cancel();

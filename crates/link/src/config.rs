@@ -123,35 +123,49 @@ impl Endpoint {
     }
 }
 
-/// DE 32 of the dev setup: the acquirer's institution ID (not a merchant's).
-pub const DEFAULT_ACQUIRER_ID: &str = "400001";
-/// DE 41 of the dev setup.
-pub const DEFAULT_TERMINAL_ID: &str = "ASSIST01";
+/// The dev defaults of ARCHITECTURE.md, written once: [`LinkConfig::new`] takes them, and the
+/// authorizer's config file falls back on them for every key it leaves out.
+pub mod defaults {
+    use std::time::Duration;
+
+    /// The simulator of the dev setup.
+    pub const ENDPOINT: &str = "127.0.0.1:8583";
+    /// The name on the dev simulator's certificate.
+    pub const SERVER_NAME: &str = "localhost";
+    pub const CONNECTIONS: usize = 2;
+    pub const MAX_IN_FLIGHT: usize = 256;
+    /// DE 32: the acquirer's institution ID (not a merchant's).
+    pub const ACQUIRER_ID: &str = "400001";
+    /// DE 41.
+    pub const TERMINAL_ID: &str = "ASSIST01";
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const REVERSAL_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+    pub const ECHO_INTERVAL: Duration = Duration::from_secs(30);
+    pub const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+    pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
+    pub const SAF_RETRY_INTERVAL: Duration = Duration::from_secs(10);
+}
 
 impl LinkConfig {
-    /// Dev defaults around the given endpoints and TLS config (the values of ARCHITECTURE.md).
+    /// The [`defaults`] around the given endpoints and TLS config.
     pub fn new(endpoints: Vec<Endpoint>, tls: Arc<ClientConfig>) -> LinkConfig {
         LinkConfig {
             endpoints,
             tls,
-            connections: 2,
-            max_in_flight: 256,
-            acquirer_id: AcquirerId(DEFAULT_ACQUIRER_ID.to_owned()),
-            terminal_id: TerminalId(
-                DEFAULT_TERMINAL_ID
-                    .as_bytes()
-                    .try_into()
-                    .expect("eight characters"),
-            ),
-            request_timeout: Duration::from_secs(5),
-            reversal_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(3),
-            echo_interval: Duration::from_secs(30),
+            connections: defaults::CONNECTIONS,
+            max_in_flight: defaults::MAX_IN_FLIGHT,
+            acquirer_id: AcquirerId::parse(defaults::ACQUIRER_ID).expect("a valid default"),
+            terminal_id: TerminalId::parse(defaults::TERMINAL_ID).expect("a valid default"),
+            request_timeout: defaults::REQUEST_TIMEOUT,
+            reversal_timeout: defaults::REVERSAL_TIMEOUT,
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            echo_interval: defaults::ECHO_INTERVAL,
             backoff: Backoff {
-                initial: Duration::from_millis(100),
-                max: Duration::from_secs(10),
+                initial: defaults::BACKOFF_INITIAL,
+                max: defaults::BACKOFF_MAX,
             },
-            saf_retry_interval: Duration::from_secs(10),
+            saf_retry_interval: defaults::SAF_RETRY_INTERVAL,
         }
     }
 
@@ -180,6 +194,13 @@ impl LinkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert!(AcquirerId::parse(defaults::ACQUIRER_ID).is_ok());
+        assert!(TerminalId::parse(defaults::TERMINAL_ID).is_ok());
+        assert!(Endpoint::new(defaults::ENDPOINT, defaults::SERVER_NAME).is_ok());
+    }
 
     #[test]
     fn identifiers_are_checked() {

@@ -1,0 +1,116 @@
+//! Whose a saved card is and what it is called: [`MerchantId`], [`CustomerNumber`] and
+//! [`Token`]. The vault keys its records by them, the link names the card of a reversal by them
+//! ([`MerchantId`] is also DE 42 on the wire: the dev merchant 452739 is the same number in the
+//! Assist API and in ISO 8583), so they live in this leaf crate that both depend on.
+//!
+//! Owns what characters each may hold. None of them is card data; each must never admit a
+//! separator of a storage key, whitespace, a quote or markup.
+
+use std::fmt;
+
+/// Why a name was refused. Messages never contain the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("CustomerNumber must be 1 to 32 characters from A-Z a-z 0-9 . _ - @ +")]
+    CustomerNumber,
+    #[error("merchant id must be 1 to 32 characters from A-Z a-z 0-9 . _ -")]
+    MerchantId,
+    #[error("token must be a UUID")]
+    Token,
+}
+
+fn valid(s: &str, max: usize, extra: &[u8]) -> bool {
+    (1..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+}
+
+/// A saved card's public name: a random UUID v4, meaningless without the vault.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token(pub uuid::Uuid);
+
+impl Token {
+    pub fn random() -> Token {
+        Token(uuid::Uuid::new_v4())
+    }
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+    pub fn from_bytes(b: [u8; 16]) -> Token {
+        Token(uuid::Uuid::from_bytes(b))
+    }
+    /// As Assist writes tokens: upper-case hyphenated.
+    pub fn parse(s: &str) -> Result<Token, NameError> {
+        uuid::Uuid::parse_str(s)
+            .map(Token)
+            .map_err(|_| NameError::Token)
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}",
+            self.0
+                .hyphenated()
+                .encode_upper(&mut uuid::Uuid::encode_buffer())
+        )
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Token({self})")
+    }
+}
+
+/// The merchant's own number for a customer. Assist allows "up to 32 symbols"; we allow ASCII
+/// letters, digits and `. _ - @ +` (enough for numeric ids, UUIDs and e-mail addresses) and nothing
+/// else, so that a customer number can never carry a separator of our storage keys, whitespace, a
+/// quote or markup into a key, a log line or a payment page.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CustomerNumber(String);
+
+impl CustomerNumber {
+    pub fn parse(s: &str) -> Result<CustomerNumber, NameError> {
+        if valid(s, 32, b"._-@+") {
+            Ok(CustomerNumber(s.to_string()))
+        } else {
+            Err(NameError::CustomerNumber)
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CustomerNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CustomerNumber({})", self.0)
+    }
+}
+
+/// Assist's Merchant_ID, which the link also sends as DE 42 (card acceptor ID, at most 15
+/// characters there: the codec refuses a longer one when the message is built).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MerchantId(String);
+
+impl MerchantId {
+    pub fn parse(s: &str) -> Result<MerchantId, NameError> {
+        if valid(s, 32, b"._-") {
+            Ok(MerchantId(s.to_string()))
+        } else {
+            Err(NameError::MerchantId)
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MerchantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MerchantId({})", self.0)
+    }
+}
