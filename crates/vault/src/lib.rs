@@ -24,6 +24,8 @@ pub mod config;
 #[cfg(feature = "server")]
 mod keyring;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod record;
 #[cfg(feature = "server")]
 pub mod server;

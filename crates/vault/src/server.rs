@@ -120,6 +120,19 @@ pub async fn serve(
             }
         }
     });
+    let (metrics, mut s) = (Arc::clone(vault.metrics()), stop.clone());
+    let metrics_file = config.data_dir.join("metrics.prom");
+    tasks.spawn(async move {
+        loop {
+            if let Err(err) = metrics.write_file(&metrics_file) {
+                tracing::warn!(%err, path = %metrics_file.display(), "cannot write the metrics file");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(crate::metrics::WRITE_EVERY) => {}
+                _ = s.changed() => break,
+            }
+        }
+    });
     tokio::pin!(shutdown);
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {

@@ -34,6 +34,7 @@ pub use retention::Resealed;
 use crate::audit::AuditLog;
 use crate::config::{Config, MerchantPolicy};
 use crate::keyring::Keyring;
+use crate::metrics::VaultMetrics;
 use crate::model::{MerchantId, Timestamp};
 use retention::Sweeps;
 use rules::Rules;
@@ -56,6 +57,7 @@ struct Inner {
     locks: CustomerLocks,
     /// One rotation at a time.
     rotation: Mutex<()>,
+    metrics: Arc<VaultMetrics>,
 }
 
 impl CardVault {
@@ -74,8 +76,14 @@ impl CardVault {
                 retention_years: config.retention_years,
                 locks: CustomerLocks::new(),
                 rotation: Mutex::new(()),
+                metrics: Arc::default(),
             }),
         })
+    }
+
+    /// The process's metrics, shared with the server (see [`crate::metrics`]).
+    pub fn metrics(&self) -> &Arc<VaultMetrics> {
+        &self.inner.metrics
     }
 
     fn rules(&self) -> Rules<'_> {
