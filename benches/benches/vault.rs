@@ -118,6 +118,7 @@ secret_env = "VAULT_BENCH_SECRET"
         let opts = ClientOptions {
             connections: 4,
             timeout: Duration::from_secs(30),
+            ..ClientOptions::default()
         };
         let connect = |id: &str| {
             let creds = Credentials::Secret {

@@ -168,6 +168,7 @@ async fn connect(socket: &Path, login: &ClientLogin) -> Result<VaultClient, Walk
         ClientOptions {
             connections: 1,
             timeout: Duration::from_secs(10),
+            ..ClientOptions::default()
         },
     )
     .await?)

@@ -271,6 +271,7 @@ impl VaultSettings {
             options: ClientOptions {
                 connections: self.connections,
                 timeout: Duration::from_millis(self.timeout_ms),
+                ..ClientOptions::default()
             },
         })
     }

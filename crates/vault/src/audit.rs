@@ -34,7 +34,18 @@ pub struct Event {
     pub customer: String,
     /// 0 for success, else the protocol's error code.
     pub outcome: u8,
+    /// Who was on the other end (`unix uid=… gid=… pid=…`, `tcp addr cert-sha256=…`), empty
+    /// for the vault's own work. Written by the server, never by the peer.
+    pub peer: String,
+    /// What happened when `op` alone does not say: a pre-authentication failure's reason, or a
+    /// summary of failures not recorded one by one. Fixed wording from the vault, never peer data.
+    pub detail: String,
 }
+
+/// The `op` of an entry that is no protocol call: a connection that failed before it
+/// authenticated (its `detail` says how), or a summary of such failures and refused logins
+/// that were counted rather than recorded one by one. Protocol op codes start at 1.
+pub const OP_CONNECTION: u8 = 0;
 
 impl Event {
     fn encode(&self, seq: u64) -> Vec<u8> {
@@ -51,6 +62,8 @@ impl Event {
         w.put_str(&self.scope);
         w.put_str(&self.customer);
         w.put_u8(self.outcome);
+        w.put_str(&self.peer);
+        w.put_str(&self.detail);
         w
     }
 
@@ -74,6 +87,12 @@ impl Event {
         let scope = r.str("scope")?.to_string();
         let customer = r.str("customer")?.to_string();
         let outcome = r.u8()?;
+        // Entries written before peers were recorded end here.
+        let (peer, detail) = if r.at_end() {
+            (String::new(), String::new())
+        } else {
+            (r.str("peer")?.to_string(), r.str("detail")?.to_string())
+        };
         r.finish()?;
         Ok((
             seq,
@@ -86,6 +105,8 @@ impl Event {
                 scope,
                 customer,
                 outcome,
+                peer,
+                detail,
             },
         ))
     }

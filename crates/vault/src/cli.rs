@@ -11,6 +11,7 @@ use vault::config::Config;
 use vault::model::Role;
 use vault::server::{self, Listeners};
 use vault::service::{self, Initialized};
+use vault::startup;
 use vault::{Credentials, VaultClient, VaultEndpoint};
 
 #[derive(Debug, Parser)]
@@ -61,11 +62,23 @@ fn say(line: &str) {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Before the config is read: it loads the HSM PIN and the client secrets.
+    startup::harden_process()?;
     let config = Config::load(&cli.config)?;
     match cli.command {
         Command::Init { dev } => tokio::task::spawn_blocking(move || init(&config, dev)).await?,
         Command::Serve => {
+            // Lock first: a second vault on this data directory stops here, before it could
+            // replace the first one's socket; then everything that can fail (store, HSM, keys,
+            // TLS files), then bind and announce.
+            let _lock = startup::DataDirLock::acquire(&config.data_dir)?;
+            let vault = server::open(&config)?;
+            if let Some(t) = &config.tls {
+                vault::tls::server_config(&t.files)?;
+            }
             let unix = server::bind_unix(&config.socket)?;
+            let socket = startup::SocketFile::claim(&config.socket)
+                .with_context(|| format!("stat {}", config.socket.display()))?;
             let tls = match &config.tls {
                 Some(t) => Some(
                     tokio::net::TcpListener::bind(t.listen)
@@ -80,13 +93,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(l) => l.local_addr()?.to_string(),
                 None => "-".into(),
             };
-            // Tests and supervisors wait for this line: both sockets are bound from here on.
+            // Tests and supervisors wait for this line: the keys are loaded and both sockets
+            // are bound from here on.
             say(&format!(
                 "vault listening unix={} tls={tls_addr}",
                 config.socket.display()
             ));
-            server::run(config, Listeners { unix, tls }, shutdown).await?;
-            Ok(())
+            let served = server::serve(config, vault, Listeners { unix, tls }, shutdown).await;
+            socket.remove_if_ours();
+            Ok(served?)
         }
         Command::RotateKeys => {
             let v = admin(&config).await?.rotate_keys().await?;
@@ -130,8 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn init(config: &Config, dev: bool) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("create {}", config.data_dir.display()))?;
+    startup::private_dir(&config.data_dir)?;
     if dev {
         let conf = std::env::var_os("SOFTHSM2_CONF")
             .map(PathBuf::from)

@@ -94,10 +94,17 @@ pub enum Credentials {
     Certificate,
 }
 
+/// How a [`VaultClient`] uses its connections.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientOptions {
+    /// Connections opened (on demand) and used in turn.
     pub connections: usize,
+    /// Longest wait for the answer to one request.
     pub timeout: Duration,
+    /// Longest wait for a new connection to be usable: connect, TLS handshake and the vault's
+    /// welcome together, so a vault that accepts and then says nothing (overloaded, or not the
+    /// vault) fails the call instead of hanging it.
+    pub connect_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -105,6 +112,9 @@ impl Default for ClientOptions {
         ClientOptions {
             connections: 4,
             timeout: Duration::from_secs(5),
+            // Above the vault's 2 s pre-authentication deadline, so the vault's refusal (not
+            // this time-out) is what a slow login sees.
+            connect_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -150,7 +160,7 @@ impl VaultClient {
         credentials: Credentials,
         options: ClientOptions,
     ) -> Result<VaultClient, ClientError> {
-        let (first, role) = open(&endpoint, &credentials).await?;
+        let (first, role) = open(&endpoint, &credentials, options.connect_timeout).await?;
         let slots = (0..options.connections.max(1))
             .map(|_| tokio::sync::Mutex::new(None))
             .collect::<Vec<_>>();
@@ -300,7 +310,13 @@ impl VaultClient {
         match slot.as_ref() {
             Some(c) if !c.outgoing.is_closed() => Ok(c.clone()),
             _ => {
-                let (c, _) = open(&self.inner.endpoint, &self.inner.credentials).await?;
+                let inner = &self.inner;
+                let (c, _) = open(
+                    &inner.endpoint,
+                    &inner.credentials,
+                    inner.options.connect_timeout,
+                )
+                .await?;
                 *slot = Some(c.clone());
                 Ok(c)
             }
@@ -330,7 +346,28 @@ impl Conn {
     }
 }
 
+/// A new connection, usable within `within` (connect, TLS handshake, hello and welcome).
 async fn open(
+    endpoint: &VaultEndpoint,
+    credentials: &Credentials,
+    within: Duration,
+) -> Result<(Conn, Role), ClientError> {
+    match tokio::time::timeout(within, establish(endpoint, credentials)).await {
+        Ok(opened) => opened,
+        Err(_) => Err(ClientError::Connect {
+            endpoint: match endpoint {
+                VaultEndpoint::Unix(path) => path.display().to_string(),
+                VaultEndpoint::Tls { addr, .. } => addr.to_string(),
+            },
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("not connected and welcomed within {within:?}"),
+            ),
+        }),
+    }
+}
+
+async fn establish(
     endpoint: &VaultEndpoint,
     credentials: &Credentials,
 ) -> Result<(Conn, Role), ClientError> {

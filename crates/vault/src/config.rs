@@ -112,8 +112,13 @@ struct RawClient {
     role: String,
     #[serde(flatten)]
     secret: Option<RawSecret>,
-    /// DNS name in the client's TLS certificate that identifies it on the TLS listener.
+    /// Refused with a pointer to `tls_uri`: a DNS name matched wildcard certificates and
+    /// certificates naming several clients (kept only to say so clearly).
     tls_name: Option<String>,
+    /// The exact URI subject alternative name that identifies the client on the TLS listener.
+    tls_uri: Option<String>,
+    /// The SHA-256 (hex) of the client's certificate (DER), pinned instead of a URI.
+    tls_cert_sha256: Option<String>,
 }
 
 /// Where a secret comes from: `<name>_env = "VAR"` or `<name>_file = "path"`.
@@ -139,13 +144,34 @@ pub struct MerchantPolicy {
     pub listing_threshold: u32,
 }
 
+/// A configured client: who it is, what it may do, and how it proves it.
 #[derive(Debug, Clone)]
 pub struct ClientEntry {
+    /// The name it gives in `hello` and the name the audit log records.
     pub id: String,
+    /// What it may do (the role table of `service::dispatch`).
     pub role: Role,
+    /// Its secret on the Unix socket; at least [`MIN_SECRET_LEN`] bytes.
     pub secret: Option<ClientSecret>,
-    pub tls_name: Option<String>,
+    /// What identifies it on the TLS listener; unique among the configured clients.
+    pub tls_identity: Option<TlsIdentity>,
 }
+
+/// The one thing in a client certificate that names exactly one configured client. No DNS name:
+/// a wildcard or a certificate listing several names would match several clients.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TlsIdentity {
+    /// A URI subject alternative name (`spiffe://…/authorizer`, `urn:vault:client:authorizer`),
+    /// compared byte for byte: no wildcard, no prefix, no case folding.
+    Uri(String),
+    /// The SHA-256 of the certificate's DER encoding: this certificate and no other.
+    CertSha256([u8; 32]),
+}
+
+/// Shortest client secret accepted: 16 random bytes are 128 bits, which online guessing at the
+/// rate the vault's login throttle allows cannot exhaust; the throttle slows a guesser, it does
+/// not stop one, so the secret's length is what makes guessing hopeless.
+pub const MIN_SECRET_LEN: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct TlsListen {
@@ -227,9 +253,28 @@ impl Config {
                     .transpose()?,
                 None => None,
             };
-            if secret.is_none() && c.tls_name.is_none() {
+            if c.tls_name.is_some() {
                 return Err(invalid(format!(
-                    "client {}: needs secret_env, secret_file or tls_name",
+                    "client {}: tls_name is no longer accepted (a wildcard certificate or one \
+                     naming several clients matched it); use tls_uri (a URI SAN) or \
+                     tls_cert_sha256 (the certificate's SHA-256)",
+                    c.id
+                )));
+            }
+            if let Some(s) = &secret {
+                if s.expose().len() < MIN_SECRET_LEN {
+                    return Err(invalid(format!(
+                        "client {}: secret is {} bytes, at least {MIN_SECRET_LEN} are needed \
+                         (the login throttle slows guessing, only length makes it hopeless)",
+                        c.id,
+                        s.expose().len()
+                    )));
+                }
+            }
+            let tls_identity = tls_identity(&c.id, c.tls_uri, c.tls_cert_sha256)?;
+            if secret.is_none() && tls_identity.is_none() {
+                return Err(invalid(format!(
+                    "client {}: needs secret_env, secret_file, tls_uri or tls_cert_sha256",
                     c.id
                 )));
             }
@@ -239,11 +284,21 @@ impl Config {
                     c.id
                 )));
             }
+            if let Some(other) = clients
+                .iter()
+                .find(|e: &&ClientEntry| tls_identity.is_some() && e.tls_identity == tls_identity)
+            {
+                return Err(invalid(format!(
+                    "clients {} and {} have the same TLS identity: a certificate must name \
+                     exactly one client",
+                    other.id, c.id
+                )));
+            }
             clients.push(ClientEntry {
                 id: c.id,
                 role,
                 secret,
-                tls_name: c.tls_name,
+                tls_identity,
             });
         }
         let hsm = HsmConfig {
@@ -286,10 +341,121 @@ impl Config {
         })
     }
 
+    /// Where the database lives, by engine.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join(match self.engine {
             EngineKind::Redb => "vault.redb",
             EngineKind::Sled => "vault.sled",
         })
+    }
+}
+
+/// A client's TLS identity from its config keys: at most one of them, well formed.
+fn tls_identity(
+    client: &str,
+    uri: Option<String>,
+    cert_sha256: Option<String>,
+) -> Result<Option<TlsIdentity>, ConfigError> {
+    let invalid = |m: String| ConfigError::Invalid(format!("client {client}: {m}"));
+    match (uri, cert_sha256) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(invalid("give tls_uri or tls_cert_sha256, not both".into())),
+        (Some(uri), None) => {
+            // A URI SAN has a scheme and no whitespace; anything looser is a typo that would
+            // never match, or a pattern, which this comparison does not do.
+            let scheme_ok = uri.split_once(':').is_some_and(|(scheme, rest)| {
+                !scheme.is_empty()
+                    && !rest.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            });
+            if !scheme_ok || uri.len() > 512 || !uri.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(invalid(format!(
+                    "tls_uri {uri:?} is not a URI (scheme:rest, printable ASCII)"
+                )));
+            }
+            if uri.contains('*') {
+                return Err(invalid(format!(
+                    "tls_uri {uri:?} holds a '*': identities are exact, not patterns"
+                )));
+            }
+            Ok(Some(TlsIdentity::Uri(uri)))
+        }
+        (None, Some(hex)) => {
+            let digits: String = hex.chars().filter(|c| *c != ':').collect();
+            let bytes: Option<Vec<u8>> = (0..digits.len())
+                .step_by(2)
+                .map(|i| {
+                    digits
+                        .get(i..i + 2)
+                        .and_then(|d| u8::from_str_radix(d, 16).ok())
+                })
+                .collect();
+            match bytes.and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+                Some(hash) => Ok(Some(TlsIdentity::CertSha256(hash))),
+                None => Err(invalid(
+                    "tls_cert_sha256 must be 64 hex digits (colons allowed)".into(),
+                )),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(clients: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(&format!(
+            "data_dir = \"/nonexistent\"\n[hsm]\ntoken_label = \"t\"\n\
+             pin_env = \"PATH\"\n{clients}"
+        ))
+    }
+
+    fn client(id: &str, identity: &str) -> String {
+        format!("[[clients]]\nid = \"{id}\"\nrole = \"facade\"\n{identity}\n")
+    }
+
+    #[test]
+    fn two_clients_with_one_tls_identity_are_refused() {
+        let uri = "tls_uri = \"urn:vault:client:x\"";
+        let err = config(&(client("a", uri) + &client("b", uri))).unwrap_err();
+        assert!(err.to_string().contains("same TLS identity"), "{err}");
+        let pin = format!("tls_cert_sha256 = \"{}\"", "ab".repeat(32));
+        let err = config(&(client("a", &pin) + &client("b", &pin))).unwrap_err();
+        assert!(err.to_string().contains("same TLS identity"), "{err}");
+        assert!(config(&(client("a", uri) + &client("b", &pin))).is_ok());
+    }
+
+    #[test]
+    fn a_dns_name_a_pattern_or_a_malformed_pin_is_refused() {
+        for bad in [
+            "tls_name = \"authorizer.vault.local\"",
+            "tls_uri = \"spiffe://vault/*\"",
+            "tls_uri = \"authorizer\"",
+            "tls_cert_sha256 = \"abcd\"",
+        ] {
+            assert!(config(&client("a", bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_empty_or_short_secret_is_refused_at_load() {
+        // PATH is set in any test environment and is far longer than 16 bytes.
+        assert!(config(&client("a", "secret_env = \"PATH\"")).is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        for short in ["", "fifteen-bytes!!"] {
+            let path = dir.path().join("s");
+            std::fs::write(&path, short).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let err = config(&client(
+                "a",
+                &format!("secret_file = \"{}\"", path.display()),
+            ))
+            .unwrap_err();
+            assert!(err.to_string().contains("at least 16"), "{err}");
+        }
     }
 }

@@ -10,11 +10,14 @@
 
 pub mod client;
 pub mod model;
+pub mod private;
 pub mod protocol;
 pub mod secret;
 pub mod tls;
 mod wire;
 
+#[cfg(feature = "server")]
+pub mod admission;
 #[cfg(feature = "server")]
 pub mod audit;
 #[cfg(feature = "server")]
@@ -26,11 +29,15 @@ mod keyring;
 #[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]
+pub mod peer;
+#[cfg(feature = "server")]
 pub mod record;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
 pub mod service;
+#[cfg(feature = "server")]
+pub mod startup;
 
 pub use client::{ClientError, ClientOptions, Credentials, VaultClient, VaultEndpoint};
 pub use model::*;

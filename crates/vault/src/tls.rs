@@ -23,6 +23,9 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
     #[error("the CA certificates cannot verify client certificates")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// A private key file that group or others can read.
+    #[error(transparent)]
+    KeyExposed(#[from] crate::private::PrivateError),
 }
 
 /// The only protocol version either side offers or accepts.
@@ -55,7 +58,9 @@ pub fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     }
 }
 
+/// Reads a private key, refusing a file that group or others can reach (it may have leaked).
 fn key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    crate::private::check(path)?;
     let pem = zeroize::Zeroizing::new(read(path)?);
     rustls_pemfile::private_key(&mut &pem[..])
         .ok()

@@ -102,6 +102,11 @@ impl<'a> Reader<'a> {
         DecodeError::Invalid { field, at: self.at }
     }
 
+    /// Whether every byte has been read (for optional fields at the end of a stored record).
+    pub fn at_end(&self) -> bool {
+        self.at == self.buf.len()
+    }
+
     pub fn finish(self) -> Result<(), DecodeError> {
         match self.buf.len() - self.at {
             0 => Ok(()),

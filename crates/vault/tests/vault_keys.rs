@@ -3,12 +3,8 @@
 
 mod harness;
 
-use std::time::Duration;
-
 use harness::*;
 use vault::model::*;
-use vault::tls::TlsFiles;
-use vault::{ClientOptions, Credentials, VaultClient, VaultEndpoint};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_under_load_fails_no_call() {
@@ -131,12 +127,15 @@ fn clear_errors_at_start() {
     );
     let out = v.command_with_env(&["serve"], "SOFTHSM2_CONF", "/nonexistent/softhsm2.conf");
     assert!(!out.status.success());
-    let out = v.command_with_env(&["keys"], "TEST_SECRET_FACADE", "");
-    assert!(
-        out.status.success(),
-        "an empty secret is still a secret: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // An empty or short client secret is refused at load, saying why.
+    for short in ["", "short-secret"] {
+        let out = v.command_with_env(&["keys"], "TEST_SECRET_FACADE", short);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("client facade") && err.contains("at least 16"),
+            "{err}"
+        );
+    }
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");
     std::fs::write(
@@ -173,91 +172,17 @@ fn clear_errors_at_start() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
 }
 
-fn cert(
-    name: &str,
-    ca: &rcgen::Certificate,
-    ca_key: &rcgen::KeyPair,
-    dir: &std::path::Path,
-) -> TlsFiles {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
-        .unwrap()
-        .signed_by(&key, ca, ca_key)
-        .unwrap();
-    let files = TlsFiles {
-        ca: dir.join("ca.pem"),
-        cert: dir.join(format!("{name}.pem")),
-        key: dir.join(format!("{name}.key")),
-    };
-    std::fs::write(&files.ca, ca.pem()).unwrap();
-    std::fs::write(&files.cert, cert.pem()).unwrap();
-    std::fs::write(&files.key, key.serialize_pem()).unwrap();
-    files
-}
-
-/// A vault with its TLS listener on, and the files of two clients signed by its CA: the
-/// configured authorizer and a stranger the config does not name.
-struct TlsVault {
-    vault: Vault,
-    addr: std::net::SocketAddr,
-    authorizer: TlsFiles,
-    stranger: TlsFiles,
-    _pki: tempfile::TempDir,
-}
-
-fn tls_vault() -> TlsVault {
-    let pki = tempfile::tempdir().unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = params.self_signed(&ca_key).unwrap();
-    let server = cert("vault.test", &ca, &ca_key, pki.path());
-    let authorizer = cert("authorizer.vault.test", &ca, &ca_key, pki.path());
-    let stranger = cert("stranger.test", &ca, &ca_key, pki.path());
-    let extra = format!(
-        "[tls]\nlisten = \"127.0.0.1:0\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
-        server.ca.display(),
-        server.cert.display(),
-        server.key.display()
-    );
-    let mut vault = Vault::init(&extra);
-    vault.start();
-    let addr = vault.tls_addr.expect("tls address in the readiness line");
-    TlsVault {
-        vault,
-        addr,
-        authorizer,
-        stranger,
-        _pki: pki,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_identifies_clients_by_certificate() {
-    let TlsVault {
-        mut vault,
-        addr,
-        authorizer,
-        stranger,
-        _pki,
-    } = tls_vault();
+    let pki = Pki::new();
+    let (mut vault, addr) = tls_vault(&pki);
     let facade = vault.client("facade").await.unwrap();
     let saved = facade
         .tokenize(tokenize_req(SOLO, "t1", "4111111111111111", "12.2030"))
         .await
         .unwrap();
-    let endpoint = |files: TlsFiles| VaultEndpoint::Tls {
-        addr,
-        server_name: "vault.test".into(),
-        files,
-    };
-    let opts = ClientOptions {
-        connections: 1,
-        timeout: Duration::from_secs(10),
-    };
-    let remote = VaultClient::connect_with(endpoint(authorizer), Credentials::Certificate, opts)
-        .await
-        .unwrap();
+    let authorizer = pki.client("authorizer", &["urn:vault:client:authorizer"]);
+    let remote = tls_client(addr, authorizer).await.unwrap();
     assert_eq!(remote.role(), Role::Authorizer);
     let secret = remote
         .detokenize(&merchant(SOLO), &customer("t1"), saved.token)
@@ -265,24 +190,17 @@ async fn mutual_tls_identifies_clients_by_certificate() {
         .unwrap();
     assert_eq!(secret.pan.expose(), b"4111111111111111");
     // A certificate from the right CA that names no configured client gets nowhere.
-    assert!(
-        VaultClient::connect_with(endpoint(stranger), Credentials::Certificate, opts)
-            .await
-            .is_err()
-    );
+    let stranger = pki.client("stranger", &["urn:vault:client:stranger"]);
+    assert!(tls_client(addr, stranger).await.is_err());
     drop((facade, remote));
     vault.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls12_only_client_is_refused() {
-    let TlsVault {
-        mut vault,
-        addr,
-        authorizer,
-        _pki,
-        ..
-    } = tls_vault();
+    let pki = Pki::new();
+    let (mut vault, addr) = tls_vault(&pki);
+    let authorizer = pki.client("authorizer", &["urn:vault:client:authorizer"]);
     let pem = |path: &std::path::Path| std::fs::read(path).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     for ca in rustls_pemfile::certs(&mut &pem(&authorizer.ca)[..]) {

@@ -22,6 +22,9 @@ use crate::service::rules::Rules;
 pub struct Caller {
     pub client: String,
     pub role: Role,
+    /// Who was on the other end of the connection ([`crate::peer::Peer::describe`]), recorded
+    /// with each of its calls.
+    pub peer: String,
 }
 
 /// The role table: the facade saves, lists, removes and sets status; only the authorizer sees a
@@ -107,17 +110,20 @@ impl CardVault {
         }
     }
 
-    /// Audits a connection that failed to authenticate; returns what to answer it.
-    pub async fn refused(&self, claimed_client: &str) -> Result<Reply, VaultError> {
+    /// Audits a connection that failed to authenticate (the claimed id sanitised: the peer chose
+    /// it); returns what to answer it.
+    pub async fn refused(&self, claimed_client: &str, peer: &str) -> Result<Reply, VaultError> {
         let event = Event {
             at_ms: now_ms(),
-            client: claimed_client.chars().take(64).collect(),
+            client: crate::peer::sanitize_claimed_id(claimed_client),
             role: None,
             op: op_code(OpKind::Hello),
             token: None,
             scope: String::new(),
             customer: String::new(),
             outcome: status_code(Status::Ok),
+            peer: peer.to_string(),
+            detail: String::new(),
         };
         let (tx, rx) = oneshot::channel();
         let refused = Err(VaultError::Unauthenticated.into());
@@ -266,6 +272,8 @@ fn event_for(caller: &Caller, op: &Op) -> Event {
             .map(|c| c.as_str().to_string())
             .unwrap_or_default(),
         outcome: status_code(Status::Ok),
+        peer: caller.peer.clone(),
+        detail: String::new(),
     }
 }
 
@@ -372,6 +380,7 @@ mod tests {
         let caller = Caller {
             client: "authorizer".into(),
             role: Role::Authorizer,
+            peer: "unix uid=1 gid=1 pid=1".into(),
         };
         let e = event_for(&caller, &op);
         assert_eq!(

@@ -6,10 +6,13 @@
 //!   the same card found again), as reads and changes over the store;
 //! - `dispatch`: the role table, the typed read/write/admin paths, and the one place a call is
 //!   answered after its audit entry is durable;
-//! - `retention`: the purge and re-seal sweeps.
+//! - `retention`: the purge and re-seal sweeps;
+//! - `connections`: the audit entries of connections (logins, pre-authentication failures and
+//!   their rate-limited summaries).
 //!
 //! Must never store a CVC, and never let a PAN reach an error, a log line or the audit log.
 
+mod connections;
 mod dispatch;
 mod error;
 mod keys;

@@ -77,6 +77,8 @@ impl Sweeps<'_> {
                 scope,
                 customer,
                 outcome: status_code(Status::Ok),
+                peer: String::new(),
+                detail: String::new(),
             };
             self.audit.append(event, batch).await?;
             erased += 1;

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use vault::model::*;
+use vault::tls::TlsFiles;
 use vault::{ClientError, ClientOptions, Credentials, VaultClient, VaultEndpoint};
 
 pub const SOLO: &str = "452739";
@@ -82,15 +83,17 @@ union = "group-1"
 id = "facade"
 role = "facade"
 secret_env = "TEST_SECRET_FACADE"
+tls_uri = "urn:vault:client:facade"
 [[clients]]
 id = "authorizer"
 role = "authorizer"
 secret_env = "TEST_SECRET_AUTHORIZER"
-tls_name = "authorizer.vault.test"
+tls_uri = "urn:vault:client:authorizer"
 [[clients]]
 id = "admin"
 role = "admin"
 secret_file = "{dir}/admin.secret"
+tls_uri = "urn:vault:client:admin"
 "#,
             data = self.data().display(),
             dir = self.dir.path().display(),
@@ -105,14 +108,17 @@ secret_file = "{dir}/admin.secret"
 
     fn base(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_vault"));
-        c.arg("--config")
-            .arg(self.dir.path().join("vault.toml"))
-            .env("SOFTHSM2_CONF", self.dir.path().join("softhsm2.conf"))
+        c.arg("--config").arg(self.dir.path().join("vault.toml"));
+        self.env(&mut c);
+        c
+    }
+
+    fn env(&self, c: &mut Command) {
+        c.env("SOFTHSM2_CONF", self.dir.path().join("softhsm2.conf"))
             .env("TEST_VAULT_PIN", "user-pin-1234")
             .env("VAULT_HSM_SO_PIN", "so-pin-5678")
             .env("TEST_SECRET_FACADE", "facade-secret-0123")
             .env("TEST_SECRET_AUTHORIZER", "authorizer-secret-0123");
-        c
     }
 
     /// Runs a one-shot command (`keys`, `audit verify`, `rotate-keys`...).
@@ -126,9 +132,37 @@ secret_file = "{dir}/admin.secret"
 
     /// Starts `vault serve` and waits (bounded) for its readiness line.
     pub fn start(&mut self) {
-        let mut child = self
-            .base()
+        let mut serve = self.base();
+        serve.arg("serve");
+        self.launch(serve);
+    }
+
+    /// Starts `vault serve` through `sh -c "<shell>; exec vault serve"` in `cwd` (as an
+    /// operator's shell with its own limits would), and waits for its readiness line.
+    pub fn start_via_shell(&mut self, shell: &str, cwd: &Path) {
+        let mut serve = Command::new("sh");
+        serve
+            .arg("-c")
+            .arg(format!("{shell}; exec \"$@\""))
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_vault"))
+            .arg("--config")
+            .arg(self.dir.path().join("vault.toml"))
             .arg("serve")
+            .current_dir(cwd);
+        self.env(&mut serve);
+        self.launch(serve);
+    }
+
+    /// Waits for the vault to end on its own (after a signal the test sent).
+    pub fn wait_exit(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
+    fn launch(&mut self, mut serve: Command) {
+        let mut child = serve
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -148,6 +182,32 @@ secret_file = "{dir}/admin.secret"
         assert!(line.starts_with("vault listening"), "{line}");
         self.tls_addr = line.split("tls=").nth(1).and_then(|a| a.parse().ok());
         self.child = Some(child);
+    }
+
+    /// Runs `vault serve` that must refuse to start: returns its error output (panics if it
+    /// announces readiness instead).
+    pub fn serve_refused(&self) -> String {
+        let mut child = self
+            .base()
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut first);
+        if first.starts_with("vault listening") {
+            let _ = child.kill();
+            panic!("vault serve started: {first}");
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// The process id of the running vault.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("vault running").id()
     }
 
     /// Graceful stop (SIGTERM) and wait.
@@ -186,6 +246,7 @@ secret_file = "{dir}/admin.secret"
             ClientOptions {
                 connections: 2,
                 timeout: Duration::from_secs(10),
+                ..ClientOptions::default()
             },
         )
         .await
@@ -233,4 +294,105 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// A CA and the certificates it issues, written as PEM files (keys owner-only, as the vault
+/// and its client require).
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+    ca: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&ca_key).unwrap();
+        Pki {
+            dir: tempfile::tempdir().unwrap(),
+            ca,
+            ca_key,
+        }
+    }
+
+    /// A certificate for the vault itself, valid for the DNS name `name`.
+    pub fn server(&self, name: &str) -> TlsFiles {
+        self.issue(
+            name,
+            vec![rcgen::SanType::DnsName(name.try_into().unwrap())],
+        )
+    }
+
+    /// A client certificate whose identities are the URI SANs `uris`.
+    pub fn client(&self, file: &str, uris: &[&str]) -> TlsFiles {
+        let sans = uris
+            .iter()
+            .map(|u| rcgen::SanType::URI((*u).try_into().unwrap()))
+            .collect();
+        self.issue(file, sans)
+    }
+
+    /// A certificate with exactly these subject alternative names, files named after `file`.
+    pub fn issue(&self, file: &str, sans: Vec<rcgen::SanType>) -> TlsFiles {
+        use std::os::unix::fs::PermissionsExt;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+        params.subject_alt_names = sans;
+        let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        let dir = self.dir.path();
+        let files = TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join(format!("{file}.pem")),
+            key: dir.join(format!("{file}.key")),
+        };
+        std::fs::write(&files.ca, self.ca.pem()).unwrap();
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        files
+    }
+}
+
+/// A vault with its TLS listener on (certificate for `vault.test`), keys created, serving.
+pub fn tls_vault(pki: &Pki) -> (Vault, std::net::SocketAddr) {
+    let server = pki.server("vault.test");
+    let extra = format!(
+        "[tls]\nlisten = \"127.0.0.1:0\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        server.ca.display(),
+        server.cert.display(),
+        server.key.display()
+    );
+    let mut vault = Vault::init(&extra);
+    vault.start();
+    let addr = vault.tls_addr.expect("tls address in the readiness line");
+    (vault, addr)
+}
+
+/// Connects over mutual TLS with the certificate in `files`.
+pub async fn tls_client(
+    addr: std::net::SocketAddr,
+    files: TlsFiles,
+) -> Result<VaultClient, ClientError> {
+    let endpoint = VaultEndpoint::Tls {
+        addr,
+        server_name: "vault.test".into(),
+        files,
+    };
+    let opts = ClientOptions {
+        connections: 1,
+        timeout: Duration::from_secs(10),
+        ..ClientOptions::default()
+    };
+    VaultClient::connect_with(endpoint, Credentials::Certificate, opts).await
+}
+
+/// Every audit entry, read with the vault stopped.
+pub fn audit_entries(vault: &Vault) -> Vec<vault::audit::Event> {
+    vault::audit::entries(&vault.open_store())
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect()
 }
