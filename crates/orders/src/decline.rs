@@ -152,13 +152,21 @@ impl DeclineReason {
         use DeclineReason as R;
         use ShopperReason as S;
         let (de39, assist, shopper) = match self {
-            R::DoNotHonour => (Some(ResponseCode::DO_NOT_HONOUR), A::Declined, S::DeclinedByBank),
+            R::DoNotHonour => (
+                Some(ResponseCode::DO_NOT_HONOUR),
+                A::Declined,
+                S::DeclinedByBank,
+            ),
             R::InvalidTransaction => (
                 Some(ResponseCode::INVALID_TRANSACTION),
                 A::Declined,
                 S::DeclinedByBank,
             ),
-            R::InvalidAmount => (Some(ResponseCode::INVALID_AMOUNT), A::Declined, S::DeclinedByBank),
+            R::InvalidAmount => (
+                Some(ResponseCode::INVALID_AMOUNT),
+                A::Declined,
+                S::DeclinedByBank,
+            ),
             R::InvalidCard => (
                 Some(ResponseCode::INVALID_CARD),
                 A::CardOrParameters,
@@ -171,7 +179,11 @@ impl DeclineReason {
                 S::InsufficientFunds,
             ),
             R::ExpiredCard => (Some(ResponseCode::EXPIRED_CARD), A::Expired, S::Expired),
-            R::NotPermitted => (Some(ResponseCode::NOT_PERMITTED), A::Declined, S::DeclinedByBank),
+            R::NotPermitted => (
+                Some(ResponseCode::NOT_PERMITTED),
+                A::Declined,
+                S::DeclinedByBank,
+            ),
             R::CardAmountLimit => (
                 Some(ResponseCode::EXCEEDS_AMOUNT_LIMIT),
                 A::CardLimit,
@@ -193,7 +205,11 @@ impl DeclineReason {
                 A::RepeatLater,
                 S::TryLater,
             ),
-            R::Duplicate => (Some(ResponseCode::DUPLICATE), A::Declined, S::DeclinedByBank),
+            R::Duplicate => (
+                Some(ResponseCode::DUPLICATE),
+                A::Declined,
+                S::DeclinedByBank,
+            ),
             R::NetworkMalfunction => (
                 Some(ResponseCode::SYSTEM_MALFUNCTION),
                 A::SystemError,
@@ -303,7 +319,10 @@ mod tests {
         ] {
             assert_eq!(r.codes().de39, None, "{r:?}");
         }
-        assert_eq!(DeclineReason::TurnoverLimit.codes().assist.as_str(), "AS109");
+        assert_eq!(
+            DeclineReason::TurnoverLimit.codes().assist.as_str(),
+            "AS109"
+        );
         assert_eq!(
             DeclineReason::CvcMismatch.codes().shopper,
             ShopperReason::WrongCvc

@@ -21,7 +21,9 @@ impl BillNumber {
     /// A number of 16 digits; `None` otherwise (the facade reads 15-digit input as its own
     /// number with a leading zero, which is not one of ours, so it is simply not found).
     pub fn new(n: u64) -> Option<BillNumber> {
-        (Self::MIN..=Self::MAX).contains(&n).then_some(BillNumber(n))
+        (Self::MIN..=Self::MAX)
+            .contains(&n)
+            .then_some(BillNumber(n))
     }
 
     /// A random one; `persist` checks it is unused before the order is written.

@@ -136,8 +136,8 @@ impl Persist {
         let Some(bytes) = self.store.get(order_key(bill).as_bytes())? else {
             return Ok(None);
         };
-        let record: OrderRecord = serde_json::from_slice(&bytes)
-            .map_err(|_| EngineError::Corrupt(bill.to_string()))?;
+        let record: OrderRecord =
+            serde_json::from_slice(&bytes).map_err(|_| EngineError::Corrupt(bill.to_string()))?;
         if record.version > ORDER_RECORD_VERSION {
             return Err(EngineError::Corrupt(bill.to_string()));
         }

@@ -82,7 +82,10 @@ impl MerchantSettings {
     /// The last scheduled cut-off at or before `now`.
     pub fn last_cutoff(&self, now: OffsetDateTime) -> OffsetDateTime {
         let local = now.to_offset(self.utc_offset);
-        let today = local.date().with_time(self.cutoff).assume_offset(self.utc_offset);
+        let today = local
+            .date()
+            .with_time(self.cutoff)
+            .assume_offset(self.utc_offset);
         if today <= local {
             today
         } else {

@@ -18,8 +18,8 @@ use crate::error::{Action, EngineError, RequestError};
 use crate::ids::{BillNumber, OperationRef};
 use crate::limits;
 use crate::model::{
-    CancelDetails, CancelMessage, CancelReason, Operation, OperationKind, OrderRecord,
-    Transaction, TxnPurpose, TxnState,
+    CancelDetails, CancelMessage, CancelReason, Operation, OperationKind, OrderRecord, Transaction,
+    TxnPurpose, TxnState,
 };
 use crate::persist::Change;
 use crate::settings::MerchantSettings;
@@ -121,7 +121,9 @@ impl Engine {
         if amount == 0 || amount > r.cancellable() {
             return Err(RequestError::AmountTooLarge.into());
         }
-        let captured_at = r.captured_at.ok_or_else(|| EngineError::Corrupt(r.bill.to_string()))?;
+        let captured_at = r
+            .captured_at
+            .ok_or_else(|| EngineError::Corrupt(r.bill.to_string()))?;
         let now = Timestamp::of(self.now());
         if !self.settled(m, captured_at)? {
             let left = r.cancellable() - amount;
@@ -136,7 +138,10 @@ impl Engine {
         let mut op = cancel_operation(r, amount, &req, CancelMessage::Refund, None, now)?;
         let n = op.number;
         let bill = r.bill;
-        let card = r.card.as_ref().ok_or_else(|| EngineError::Corrupt(bill.to_string()))?;
+        let card = r
+            .card
+            .as_ref()
+            .ok_or_else(|| EngineError::Corrupt(bill.to_string()))?;
         let opref = OperationRef { bill, number: n };
         let Some(found) = self.secrets.resolve(&card.card, opref).await? else {
             op.decline(DeclineReason::UnknownCard, Timestamp::of(self.now()));
@@ -198,10 +203,7 @@ impl Engine {
         else {
             return Err(corrupt());
         };
-        let sent = self
-            .acquirer
-            .reverse(original, remaining.map(Amount))
-            .await;
+        let sent = self.acquirer.reverse(original, remaining.map(Amount)).await;
         let state = match sent {
             Ok(ReversalState::Acknowledged) => TxnState::Acknowledged,
             Ok(ReversalState::Queued) => TxnState::Queued,

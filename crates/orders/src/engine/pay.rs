@@ -7,7 +7,7 @@
 //! Owns the credential-on-file choices of `spec/iso8583.md` (DE 48.01/02/03, CVC, 3-D Secure).
 //! Must never pay with any card but the one the token names for this customer.
 
-use card::{Cvc, CustomerNumber, Token};
+use card::{CustomerNumber, Cvc, Token};
 use iso8583::{Amount, Eci, MitReason};
 use link::{AuthorizationRequest, CardRef, CredentialOnFile, ThreeDs, TransactionKind};
 
@@ -57,10 +57,7 @@ pub enum PaymentCard<'a> {
 #[derive(Debug)]
 pub(super) enum Source<'a> {
     Card(PaymentCard<'a>),
-    Mit {
-        card: OrderCard,
-        reason: MitReason,
-    },
+    Mit { card: OrderCard, reason: MitReason },
 }
 
 impl Source<'_> {
@@ -107,8 +104,13 @@ impl Engine {
     ) -> Result<OperationResult, EngineError> {
         let record = self.new_record(m, order, None)?;
         let _held = self.locks.lock(&Self::lock_keys(&record)).await;
-        self.run_payment(m, record, Source::Card(PaymentCard::TokenPay { token }), None)
-            .await
+        self.run_payment(
+            m,
+            record,
+            Source::Card(PaymentCard::TokenPay { token }),
+            None,
+        )
+        .await
     }
 
     /// Pays `record` (locked by the caller, with `initial` for a recurring payment).
@@ -147,7 +149,8 @@ impl Engine {
         }
         if ts >= r.expires_at {
             let expired = order.expired();
-            self.write(Change::default(), expired.record(), None).await?;
+            self.write(Change::default(), expired.record(), None)
+                .await?;
             return Err(RequestError::NotAllowed {
                 action: Action::Pay,
                 state: expired.record().state,
@@ -181,15 +184,7 @@ impl Engine {
 
         let mut change = Change::default();
         let bookings = match &r.customer_number {
-            Some(c) => limits::book(
-                &self.persist,
-                &mut change,
-                m,
-                c,
-                r.currency,
-                r.amount,
-                now,
-            )?,
+            Some(c) => limits::book(&self.persist, &mut change, m, c, r.currency, r.amount, now)?,
             None => Some(Vec::new()),
         };
         let Some(bookings) = bookings else {
@@ -229,7 +224,15 @@ impl Engine {
                 } else {
                     CredentialOnFile::None
                 };
-                (card.pan, card.expiry, card_ref, Some(card.cvc), cof, three_ds, save)
+                (
+                    card.pan,
+                    card.expiry,
+                    card_ref,
+                    Some(card.cvc),
+                    cof,
+                    three_ds,
+                    save,
+                )
             }
             Source::Card(PaymentCard::OneClick { token, cvc }) => {
                 let card_ref = CardRef {
@@ -244,7 +247,15 @@ impl Engine {
                 };
                 resolved = found;
                 let cof = CredentialOnFile::Cardholder;
-                (&resolved.pan, resolved.expiry, card_ref, Some(cvc), cof, None, true)
+                (
+                    &resolved.pan,
+                    resolved.expiry,
+                    card_ref,
+                    Some(cvc),
+                    cof,
+                    None,
+                    true,
+                )
             }
             Source::Card(PaymentCard::TokenPay { token }) => {
                 let listed = self.secrets.list(&m.id, &owner).await?;
@@ -265,7 +276,15 @@ impl Engine {
                 };
                 resolved = found;
                 let cof = CredentialOnFile::Cardholder;
-                (&resolved.pan, resolved.expiry, card_ref, None, cof, None, true)
+                (
+                    &resolved.pan,
+                    resolved.expiry,
+                    card_ref,
+                    None,
+                    cof,
+                    None,
+                    true,
+                )
             }
             Source::Mit { card, reason } => {
                 let (Some(found), Some(original)) = (
@@ -278,7 +297,15 @@ impl Engine {
                 };
                 resolved = found;
                 let cof = CredentialOnFile::Merchant { reason, original };
-                (&resolved.pan, resolved.expiry, card.card, None, cof, None, true)
+                (
+                    &resolved.pan,
+                    resolved.expiry,
+                    card.card,
+                    None,
+                    cof,
+                    None,
+                    true,
+                )
             }
         };
 

@@ -17,7 +17,11 @@ use crate::model::{OrderRecord, OrderState};
 impl Engine {
     /// One order of `merchant` with its operations and transactions; another merchant's is not
     /// found (10/201).
-    pub fn order(&self, merchant: &MerchantId, bill: BillNumber) -> Result<OrderRecord, EngineError> {
+    pub fn order(
+        &self,
+        merchant: &MerchantId,
+        bill: BillNumber,
+    ) -> Result<OrderRecord, EngineError> {
         self.load_for(Some(merchant), bill)
     }
 
@@ -45,9 +49,9 @@ impl Engine {
         state: Option<OrderState>,
     ) -> Result<Vec<OrderRecord>, EngineError> {
         let mut out = Vec::new();
-        for bill in self
-            .persist
-            .created_between(merchant, Timestamp::of(from), Timestamp::of(to))?
+        for bill in
+            self.persist
+                .created_between(merchant, Timestamp::of(from), Timestamp::of(to))?
         {
             if let Some(o) = self.persist.load(bill)? {
                 if state.is_none_or(|s| s == o.state) {
