@@ -483,11 +483,11 @@ impl Hsm {
         if let Ok(mut handles) = self.inner.handles.lock() {
             handles.remove(&label);
         }
-        if kind == KeyKind::Fingerprint {
-            if let Ok(mut current) = self.inner.fingerprint_current.lock() {
-                // Looked up again on the next fingerprint rather than reasoned about here.
-                *current = None;
-            }
+        if kind == KeyKind::Fingerprint
+            && let Ok(mut current) = self.inner.fingerprint_current.lock()
+        {
+            // Looked up again on the next fingerprint rather than reasoned about here.
+            *current = None;
         }
         tracing::info!(key = %label, "destroyed retired HSM key");
         Ok(())

@@ -481,20 +481,22 @@ impl Spec {
                 structured: fields[i].subelements.is_some(),
                 slot: 0,
             };
-            if let Some(rows) = fields[i].subelements {
-                if slots < INDEXED_TABLES && rows.len() < 256 && Spec::indexable(rows) {
-                    let mut r = 0;
-                    while r < rows.len() {
-                        // The first row of a tag wins, as in a search from the front.
-                        let tag = rows[r].tag as usize;
-                        if tag_index[slots][tag] == 0 {
-                            tag_index[slots][tag] = r as u8 + 1;
-                        }
-                        r += 1;
+            if let Some(rows) = fields[i].subelements
+                && slots < INDEXED_TABLES
+                && rows.len() < 256
+                && Spec::indexable(rows)
+            {
+                let mut r = 0;
+                while r < rows.len() {
+                    // The first row of a tag wins, as in a search from the front.
+                    let tag = rows[r].tag as usize;
+                    if tag_index[slots][tag] == 0 {
+                        tag_index[slots][tag] = r as u8 + 1;
                     }
-                    slots += 1;
-                    row.slot = slots as u8;
+                    r += 1;
                 }
+                slots += 1;
+                row.slot = slots as u8;
             }
             codec[n] = Some(row);
             i += 1;

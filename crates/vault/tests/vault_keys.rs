@@ -3,6 +3,8 @@
 
 mod harness;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::time::Duration;
 
 use harness::*;
@@ -285,15 +287,13 @@ async fn a_tls12_only_client_is_refused() {
     } = tls_vault();
     let pem = |path: &std::path::Path| std::fs::read(path).unwrap();
     let mut roots = rustls::RootCertStore::empty();
-    for ca in rustls_pemfile::certs(&mut &pem(&authorizer.ca)[..]) {
+    for ca in CertificateDer::pem_slice_iter(&pem(&authorizer.ca)) {
         roots.add(ca.unwrap()).unwrap();
     }
-    let chain = rustls_pemfile::certs(&mut &pem(&authorizer.cert)[..])
+    let chain = CertificateDer::pem_slice_iter(&pem(&authorizer.cert))
         .map(Result::unwrap)
         .collect();
-    let key = rustls_pemfile::private_key(&mut &pem(&authorizer.key)[..])
-        .unwrap()
-        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(&pem(&authorizer.key)).unwrap();
     // The configured authorizer's own certificate, offered over TLS 1.2 only.
     let tls12 = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),

@@ -141,10 +141,10 @@ impl Engine {
             if other == r.bill {
                 continue;
             }
-            if let Some(o) = self.persist.load(other)? {
-                if o.state.was_paid() || o.in_flight().is_some() {
-                    return Err(RequestError::AlreadyPaid.into());
-                }
+            if let Some(o) = self.persist.load(other)?
+                && (o.state.was_paid() || o.in_flight().is_some())
+            {
+                return Err(RequestError::AlreadyPaid.into());
             }
         }
         if ts >= r.expires_at {
@@ -174,12 +174,11 @@ impl Engine {
             three_ds: None,
             ..
         }) = &source
+            && !r.disable_3ds
         {
-            if !r.disable_3ds {
-                return self
-                    .decline_before_network(order, op, DeclineReason::ThreeDsMissing)
-                    .await;
-            }
+            return self
+                .decline_before_network(order, op, DeclineReason::ThreeDsMissing)
+                .await;
         }
 
         let mut change = Change::default();

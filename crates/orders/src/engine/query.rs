@@ -53,10 +53,10 @@ impl Engine {
             self.persist
                 .created_between(merchant, Timestamp::of(from), Timestamp::of(to))?
         {
-            if let Some(o) = self.persist.load(bill)? {
-                if state.is_none_or(|s| s == o.state) {
-                    out.push(o);
-                }
+            if let Some(o) = self.persist.load(bill)?
+                && state.is_none_or(|s| s == o.state)
+            {
+                out.push(o);
             }
         }
         Ok(out)

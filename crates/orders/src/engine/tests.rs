@@ -111,10 +111,10 @@ impl Acquirer for FakeNet {
                     code,
                 })
             };
-            if let CredentialOnFile::Merchant { original, .. } = &req.cof {
-                if original.as_str() != FIRST_USE_ID {
-                    return declined(ResponseCode::INVALID_TRANSACTION);
-                }
+            if let CredentialOnFile::Merchant { original, .. } = &req.cof
+                && original.as_str() != FIRST_USE_ID
+            {
+                return declined(ResponseCode::INVALID_TRANSACTION);
             }
             match req.amount.0 {
                 INSUFFICIENT => declined(ResponseCode::INSUFFICIENT_FUNDS),
