@@ -1,12 +1,11 @@
 //! Every issuer rule through the real link and the real simulator over mutual TLS: one response
 //! code each, and the network rules of stored credentials (first use, CIT, MIT).
 
-mod support;
-
 use iso8583::{MitReason, ResponseCode};
 use link::{CredentialOnFile, LinkOutcome, NetworkTxnId, ThreeDs, TransactionKind};
 use simulator::Faults;
-use support::*;
+use testkit::cards::*;
+use testkit::network::*;
 
 fn code(outcome: &LinkOutcome) -> ResponseCode {
     match outcome {
@@ -29,7 +28,7 @@ async fn each_rule_gives_its_response_code() {
         ),
         (
             "Luhn-invalid",
-            "4111111111111112",
+            LUHN_INVALID,
             1_000,
             Some("123"),
             ResponseCode::INVALID_CARD,
@@ -43,7 +42,7 @@ async fn each_rule_gives_its_response_code() {
         ),
         (
             "expired account",
-            "4000000000000069",
+            EXPIRED_ACCOUNT,
             1_000,
             Some("123"),
             ResponseCode::EXPIRED_CARD,
@@ -64,7 +63,7 @@ async fn each_rule_gives_its_response_code() {
         ),
         (
             "3-DS required",
-            "4000000000003220",
+            ALWAYS_3DS,
             1_000,
             Some("123"),
             ResponseCode::AUTHENTICATION_REQUIRED,
@@ -300,7 +299,7 @@ async fn challenge_cards_of_each_brand_refund_and_completion() {
         .await;
     assert_eq!(code(&refund), ResponseCode::APPROVED);
     let ledger = net.sim.handle.ledger();
-    let card = ledger.balance("424242******4242").unwrap();
+    let card = ledger.balance(&masked(PLAIN_APPROVED)).unwrap();
     assert_eq!(card.opening - card.current, 2_500 - 1_000);
     assert!(net.link.echo().await.unwrap() < std::time::Duration::from_secs(1));
 }
@@ -344,12 +343,17 @@ async fn a_partial_reversal_releases_part_of_an_authorization_and_the_rest_compl
         ("0400", 6_000),
         "DE 4 is the original amount, DE 95 what remains"
     );
-    let card = ledger.balance("424242******4242").unwrap();
+    let card = ledger.balance(&masked(PLAIN_APPROVED)).unwrap();
     assert_eq!(card.opening - card.current, 4_000);
 
     let done = net.complete(PLAIN_APPROVED, reference, 4_000).await;
     assert_eq!(code(&done), ResponseCode::APPROVED);
-    let card = net.sim.handle.ledger().balance("424242******4242").unwrap();
+    let card = net
+        .sim
+        .handle
+        .ledger()
+        .balance(&masked(PLAIN_APPROVED))
+        .unwrap();
     assert_eq!(card.opening - card.current, 4_000);
 }
 
