@@ -383,7 +383,7 @@ async fn reconciliation_under_load_with_faults() {
                     let kind = link::TransactionKind::Purchase;
                     done.push((
                         card,
-                        net.try_pay_with(kind, card, 100 + i, cof, None, Some("123"))
+                        net.pay_with(kind, card, 100 + i, cof, None, Some("123"))
                             .await,
                     ));
                 }

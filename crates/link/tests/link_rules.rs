@@ -114,7 +114,8 @@ async fn each_rule_gives_its_response_code() {
                 None,
                 *cvc,
             )
-            .await;
+            .await
+            .unwrap();
         assert_eq!(code(&outcome), *expected, "{what}");
     }
     // Velocity: three approvals a minute, the fourth is 65.
@@ -154,7 +155,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             None,
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&bare), ResponseCode::AUTHENTICATION_REQUIRED);
     let three_ds = net.three_ds(MC_FRICTIONLESS).await;
     assert_eq!(
@@ -171,7 +173,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             Some(three_ds.clone()),
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     let LinkOutcome::Approved {
         network_txn_id: Some(network_id),
         approval_code,
@@ -191,7 +194,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             Some(three_ds),
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&replay), ResponseCode::AUTHENTICATION_REQUIRED);
     // A forged CAVV: declined.
     let forged = ThreeDs {
@@ -209,7 +213,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             Some(forged),
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&forged), ResponseCode::AUTHENTICATION_REQUIRED);
 
     // One Click CIT with the CVC: approved.
@@ -222,7 +227,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             None,
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&cit), ResponseCode::APPROVED);
     // MIT quoting the first use: approved; quoting an unknown ID: 12.
     let mit = |original: NetworkTxnId| CredentialOnFile::Merchant {
@@ -238,7 +244,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             None,
             None,
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&ok), ResponseCode::APPROVED);
     let unknown = NetworkTxnId::parse("SIM999999999999").unwrap();
     let bad = net
@@ -250,7 +257,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             None,
             None,
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&bad), ResponseCode::INVALID_TRANSACTION);
 }
 
@@ -268,7 +276,8 @@ async fn challenge_cards_of_each_brand_refund_and_completion() {
                 Some(three_ds),
                 Some("123"),
             )
-            .await;
+            .await
+            .unwrap();
         assert_eq!(code(&outcome), ResponseCode::APPROVED, "{card}");
     }
     // Two-stage: authorize 3000, complete for 2500; refund 1000.
@@ -281,7 +290,8 @@ async fn challenge_cards_of_each_brand_refund_and_completion() {
             None,
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     let LinkOutcome::Approved { reference, .. } = &auth else {
         panic!("{auth:?}")
     };
@@ -296,7 +306,8 @@ async fn challenge_cards_of_each_brand_refund_and_completion() {
             None,
             None,
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&refund), ResponseCode::APPROVED);
     let ledger = net.sim.handle.ledger();
     let card = ledger.balance(&masked(PLAIN_APPROVED)).unwrap();
@@ -316,7 +327,8 @@ async fn a_partial_reversal_releases_part_of_an_authorization_and_the_rest_compl
             None,
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     let LinkOutcome::Approved { reference, .. } = &auth else {
         panic!("{auth:?}")
     };

@@ -180,25 +180,12 @@ impl Net {
             Some("123"),
         )
         .await
+        .unwrap()
     }
 
-    /// An authorization of `kind` on `digits`, saved in the fake vault under a fresh token.
+    /// An authorization of `kind` on `digits`, saved in the fake vault under a fresh token; the
+    /// link's error is returned, as a test under faults expects some.
     pub async fn pay_with(
-        &self,
-        kind: TransactionKind,
-        digits: &str,
-        amount: u64,
-        cof: CredentialOnFile,
-        three_ds: Option<ThreeDs>,
-        cvc: Option<&str>,
-    ) -> link::LinkOutcome {
-        self.try_pay_with(kind, digits, amount, cof, three_ds, cvc)
-            .await
-            .unwrap()
-    }
-
-    /// [`Net::pay_with`] that returns the link's error instead of panicking on it.
-    pub async fn try_pay_with(
         &self,
         kind: TransactionKind,
         digits: &str,
