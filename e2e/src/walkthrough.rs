@@ -16,8 +16,8 @@ use std::time::Duration;
 use card::{Cvc, Expiry, Pan};
 use iso8583::{Amount, Cavv, DsTransactionId, Eci, MitReason};
 use link::{
-    AuthorizationRequest, CredentialOnFile, Currency, Endpoint, Link, LinkConfig, LinkOutcome,
-    Merchant, ThreeDs, TlsMaterial, TransactionKind, client_config,
+    AuthorizationRequest, CredentialOnFile, Currency, Link, LinkOutcome, Merchant, ThreeDs,
+    TransactionKind,
 };
 use simulator::AcsClient;
 use vault::{
@@ -25,17 +25,18 @@ use vault::{
     TokenizeRequest, VaultClient, VaultEndpoint,
 };
 
-use crate::processes::{Binaries, ClientLogin, ProcessError, SimulatorProcess, VaultSetup};
 use crate::summary::{
     Expect, ListedCardView, Outcome, Payment, Reconciliation, Step, StepName, Summary,
 };
 use authorizer::cards::VaultCards;
+use testkit::network::{LinkSetupError, MERCHANT, link_config};
+use testkit::processes::{Binaries, ClientLogin, ProcessError, SimulatorProcess, VaultSetup};
 
-/// The dev merchant of ARCHITECTURE.md.
-pub const MERCHANT: &str = "452739";
+/// The shopper, as the merchant numbers its customers.
 pub const CUSTOMER: &str = "cust-42";
 /// The simulator's Visa that passes a 3-D Secure challenge with code `1234`.
-pub const TEST_PAN: &str = "4111111111111111";
+pub const TEST_PAN: &str = testkit::cards::VISA_CHALLENGE;
+/// [`TEST_PAN`] as every listing, ledger and summary shows it.
 pub const TEST_PAN_MASKED: &str = "411111******1111";
 const CVC: &str = "123";
 const WRONG_CVC: &str = "999";
@@ -62,12 +63,10 @@ pub enum WalkthroughError {
     Name(#[from] card::NameError),
     #[error("link start: {0}")]
     Start(#[from] link::StartError),
-    #[error("link config: {0}")]
-    LinkConfig(#[from] link::ConfigError),
+    #[error(transparent)]
+    LinkSetup(#[from] LinkSetupError),
     #[error("authorization: {0}")]
     Authorize(#[from] link::AuthorizeError),
-    #[error("link TLS material: {0}")]
-    Tls(#[from] link::TlsError),
     #[error("link store: {0}")]
     Store(#[from] store::StoreError),
     #[error("ACS: {0}")]
@@ -181,30 +180,9 @@ fn start_link(
     cards: VaultCards,
 ) -> Result<Link, WalkthroughError> {
     let store = store::Store::open(store::EngineKind::Redb, &dir.join("authorizer.redb"))?;
-    let mut config = link_config(sim)?;
+    let mut config = link_config(&sim.pki()?, &[sim.iso_addr])?;
     config.request_timeout = REQUEST_TIMEOUT;
     Ok(Link::start(config, store, Arc::new(cards))?)
-}
-
-/// A link configuration for the simulator process: its address, the CA it wrote and the client
-/// certificate it issued; the rest are the link's defaults, which the `authorizer` binary's
-/// configuration also starts from.
-pub fn link_config(sim: &SimulatorProcess) -> Result<LinkConfig, WalkthroughError> {
-    let read = |name: &str| {
-        let path = sim.certs.join(name);
-        std::fs::read_to_string(&path).map_err(|source| WalkthroughError::Io {
-            what: format!("read {}", path.display()),
-            source,
-        })
-    };
-    let tls = client_config(&TlsMaterial {
-        ca_cert_pem: read("ca.pem")?,
-        client_cert_pem: read("client.pem")?,
-        client_key_pem: zeroize::Zeroizing::new(read("client-key.pem")?),
-    })?;
-    let endpoint = Endpoint::new(sim.iso_addr.to_string(), "localhost")
-        .map_err(WalkthroughError::LinkConfig)?;
-    Ok(LinkConfig::new(vec![endpoint], tls))
 }
 
 /// The merchant's shop as the walkthrough drives it: one customer, the vault in both roles, the
