@@ -191,6 +191,8 @@ impl Config {
 
     fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
+        // Before any secret is read: a refused config never touches the PIN.
+        refuse_unsafe_engine(raw.engine)?;
         let mut merchants = HashMap::new();
         for m in raw.merchants {
             let id = MerchantId::parse(&m.id)
@@ -286,10 +288,59 @@ impl Config {
         })
     }
 
+    /// The vault's database file. Only redb is ever opened here: [`refuse_unsafe_engine`] keeps
+    /// sled out of a validated config.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join(match self.engine {
             EngineKind::Redb => "vault.redb",
             EngineKind::Sled => "vault.sled",
         })
+    }
+}
+
+/// The vault acknowledges a card, a key change or an audit entry only once it is on disk, so it
+/// runs only on an engine whose commit promises that across power loss: redb (fdatasync). sled
+/// 0.34 flushes with `sync_file_range`, which does not, so a config naming it is refused rather
+/// than quietly weakening that promise (see README.md, "Storage engine").
+fn refuse_unsafe_engine(engine: EngineKind) -> Result<(), ConfigError> {
+    match engine {
+        EngineKind::Redb => Ok(()),
+        EngineKind::Sled => Err(ConfigError::Invalid(
+            "engine \"sled\" is not offered for the vault: its flush (sync_file_range) does not \
+             promise that an acknowledged card or audit entry survives a power loss; use \"redb\" \
+             (the default)"
+                .into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config whose HSM PIN sits in an owner-only file under `dir`, with `extra` before `[hsm]`.
+    fn config_text(dir: &Path, extra: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let pin = dir.join("hsm-user.pin");
+        std::fs::write(&pin, "user-pin\n").unwrap();
+        std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).unwrap();
+        format!(
+            "data_dir = \"{}\"\n{extra}\n[hsm]\ntoken_label = \"t\"\npin_file = \"{}\"\n",
+            dir.display(),
+            pin.display()
+        )
+    }
+
+    #[test]
+    fn a_config_naming_sled_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Config::from_toml(&config_text(dir.path(), "engine = \"redb\"")).is_ok());
+        let err = Config::from_toml(&config_text(dir.path(), "engine = \"sled\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sled") && err.contains("power loss") && err.contains("redb"),
+            "{err}"
+        );
     }
 }
