@@ -388,6 +388,8 @@ async fn open(
         .send(Request { id: 0, op: hello }.encode())
         .await
         .map_err(ClientError::Transport)?;
+    // The hello carried the client's secret into the codec's buffer.
+    protocol::wipe_sent(write.write_buffer_mut());
     let frame = read
         .next()
         .await
@@ -432,6 +434,8 @@ async fn open(
             if SinkExt::<bytes::Bytes>::flush(&mut write).await.is_err() {
                 return;
             }
+            // Tokenize requests (PANs) were copied into the codec's buffer: wipe it.
+            protocol::wipe_sent(write.write_buffer_mut());
         }
     });
     tokio::spawn(async move {

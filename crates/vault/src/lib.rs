@@ -13,6 +13,7 @@ pub mod model;
 pub mod protocol;
 pub mod secret;
 pub mod tls;
+mod wipe;
 mod wire;
 
 #[cfg(feature = "server")]

@@ -8,12 +8,14 @@
 //! status, reply, role, customer status, brand) comes from one [`code_table!`] each. Must never put
 //! card data in an error.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use card::{Bin, Brand, Expiry, Last4, Pan};
 use tokio_util::codec::LengthDelimitedCodec;
 use zeroize::Zeroizing;
 
 use crate::model::*;
+pub use crate::wipe::wipe_sent;
+use crate::wipe::WipingBuf;
 use crate::wire::{DecodeError, Reader, Writer, code_table};
 
 /// Largest frame either side accepts; a tokenize request is under 300 bytes, a listing of 100
@@ -292,7 +294,8 @@ pub struct Response {
 
 impl Request {
     pub fn encode(&self) -> Bytes {
-        let mut w = BytesMut::with_capacity(96);
+        // A tokenize carries a PAN and a hello a secret: the buffer is wiped once sent.
+        let mut w = WipingBuf::with_capacity(96);
         w.put_u8(REQUEST);
         w.put_u64(self.id);
         w.put_u8(op_code(self.op.kind()));
@@ -344,7 +347,7 @@ impl Request {
             }
             Op::Admin(_) => {}
         }
-        w.freeze()
+        w.into_bytes()
     }
 
     pub fn decode(buf: &[u8]) -> Result<Request, DecodeError> {
@@ -426,7 +429,8 @@ impl Request {
 
 impl Response {
     pub fn encode(&self) -> Bytes {
-        let mut w = BytesMut::with_capacity(128);
+        // A detokenize answer carries a PAN: the buffer is wiped once sent.
+        let mut w = WipingBuf::with_capacity(128);
         w.put_u8(RESPONSE);
         w.put_u64(self.id);
         match &self.result {
@@ -439,7 +443,7 @@ impl Response {
                 w.put_str(e.text());
             }
         }
-        w.freeze()
+        w.into_bytes()
     }
 
     pub fn decode(buf: &[u8]) -> Result<Response, DecodeError> {
@@ -467,7 +471,7 @@ impl Response {
     }
 }
 
-fn put_owner(w: &mut BytesMut, merchant: &MerchantId, customer: &CustomerNumber) {
+fn put_owner(w: &mut WipingBuf, merchant: &MerchantId, customer: &CustomerNumber) {
     w.put_str(merchant.as_str());
     w.put_str(customer.as_str());
 }
@@ -478,7 +482,7 @@ fn owner(r: &mut Reader<'_>) -> Result<(MerchantId, CustomerNumber), DecodeError
     Ok((merchant, customer))
 }
 
-fn put_expiry(w: &mut BytesMut, e: Expiry) {
+fn put_expiry(w: &mut WipingBuf, e: Expiry) {
     w.put_u8(e.month());
     w.put_u16(e.year());
 }
@@ -501,7 +505,7 @@ fn brand(r: &mut Reader<'_>) -> Result<Brand, DecodeError> {
     brand_of(r.u8()?).ok_or_else(|| r.invalid("brand"))
 }
 
-fn put_masked(w: &mut BytesMut, c: &MaskedCard) {
+fn put_masked(w: &mut WipingBuf, c: &MaskedCard) {
     w.put_str(c.bin.as_str());
     w.put_str(c.last4.as_str());
     w.put_u8(brand_code(c.brand));
@@ -540,7 +544,7 @@ impl Reply {
     }
 }
 
-fn put_reply(w: &mut BytesMut, reply: &Reply) {
+fn put_reply(w: &mut WipingBuf, reply: &Reply) {
     w.put_u8(reply_code(reply.kind()));
     match reply {
         Reply::Welcome(role) => w.put_u8(role_code(*role)),
@@ -771,7 +775,7 @@ mod tests {
     #[test]
     fn invalid_fields_are_named_not_echoed() {
         let (merchant, _) = owner();
-        let mut w = BytesMut::new();
+        let mut w = bytes::BytesMut::new();
         w.put_u8(REQUEST);
         w.put_u64(1);
         w.put_u8(4);
