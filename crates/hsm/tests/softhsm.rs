@@ -502,6 +502,8 @@ fn keys_carry_their_creation_date_and_cryptoperiod() {
         );
     }
     assert_eq!(KeyKind::Kek.cryptoperiod(), time::Duration::days(365));
-    assert_eq!(KeyKind::Fingerprint.cryptoperiod(), time::Duration::days(730));
+    assert_eq!(
+        KeyKind::Fingerprint.cryptoperiod(),
+        time::Duration::days(730)
+    );
 }
-

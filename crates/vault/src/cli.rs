@@ -37,8 +37,13 @@ enum Command {
     },
     /// Serve the vault protocol until SIGINT or SIGTERM.
     Serve,
-    /// Start a new key version on the running vault; records are re-sealed in the background.
-    RotateKeys,
+    /// Start a new key version on the running vault; records are re-sealed in the background
+    /// and the retired keys destroyed once none is left under them.
+    RotateKeys {
+        /// Rotate the fingerprint key instead: records are re-fingerprinted in the background.
+        #[arg(long)]
+        fingerprint: bool,
+    },
     /// Erase cards past retention on the running vault.
     Purge,
     /// Audit log commands (run with the vault stopped: they open the database).
@@ -46,7 +51,8 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// List the vault's HSM keys: labels, versions, attributes; never values.
+    /// List the vault's HSM keys: labels, versions, attributes, age against the cryptoperiod;
+    /// never values.
     Keys,
 }
 
@@ -88,10 +94,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             server::run(config, Listeners { unix, tls }, shutdown).await?;
             Ok(())
         }
-        Command::RotateKeys => {
+        Command::RotateKeys { fingerprint: false } => {
             let v = admin(&config).await?.rotate_keys().await?;
             say(&format!(
                 "key version v{v} is now sealing; re-sealing older records in the background"
+            ));
+            Ok(())
+        }
+        Command::RotateKeys { fingerprint: true } => {
+            let v = admin(&config).await?.rotate_fingerprint_key().await?;
+            say(&format!(
+                "fingerprint key v{v} is now current; re-fingerprinting older records in the background"
             ));
             Ok(())
         }
@@ -118,9 +131,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys => {
             let hsm = hsm::Hsm::open(&config.hsm)?;
+            let today = hsm::today();
             for k in hsm.keys()? {
+                // Age against the cryptoperiod; a key made before creation days were recorded
+                // has none, and is flagged so an operator rotates it.
+                let age = match (k.age(today), k.past_cryptoperiod(today)) {
+                    (Some(age), Some(past)) => format!(
+                        "age={}d\tcryptoperiod={}d\t{}",
+                        age.whole_days(),
+                        k.kind.cryptoperiod().whole_days(),
+                        if past {
+                            "PAST-CRYPTOPERIOD"
+                        } else {
+                            "in-cryptoperiod"
+                        }
+                    ),
+                    _ => format!(
+                        "age=unknown\tcryptoperiod={}d\tUNDATED (rotate to date it)",
+                        k.kind.cryptoperiod().whole_days()
+                    ),
+                };
                 say(&format!(
-                    "{}\t{:?}\t{}\tsensitive={}\textractable={}\ttoken={}",
+                    "{}\t{:?}\t{}\tsensitive={}\textractable={}\ttoken={}\t{age}",
                     k.label, k.kind, k.version, k.sensitive, k.extractable, k.token
                 ));
             }

@@ -274,6 +274,15 @@ impl VaultClient {
         }
     }
 
+    /// Starts a new fingerprint key version (admin only); records are re-fingerprinted in the
+    /// background and the retired key destroyed once none is left under it. Returns the version.
+    pub async fn rotate_fingerprint_key(&self) -> Result<u32, ClientError> {
+        match self.call(Op::Admin(AdminOp::RotateFingerprintKey)).await? {
+            Reply::Rotated(v) => Ok(v),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
+        }
+    }
+
     async fn done(&self, op: WriteOp) -> Result<(), ClientError> {
         match self.call(Op::Write(op)).await? {
             Reply::Done => Ok(()),

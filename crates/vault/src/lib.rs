@@ -23,6 +23,8 @@ mod bins;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
+pub mod fingerprint;
+#[cfg(feature = "server")]
 mod keyring;
 #[cfg(feature = "server")]
 pub mod metrics;

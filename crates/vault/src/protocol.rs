@@ -14,8 +14,8 @@ use tokio_util::codec::LengthDelimitedCodec;
 use zeroize::Zeroizing;
 
 use crate::model::*;
-pub use crate::wipe::wipe_sent;
 use crate::wipe::WipingBuf;
+pub use crate::wipe::wipe_sent;
 use crate::wire::{DecodeError, Reader, Writer, code_table};
 
 /// Largest frame either side accepts; a tokenize request is under 300 bytes, a listing of 100
@@ -92,6 +92,8 @@ pub enum AdminOp {
     Purge,
     /// Start a new key version and re-seal records under it in the background.
     RotateKeys,
+    /// Start a new fingerprint key version and re-fingerprint records in the background.
+    RotateFingerprintKey,
 }
 
 /// Which operation a request asks for, without its fields.
@@ -106,6 +108,7 @@ pub enum OpKind {
     RecordPayment,
     Purge,
     RotateKeys,
+    RotateFingerprintKey,
 }
 
 code_table! {
@@ -120,6 +123,8 @@ code_table! {
         OpKind::RecordPayment = 7,
         OpKind::Purge = 8,
         OpKind::RotateKeys = 9,
+        // Far from the codes in use, so ops added on other branches meanwhile do not collide.
+        OpKind::RotateFingerprintKey = 16,
     }
 }
 
@@ -135,6 +140,7 @@ impl Op {
             Op::Write(WriteOp::RecordPayment { .. }) => OpKind::RecordPayment,
             Op::Admin(AdminOp::Purge) => OpKind::Purge,
             Op::Admin(AdminOp::RotateKeys) => OpKind::RotateKeys,
+            Op::Admin(AdminOp::RotateFingerprintKey) => OpKind::RotateFingerprintKey,
         }
     }
 
@@ -421,6 +427,7 @@ impl Request {
             }
             OpKind::Purge => Op::Admin(AdminOp::Purge),
             OpKind::RotateKeys => Op::Admin(AdminOp::RotateKeys),
+            OpKind::RotateFingerprintKey => Op::Admin(AdminOp::RotateFingerprintKey),
         };
         r.finish()?;
         Ok(Request { id, op })

@@ -130,7 +130,10 @@ mod tests {
         let allocation = 64;
         zero_allocation(&mut buf);
         assert!(buf.len() >= allocation);
-        assert!(buf.iter().all(|b| *b == 0), "a sent PAN is left in the buffer");
+        assert!(
+            buf.iter().all(|b| *b == 0),
+            "a sent PAN is left in the buffer"
+        );
         buf.clear();
         buf.extend_from_slice(PAN);
         buf.advance(PAN.len());

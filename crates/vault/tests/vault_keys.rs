@@ -85,22 +85,34 @@ async fn rotation_under_load_fails_no_call() {
         total += l.await.unwrap();
     }
     assert!(total > 0);
+    drop((facade, authorizer));
+    v.stop();
+    // A restart finishes any re-sealing, and the retirement after it, before a graceful stop
+    // completes.
+    v.start();
+    v.stop();
     let keys = String::from_utf8_lossy(&v.command(&["keys"]).stdout).to_string();
-    for label in ["vault-kek-v1", "vault-kek-v2", "vault-fingerprint-v1"] {
+    for label in ["vault-kek-v2", "vault-fingerprint-v1"] {
         let line = keys
             .lines()
             .find(|l| l.starts_with(label))
             .unwrap_or_else(|| panic!("{label} missing in {keys}"));
         assert!(
-            line.contains("sensitive=true") && line.contains("extractable=false"),
+            line.contains("sensitive=true")
+                && line.contains("extractable=false")
+                && line.contains("age=0d")
+                && line.contains("in-cryptoperiod"),
             "{line}"
         );
     }
-    drop((facade, authorizer));
-    v.stop();
-    // A restart finishes any re-sealing before a graceful stop completes.
-    v.start();
-    v.stop();
+    assert!(
+        !keys.contains("vault-kek-v1"),
+        "the retired KEK is destroyed once nothing is sealed under it: {keys}"
+    );
+    let store = v.open_store();
+    assert!(store.get(&vault::record::dek_key(1)).unwrap().is_none());
+    assert!(store.get(&vault::record::dek_key(2)).unwrap().is_some());
+    drop(store);
     let store = v.open_store();
     let records = store.scan_prefix(vault::record::CARD).unwrap();
     assert!(records.len() >= 50);
@@ -312,4 +324,40 @@ async fn a_tls12_only_client_is_refused() {
         .to_string();
     assert!(err.contains("version") || err.contains("Version"), "{err}");
     vault.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fingerprint_rotation_finds_cards_again_and_retires_the_old_key() {
+    let mut v = Vault::init("");
+    v.start();
+    let facade = v.client("facade").await.unwrap();
+    let card = || tokenize_req(SOLO, "f1", "4111111111111111", "12.2030");
+    let first = facade.tokenize(card()).await.unwrap();
+    let out = tokio::task::block_in_place(|| v.command(&["rotate-keys", "--fingerprint"]));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("fingerprint key v2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Found again whether or not the background pass has reached it yet.
+    let again = facade.tokenize(card()).await.unwrap();
+    assert_eq!((again.token, again.created), (first.token, false));
+    drop(facade);
+    v.stop();
+    v.start();
+    v.stop();
+    let keys = String::from_utf8_lossy(&v.command(&["keys"]).stdout).to_string();
+    assert!(
+        keys.contains("vault-fingerprint-v2") && !keys.contains("vault-fingerprint-v1"),
+        "{keys}"
+    );
+    let store = v.open_store();
+    for (_, value) in store.scan_prefix(vault::record::CARD).unwrap() {
+        let rec = vault::record::CardRecord::decode(&value).unwrap();
+        assert_eq!(
+            rec.fingerprint_scheme,
+            vault::fingerprint::Scheme::Scoped(2)
+        );
+    }
+    assert_eq!(store.scan_prefix(b"fp/").unwrap().len(), 1);
 }
