@@ -134,7 +134,10 @@ fn clear_errors_at_start() {
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("found existing keys: current version v1")
     );
-    let out = v.command_with_env(&["keys"], "TEST_VAULT_PIN", "wrong-pin");
+    let pin = v.hsm_pin();
+    v.write_secret("hsm-user.pin", "wrong-pin");
+    let out = v.command(&["keys"]);
+    v.write_secret("hsm-user.pin", &pin);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -360,4 +363,56 @@ async fn fingerprint_rotation_finds_cards_again_and_retires_the_old_key() {
         );
     }
     assert_eq!(store.scan_prefix(b"fp/").unwrap().len(), 1);
+}
+
+#[test]
+fn the_vault_keeps_no_pin_or_secret_in_its_environment() {
+    let mut v = Vault::init("");
+    v.start();
+    let pid = v.child.as_ref().unwrap().id();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let pin = v.hsm_pin();
+    let secrets = SECRETS.iter().map(|(_, s)| *s);
+    for secret in secrets.chain([pin.as_str()]) {
+        assert!(
+            !environ
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+            "a secret is in the vault's /proc/<pid>/environ"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&environ).contains("VAULT_HSM_SO_PIN"));
+    v.stop();
+    // The dev PIN file is owner-only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(v.dir.path().join("hsm-user.pin"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn serve_refuses_the_so_pin_and_unannounced_environment_secrets() {
+    let v = Vault::init("");
+    let out = v.command_with_env(&["serve"], "VAULT_HSM_SO_PIN", "so-pin");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("SO PIN must never reach"),
+        "{err}"
+    );
+    let config = v.dir.path().join("vault.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("secret_file = \"{}/facade.secret\"", v.dir.path().display()),
+        "secret_env = \"TEST_SECRET_FACADE\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = v.command_with_env(&["serve"], "TEST_SECRET_FACADE", "facade-secret-0123");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("TEST_SECRET_FACADE")
+            && err.contains("--allow-env-secrets"),
+        "{err}"
+    );
 }
