@@ -111,6 +111,16 @@ impl KeyKind {
         format!("{}{}", self.prefix(), version.0)
     }
 
+    /// How long a key of this kind may be used before it is rotated (this crate's documented
+    /// default, README.md "Key inventory"): a KEK one year, a fingerprint key two years. A DEK
+    /// has the cryptoperiod of the KEK it is wrapped under.
+    pub fn cryptoperiod(self) -> time::Duration {
+        match self {
+            KeyKind::Kek => time::Duration::days(365),
+            KeyKind::Fingerprint => time::Duration::days(730),
+        }
+    }
+
     fn parse(label: &str) -> Option<(KeyKind, KeyVersion)> {
         [KeyKind::Kek, KeyKind::Fingerprint]
             .into_iter()
@@ -155,6 +165,10 @@ impl KeyKind {
             Attribute::Encrypt(false),
             Attribute::Decrypt(false),
             Attribute::Derive(false),
+            // When the key's cryptoperiod started, for `keys()` to report its age. In CKA_ID
+            // rather than CKA_START_DATE: SoftHSM2 2.6.1 accepts a start date at generation but
+            // then fails every C_GetAttributeValue on that key with CKR_GENERAL_ERROR (tested).
+            Attribute::Id(created_id(today())),
             Attribute::Label(label.into_bytes()),
         ];
         (mechanism, template)
@@ -189,6 +203,49 @@ pub struct KeyInfo {
     pub copyable: bool,
     /// The usages the module allows, in the order of [`Usage`].
     pub usages: Vec<Usage>,
+    /// The day the key was generated (kept in its `CKA_ID`); `None` for a key generated before
+    /// this crate recorded it, whose age is unknown.
+    pub created: Option<time::Date>,
+}
+
+impl KeyInfo {
+    /// Whole days since the key was generated, on `today`.
+    pub fn age(&self, today: time::Date) -> Option<time::Duration> {
+        self.created.map(|c| today - c)
+    }
+
+    /// Whether the key is past its kind's cryptoperiod on `today`: `None` when its age is
+    /// unknown (rotate it to start a dated one).
+    pub fn past_cryptoperiod(&self, today: time::Date) -> Option<bool> {
+        self.age(today).map(|age| age > self.kind.cryptoperiod())
+    }
+}
+
+/// Today's date in UTC, the calendar cryptoperiods are counted in.
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// What CKA_ID holds: `created=YYYY-MM-DD`, readable by an auditor with `pkcs11-tool`.
+const CREATED: &str = "created=";
+
+fn created_id(d: time::Date) -> Vec<u8> {
+    format!(
+        "{CREATED}{:04}-{:02}-{:02}",
+        d.year(),
+        u8::from(d.month()),
+        d.day()
+    )
+    .into_bytes()
+}
+
+fn parse_created(id: &[u8]) -> Option<time::Date> {
+    let text = std::str::from_utf8(id).ok()?.strip_prefix(CREATED)?;
+    let mut parts = text.splitn(3, '-');
+    let year = parts.next()?.parse().ok()?;
+    let month = time::Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
+    let day = parts.next()?.parse().ok()?;
+    time::Date::from_calendar_date(year, month, day).ok()
 }
 
 /// A logged-in handle on the vault's token. Cheap to clone; safe to share between threads.
@@ -396,6 +453,7 @@ impl Hsm {
                     AttributeType::Wrap,
                     AttributeType::Unwrap,
                     AttributeType::Derive,
+                    AttributeType::Id,
                 ],
             )?;
             let mut label = String::new();
@@ -404,6 +462,7 @@ impl Hsm {
             let (mut sensitive, mut extractable, mut token) = (false, true, false);
             let (mut modifiable, mut copyable) = (true, true);
             let mut usages = Vec::new();
+            let mut created = None;
             for a in attrs {
                 match a {
                     Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
@@ -419,6 +478,7 @@ impl Hsm {
                     Attribute::Wrap(true) => usages.push(Usage::Wrap),
                     Attribute::Unwrap(true) => usages.push(Usage::Unwrap),
                     Attribute::Derive(true) => usages.push(Usage::Derive),
+                    Attribute::Id(id) => created = parse_created(&id),
                     _ => {}
                 }
             }
@@ -433,6 +493,7 @@ impl Hsm {
                     modifiable,
                     copyable,
                     usages,
+                    created,
                 });
             }
         }

@@ -347,15 +347,14 @@ impl ClientLogin {
     }
 }
 
-/// The vault, configured in `dir`: a SoftHSM2 token made by `vault init --dev`, the dev merchant
-/// (listing threshold 1) and the `facade` and `authorizer` clients. PINs and client secrets are
-/// made for this run and reach the child only through its environment.
+/// The vault, configured in `dir`: a SoftHSM2 token made by `vault init --dev` (which writes the
+/// user PIN to `hsm-user.pin`, 0600, beside the SoftHSM2 config), the dev merchant (listing
+/// threshold 1) and the `facade` and `authorizer` clients. Client secrets are made for this run
+/// and reach the vault only through owner-only files, never its environment.
 #[derive(Debug)]
 pub struct VaultSetup {
     bin: PathBuf,
     dir: PathBuf,
-    hsm_pin: zeroize::Zeroizing<String>,
-    so_pin: zeroize::Zeroizing<String>,
     /// The `facade` client (tokenize, list, remove).
     pub facade: ClientLogin,
     /// The `authorizer` client (detokenize, record payments).
@@ -369,8 +368,6 @@ impl VaultSetup {
         let setup = VaultSetup {
             bin: bin.to_path_buf(),
             dir: dir.to_path_buf(),
-            hsm_pin: zeroize::Zeroizing::new(uuid::Uuid::new_v4().simple().to_string()),
-            so_pin: zeroize::Zeroizing::new(uuid::Uuid::new_v4().simple().to_string()),
             facade: ClientLogin::new("facade"),
             authorizer: ClientLogin::new("authorizer"),
         };
@@ -380,7 +377,7 @@ engine = "redb"
 [hsm]
 module = "/usr/lib/softhsm/libsofthsm2.so"
 token_label = "testkit"
-pin_env = "TESTKIT_HSM_PIN"
+pin_file = "{pin}"
 sessions = 2
 [retention]
 years = 6
@@ -391,18 +388,24 @@ listing_threshold = 1
 [[clients]]
 id = "facade"
 role = "facade"
-secret_env = "{facade}"
+secret_file = "{facade}"
 [[clients]]
 id = "authorizer"
 role = "authorizer"
-secret_env = "{authorizer}"
+secret_file = "{authorizer}"
 "#,
             data = setup.data_dir().display(),
-            facade = setup.facade.env(),
-            authorizer = setup.authorizer.env(),
+            pin = dir.join("hsm-user.pin").display(),
+            facade = dir.join("facade.secret").display(),
+            authorizer = dir.join("authorizer.secret").display(),
         );
         let path = dir.join("vault.toml");
         std::fs::write(&path, config).map_err(io(format!("write {}", path.display())))?;
+        for login in [&setup.facade, &setup.authorizer] {
+            let path = dir.join(format!("{}.secret", login.id));
+            write_owner_only(&path, &login.secret)
+                .map_err(io(format!("write {}", path.display())))?;
+        }
         setup.one_shot("vault init", &["init", "--dev"]).await?;
         Ok(setup)
     }
@@ -422,10 +425,6 @@ secret_env = "{authorizer}"
         c.arg("--config")
             .arg(self.dir.join("vault.toml"))
             .env("SOFTHSM2_CONF", self.dir.join("softhsm2.conf"))
-            .env("TESTKIT_HSM_PIN", self.hsm_pin.as_str())
-            .env("VAULT_HSM_SO_PIN", self.so_pin.as_str())
-            .env(self.facade.env(), self.facade.secret.as_str())
-            .env(self.authorizer.env(), self.authorizer.secret.as_str())
             .env("RUST_LOG", log_filter());
         c
     }
@@ -592,6 +591,19 @@ secret_env = "{env}"
     pub async fn stop(self) -> Result<(), ProcessError> {
         self.running.stop().await
     }
+}
+
+/// Creates `path` readable and writable by its owner only, from the first byte on.
+fn write_owner_only(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{secret}")
 }
 
 #[cfg(test)]

@@ -274,6 +274,15 @@ impl VaultClient {
         }
     }
 
+    /// Starts a new fingerprint key version (admin only); records are re-fingerprinted in the
+    /// background and the retired key destroyed once none is left under it. Returns the version.
+    pub async fn rotate_fingerprint_key(&self) -> Result<u32, ClientError> {
+        match self.call(Op::Admin(AdminOp::RotateFingerprintKey)).await? {
+            Reply::Rotated(v) => Ok(v),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
+        }
+    }
+
     async fn done(&self, op: WriteOp) -> Result<(), ClientError> {
         match self.call(Op::Write(op)).await? {
             Reply::Done => Ok(()),
@@ -388,6 +397,8 @@ async fn open(
         .send(Request { id: 0, op: hello }.encode())
         .await
         .map_err(ClientError::Transport)?;
+    // The hello carried the client's secret into the codec's buffer.
+    protocol::wipe_sent(write.write_buffer_mut());
     let frame = read
         .next()
         .await
@@ -432,6 +443,8 @@ async fn open(
             if SinkExt::<bytes::Bytes>::flush(&mut write).await.is_err() {
                 return;
             }
+            // Tokenize requests (PANs) were copied into the codec's buffer: wipe it.
+            protocol::wipe_sent(write.write_buffer_mut());
         }
     });
     tokio::spawn(async move {

@@ -165,6 +165,38 @@ pub struct Config {
     pub sweep_interval: Duration,
     pub merchants: HashMap<MerchantId, MerchantPolicy>,
     pub clients: Vec<ClientEntry>,
+    /// The environment variables secrets were read from (`*_env`). `vault serve` refuses them
+    /// unless told otherwise: a variable stays in `/proc/<pid>/environ` for the process's life.
+    pub env_secrets: Vec<String>,
+}
+
+/// What `vault init --dev` needs before the config's secrets exist: it creates the dev token and
+/// its user PIN file, which a full [`Config::load`] would then read.
+#[derive(Debug, Clone)]
+pub struct DevToken {
+    pub data_dir: PathBuf,
+    pub token_label: String,
+    /// `[hsm] pin_file`, where the dev user PIN is written (0600) when it does not exist.
+    pub pin_file: Option<PathBuf>,
+}
+
+impl DevToken {
+    /// The dev token settings of the config at `path`, without reading any secret.
+    pub fn load(path: &Path) -> Result<DevToken, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(DevToken {
+            data_dir: raw.data_dir,
+            token_label: raw.hsm.token_label,
+            pin_file: raw.hsm.pin.secret_file,
+        })
+    }
 }
 
 impl Config {
@@ -191,6 +223,15 @@ impl Config {
 
     fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
+        // Before any secret is read: a refused config never touches the PIN.
+        refuse_unsafe_engine(raw.engine)?;
+        let mut env_secrets = Vec::new();
+        let mut noted = |source: Option<SecretSource>| {
+            if let Some(SecretSource::Env(var)) = &source {
+                env_secrets.push(var.clone());
+            }
+            source
+        };
         let mut merchants = HashMap::new();
         for m in raw.merchants {
             let id = MerchantId::parse(&m.id)
@@ -221,8 +262,7 @@ impl Config {
                 ))
             })?;
             let secret = match c.secret {
-                Some(s) => s
-                    .source()?
+                Some(s) => noted(s.source()?)
                     .map(|source| source.read().map(|s| ClientSecret::new(s.into_bytes())))
                     .transpose()?,
                 None => None,
@@ -253,9 +293,7 @@ impl Config {
                 .unwrap_or_else(|| hsm::softhsm::DEFAULT_MODULE.into()),
             token_label: raw.hsm.token_label,
             user_pin: Pin::new(
-                raw.hsm
-                    .pin
-                    .source()?
+                noted(raw.hsm.pin.source()?)
                     .ok_or_else(|| invalid("[hsm] needs pin_env or pin_file".into()))?
                     .read()?,
             ),
@@ -283,13 +321,83 @@ impl Config {
             sweep_interval: Duration::from_secs(raw.retention.sweep_interval_secs.max(1)),
             merchants,
             clients,
+            env_secrets,
         })
     }
 
+    /// The vault's database file. Only redb is ever opened here: [`refuse_unsafe_engine`] keeps
+    /// sled out of a validated config.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join(match self.engine {
             EngineKind::Redb => "vault.redb",
             EngineKind::Sled => "vault.sled",
         })
+    }
+}
+
+/// The vault acknowledges a card, a key change or an audit entry only once it is on disk, so it
+/// runs only on an engine whose commit promises that across power loss: redb (fdatasync). sled
+/// 0.34 flushes with `sync_file_range`, which does not, so a config naming it is refused rather
+/// than quietly weakening that promise (see README.md, "Storage engine").
+fn refuse_unsafe_engine(engine: EngineKind) -> Result<(), ConfigError> {
+    match engine {
+        EngineKind::Redb => Ok(()),
+        EngineKind::Sled => Err(ConfigError::Invalid(
+            "engine \"sled\" is not offered for the vault: its flush (sync_file_range) does not \
+             promise that an acknowledged card or audit entry survives a power loss; use \"redb\" \
+             (the default)"
+                .into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config whose HSM PIN sits in an owner-only file under `dir`, with `extra` before `[hsm]`.
+    fn config_text(dir: &Path, extra: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let pin = dir.join("hsm-user.pin");
+        std::fs::write(&pin, "user-pin\n").unwrap();
+        std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).unwrap();
+        format!(
+            "data_dir = \"{}\"\n{extra}\n[hsm]\ntoken_label = \"t\"\npin_file = \"{}\"\n",
+            dir.display(),
+            pin.display()
+        )
+    }
+
+    #[test]
+    fn a_pin_file_others_can_read_is_refused_and_env_secrets_are_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let text = config_text(dir.path(), "");
+        let config = Config::from_toml(&text).unwrap();
+        assert!(config.env_secrets.is_empty());
+        let pin = dir.path().join("hsm-user.pin");
+        std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("chmod 600") && !err.contains("user-pin"),
+            "{err}"
+        );
+        std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let with_env =
+            format!("{text}[[clients]]\nid = \"f\"\nrole = \"facade\"\nsecret_env = \"PATH\"\n");
+        assert_eq!(Config::from_toml(&with_env).unwrap().env_secrets, ["PATH"]);
+    }
+
+    #[test]
+    fn a_config_naming_sled_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Config::from_toml(&config_text(dir.path(), "engine = \"redb\"")).is_ok());
+        let err = Config::from_toml(&config_text(dir.path(), "engine = \"sled\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sled") && err.contains("power loss") && err.contains("redb"),
+            "{err}"
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod model;
 pub mod protocol;
 pub mod secret;
 pub mod tls;
+mod wipe;
 mod wire;
 
 #[cfg(feature = "server")]
@@ -21,6 +22,8 @@ pub mod audit;
 mod bins;
 #[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
+pub mod fingerprint;
 #[cfg(feature = "server")]
 mod keyring;
 #[cfg(feature = "server")]

@@ -298,6 +298,8 @@ async fn connection<S>(
             if SinkExt::<bytes::Bytes>::flush(&mut write).await.is_err() {
                 return;
             }
+            // Detokenize answers (PANs) were copied into the codec's buffer: wipe it.
+            protocol::wipe_sent(write.write_buffer_mut());
         }
     });
     loop {

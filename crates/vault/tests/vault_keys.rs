@@ -87,22 +87,34 @@ async fn rotation_under_load_fails_no_call() {
         total += l.await.unwrap();
     }
     assert!(total > 0);
+    drop((facade, authorizer));
+    v.stop();
+    // A restart finishes any re-sealing, and the retirement after it, before a graceful stop
+    // completes.
+    v.start();
+    v.stop();
     let keys = String::from_utf8_lossy(&v.command(&["keys"]).stdout).to_string();
-    for label in ["vault-kek-v1", "vault-kek-v2", "vault-fingerprint-v1"] {
+    for label in ["vault-kek-v2", "vault-fingerprint-v1"] {
         let line = keys
             .lines()
             .find(|l| l.starts_with(label))
             .unwrap_or_else(|| panic!("{label} missing in {keys}"));
         assert!(
-            line.contains("sensitive=true") && line.contains("extractable=false"),
+            line.contains("sensitive=true")
+                && line.contains("extractable=false")
+                && line.contains("age=0d")
+                && line.contains("in-cryptoperiod"),
             "{line}"
         );
     }
-    drop((facade, authorizer));
-    v.stop();
-    // A restart finishes any re-sealing before a graceful stop completes.
-    v.start();
-    v.stop();
+    assert!(
+        !keys.contains("vault-kek-v1"),
+        "the retired KEK is destroyed once nothing is sealed under it: {keys}"
+    );
+    let store = v.open_store();
+    assert!(store.get(&vault::record::dek_key(1)).unwrap().is_none());
+    assert!(store.get(&vault::record::dek_key(2)).unwrap().is_some());
+    drop(store);
     let store = v.open_store();
     let records = store.scan_prefix(vault::record::CARD).unwrap();
     assert!(records.len() >= 50);
@@ -124,7 +136,10 @@ fn clear_errors_at_start() {
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("found existing keys: current version v1")
     );
-    let out = v.command_with_env(&["keys"], "TEST_VAULT_PIN", "wrong-pin");
+    let pin = v.hsm_pin();
+    v.write_secret("hsm-user.pin", "wrong-pin");
+    let out = v.command(&["keys"]);
+    v.write_secret("hsm-user.pin", &pin);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -312,4 +327,92 @@ async fn a_tls12_only_client_is_refused() {
         .to_string();
     assert!(err.contains("version") || err.contains("Version"), "{err}");
     vault.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fingerprint_rotation_finds_cards_again_and_retires_the_old_key() {
+    let mut v = Vault::init("");
+    v.start();
+    let facade = v.client("facade").await.unwrap();
+    let card = || tokenize_req(SOLO, "f1", "4111111111111111", "12.2030");
+    let first = facade.tokenize(card()).await.unwrap();
+    let out = tokio::task::block_in_place(|| v.command(&["rotate-keys", "--fingerprint"]));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("fingerprint key v2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Found again whether or not the background pass has reached it yet.
+    let again = facade.tokenize(card()).await.unwrap();
+    assert_eq!((again.token, again.created), (first.token, false));
+    drop(facade);
+    v.stop();
+    v.start();
+    v.stop();
+    let keys = String::from_utf8_lossy(&v.command(&["keys"]).stdout).to_string();
+    assert!(
+        keys.contains("vault-fingerprint-v2") && !keys.contains("vault-fingerprint-v1"),
+        "{keys}"
+    );
+    let store = v.open_store();
+    for (_, value) in store.scan_prefix(vault::record::CARD).unwrap() {
+        let rec = vault::record::CardRecord::decode(&value).unwrap();
+        assert_eq!(
+            rec.fingerprint_scheme,
+            vault::fingerprint::Scheme::Scoped(2)
+        );
+    }
+    assert_eq!(store.scan_prefix(b"fp/").unwrap().len(), 1);
+}
+
+#[test]
+fn the_vault_keeps_no_pin_or_secret_in_its_environment() {
+    let mut v = Vault::init("");
+    v.start();
+    let pid = v.child.as_ref().unwrap().id();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let pin = v.hsm_pin();
+    let secrets = SECRETS.iter().map(|(_, s)| *s);
+    for secret in secrets.chain([pin.as_str()]) {
+        assert!(
+            !environ
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+            "a secret is in the vault's /proc/<pid>/environ"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&environ).contains("VAULT_HSM_SO_PIN"));
+    v.stop();
+    // The dev PIN file is owner-only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(v.dir.path().join("hsm-user.pin"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn serve_refuses_the_so_pin_and_unannounced_environment_secrets() {
+    let v = Vault::init("");
+    let out = v.command_with_env(&["serve"], "VAULT_HSM_SO_PIN", "so-pin");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("SO PIN must never reach"),
+        "{err}"
+    );
+    let config = v.dir.path().join("vault.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("secret_file = \"{}/facade.secret\"", v.dir.path().display()),
+        "secret_env = \"TEST_SECRET_FACADE\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = v.command_with_env(&["serve"], "TEST_SECRET_FACADE", "facade-secret-0123");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("TEST_SECRET_FACADE")
+            && err.contains("--allow-env-secrets"),
+        "{err}"
+    );
 }

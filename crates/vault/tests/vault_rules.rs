@@ -416,30 +416,24 @@ async fn retention_purge_erases_cards_six_years_after_last_payment() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sled_engine_serves_and_keeps_cards_across_restart() {
-    let mut v = Vault::init("engine = \"sled\"");
-    v.start();
-    let facade = v.client("facade").await.unwrap();
-    let saved = facade
-        .tokenize(tokenize_req(SOLO, "s1", "2200000000000004", "12.2030"))
-        .await
+#[test]
+fn a_config_naming_sled_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vault.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"x\"\nengine = \"sled\"\n[hsm]\ntoken_label = \"t\"\npin_file = \"p\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vault"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .output()
         .unwrap();
-    v.stop();
-    assert!(v.data().join("vault.sled").is_dir());
-    v.start();
-    // The old client reconnects to the restarted vault by itself.
-    let listed = facade.list(&merchant(SOLO), &customer("s1")).await.unwrap();
-    assert_eq!(listed.status, CustomerStatus::Member);
-    drop(facade);
-    let authorizer = v.client("authorizer").await.unwrap();
-    let secret = authorizer
-        .detokenize(&merchant(SOLO), &customer("s1"), saved.token)
-        .await
-        .unwrap();
-    assert_eq!(secret.pan.expose(), b"2200000000000004");
-    drop(authorizer);
-    v.stop();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("\"sled\" is not offered"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

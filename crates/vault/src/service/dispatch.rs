@@ -150,13 +150,17 @@ impl CardVault {
             Err(e) => e.status(),
         });
         let Change { batch, lock } = change;
+        let metrics = std::sync::Arc::clone(&self.inner.metrics);
         self.inner
             .audit
             .append_then(event, batch, move |committed| {
                 let _held_until_durable = lock;
                 answer(match committed {
                     Ok(()) => result,
-                    Err(e) => Err(CallError::Audit(e).into_answer()),
+                    Err(e) => {
+                        metrics.audit_failures.inc();
+                        Err(CallError::Audit(e).into_answer())
+                    }
                 });
             })
             .await
@@ -205,9 +209,7 @@ impl CardVault {
             WriteOp::Tokenize(req) => {
                 let (_, scope) = self.place(&req.merchant, event)?;
                 let lock = locks.lock(&scope, req.customer.as_str()).await;
-                let hsm = &self.inner.hsm;
-                let (saved, batch) =
-                    rules.tokenize(&scope, req, |pan| hsm.fingerprint(pan.expose()))?;
+                let (saved, batch) = rules.tokenize(&scope, req, &self.inner.fingerprints)?;
                 event.token = Some(saved.token);
                 Ok((Reply::Saved(saved), Change::locked(batch, lock)))
             }
@@ -249,6 +251,7 @@ impl CardVault {
         match op {
             AdminOp::Purge => Ok(Reply::Purged(self.purge(Timestamp::now()).await?)),
             AdminOp::RotateKeys => Ok(Reply::Rotated(self.rotate().await?)),
+            AdminOp::RotateFingerprintKey => Ok(Reply::Rotated(self.rotate_fingerprint().await?)),
         }
     }
 }
@@ -336,6 +339,7 @@ mod tests {
             ),
             (Op::Admin(AdminOp::Purge), &[Role::Admin]),
             (Op::Admin(AdminOp::RotateKeys), &[Role::Admin]),
+            (Op::Admin(AdminOp::RotateFingerprintKey), &[Role::Admin]),
         ]
     }
 

@@ -15,6 +15,13 @@ pub const SOLO: &str = "452739";
 pub const UNION_A: &str = "600001";
 pub const UNION_B: &str = "600002";
 
+/// Each configured client's secret, kept in `<client>.secret` (0600) in the vault's directory.
+pub const SECRETS: [(&str, &str); 3] = [
+    ("facade", "facade-secret-0123"),
+    ("authorizer", "authorizer-secret-0123"),
+    ("admin", "admin-secret-0123"),
+];
+
 pub struct Vault {
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,
@@ -64,7 +71,7 @@ impl Vault {
 {extra}
 [hsm]
 token_label = "vault-test"
-pin_env = "TEST_VAULT_PIN"
+pin_file = "{dir}/hsm-user.pin"
 [retention]
 years = 6
 sweep_interval_secs = 3600
@@ -81,11 +88,11 @@ union = "group-1"
 [[clients]]
 id = "facade"
 role = "facade"
-secret_env = "TEST_SECRET_FACADE"
+secret_file = "{dir}/facade.secret"
 [[clients]]
 id = "authorizer"
 role = "authorizer"
-secret_env = "TEST_SECRET_AUTHORIZER"
+secret_file = "{dir}/authorizer.secret"
 tls_name = "authorizer.vault.test"
 [[clients]]
 id = "admin"
@@ -97,21 +104,34 @@ secret_file = "{dir}/admin.secret"
             extra = self.extra,
         );
         std::fs::write(self.dir.path().join("vault.toml"), cfg).unwrap();
-        let secret = self.dir.path().join("admin.secret");
-        std::fs::write(&secret, "admin-secret-0123\n").unwrap();
+        // Secrets reach the vault only through owner-only files, never its environment; the
+        // HSM user PIN file is written by `vault init --dev`, beside the SoftHSM2 config.
+        for (client, secret) in SECRETS {
+            self.write_secret(&format!("{client}.secret"), secret);
+        }
+    }
+
+    /// Writes `value` to the owner-only file `name` in the vault's directory.
+    pub fn write_secret(&self, name: &str, value: &str) {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, format!("{value}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    /// The HSM user PIN `vault init --dev` made.
+    pub fn hsm_pin(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("hsm-user.pin"))
+            .unwrap()
+            .trim_end()
+            .to_string()
     }
 
     fn base(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_vault"));
         c.arg("--config")
             .arg(self.dir.path().join("vault.toml"))
-            .env("SOFTHSM2_CONF", self.dir.path().join("softhsm2.conf"))
-            .env("TEST_VAULT_PIN", "user-pin-1234")
-            .env("VAULT_HSM_SO_PIN", "so-pin-5678")
-            .env("TEST_SECRET_FACADE", "facade-secret-0123")
-            .env("TEST_SECRET_AUTHORIZER", "authorizer-secret-0123");
+            .env("SOFTHSM2_CONF", self.dir.path().join("softhsm2.conf"));
         c
     }
 
@@ -171,12 +191,10 @@ secret_file = "{dir}/admin.secret"
     }
 
     pub async fn client(&self, id: &str) -> Result<VaultClient, ClientError> {
-        let secret = match id {
-            "facade" => "facade-secret-0123",
-            "authorizer" => "authorizer-secret-0123",
-            "admin" => "admin-secret-0123",
-            other => other,
-        };
+        let secret = SECRETS
+            .iter()
+            .find(|(client, _)| *client == id)
+            .map_or(id, |(_, secret)| secret);
         VaultClient::connect_with(
             VaultEndpoint::Unix(self.socket()),
             Credentials::Secret {
