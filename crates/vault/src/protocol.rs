@@ -42,7 +42,8 @@ pub enum Op {
         client: String,
         secret: ClientSecret,
     },
-    /// Changes nothing.
+    /// Changes no card record: answered from the records (a detokenize notes which payment it
+    /// served, in the same commit as its audit entry).
     Read(ReadOp),
     /// Changes one customer's records.
     Write(WriteOp),
@@ -52,14 +53,34 @@ pub enum Op {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadOp {
+    /// The card's PAN for `payment`, on presenting the single-use grant the facade obtained for
+    /// exactly this merchant, customer, token and payment.
     Detokenize {
         merchant: MerchantId,
         customer: CustomerNumber,
         token: Token,
+        payment: PaymentRef,
+        grant: GrantId,
     },
     List {
         merchant: MerchantId,
         customer: CustomerNumber,
+    },
+    /// A single-use grant to detokenize `token` for `payment` (the facade asks, serving the
+    /// shopper's or merchant's request for that payment).
+    IssueGrant {
+        merchant: MerchantId,
+        customer: CustomerNumber,
+        token: Token,
+        payment: PaymentRef,
+    },
+    /// The PAN again to reverse `payment` (store-and-forward): only for a payment the vault
+    /// detokenized with a grant, within the reversal window.
+    DetokenizeForReversal {
+        merchant: MerchantId,
+        customer: CustomerNumber,
+        token: Token,
+        payment: PaymentRef,
     },
 }
 
@@ -76,10 +97,13 @@ pub enum WriteOp {
         customer: CustomerNumber,
         status: CustomerStatus,
     },
+    /// A successful payment: counted once per `payment`, timed by the vault's clock (`at`, the
+    /// client's time, is only checked to be within the allowed skew).
     RecordPayment {
         merchant: MerchantId,
         customer: CustomerNumber,
         token: Token,
+        payment: PaymentRef,
         at: Timestamp,
     },
 }
@@ -104,6 +128,8 @@ pub enum OpKind {
     RecordPayment,
     Purge,
     RotateKeys,
+    IssueGrant,
+    DetokenizeForReversal,
 }
 
 code_table! {
@@ -118,6 +144,8 @@ code_table! {
         OpKind::RecordPayment = 7,
         OpKind::Purge = 8,
         OpKind::RotateKeys = 9,
+        OpKind::IssueGrant = 10,
+        OpKind::DetokenizeForReversal = 11,
     }
 }
 
@@ -127,6 +155,8 @@ impl Op {
             Op::Hello { .. } => OpKind::Hello,
             Op::Read(ReadOp::Detokenize { .. }) => OpKind::Detokenize,
             Op::Read(ReadOp::List { .. }) => OpKind::List,
+            Op::Read(ReadOp::IssueGrant { .. }) => OpKind::IssueGrant,
+            Op::Read(ReadOp::DetokenizeForReversal { .. }) => OpKind::DetokenizeForReversal,
             Op::Write(WriteOp::Tokenize(_)) => OpKind::Tokenize,
             Op::Write(WriteOp::Remove { .. }) => OpKind::Remove,
             Op::Write(WriteOp::SetStatus { .. }) => OpKind::SetStatus,
@@ -139,7 +169,11 @@ impl Op {
     /// The token the op names, if any (for the audit entry).
     pub fn token(&self) -> Option<Token> {
         match self {
-            Op::Read(ReadOp::Detokenize { token, .. })
+            Op::Read(
+                ReadOp::Detokenize { token, .. }
+                | ReadOp::IssueGrant { token, .. }
+                | ReadOp::DetokenizeForReversal { token, .. },
+            )
             | Op::Write(WriteOp::Remove { token, .. } | WriteOp::RecordPayment { token, .. }) => {
                 Some(*token)
             }
@@ -154,7 +188,12 @@ impl Op {
     pub fn customer(&self) -> Option<&CustomerNumber> {
         match self {
             Op::Write(WriteOp::Tokenize(t)) => Some(&t.customer),
-            Op::Read(ReadOp::Detokenize { customer, .. } | ReadOp::List { customer, .. })
+            Op::Read(
+                ReadOp::Detokenize { customer, .. }
+                | ReadOp::List { customer, .. }
+                | ReadOp::IssueGrant { customer, .. }
+                | ReadOp::DetokenizeForReversal { customer, .. },
+            )
             | Op::Write(
                 WriteOp::Remove { customer, .. }
                 | WriteOp::SetStatus { customer, .. }
@@ -176,6 +215,8 @@ pub enum Status {
     CustomerDenied,
     UnknownMerchant,
     Internal,
+    GrantRefused,
+    RateLimited,
 }
 
 code_table! {
@@ -189,6 +230,8 @@ code_table! {
         Status::CustomerDenied = 5,
         Status::UnknownMerchant = 6,
         Status::Internal = 7,
+        Status::GrantRefused = 8,
+        Status::RateLimited = 9,
     }
 }
 
@@ -202,6 +245,8 @@ impl VaultError {
             VaultError::CustomerDenied => Status::CustomerDenied,
             VaultError::UnknownMerchant => Status::UnknownMerchant,
             VaultError::Internal(_) => Status::Internal,
+            VaultError::GrantRefused => Status::GrantRefused,
+            VaultError::RateLimited => Status::RateLimited,
         }
     }
 
@@ -213,7 +258,9 @@ impl VaultError {
             VaultError::Unauthenticated
             | VaultError::NotFound
             | VaultError::CustomerDenied
-            | VaultError::UnknownMerchant => "",
+            | VaultError::UnknownMerchant
+            | VaultError::GrantRefused
+            | VaultError::RateLimited => "",
         }
     }
 }
@@ -228,6 +275,7 @@ pub enum ReplyKind {
     Done,
     Purged,
     Rotated,
+    Granted,
 }
 
 code_table! {
@@ -239,6 +287,7 @@ code_table! {
         ReplyKind::Done = 5,
         ReplyKind::Purged = 6,
         ReplyKind::Rotated = 7,
+        ReplyKind::Granted = 8,
     }
 }
 
@@ -282,6 +331,7 @@ pub enum Reply {
     Done,
     Purged(u64),
     Rotated(u32),
+    Granted(GrantId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,18 +360,37 @@ impl Request {
                     w.put_str(h.expose());
                 }
             }
-            Op::Read(ReadOp::Detokenize {
-                merchant,
-                customer,
-                token,
-            })
-            | Op::Write(WriteOp::Remove {
+            Op::Write(WriteOp::Remove {
                 merchant,
                 customer,
                 token,
             }) => {
                 put_owner(&mut w, merchant, customer);
                 w.put_slice(token.as_bytes());
+            }
+            Op::Read(
+                ReadOp::IssueGrant {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                }
+                | ReadOp::DetokenizeForReversal {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                },
+            ) => put_payment(&mut w, merchant, customer, token, payment),
+            Op::Read(ReadOp::Detokenize {
+                merchant,
+                customer,
+                token,
+                payment,
+                grant,
+            }) => {
+                put_payment(&mut w, merchant, customer, token, payment);
+                w.put_slice(&grant.0);
             }
             Op::Read(ReadOp::List { merchant, customer }) => put_owner(&mut w, merchant, customer),
             Op::Write(WriteOp::SetStatus {
@@ -336,10 +405,10 @@ impl Request {
                 merchant,
                 customer,
                 token,
+                payment,
                 at,
             }) => {
-                put_owner(&mut w, merchant, customer);
-                w.put_slice(token.as_bytes());
+                put_payment(&mut w, merchant, customer, token, payment);
                 w.put_u64(at.0);
             }
             Op::Admin(_) => {}
@@ -376,22 +445,41 @@ impl Request {
                     holder,
                 }))
             }
-            kind @ (OpKind::Detokenize | OpKind::Remove) => {
+            OpKind::Remove => {
                 let (merchant, customer) = owner(&mut r)?;
-                let token = Token::from_bytes(r.array()?);
-                if kind == OpKind::Detokenize {
-                    Op::Read(ReadOp::Detokenize {
-                        merchant,
-                        customer,
-                        token,
-                    })
-                } else {
-                    Op::Write(WriteOp::Remove {
-                        merchant,
-                        customer,
-                        token,
-                    })
-                }
+                Op::Write(WriteOp::Remove {
+                    merchant,
+                    customer,
+                    token: Token::from_bytes(r.array()?),
+                })
+            }
+            OpKind::Detokenize => {
+                let (merchant, customer, token, payment) = payment_of(&mut r)?;
+                Op::Read(ReadOp::Detokenize {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                    grant: GrantId(r.array()?),
+                })
+            }
+            OpKind::IssueGrant => {
+                let (merchant, customer, token, payment) = payment_of(&mut r)?;
+                Op::Read(ReadOp::IssueGrant {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                })
+            }
+            OpKind::DetokenizeForReversal => {
+                let (merchant, customer, token, payment) = payment_of(&mut r)?;
+                Op::Read(ReadOp::DetokenizeForReversal {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                })
             }
             OpKind::List => {
                 let (merchant, customer) = owner(&mut r)?;
@@ -407,12 +495,12 @@ impl Request {
                 })
             }
             OpKind::RecordPayment => {
-                let (merchant, customer) = owner(&mut r)?;
-                let token = Token::from_bytes(r.array()?);
+                let (merchant, customer, token, payment) = payment_of(&mut r)?;
                 Op::Write(WriteOp::RecordPayment {
                     merchant,
                     customer,
                     token,
+                    payment,
                     at: Timestamp(r.u64()?),
                 })
             }
@@ -461,6 +549,8 @@ impl Response {
             Status::CustomerDenied => Err(no_text(&mut r, VaultError::CustomerDenied)?),
             Status::UnknownMerchant => Err(no_text(&mut r, VaultError::UnknownMerchant)?),
             Status::Internal => Err(VaultError::Internal(r.str("error")?.to_string())),
+            Status::GrantRefused => Err(no_text(&mut r, VaultError::GrantRefused)?),
+            Status::RateLimited => Err(no_text(&mut r, VaultError::RateLimited)?),
         };
         r.finish()?;
         Ok(Response { id, result })
@@ -476,6 +566,28 @@ fn owner(r: &mut Reader<'_>) -> Result<(MerchantId, CustomerNumber), DecodeError
     let merchant = MerchantId::parse(r.str("merchant")?).map_err(|_| r.invalid("merchant"))?;
     let customer = CustomerNumber::parse(r.str("customer")?).map_err(|_| r.invalid("customer"))?;
     Ok((merchant, customer))
+}
+
+/// A card and the payment it is used for: owner, token, payment reference.
+fn put_payment(
+    w: &mut BytesMut,
+    merchant: &MerchantId,
+    customer: &CustomerNumber,
+    token: &Token,
+    payment: &PaymentRef,
+) {
+    put_owner(w, merchant, customer);
+    w.put_slice(token.as_bytes());
+    w.put_str(payment.as_str());
+}
+
+fn payment_of(
+    r: &mut Reader<'_>,
+) -> Result<(MerchantId, CustomerNumber, Token, PaymentRef), DecodeError> {
+    let (merchant, customer) = owner(r)?;
+    let token = Token::from_bytes(r.array()?);
+    let payment = PaymentRef::parse(r.str("payment")?).map_err(|_| r.invalid("payment"))?;
+    Ok((merchant, customer, token, payment))
 }
 
 fn put_expiry(w: &mut BytesMut, e: Expiry) {
@@ -536,6 +648,7 @@ impl Reply {
             Reply::Done => ReplyKind::Done,
             Reply::Purged(_) => ReplyKind::Purged,
             Reply::Rotated(_) => ReplyKind::Rotated,
+            Reply::Granted(_) => ReplyKind::Granted,
         }
     }
 }
@@ -570,6 +683,7 @@ fn put_reply(w: &mut BytesMut, reply: &Reply) {
         Reply::Done => {}
         Reply::Purged(n) => w.put_u64(*n),
         Reply::Rotated(v) => w.put_u32(*v),
+        Reply::Granted(g) => w.put_slice(&g.0),
     }
 }
 
@@ -619,6 +733,7 @@ fn reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
         ReplyKind::Done => Reply::Done,
         ReplyKind::Purged => Reply::Purged(r.u64()?),
         ReplyKind::Rotated => Reply::Rotated(r.u32()?),
+        ReplyKind::Granted => Reply::Granted(GrantId(r.array()?)),
     })
 }
 
@@ -660,6 +775,7 @@ mod tests {
         let pan = Pan::parse("4111111111111111").unwrap();
         let expiry = Expiry::new(12, 2030).unwrap();
         let holder = Some(CardholderName::parse("IVAN PETROV").unwrap());
+        let payment = PaymentRef::parse("1234567890123456.1").unwrap();
         let ops = vec![
             Op::Hello {
                 client: "facade".into(),
@@ -676,6 +792,20 @@ mod tests {
                 merchant: merchant.clone(),
                 customer: customer.clone(),
                 token,
+                payment: payment.clone(),
+                grant: GrantId([7; 16]),
+            }),
+            Op::Read(ReadOp::IssueGrant {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+                token,
+                payment: payment.clone(),
+            }),
+            Op::Read(ReadOp::DetokenizeForReversal {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+                token,
+                payment: payment.clone(),
             }),
             Op::Read(ReadOp::List {
                 merchant: merchant.clone(),
@@ -695,6 +825,7 @@ mod tests {
                 merchant,
                 customer,
                 token,
+                payment,
                 at: Timestamp(1_700_000_000),
             }),
             Op::Admin(AdminOp::Purge),
@@ -737,9 +868,12 @@ mod tests {
             Ok(Reply::Done),
             Ok(Reply::Purged(3)),
             Ok(Reply::Rotated(2)),
+            Ok(Reply::Granted(GrantId([9; 16]))),
             Err(VaultError::Forbidden("facade")),
             Err(VaultError::BadRequest("bad".into())),
             Err(VaultError::NotFound),
+            Err(VaultError::GrantRefused),
+            Err(VaultError::RateLimited),
         ];
         for result in replies {
             let resp = Response { id: 7, result };

@@ -227,6 +227,7 @@ pub fn net_card() -> CardRef {
         merchant: MerchantId::parse("452739").unwrap(),
         customer: CustomerNumber::parse("c1").unwrap(),
         token: Token::random(),
+        payment: None,
     }
 }
 

@@ -6,13 +6,18 @@
 //!   the same card found again), as reads and changes over the store;
 //! - `dispatch`: the role table, the typed read/write/admin paths, and the one place a call is
 //!   answered after its audit entry is durable;
-//! - `retention`: the purge and re-seal sweeps.
+//! - `retention`: the purge and re-seal sweeps;
+//! - `payments`: detokenize grants, the payment a detokenize served (for its reversal), and
+//!   recording a payment once;
+//! - `budget`: each client's detokenize rate and its alert threshold.
 //!
 //! Must never store a CVC, and never let a PAN reach an error, a log line or the audit log.
 
+mod budget;
 mod dispatch;
 mod error;
 mod keys;
+mod payments;
 mod retention;
 mod rules;
 #[cfg(test)]
@@ -32,10 +37,12 @@ pub use keys::{Initialized, init};
 pub use retention::Resealed;
 
 use crate::audit::AuditLog;
-use crate::config::{Config, MerchantPolicy};
+use crate::config::{Config, MerchantPolicy, PaymentPolicy};
 use crate::keyring::Keyring;
 use crate::metrics::VaultMetrics;
 use crate::model::{MerchantId, Timestamp};
+use budget::DetokenizeBudget;
+use payments::{Grants, Payments};
 use retention::Sweeps;
 use rules::Rules;
 
@@ -58,6 +65,11 @@ struct Inner {
     /// One rotation at a time.
     rotation: Mutex<()>,
     metrics: Arc<VaultMetrics>,
+    payments: PaymentPolicy,
+    /// Detokenize grants outstanding (in memory: see `payments`).
+    grants: Grants,
+    /// Each client's detokenize rate.
+    budget: DetokenizeBudget,
 }
 
 impl CardVault {
@@ -66,6 +78,12 @@ impl CardVault {
     pub fn open(config: &Config, store: Store, hsm: Hsm) -> Result<CardVault, OpenError> {
         let keyring = keys::load(&store, &hsm)?;
         let audit = AuditLog::start(store.clone())?;
+        let metrics = Arc::<VaultMetrics>::default();
+        let budget = DetokenizeBudget::new(
+            config.detokenize,
+            config.clients.iter().map(|c| c.id.as_str()),
+            &metrics,
+        );
         Ok(CardVault {
             inner: Arc::new(Inner {
                 store,
@@ -76,7 +94,10 @@ impl CardVault {
                 retention_years: config.retention_years,
                 locks: CustomerLocks::new(),
                 rotation: Mutex::new(()),
-                metrics: Arc::default(),
+                metrics,
+                payments: config.payments,
+                grants: Grants::new(config.payments),
+                budget,
             }),
         })
     }
@@ -91,6 +112,13 @@ impl CardVault {
             store: &self.inner.store,
             keyring: &self.inner.keyring,
             merchants: &self.inner.merchants,
+        }
+    }
+
+    fn payments(&self) -> Payments<'_> {
+        Payments {
+            store: &self.inner.store,
+            policy: &self.inner.payments,
         }
     }
 
