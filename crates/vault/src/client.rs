@@ -317,6 +317,14 @@ impl VaultClient {
         }
     }
 
+    /// (Admin role.) Verifies the audit log against its sealed checkpoints in the running vault.
+    pub async fn verify_audit(&self) -> Result<AuditSummary, ClientError> {
+        match self.call(Op::Admin(AdminOp::VerifyAudit)).await? {
+            Reply::AuditVerified(a) => Ok(a),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
+        }
+    }
+
     /// Starts a new key version; returns it. Re-sealing goes on in the vault's background.
     pub async fn rotate_keys(&self) -> Result<u32, ClientError> {
         match self.call(Op::Admin(AdminOp::RotateKeys)).await? {

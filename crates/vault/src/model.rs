@@ -282,6 +282,20 @@ impl fmt::Debug for GrantId {
     }
 }
 
+/// What a verification of the audit log found intact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditSummary {
+    /// Entries in the chain.
+    pub entries: u64,
+    /// Checkpoints in the checkpoint file, each with a valid HSM MAC and matching the chain.
+    pub checkpoints: u64,
+    /// The sequence number of the last checkpoint: entries up to it cannot be altered, removed
+    /// or cut without verification failing; entries after it are covered by the chain only.
+    pub sealed_through: u64,
+    /// The chain's last hash.
+    pub head: [u8; 32],
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

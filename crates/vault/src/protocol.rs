@@ -114,6 +114,8 @@ pub enum AdminOp {
     Purge,
     /// Start a new key version and re-seal records under it in the background.
     RotateKeys,
+    /// Verify the audit log (chain and HSM-sealed checkpoints) in the running vault.
+    VerifyAudit,
 }
 
 /// Which operation a request asks for, without its fields.
@@ -130,6 +132,7 @@ pub enum OpKind {
     RotateKeys,
     IssueGrant,
     DetokenizeForReversal,
+    VerifyAudit,
 }
 
 code_table! {
@@ -146,6 +149,7 @@ code_table! {
         OpKind::RotateKeys = 9,
         OpKind::IssueGrant = 10,
         OpKind::DetokenizeForReversal = 11,
+        OpKind::VerifyAudit = 12,
     }
 }
 
@@ -163,6 +167,7 @@ impl Op {
             Op::Write(WriteOp::RecordPayment { .. }) => OpKind::RecordPayment,
             Op::Admin(AdminOp::Purge) => OpKind::Purge,
             Op::Admin(AdminOp::RotateKeys) => OpKind::RotateKeys,
+            Op::Admin(AdminOp::VerifyAudit) => OpKind::VerifyAudit,
         }
     }
 
@@ -276,6 +281,7 @@ pub enum ReplyKind {
     Purged,
     Rotated,
     Granted,
+    AuditVerified,
 }
 
 code_table! {
@@ -288,6 +294,7 @@ code_table! {
         ReplyKind::Purged = 6,
         ReplyKind::Rotated = 7,
         ReplyKind::Granted = 8,
+        ReplyKind::AuditVerified = 9,
     }
 }
 
@@ -332,6 +339,7 @@ pub enum Reply {
     Purged(u64),
     Rotated(u32),
     Granted(GrantId),
+    AuditVerified(AuditSummary),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -506,6 +514,7 @@ impl Request {
             }
             OpKind::Purge => Op::Admin(AdminOp::Purge),
             OpKind::RotateKeys => Op::Admin(AdminOp::RotateKeys),
+            OpKind::VerifyAudit => Op::Admin(AdminOp::VerifyAudit),
         };
         r.finish()?;
         Ok(Request { id, op })
@@ -649,6 +658,7 @@ impl Reply {
             Reply::Purged(_) => ReplyKind::Purged,
             Reply::Rotated(_) => ReplyKind::Rotated,
             Reply::Granted(_) => ReplyKind::Granted,
+            Reply::AuditVerified(_) => ReplyKind::AuditVerified,
         }
     }
 }
@@ -684,6 +694,12 @@ fn put_reply(w: &mut BytesMut, reply: &Reply) {
         Reply::Purged(n) => w.put_u64(*n),
         Reply::Rotated(v) => w.put_u32(*v),
         Reply::Granted(g) => w.put_slice(&g.0),
+        Reply::AuditVerified(a) => {
+            w.put_u64(a.entries);
+            w.put_u64(a.checkpoints);
+            w.put_u64(a.sealed_through);
+            w.put_slice(&a.head);
+        }
     }
 }
 
@@ -734,6 +750,12 @@ fn reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
         ReplyKind::Purged => Reply::Purged(r.u64()?),
         ReplyKind::Rotated => Reply::Rotated(r.u32()?),
         ReplyKind::Granted => Reply::Granted(GrantId(r.array()?)),
+        ReplyKind::AuditVerified => Reply::AuditVerified(AuditSummary {
+            entries: r.u64()?,
+            checkpoints: r.u64()?,
+            sealed_through: r.u64()?,
+            head: r.array()?,
+        }),
     })
 }
 
@@ -830,6 +852,7 @@ mod tests {
             }),
             Op::Admin(AdminOp::Purge),
             Op::Admin(AdminOp::RotateKeys),
+            Op::Admin(AdminOp::VerifyAudit),
         ];
         for (id, op) in ops.into_iter().enumerate() {
             let req = Request { id: id as u64, op };
@@ -869,6 +892,12 @@ mod tests {
             Ok(Reply::Purged(3)),
             Ok(Reply::Rotated(2)),
             Ok(Reply::Granted(GrantId([9; 16]))),
+            Ok(Reply::AuditVerified(AuditSummary {
+                entries: 10,
+                checkpoints: 2,
+                sealed_through: 8,
+                head: [3; 32],
+            })),
             Err(VaultError::Forbidden("facade")),
             Err(VaultError::BadRequest("bad".into())),
             Err(VaultError::NotFound),

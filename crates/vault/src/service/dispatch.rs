@@ -331,6 +331,7 @@ impl CardVault {
         match op {
             AdminOp::Purge => Ok(Reply::Purged(self.purge(Timestamp::now()).await?)),
             AdminOp::RotateKeys => Ok(Reply::Rotated(self.rotate().await?)),
+            AdminOp::VerifyAudit => Ok(Reply::AuditVerified(self.verify_audit().await?)),
         }
     }
 }
@@ -440,6 +441,7 @@ mod tests {
             ),
             (Op::Admin(AdminOp::Purge), &[Role::Admin]),
             (Op::Admin(AdminOp::RotateKeys), &[Role::Admin]),
+            (Op::Admin(AdminOp::VerifyAudit), &[Role::Admin]),
         ]
     }
 

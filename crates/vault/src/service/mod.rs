@@ -36,11 +36,12 @@ pub use error::{CallError, Chain, OpenError};
 pub use keys::{Initialized, init};
 pub use retention::Resealed;
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditError, AuditLog};
+use crate::checkpoint::{self, Sealer};
 use crate::config::{Config, MerchantPolicy, PaymentPolicy};
 use crate::keyring::Keyring;
 use crate::metrics::VaultMetrics;
-use crate::model::{MerchantId, Timestamp};
+use crate::model::{AuditSummary, MerchantId, Timestamp};
 use budget::DetokenizeBudget;
 use payments::{Grants, Payments};
 use retention::Sweeps;
@@ -70,14 +71,33 @@ struct Inner {
     grants: Grants,
     /// Each client's detokenize rate.
     budget: DetokenizeBudget,
+    /// Seals the audit chain's head in the HSM into the checkpoint file.
+    sealer: Arc<Sealer>,
 }
 
 impl CardVault {
-    /// Loads and unwraps every DEK (the only HSM unwraps until the next rotation) and starts the
-    /// audit appender. Must be called inside a tokio runtime.
+    /// Loads and unwraps every DEK (the only HSM unwraps until the next rotation), verifies the
+    /// audit log against its sealed checkpoints (a broken log refuses to open), and starts the
+    /// audit appender and its checkpoints. Must be called inside a tokio runtime.
     pub fn open(config: &Config, store: Store, hsm: Hsm) -> Result<CardVault, OpenError> {
         let keyring = keys::load(&store, &hsm)?;
+        hsm.ensure_audit_key()?;
+        let sealer = Arc::new(Sealer::new(hsm.clone(), config.audit_head_file()));
+        let log_is_empty = store.last_with_prefix(b"audit/")?.is_none();
+        sealer.prepare(log_is_empty).map_err(AuditError::from)?;
+        let verified = checkpoint::verify_sealed(&store, &sealer)?;
+        tracing::info!(
+            entries = verified.entries,
+            sealed_through = verified.sealed_through,
+            "audit log verified against its checkpoints"
+        );
         let audit = AuditLog::start(store.clone())?;
+        tokio::spawn(checkpoint::keep_sealing(
+            Arc::clone(&sealer),
+            audit.head(),
+            config.audit.checkpoint_every,
+            std::time::Duration::from_secs(config.audit.checkpoint_secs),
+        ));
         let metrics = Arc::<VaultMetrics>::default();
         let budget = DetokenizeBudget::new(
             config.detokenize,
@@ -98,6 +118,7 @@ impl CardVault {
                 payments: config.payments,
                 grants: Grants::new(config.payments),
                 budget,
+                sealer,
             }),
         })
     }
@@ -136,6 +157,25 @@ impl CardVault {
     /// erasure is its own audited commit.
     pub async fn purge(&self, now: Timestamp) -> Result<u64, CallError> {
         self.sweeps().purge(now).await
+    }
+
+    /// Verifies the audit log against its sealed checkpoints, in the running vault (entries
+    /// appended meanwhile are checked as chain links).
+    pub async fn verify_audit(&self) -> Result<AuditSummary, CallError> {
+        let this = self.clone();
+        let inner = move || checkpoint::verify_sealed(&this.inner.store, &this.inner.sealer);
+        Ok(tokio::task::spawn_blocking(inner).await??)
+    }
+
+    /// Seals the audit log's current durable head (at shutdown, so the window an attacker with
+    /// database access has is only what a crash leaves).
+    pub async fn seal_audit(&self) -> Result<(), CallError> {
+        let (seq, head) = *self.inner.audit.head().borrow();
+        let sealer = Arc::clone(&self.inner.sealer);
+        tokio::task::spawn_blocking(move || sealer.seal(seq, &head))
+            .await?
+            .map_err(AuditError::from)?;
+        Ok(())
     }
 
     /// Re-seals every record not sealed under the current key.
