@@ -276,10 +276,7 @@ pub type EachEntry<'a> = dyn FnMut(u64, &[u8; 32]) -> Result<(), AuditError> + '
 
 /// [`verify`], calling `at(seq, hash)` for every entry in order, so that a caller can compare
 /// the chain with what it knows of it.
-pub fn verify_through(
-    store: &Store,
-    at: &mut EachEntry<'_>,
-) -> Result<Verified, AuditError> {
+pub fn verify_through(store: &Store, at: &mut EachEntry<'_>) -> Result<Verified, AuditError> {
     // The head is read first: a running vault appends while this walks, and entries after the
     // head read here are checked as chain links only.
     let head = match store.get(HEAD)? {

@@ -188,8 +188,17 @@ fn init(config: &Config, dev: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The admin client when a vault serves on the socket; `None` when none does (nothing listens).
+/// The admin client when a vault serves on the socket; `None` when none does (nothing listens),
+/// or when the config names no admin client to ask it with (a serving vault then holds the
+/// database's lock, and opening it says so).
 async fn serving_admin(config: &Config) -> anyhow::Result<Option<VaultClient>> {
+    if !config
+        .clients
+        .iter()
+        .any(|c| c.role == Role::Admin && c.secret.is_some())
+    {
+        return Ok(None);
+    }
     match admin(config).await {
         Ok(client) => Ok(Some(client)),
         Err(e)
