@@ -117,6 +117,7 @@ async fn authorize_one(link: &Link, pan: &Pan, cvc: &Cvc, n: u64) {
                 merchant: MerchantId::parse(MERCHANT).unwrap(),
                 customer: CustomerNumber::parse("bench").unwrap(),
                 token: Token::from_bytes([7; 16]),
+                payment: None,
             },
             amount: Amount(100 + n % 1000),
             currency: Currency::RUB,

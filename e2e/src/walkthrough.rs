@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use card::{Cvc, Expiry, Pan};
+use card::{Cvc, Expiry, Pan, PaymentRef};
 use iso8583::{Amount, Cavv, DsTransactionId, Eci, MitReason};
 use link::{
     AuthorizationRequest, CredentialOnFile, Currency, Link, LinkOutcome, Merchant, ThreeDs,
@@ -141,6 +141,7 @@ pub async fn run(config: &WalkthroughConfig) -> Result<Summary, WalkthroughError
         authorizer,
         link: link.clone(),
         acs: AcsClient::new(sim.acs_addr),
+        payments: std::sync::atomic::AtomicU32::new(1),
     };
     let steps = shop.one_click().await?;
     let reconciliation = reconcile(&steps, &shop.acs.ledger().await?, cards.counts());
@@ -194,6 +195,9 @@ struct Shop {
     authorizer: VaultClient,
     link: Link,
     acs: AcsClient,
+    /// Numbers the payments, as the order engine's billnumbers would: each detokenize is granted
+    /// for one payment reference.
+    payments: std::sync::atomic::AtomicU32,
 }
 
 /// How one payment is made.
@@ -396,8 +400,9 @@ impl Shop {
         })
     }
 
-    /// One payment as the order engine makes it: detokenize (authorizer role), one authorization
-    /// through the link, and on approval the success recorded in the vault.
+    /// One payment as the order engine makes it: a detokenize grant for this payment (facade
+    /// role), detokenize with it (authorizer role), one authorization through the link, and on
+    /// approval the success recorded in the vault.
     async fn pay(
         &self,
         name: StepName,
@@ -405,9 +410,17 @@ impl Shop {
         pay: Pay,
         expected: Expect,
     ) -> Result<Step, WalkthroughError> {
+        let n = self
+            .payments
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let payment_ref = PaymentRef::parse(&format!("walkthrough-{n}"))?;
+        let grant = self
+            .facade
+            .grant_detokenize(&self.merchant, &self.customer, token, &payment_ref)
+            .await?;
         let secret = self
             .authorizer
-            .detokenize(&self.merchant, &self.customer, token)
+            .detokenize(&self.merchant, &self.customer, token, &payment_ref, grant)
             .await?;
         let cvc = pay.cvc.map(Cvc::parse).transpose()?;
         let outcome = self
@@ -417,7 +430,7 @@ impl Shop {
                 pan: &secret.pan,
                 expiry: secret.expiry,
                 cvc: cvc.as_ref(),
-                card: VaultCards::card_ref(&self.merchant, &self.customer, token),
+                card: VaultCards::card_ref(&self.merchant, &self.customer, token, &payment_ref),
                 amount: Amount(pay.amount),
                 currency: Currency::RUB,
                 cof: pay.cof,
@@ -445,7 +458,13 @@ impl Shop {
                 ..
             } => {
                 self.authorizer
-                    .record_payment(&self.merchant, &self.customer, token, Timestamp::now())
+                    .record_payment(
+                        &self.merchant,
+                        &self.customer,
+                        token,
+                        &payment_ref,
+                        Timestamp::now(),
+                    )
                     .await?;
                 Outcome::Approved {
                     approval_code: approval_code.as_str().to_owned(),

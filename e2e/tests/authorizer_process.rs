@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authorizer::cards::VaultCards;
-use card::{Cvc, Expiry, Pan};
+use card::{Cvc, Expiry, Pan, PaymentRef};
 use iso8583::Amount;
 use link::{
     AuthorizationRequest, CredentialOnFile, Currency, Endpoint, Link, LinkOutcome, Merchant,
@@ -57,7 +57,27 @@ async fn a_queued_reversal_waits_for_the_vault_and_then_goes_with_the_card() {
         })
         .await
         .unwrap();
-    let card = VaultCards::card_ref(&merchant, &customer, saved.token);
+    // The payment's detokenize, granted to the facade for this payment: what lets the vault give
+    // the card again for its reversal.
+    let payment = PaymentRef::parse("bill-1").unwrap();
+    let authorizer = VaultClient::connect_with(
+        VaultEndpoint::Unix(setup.socket()),
+        setup.authorizer.credentials(),
+        ClientOptions::default(),
+    )
+    .await
+    .unwrap();
+    let grant = facade
+        .grant_detokenize(&merchant, &customer, saved.token, &payment)
+        .await
+        .unwrap();
+    let secret = authorizer
+        .detokenize(&merchant, &customer, saved.token, &payment, grant)
+        .await
+        .unwrap();
+    assert_eq!(secret.pan, pan);
+    drop((secret, authorizer));
+    let card = VaultCards::card_ref(&merchant, &customer, saved.token, &payment);
     let authorizer_dir = dir.path().join("authorizer");
     let store_path = AuthorizerProcess::data_dir(&authorizer_dir).join("authorizer.db");
     std::fs::create_dir_all(store_path.parent().unwrap()).unwrap();

@@ -89,7 +89,7 @@ pub struct WrappedDek {
     pub bytes: Vec<u8>,
 }
 
-/// The two kinds of key the vault keeps on the token, each labelled `<prefix><version>`.
+/// The kinds of key the vault keeps on the token, each labelled `<prefix><version>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
     /// `vault-kek-v{N}`: AES-256, wraps and unwraps DEKs.
@@ -97,6 +97,9 @@ pub enum KeyKind {
     /// `vault-fingerprint-v{N}`: generic secret, HMAC-SHA-256 of a PAN. Version 1 carries the
     /// label the key had before it was versioned, so existing tokens keep working.
     Fingerprint,
+    /// `vault-audit-v{N}`: generic secret, HMAC-SHA-256 of an audit checkpoint (sequence and
+    /// head hash), so that whoever can write the database cannot forge the log's seal.
+    Audit,
 }
 
 impl KeyKind {
@@ -104,6 +107,7 @@ impl KeyKind {
         match self {
             KeyKind::Kek => "vault-kek-v",
             KeyKind::Fingerprint => "vault-fingerprint-v",
+            KeyKind::Audit => "vault-audit-v",
         }
     }
 
@@ -112,17 +116,17 @@ impl KeyKind {
     }
 
     /// How long a key of this kind may be used before it is rotated (this crate's documented
-    /// default, README.md "Key inventory"): a KEK one year, a fingerprint key two years. A DEK
-    /// has the cryptoperiod of the KEK it is wrapped under.
+    /// default, README.md "Key inventory"): a KEK one year, a fingerprint or audit key two
+    /// years. A DEK has the cryptoperiod of the KEK it is wrapped under.
     pub fn cryptoperiod(self) -> time::Duration {
         match self {
             KeyKind::Kek => time::Duration::days(365),
-            KeyKind::Fingerprint => time::Duration::days(730),
+            KeyKind::Fingerprint | KeyKind::Audit => time::Duration::days(730),
         }
     }
 
     fn parse(label: &str) -> Option<(KeyKind, KeyVersion)> {
-        [KeyKind::Kek, KeyKind::Fingerprint]
+        [KeyKind::Kek, KeyKind::Fingerprint, KeyKind::Audit]
             .into_iter()
             .find_map(|kind| {
                 let v = label.strip_prefix(kind.prefix())?.parse().ok()?;
@@ -139,7 +143,7 @@ impl KeyKind {
     fn template(self, label: String) -> (Mechanism<'static>, Vec<Attribute>) {
         let (mechanism, key_type, wraps, signs) = match self {
             KeyKind::Kek => (Mechanism::AesKeyGen, KeyType::AES, true, false),
-            KeyKind::Fingerprint => (
+            KeyKind::Fingerprint | KeyKind::Audit => (
                 Mechanism::GenericSecretKeyGen,
                 KeyType::GENERIC_SECRET,
                 false,
@@ -363,6 +367,27 @@ impl Hsm {
         current: KeyVersion,
     ) -> Result<(), HsmError> {
         self.destroy_retired(KeyKind::Fingerprint, retired, current)
+    }
+
+    /// Creates the audit checkpoint key `vault-audit-v1` unless it exists; returns whether it was
+    /// created. Sign only, sensitive, never extractable, like the fingerprint key.
+    pub fn ensure_audit_key(&self) -> Result<bool, HsmError> {
+        if self.versions(KeyKind::Audit)?.contains(&AUDIT_KEY) {
+            return Ok(false);
+        }
+        self.generate(KeyKind::Audit, AUDIT_KEY)?;
+        Ok(true)
+    }
+
+    /// HMAC-SHA-256 of `data` under the audit checkpoint key: one HSM call. Verifying a MAC is
+    /// computing it again and comparing (the key may sign, nothing else).
+    pub fn audit_mac(&self, data: &[u8]) -> Result<[u8; 32], HsmError> {
+        let key = self.handle(&KeyKind::Audit.label(AUDIT_KEY))?;
+        let s = self.inner.pool.get()?;
+        count_call();
+        let mac = s.sign(&Mechanism::Sha256Hmac, key, data)?;
+        mac.try_into()
+            .map_err(|_| HsmError::Pkcs11("HMAC-SHA-256 returned a wrong length".into()))
     }
 
     /// A fresh DEK, generated in the HSM, returned both wrapped under KEK `kek` (to store) and in
@@ -633,6 +658,10 @@ impl Hsm {
         }
     }
 }
+
+/// The one version of the audit checkpoint key: checkpoints name no version, so a rotation of this
+/// key would be a new label and a new line format.
+const AUDIT_KEY: KeyVersion = KeyVersion(1);
 
 fn kek_label(version: KeyVersion) -> String {
     KeyKind::Kek.label(version)

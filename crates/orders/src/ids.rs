@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use card::PaymentRef;
 use serde::{Deserialize, Serialize};
 
 /// Our unique number of an order: 16 digits, the first never 0, so it always prints as 16.
@@ -59,6 +60,15 @@ pub struct OperationRef {
 impl fmt::Display for OperationRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.bill, self.number)
+    }
+}
+
+impl OperationRef {
+    /// The reference the vault binds a detokenize (and a later reversal) to.
+    pub fn payment_ref(&self) -> PaymentRef {
+        // Sixteen digits, a dot and a number: always within PaymentRef's alphabet and length.
+        PaymentRef::parse(&self.to_string())
+            .expect("an extended billnumber is a valid payment reference")
     }
 }
 

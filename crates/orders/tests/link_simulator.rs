@@ -41,6 +41,7 @@ impl Vault {
             merchant: merchant.clone(),
             customer: customer.clone(),
             token,
+            payment: None,
         };
         self.cards
             .lock()
@@ -79,7 +80,10 @@ impl CardSecrets for Vault {
             .cards
             .lock()
             .unwrap()
-            .get(card)
+            .get(&CardRef {
+                payment: None,
+                ..card.clone()
+            })
             .map(|(pan, expiry)| ResolvedCard {
                 pan: pan.clone(),
                 expiry: *expiry,
@@ -107,7 +111,15 @@ impl CardResolver for Vault {
         &'a self,
         card: &'a CardRef,
     ) -> BoxFuture<'a, Result<Option<Pan>, CardsUnavailable>> {
-        let pan = self.cards.lock().unwrap().get(card).map(|(p, _)| p.clone());
+        let pan = self
+            .cards
+            .lock()
+            .unwrap()
+            .get(&CardRef {
+                payment: None,
+                ..card.clone()
+            })
+            .map(|(p, _)| p.clone());
         Box::pin(async move { Ok(pan) })
     }
 }

@@ -268,6 +268,7 @@ pub fn net_card() -> CardRef {
         merchant: MerchantId::parse(MERCHANT).unwrap(),
         customer: CustomerNumber::parse("c1").unwrap(),
         token: Token::random(),
+        payment: None,
     }
 }
 

@@ -51,7 +51,7 @@ enum Command {
     },
     /// Erase cards past retention on the running vault.
     Purge,
-    /// Audit log commands (run with the vault stopped: they open the database).
+    /// Audit log commands.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -63,8 +63,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain: exit status 1 on any altered, removed or reordered entry.
-    Verify,
+    /// Check the hash chain and its HSM-sealed checkpoints: exit status 1 on any altered, removed
+    /// or reordered entry, a recomputed chain, or a tail cut below the last checkpoint. Asks the
+    /// running vault when one serves on the socket; otherwise opens the database and the HSM.
+    Verify {
+        /// Verify against this copy of the checkpoint file (the one shipped off-host) instead of
+        /// the data directory's; the vault must then be stopped.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
 }
 
 fn say(line: &str) {
@@ -127,15 +134,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Verify,
+            command: AuditCommand::Verify { checkpoints },
         } => {
-            let store = store::Store::open(config.engine, &config.database_path())?;
-            match vault::audit::verify(&store) {
+            let verified = match (checkpoints, serving_admin(&config).await?) {
+                (None, Some(client)) => client
+                    .verify_audit()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", service::Chain(&e))),
+                (Some(_), Some(_)) => {
+                    bail!("a vault is serving: verify a copy of the checkpoints with it stopped")
+                }
+                (file, None) => {
+                    let store = store::Store::open(config.engine, &config.database_path())?;
+                    let hsm = hsm::Hsm::open(&config.hsm)?;
+                    let file = file.unwrap_or_else(|| config.audit_head_file());
+                    let sealer = vault::checkpoint::Sealer::new(hsm, file);
+                    vault::checkpoint::verify_sealed(&store, &sealer)
+                        .map_err(|e| anyhow::anyhow!("{}", service::Chain(&e)))
+                }
+            };
+            match verified {
                 Ok(v) => {
                     let head: String = v.head.iter().map(|b| format!("{b:02x}")).collect();
                     say(&format!(
-                        "audit log intact: {} entries, head {head}",
-                        v.entries
+                        "audit log intact: {} entries, {} checkpoints sealed through entry {}, head {head}",
+                        v.entries, v.checkpoints, v.sealed_through
                     ));
                     Ok(())
                 }
@@ -271,6 +294,33 @@ fn init(config: &Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The admin client when a vault serves on the socket; `None` when none does (nothing listens),
+/// or when the config names no admin client to ask it with (a serving vault then holds the
+/// database's lock, and opening it says so).
+async fn serving_admin(config: &Config) -> anyhow::Result<Option<VaultClient>> {
+    if !config
+        .clients
+        .iter()
+        .any(|c| c.role == Role::Admin && c.secret.is_some())
+    {
+        return Ok(None);
+    }
+    match admin(config).await {
+        Ok(client) => Ok(Some(client)),
+        Err(e)
+            if e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<vault::ClientError>(),
+                    Some(vault::ClientError::Connect { .. })
+                )
+            }) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A client for operator commands: the first configured `admin` client, over the Unix socket.

@@ -178,20 +178,67 @@ impl VaultClient {
         }
     }
 
+    /// (Facade role.) A single-use grant for the authorizer to detokenize `token` for `payment`;
+    /// it expires after a few minutes (the vault's `payments.grant_ttl_secs`).
+    pub async fn grant_detokenize(
+        &self,
+        merchant: &MerchantId,
+        customer: &CustomerNumber,
+        token: Token,
+        payment: &PaymentRef,
+    ) -> Result<GrantId, ClientError> {
+        let op = ReadOp::IssueGrant {
+            merchant: merchant.clone(),
+            customer: customer.clone(),
+            token,
+            payment: payment.clone(),
+        };
+        match self.call(Op::Read(op)).await? {
+            Reply::Granted(g) => Ok(g),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
+        }
+    }
+
+    /// (Authorizer role.) The card for `payment`, on presenting the grant the facade obtained for
+    /// exactly this card and payment; the grant is used up.
     pub async fn detokenize(
         &self,
         merchant: &MerchantId,
         customer: &CustomerNumber,
         token: Token,
+        payment: &PaymentRef,
+        grant: GrantId,
     ) -> Result<CardSecret, ClientError> {
-        match self
-            .call(Op::Read(ReadOp::Detokenize {
-                merchant: merchant.clone(),
-                customer: customer.clone(),
-                token,
-            }))
-            .await?
-        {
+        self.secret(ReadOp::Detokenize {
+            merchant: merchant.clone(),
+            customer: customer.clone(),
+            token,
+            payment: payment.clone(),
+            grant,
+        })
+        .await
+    }
+
+    /// (Authorizer role.) The card again, to reverse `payment`: only for a payment this vault
+    /// detokenized with a grant, within its reversal window (`payments.reversal_window_secs`).
+    pub async fn detokenize_for_reversal(
+        &self,
+        merchant: &MerchantId,
+        customer: &CustomerNumber,
+        token: Token,
+        payment: &PaymentRef,
+    ) -> Result<CardSecret, ClientError> {
+        self.secret(ReadOp::DetokenizeForReversal {
+            merchant: merchant.clone(),
+            customer: customer.clone(),
+            token,
+            payment: payment.clone(),
+        })
+        .await
+    }
+
+    async fn secret(&self, op: ReadOp) -> Result<CardSecret, ClientError> {
+        match self.call(Op::Read(op)).await? {
             Reply::Secret(s) => Ok(s),
             other => Err(ClientError::UnexpectedReply(other.kind())),
         }
@@ -242,17 +289,21 @@ impl VaultClient {
         .await
     }
 
+    /// (Authorizer role.) Records `payment` as successful, once however often it is sent; the
+    /// vault times it by its own clock and refuses an `at` further from it than its allowed skew.
     pub async fn record_payment(
         &self,
         merchant: &MerchantId,
         customer: &CustomerNumber,
         token: Token,
+        payment: &PaymentRef,
         at: Timestamp,
     ) -> Result<(), ClientError> {
         self.done(WriteOp::RecordPayment {
             merchant: merchant.clone(),
             customer: customer.clone(),
             token,
+            payment: payment.clone(),
             at,
         })
         .await
@@ -262,6 +313,14 @@ impl VaultClient {
     pub async fn purge(&self) -> Result<u64, ClientError> {
         match self.call(Op::Admin(AdminOp::Purge)).await? {
             Reply::Purged(n) => Ok(n),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
+        }
+    }
+
+    /// (Admin role.) Verifies the audit log against its sealed checkpoints in the running vault.
+    pub async fn verify_audit(&self) -> Result<AuditSummary, ClientError> {
+        match self.call(Op::Admin(AdminOp::VerifyAudit)).await? {
+            Reply::AuditVerified(a) => Ok(a),
             other => Err(ClientError::UnexpectedReply(other.kind())),
         }
     }

@@ -42,6 +42,12 @@ struct RawConfig {
     merchants: Vec<RawMerchant>,
     #[serde(default)]
     clients: Vec<RawClient>,
+    #[serde(default)]
+    payments: PaymentPolicy,
+    #[serde(default)]
+    detokenize: DetokenizeLimit,
+    #[serde(default)]
+    audit: AuditPolicy,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +159,82 @@ pub struct TlsListen {
     pub files: TlsFiles,
 }
 
+/// How a detokenize is bound to a payment, and how a payment is recorded (`[payments]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentPolicy {
+    /// How long a detokenize grant stays usable (seconds; default 300): long enough for one
+    /// authorization, short enough that a leaked grant is soon worthless.
+    pub grant_ttl_secs: u64,
+    /// How long after its detokenize a payment may be reversed with its card again (seconds;
+    /// default 7 days): store-and-forward retries a reversal until the network acknowledges it.
+    pub reversal_window_secs: u64,
+    /// How far a recorded payment's client time may be from the vault's clock (seconds; default
+    /// 300). The vault's own time is what is stored.
+    pub clock_skew_secs: u64,
+    /// Most grants outstanding at once (default 1,000,000, about 150 MB at worst): the facade
+    /// cannot make the vault's memory grow without bound.
+    pub max_grants: usize,
+}
+
+impl Default for PaymentPolicy {
+    fn default() -> PaymentPolicy {
+        PaymentPolicy {
+            grant_ttl_secs: 300,
+            reversal_window_secs: 7 * 24 * 3600,
+            clock_skew_secs: 300,
+            max_grants: 1_000_000,
+        }
+    }
+}
+
+/// Per-client detokenize volume (`[detokenize]`): a token bucket per client, and a rate above
+/// which the vault logs an alert and counts it in the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetokenizeLimit {
+    /// Sustained detokenizes per second per client (default 20,000: twice the 10,000 payments
+    /// per second the soak asks for).
+    pub rate_per_sec: u32,
+    /// Detokenizes a client may make at once above the rate (default 40,000).
+    pub burst: u32,
+    /// Detokenizes in one second by one client above which an alert is logged and counted
+    /// (default 15,000).
+    pub alert_per_sec: u32,
+}
+
+impl Default for DetokenizeLimit {
+    fn default() -> DetokenizeLimit {
+        DetokenizeLimit {
+            rate_per_sec: 20_000,
+            burst: 40_000,
+            alert_per_sec: 15_000,
+        }
+    }
+}
+
+/// When the audit chain's head is sealed by the HSM and exported (`[audit]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditPolicy {
+    /// A checkpoint after this many new entries (default 10,000).
+    pub checkpoint_every: u64,
+    /// A checkpoint at least this often while entries are added (seconds; default 10).
+    pub checkpoint_secs: u64,
+    /// The append-only checkpoint file; default `<data_dir>/audit-head.log`.
+    pub head_file: Option<PathBuf>,
+}
+
+impl Default for AuditPolicy {
+    fn default() -> AuditPolicy {
+        AuditPolicy {
+            checkpoint_every: 10_000,
+            checkpoint_secs: 10,
+            head_file: None,
+        }
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -168,6 +250,9 @@ pub struct Config {
     /// The environment variables secrets were read from (`*_env`). `vault serve` refuses them
     /// unless told otherwise: a variable stays in `/proc/<pid>/environ` for the process's life.
     pub env_secrets: Vec<String>,
+    pub payments: PaymentPolicy,
+    pub detokenize: DetokenizeLimit,
+    pub audit: AuditPolicy,
 }
 
 /// What `vault init --dev` needs before the config's secrets exist: it creates the dev token and
@@ -302,6 +387,24 @@ impl Config {
         if raw.retention.years == 0 {
             return Err(invalid("retention.years must be at least 1".into()));
         }
+        let p = raw.payments;
+        if p.grant_ttl_secs == 0 || p.reversal_window_secs == 0 || p.max_grants == 0 {
+            return Err(invalid(
+                "payments.grant_ttl_secs, reversal_window_secs and max_grants must be at least 1"
+                    .into(),
+            ));
+        }
+        let d = raw.detokenize;
+        if d.rate_per_sec == 0 || d.burst == 0 || d.alert_per_sec == 0 {
+            return Err(invalid(
+                "detokenize.rate_per_sec, burst and alert_per_sec must be at least 1".into(),
+            ));
+        }
+        if raw.audit.checkpoint_every == 0 || raw.audit.checkpoint_secs == 0 {
+            return Err(invalid(
+                "audit.checkpoint_every and checkpoint_secs must be at least 1".into(),
+            ));
+        }
         Ok(Config {
             socket: raw
                 .socket
@@ -322,7 +425,19 @@ impl Config {
             merchants,
             clients,
             env_secrets,
+            payments: raw.payments,
+            detokenize: raw.detokenize,
+            audit: raw.audit,
         })
+    }
+
+    /// Where audit checkpoints are appended: outside the database, for an operator to ship
+    /// off-host.
+    pub fn audit_head_file(&self) -> PathBuf {
+        self.audit
+            .head_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-head.log"))
     }
 
     /// The vault's database file. Only redb is ever opened here: [`refuse_unsafe_engine`] keeps

@@ -21,6 +21,8 @@ pub mod audit;
 #[cfg(feature = "server")]
 mod bins;
 #[cfg(feature = "server")]
+pub mod checkpoint;
+#[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
 pub mod fingerprint;

@@ -44,7 +44,8 @@ pub enum Op {
         client: String,
         secret: ClientSecret,
     },
-    /// Changes nothing.
+    /// Changes no card record: answered from the records (a detokenize notes which payment it
+    /// served, in the same commit as its audit entry).
     Read(ReadOp),
     /// Changes one customer's records.
     Write(WriteOp),
@@ -54,14 +55,34 @@ pub enum Op {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadOp {
+    /// The card's PAN for `payment`, on presenting the single-use grant the facade obtained for
+    /// exactly this merchant, customer, token and payment.
     Detokenize {
         merchant: MerchantId,
         customer: CustomerNumber,
         token: Token,
+        payment: PaymentRef,
+        grant: GrantId,
     },
     List {
         merchant: MerchantId,
         customer: CustomerNumber,
+    },
+    /// A single-use grant to detokenize `token` for `payment` (the facade asks, serving the
+    /// shopper's or merchant's request for that payment).
+    IssueGrant {
+        merchant: MerchantId,
+        customer: CustomerNumber,
+        token: Token,
+        payment: PaymentRef,
+    },
+    /// The PAN again to reverse `payment` (store-and-forward): only for a payment the vault
+    /// detokenized with a grant, within the reversal window.
+    DetokenizeForReversal {
+        merchant: MerchantId,
+        customer: CustomerNumber,
+        token: Token,
+        payment: PaymentRef,
     },
 }
 
@@ -78,10 +99,13 @@ pub enum WriteOp {
         customer: CustomerNumber,
         status: CustomerStatus,
     },
+    /// A successful payment: counted once per `payment`, timed by the vault's clock (`at`, the
+    /// client's time, is only checked to be within the allowed skew).
     RecordPayment {
         merchant: MerchantId,
         customer: CustomerNumber,
         token: Token,
+        payment: PaymentRef,
         at: Timestamp,
     },
 }
@@ -94,6 +118,8 @@ pub enum AdminOp {
     RotateKeys,
     /// Start a new fingerprint key version and re-fingerprint records in the background.
     RotateFingerprintKey,
+    /// Verify the audit log (chain and HSM-sealed checkpoints) in the running vault.
+    VerifyAudit,
 }
 
 /// Which operation a request asks for, without its fields.
@@ -109,6 +135,9 @@ pub enum OpKind {
     Purge,
     RotateKeys,
     RotateFingerprintKey,
+    IssueGrant,
+    DetokenizeForReversal,
+    VerifyAudit,
 }
 
 code_table! {
@@ -125,6 +154,9 @@ code_table! {
         OpKind::RotateKeys = 9,
         // Far from the codes in use, so ops added on other branches meanwhile do not collide.
         OpKind::RotateFingerprintKey = 16,
+        OpKind::IssueGrant = 10,
+        OpKind::DetokenizeForReversal = 11,
+        OpKind::VerifyAudit = 12,
     }
 }
 
@@ -134,6 +166,8 @@ impl Op {
             Op::Hello { .. } => OpKind::Hello,
             Op::Read(ReadOp::Detokenize { .. }) => OpKind::Detokenize,
             Op::Read(ReadOp::List { .. }) => OpKind::List,
+            Op::Read(ReadOp::IssueGrant { .. }) => OpKind::IssueGrant,
+            Op::Read(ReadOp::DetokenizeForReversal { .. }) => OpKind::DetokenizeForReversal,
             Op::Write(WriteOp::Tokenize(_)) => OpKind::Tokenize,
             Op::Write(WriteOp::Remove { .. }) => OpKind::Remove,
             Op::Write(WriteOp::SetStatus { .. }) => OpKind::SetStatus,
@@ -141,13 +175,18 @@ impl Op {
             Op::Admin(AdminOp::Purge) => OpKind::Purge,
             Op::Admin(AdminOp::RotateKeys) => OpKind::RotateKeys,
             Op::Admin(AdminOp::RotateFingerprintKey) => OpKind::RotateFingerprintKey,
+            Op::Admin(AdminOp::VerifyAudit) => OpKind::VerifyAudit,
         }
     }
 
     /// The token the op names, if any (for the audit entry).
     pub fn token(&self) -> Option<Token> {
         match self {
-            Op::Read(ReadOp::Detokenize { token, .. })
+            Op::Read(
+                ReadOp::Detokenize { token, .. }
+                | ReadOp::IssueGrant { token, .. }
+                | ReadOp::DetokenizeForReversal { token, .. },
+            )
             | Op::Write(WriteOp::Remove { token, .. } | WriteOp::RecordPayment { token, .. }) => {
                 Some(*token)
             }
@@ -162,7 +201,12 @@ impl Op {
     pub fn customer(&self) -> Option<&CustomerNumber> {
         match self {
             Op::Write(WriteOp::Tokenize(t)) => Some(&t.customer),
-            Op::Read(ReadOp::Detokenize { customer, .. } | ReadOp::List { customer, .. })
+            Op::Read(
+                ReadOp::Detokenize { customer, .. }
+                | ReadOp::List { customer, .. }
+                | ReadOp::IssueGrant { customer, .. }
+                | ReadOp::DetokenizeForReversal { customer, .. },
+            )
             | Op::Write(
                 WriteOp::Remove { customer, .. }
                 | WriteOp::SetStatus { customer, .. }
@@ -184,6 +228,8 @@ pub enum Status {
     CustomerDenied,
     UnknownMerchant,
     Internal,
+    GrantRefused,
+    RateLimited,
 }
 
 code_table! {
@@ -197,6 +243,8 @@ code_table! {
         Status::CustomerDenied = 5,
         Status::UnknownMerchant = 6,
         Status::Internal = 7,
+        Status::GrantRefused = 8,
+        Status::RateLimited = 9,
     }
 }
 
@@ -210,6 +258,8 @@ impl VaultError {
             VaultError::CustomerDenied => Status::CustomerDenied,
             VaultError::UnknownMerchant => Status::UnknownMerchant,
             VaultError::Internal(_) => Status::Internal,
+            VaultError::GrantRefused => Status::GrantRefused,
+            VaultError::RateLimited => Status::RateLimited,
         }
     }
 
@@ -221,7 +271,9 @@ impl VaultError {
             VaultError::Unauthenticated
             | VaultError::NotFound
             | VaultError::CustomerDenied
-            | VaultError::UnknownMerchant => "",
+            | VaultError::UnknownMerchant
+            | VaultError::GrantRefused
+            | VaultError::RateLimited => "",
         }
     }
 }
@@ -236,6 +288,8 @@ pub enum ReplyKind {
     Done,
     Purged,
     Rotated,
+    Granted,
+    AuditVerified,
 }
 
 code_table! {
@@ -247,6 +301,8 @@ code_table! {
         ReplyKind::Done = 5,
         ReplyKind::Purged = 6,
         ReplyKind::Rotated = 7,
+        ReplyKind::Granted = 8,
+        ReplyKind::AuditVerified = 9,
     }
 }
 
@@ -290,6 +346,8 @@ pub enum Reply {
     Done,
     Purged(u64),
     Rotated(u32),
+    Granted(GrantId),
+    AuditVerified(AuditSummary),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -319,18 +377,37 @@ impl Request {
                     w.put_str(h.expose());
                 }
             }
-            Op::Read(ReadOp::Detokenize {
-                merchant,
-                customer,
-                token,
-            })
-            | Op::Write(WriteOp::Remove {
+            Op::Write(WriteOp::Remove {
                 merchant,
                 customer,
                 token,
             }) => {
                 put_owner(&mut w, merchant, customer);
                 w.put_slice(token.as_bytes());
+            }
+            Op::Read(
+                ReadOp::IssueGrant {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                }
+                | ReadOp::DetokenizeForReversal {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                },
+            ) => put_payment(&mut w, merchant, customer, token, payment),
+            Op::Read(ReadOp::Detokenize {
+                merchant,
+                customer,
+                token,
+                payment,
+                grant,
+            }) => {
+                put_payment(&mut w, merchant, customer, token, payment);
+                w.put_slice(&grant.0);
             }
             Op::Read(ReadOp::List { merchant, customer }) => put_owner(&mut w, merchant, customer),
             Op::Write(WriteOp::SetStatus {
@@ -345,10 +422,10 @@ impl Request {
                 merchant,
                 customer,
                 token,
+                payment,
                 at,
             }) => {
-                put_owner(&mut w, merchant, customer);
-                w.put_slice(token.as_bytes());
+                put_payment(&mut w, merchant, customer, token, payment);
                 w.put_u64(at.0);
             }
             Op::Admin(_) => {}
@@ -385,22 +462,41 @@ impl Request {
                     holder,
                 }))
             }
-            kind @ (OpKind::Detokenize | OpKind::Remove) => {
+            OpKind::Remove => {
                 let (merchant, customer) = owner(&mut r)?;
-                let token = Token::from_bytes(r.array()?);
-                if kind == OpKind::Detokenize {
-                    Op::Read(ReadOp::Detokenize {
-                        merchant,
-                        customer,
-                        token,
-                    })
-                } else {
-                    Op::Write(WriteOp::Remove {
-                        merchant,
-                        customer,
-                        token,
-                    })
-                }
+                Op::Write(WriteOp::Remove {
+                    merchant,
+                    customer,
+                    token: Token::from_bytes(r.array()?),
+                })
+            }
+            OpKind::Detokenize => {
+                let (merchant, customer, token, payment) = payment_of(&mut r)?;
+                Op::Read(ReadOp::Detokenize {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                    grant: GrantId(r.array()?),
+                })
+            }
+            OpKind::IssueGrant => {
+                let (merchant, customer, token, payment) = payment_of(&mut r)?;
+                Op::Read(ReadOp::IssueGrant {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                })
+            }
+            OpKind::DetokenizeForReversal => {
+                let (merchant, customer, token, payment) = payment_of(&mut r)?;
+                Op::Read(ReadOp::DetokenizeForReversal {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                })
             }
             OpKind::List => {
                 let (merchant, customer) = owner(&mut r)?;
@@ -416,18 +512,19 @@ impl Request {
                 })
             }
             OpKind::RecordPayment => {
-                let (merchant, customer) = owner(&mut r)?;
-                let token = Token::from_bytes(r.array()?);
+                let (merchant, customer, token, payment) = payment_of(&mut r)?;
                 Op::Write(WriteOp::RecordPayment {
                     merchant,
                     customer,
                     token,
+                    payment,
                     at: Timestamp(r.u64()?),
                 })
             }
             OpKind::Purge => Op::Admin(AdminOp::Purge),
             OpKind::RotateKeys => Op::Admin(AdminOp::RotateKeys),
             OpKind::RotateFingerprintKey => Op::Admin(AdminOp::RotateFingerprintKey),
+            OpKind::VerifyAudit => Op::Admin(AdminOp::VerifyAudit),
         };
         r.finish()?;
         Ok(Request { id, op })
@@ -472,6 +569,8 @@ impl Response {
             Status::CustomerDenied => Err(no_text(&mut r, VaultError::CustomerDenied)?),
             Status::UnknownMerchant => Err(no_text(&mut r, VaultError::UnknownMerchant)?),
             Status::Internal => Err(VaultError::Internal(r.str("error")?.to_string())),
+            Status::GrantRefused => Err(no_text(&mut r, VaultError::GrantRefused)?),
+            Status::RateLimited => Err(no_text(&mut r, VaultError::RateLimited)?),
         };
         r.finish()?;
         Ok(Response { id, result })
@@ -487,6 +586,28 @@ fn owner(r: &mut Reader<'_>) -> Result<(MerchantId, CustomerNumber), DecodeError
     let merchant = MerchantId::parse(r.str("merchant")?).map_err(|_| r.invalid("merchant"))?;
     let customer = CustomerNumber::parse(r.str("customer")?).map_err(|_| r.invalid("customer"))?;
     Ok((merchant, customer))
+}
+
+/// A card and the payment it is used for: owner, token, payment reference.
+fn put_payment(
+    w: &mut WipingBuf,
+    merchant: &MerchantId,
+    customer: &CustomerNumber,
+    token: &Token,
+    payment: &PaymentRef,
+) {
+    put_owner(w, merchant, customer);
+    w.put_slice(token.as_bytes());
+    w.put_str(payment.as_str());
+}
+
+fn payment_of(
+    r: &mut Reader<'_>,
+) -> Result<(MerchantId, CustomerNumber, Token, PaymentRef), DecodeError> {
+    let (merchant, customer) = owner(r)?;
+    let token = Token::from_bytes(r.array()?);
+    let payment = PaymentRef::parse(r.str("payment")?).map_err(|_| r.invalid("payment"))?;
+    Ok((merchant, customer, token, payment))
 }
 
 fn put_expiry(w: &mut WipingBuf, e: Expiry) {
@@ -547,6 +668,8 @@ impl Reply {
             Reply::Done => ReplyKind::Done,
             Reply::Purged(_) => ReplyKind::Purged,
             Reply::Rotated(_) => ReplyKind::Rotated,
+            Reply::Granted(_) => ReplyKind::Granted,
+            Reply::AuditVerified(_) => ReplyKind::AuditVerified,
         }
     }
 }
@@ -581,6 +704,13 @@ fn put_reply(w: &mut WipingBuf, reply: &Reply) {
         Reply::Done => {}
         Reply::Purged(n) => w.put_u64(*n),
         Reply::Rotated(v) => w.put_u32(*v),
+        Reply::Granted(g) => w.put_slice(&g.0),
+        Reply::AuditVerified(a) => {
+            w.put_u64(a.entries);
+            w.put_u64(a.checkpoints);
+            w.put_u64(a.sealed_through);
+            w.put_slice(&a.head);
+        }
     }
 }
 
@@ -630,6 +760,13 @@ fn reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
         ReplyKind::Done => Reply::Done,
         ReplyKind::Purged => Reply::Purged(r.u64()?),
         ReplyKind::Rotated => Reply::Rotated(r.u32()?),
+        ReplyKind::Granted => Reply::Granted(GrantId(r.array()?)),
+        ReplyKind::AuditVerified => Reply::AuditVerified(AuditSummary {
+            entries: r.u64()?,
+            checkpoints: r.u64()?,
+            sealed_through: r.u64()?,
+            head: r.array()?,
+        }),
     })
 }
 
@@ -671,6 +808,7 @@ mod tests {
         let pan = Pan::parse("4111111111111111").unwrap();
         let expiry = Expiry::new(12, 2030).unwrap();
         let holder = Some(CardholderName::parse("IVAN PETROV").unwrap());
+        let payment = PaymentRef::parse("1234567890123456.1").unwrap();
         let ops = vec![
             Op::Hello {
                 client: "facade".into(),
@@ -687,6 +825,20 @@ mod tests {
                 merchant: merchant.clone(),
                 customer: customer.clone(),
                 token,
+                payment: payment.clone(),
+                grant: GrantId([7; 16]),
+            }),
+            Op::Read(ReadOp::IssueGrant {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+                token,
+                payment: payment.clone(),
+            }),
+            Op::Read(ReadOp::DetokenizeForReversal {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+                token,
+                payment: payment.clone(),
             }),
             Op::Read(ReadOp::List {
                 merchant: merchant.clone(),
@@ -706,10 +858,12 @@ mod tests {
                 merchant,
                 customer,
                 token,
+                payment,
                 at: Timestamp(1_700_000_000),
             }),
             Op::Admin(AdminOp::Purge),
             Op::Admin(AdminOp::RotateKeys),
+            Op::Admin(AdminOp::VerifyAudit),
         ];
         for (id, op) in ops.into_iter().enumerate() {
             let req = Request { id: id as u64, op };
@@ -748,9 +902,18 @@ mod tests {
             Ok(Reply::Done),
             Ok(Reply::Purged(3)),
             Ok(Reply::Rotated(2)),
+            Ok(Reply::Granted(GrantId([9; 16]))),
+            Ok(Reply::AuditVerified(AuditSummary {
+                entries: 10,
+                checkpoints: 2,
+                sealed_through: 8,
+                head: [3; 32],
+            })),
             Err(VaultError::Forbidden("facade")),
             Err(VaultError::BadRequest("bad".into())),
             Err(VaultError::NotFound),
+            Err(VaultError::GrantRefused),
+            Err(VaultError::RateLimited),
         ];
         for result in replies {
             let resp = Response { id: 7, result };

@@ -172,6 +172,10 @@ pub async fn serve(
     }
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
+    // Every call is answered: seal the final head, so a restart verifies the whole log.
+    if let Err(e) = vault.seal_audit().await {
+        tracing::error!(error = %crate::service::Chain(&e), "final audit checkpoint failed");
+    }
     Ok(())
 }
 

@@ -48,8 +48,9 @@ async fn rotation_under_load_fails_no_call() {
             let mut calls = 0u64;
             while !*stop.borrow() {
                 let i = (calls as usize * 8 + w) % tokens.len();
-                let secret = authorizer
-                    .detokenize(&m, &customer(&format!("r{i}")), tokens[i])
+                let c = customer(&format!("r{i}"));
+                let p = format!("w{w}-{calls}");
+                let secret = granted_detokenize(&facade, &authorizer, &m, &c, tokens[i], &p)
                     .await
                     .unwrap();
                 assert_eq!(secret.pan.expose(), b"5555555555554444");
@@ -76,8 +77,8 @@ async fn rotation_under_load_fails_no_call() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("v2"));
     // Keep the load going across the switch, then stop it.
     for (i, token) in tokens.iter().enumerate().take(20) {
-        authorizer
-            .detokenize(&m, &customer(&format!("r{i}")), *token)
+        let c = customer(&format!("r{i}"));
+        granted_detokenize(&facade, &authorizer, &m, &c, *token, &format!("after-{i}"))
             .await
             .unwrap();
     }
@@ -276,8 +277,8 @@ async fn mutual_tls_identifies_clients_by_certificate() {
         .await
         .unwrap();
     assert_eq!(remote.role(), Role::Authorizer);
-    let secret = remote
-        .detokenize(&merchant(SOLO), &customer("t1"), saved.token)
+    let (m, c) = (merchant(SOLO), customer("t1"));
+    let secret = granted_detokenize(&facade, &remote, &m, &c, saved.token, "tls-1")
         .await
         .unwrap();
     assert_eq!(secret.pan.expose(), b"4111111111111111");

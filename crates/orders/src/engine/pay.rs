@@ -217,6 +217,7 @@ impl Engine {
                     merchant: m.id.clone(),
                     customer: owner,
                     token,
+                    payment: Some(opref.payment_ref()),
                 };
                 let cof = if save {
                     CredentialOnFile::FirstUse
@@ -238,6 +239,7 @@ impl Engine {
                     merchant: m.id.clone(),
                     customer: owner,
                     token,
+                    payment: Some(opref.payment_ref()),
                 };
                 let Some(found) = self.secrets.resolve(&card_ref, opref).await? else {
                     return self
@@ -263,6 +265,7 @@ impl Engine {
                     merchant: m.id.clone(),
                     customer: owner,
                     token,
+                    payment: Some(opref.payment_ref()),
                 };
                 let found = match usable {
                     true => self.secrets.resolve(&card_ref, opref).await?,

@@ -182,6 +182,7 @@ impl FakeVault {
             merchant: merchant.clone(),
             customer: customer.clone(),
             token,
+            payment: None,
         };
         self.cards
             .lock()
@@ -224,7 +225,10 @@ impl CardSecrets for FakeVault {
             .cards
             .lock()
             .unwrap()
-            .get(card)
+            .get(&CardRef {
+                payment: None,
+                ..card.clone()
+            })
             .map(|(pan, expiry, _)| ResolvedCard {
                 pan: pan.clone(),
                 expiry: *expiry,

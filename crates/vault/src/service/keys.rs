@@ -26,6 +26,7 @@ pub enum Initialized {
 /// a first DEK wrapped and stored), or checks that the existing ones are usable.
 pub fn init(store: &Store, hsm: &Hsm) -> Result<Initialized, OpenError> {
     hsm.ensure_fingerprint_key()?;
+    hsm.ensure_audit_key()?;
     if let Some(version) = current_version(store)? {
         let wrapped = store
             .get(&record::dek_key(version))?

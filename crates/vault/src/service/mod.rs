@@ -6,13 +6,18 @@
 //!   the same card found again), as reads and changes over the store;
 //! - `dispatch`: the role table, the typed read/write/admin paths, and the one place a call is
 //!   answered after its audit entry is durable;
-//! - `retention`: the purge and re-seal (and re-fingerprint) sweeps.
+//! - `retention`: the purge and re-seal (and re-fingerprint) sweeps;
+//! - `payments`: detokenize grants, the payment a detokenize served (for its reversal), and
+//!   recording a payment once;
+//! - `budget`: each client's detokenize rate and its alert threshold.
 //!
 //! Must never store a CVC, and never let a PAN reach an error, a log line or the audit log.
 
+mod budget;
 mod dispatch;
 mod error;
 mod keys;
+mod payments;
 mod retention;
 mod rules;
 #[cfg(test)]
@@ -31,12 +36,15 @@ pub use error::{CallError, Chain, OpenError};
 pub use keys::{Initialized, Retired, init};
 pub use retention::Resealed;
 
-use crate::audit::AuditLog;
-use crate::config::{Config, MerchantPolicy};
+use crate::audit::{AuditError, AuditLog};
+use crate::checkpoint::{self, Sealer};
+use crate::config::{Config, MerchantPolicy, PaymentPolicy};
 use crate::fingerprint::Fingerprints;
 use crate::keyring::Keyring;
 use crate::metrics::VaultMetrics;
-use crate::model::{MerchantId, Timestamp};
+use crate::model::{AuditSummary, MerchantId, Timestamp};
+use budget::DetokenizeBudget;
+use payments::{Grants, Payments};
 use retention::Sweeps;
 use rules::Rules;
 
@@ -62,17 +70,47 @@ struct Inner {
     /// of the keys it found unused.
     rotation: Mutex<()>,
     metrics: Arc<VaultMetrics>,
+    payments: PaymentPolicy,
+    /// Detokenize grants outstanding (in memory: see `payments`).
+    grants: Grants,
+    /// Each client's detokenize rate.
+    budget: DetokenizeBudget,
+    /// Seals the audit chain's head in the HSM into the checkpoint file.
+    sealer: Arc<Sealer>,
 }
 
 impl CardVault {
-    /// Loads and unwraps every DEK (the only HSM unwraps until the next rotation) and starts the
-    /// audit appender. Must be called inside a tokio runtime.
+    /// Loads and unwraps every DEK (the only HSM unwraps until the next rotation), verifies the
+    /// audit log against its sealed checkpoints (a broken log refuses to open), and starts the
+    /// audit appender and its checkpoints. Must be called inside a tokio runtime.
     pub fn open(config: &Config, store: Store, hsm: Hsm) -> Result<CardVault, OpenError> {
         let keyring = keys::load(&store, &hsm)?;
         let fingerprints =
             Fingerprints::opening(Arc::new(hsm.clone()), &hsm.fingerprint_versions()?)
                 .ok_or(OpenError::NotInitialized)?;
+        hsm.ensure_audit_key()?;
+        let sealer = Arc::new(Sealer::new(hsm.clone(), config.audit_head_file()));
+        let log_is_empty = store.last_with_prefix(b"audit/")?.is_none();
+        sealer.prepare(log_is_empty).map_err(AuditError::from)?;
+        let verified = checkpoint::verify_sealed(&store, &sealer)?;
+        tracing::info!(
+            entries = verified.entries,
+            sealed_through = verified.sealed_through,
+            "audit log verified against its checkpoints"
+        );
         let audit = AuditLog::start(store.clone())?;
+        tokio::spawn(checkpoint::keep_sealing(
+            Arc::clone(&sealer),
+            audit.head(),
+            config.audit.checkpoint_every,
+            std::time::Duration::from_secs(config.audit.checkpoint_secs),
+        ));
+        let metrics = Arc::<VaultMetrics>::default();
+        let budget = DetokenizeBudget::new(
+            config.detokenize,
+            config.clients.iter().map(|c| c.id.as_str()),
+            &metrics,
+        );
         Ok(CardVault {
             inner: Arc::new(Inner {
                 store,
@@ -84,7 +122,11 @@ impl CardVault {
                 retention_years: config.retention_years,
                 locks: CustomerLocks::new(),
                 rotation: Mutex::new(()),
-                metrics: Arc::default(),
+                metrics,
+                payments: config.payments,
+                grants: Grants::new(config.payments),
+                budget,
+                sealer,
             }),
         })
     }
@@ -99,6 +141,13 @@ impl CardVault {
             store: &self.inner.store,
             keyring: &self.inner.keyring,
             merchants: &self.inner.merchants,
+        }
+    }
+
+    fn payments(&self) -> Payments<'_> {
+        Payments {
+            store: &self.inner.store,
+            policy: &self.inner.payments,
         }
     }
 
@@ -133,6 +182,25 @@ impl CardVault {
             }
         }
         result
+    }
+
+    /// Verifies the audit log against its sealed checkpoints, in the running vault (entries
+    /// appended meanwhile are checked as chain links).
+    pub async fn verify_audit(&self) -> Result<AuditSummary, CallError> {
+        let this = self.clone();
+        let inner = move || checkpoint::verify_sealed(&this.inner.store, &this.inner.sealer);
+        Ok(tokio::task::spawn_blocking(inner).await??)
+    }
+
+    /// Seals the audit log's current durable head (at shutdown, so the window an attacker with
+    /// database access has is only what a crash leaves).
+    pub async fn seal_audit(&self) -> Result<(), CallError> {
+        let (seq, head) = *self.inner.audit.head().borrow();
+        let sealer = Arc::clone(&self.inner.sealer);
+        tokio::task::spawn_blocking(move || sealer.seal(seq, &head))
+            .await?
+            .map_err(AuditError::from)?;
+        Ok(())
     }
 
     /// Re-seals and re-fingerprints every record that is not current, then counts what is left

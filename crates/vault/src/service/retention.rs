@@ -75,6 +75,7 @@ impl Sweeps<'_> {
             };
             let mut batch = Batch::default();
             erase(&mut batch, &scope, &customer, &rec);
+            super::payments::forget(self.store, &mut batch, &scope, &customer, &token)?;
             let event = Event {
                 at_ms: super::dispatch::now_ms(),
                 client: "vault".into(),

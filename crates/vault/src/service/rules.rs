@@ -206,6 +206,7 @@ impl<'a> Rules<'a> {
         let rec = self.load(scope, customer, token)?;
         let mut batch = Batch::default();
         erase(&mut batch, scope, customer.as_str(), &rec);
+        super::payments::forget(self.store, &mut batch, scope, customer.as_str(), token)?;
         Ok(batch)
     }
 

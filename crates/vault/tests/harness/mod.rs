@@ -230,6 +230,25 @@ pub fn tokenize_req(merchant_id: &str, cust: &str, pan: &str, expiry: &str) -> T
     }
 }
 
+pub fn payment(p: &str) -> PaymentRef {
+    PaymentRef::parse(p).unwrap()
+}
+
+/// A detokenize as the order engine makes it: the facade's grant for `payment_ref`, then the
+/// authorizer's detokenize presenting it.
+pub async fn granted_detokenize(
+    facade: &VaultClient,
+    authorizer: &VaultClient,
+    m: &MerchantId,
+    c: &CustomerNumber,
+    token: Token,
+    payment_ref: &str,
+) -> Result<CardSecret, ClientError> {
+    let p = payment(payment_ref);
+    let grant = facade.grant_detokenize(m, c, token, &p).await?;
+    authorizer.detokenize(m, c, token, &p, grant).await
+}
+
 /// What the vault answered to a call that must have been refused (panics on success or on a
 /// failure the vault did not answer, such as a time-out).
 pub fn refusal<T: std::fmt::Debug>(result: Result<T, ClientError>) -> VaultError {
