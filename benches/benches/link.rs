@@ -17,28 +17,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use card::{CustomerNumber, Cvc, Expiry, MerchantId, Pan, Token};
+use card::{CustomerNumber, Cvc, MerchantId, Pan, Token};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use futures::future::BoxFuture;
 use iso8583::Amount;
-use link::{
-    AuthorizationRequest, CardRef, CardResolver, CardsUnavailable, CredentialOnFile, Currency,
-    Endpoint, Link, LinkConfig, Merchant, TlsMaterial, TransactionKind, client_config,
-};
-use simulator::{DevPki, SimConfig, Simulator, SimulatorHandle};
-use tests::processes::{Binaries, SimulatorProcess};
-
-#[derive(Debug)]
-struct NoReversalsExpected;
-
-impl CardResolver for NoReversalsExpected {
-    fn resolve<'a>(
-        &'a self,
-        _card: &'a CardRef,
-    ) -> BoxFuture<'a, Result<Option<Pan>, CardsUnavailable>> {
-        Box::pin(async { Ok(None) })
-    }
-}
+use link::{AuthorizationRequest, CardRef, CredentialOnFile, Currency, Link, TransactionKind};
+use testkit::cards::{PLAIN_APPROVED, TEST_CVC};
+use testkit::network::{MERCHANT, Sim, TestVault, future_expiry, link_config, merchant};
+use testkit::processes::{Binaries, SimulatorProcess};
 
 struct Bench {
     link: Link,
@@ -57,7 +42,7 @@ enum Where {
 
 enum Network {
     InProcess {
-        _handle: SimulatorHandle,
+        _sim: Box<Sim>,
         _rt: tokio::runtime::Runtime,
     },
     /// The runtime drains the child's stdout; the child is killed when this drops.
@@ -72,17 +57,10 @@ fn start(rt: &tokio::runtime::Runtime, connections: usize, at: Where) -> Bench {
     let sim_rt = runtime();
     let (network, iso_addr, pki) = match at {
         Where::InProcess => {
-            let pki = DevPki::generate();
-            let handle = sim_rt.block_on(async {
-                let iso = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let acs = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                Simulator::start(SimConfig::with_pki(&pki), iso, acs)
-                    .await
-                    .unwrap()
-            });
-            let iso = handle.iso_addr;
+            let sim = sim_rt.block_on(Sim::start(simulator::Faults::default()));
+            let (iso, pki) = (sim.handle.iso_addr, sim.pki.clone());
             let network = Network::InProcess {
-                _handle: handle,
+                _sim: Box::new(sim),
                 _rt: sim_rt,
             };
             (network, iso, pki)
@@ -95,7 +73,7 @@ fn start(rt: &tokio::runtime::Runtime, connections: usize, at: Where) -> Bench {
                     &dir.path().join("simulator"),
                 ))
                 .unwrap();
-            let pki = DevPki::load_from(&process.certs).unwrap();
+            let pki = process.pki().unwrap();
             let iso = process.iso_addr;
             let network = Network::Process {
                 _process: Box::new(process),
@@ -104,28 +82,21 @@ fn start(rt: &tokio::runtime::Runtime, connections: usize, at: Where) -> Bench {
             (network, iso, pki)
         }
     };
-    let tls = client_config(&TlsMaterial {
-        ca_cert_pem: pki.ca_cert_pem.clone(),
-        client_cert_pem: pki.client_cert_pem.clone(),
-        client_key_pem: pki.client_key_pem.clone(),
-    })
-    .unwrap();
-    let mut config = LinkConfig::new(
-        vec![Endpoint::new(iso_addr.to_string(), "localhost").unwrap()],
-        tls,
-    );
+    let mut config = link_config(&pki, &[iso_addr]).unwrap();
     config.connections = connections;
     config.max_in_flight = 512;
     let link = rt.block_on(async {
         let store =
             store::Store::open(store::EngineKind::Redb, &dir.path().join("a.redb")).unwrap();
-        let link = Link::start(config, store, Arc::new(NoReversalsExpected)).unwrap();
+        // An empty vault: every authorization is expected approved, so no reversal needs a card.
+        let link = Link::start(config, store, Arc::new(TestVault::default())).unwrap();
         assert!(link.wait_ready(Duration::from_secs(10)).await);
         // Let every connection of the pool sign on before measuring.
         let m = link.metrics();
-        while (0..connections).any(|s| m.state(s) != link::ConnectionState::Up) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        testkit::eventually("every connection up", async || {
+            (0..connections).all(|s| m.state(s) == link::ConnectionState::Up)
+        })
+        .await;
         link
     });
     Bench {
@@ -140,22 +111,19 @@ async fn authorize_one(link: &Link, pan: &Pan, cvc: &Cvc, n: u64) {
         .authorize(AuthorizationRequest {
             kind: TransactionKind::Purchase,
             pan,
-            expiry: Expiry::new(12, 2099).unwrap(),
+            expiry: future_expiry(),
             cvc: Some(cvc),
             card: CardRef {
-                merchant: MerchantId::parse("452739").unwrap(),
+                merchant: MerchantId::parse(MERCHANT).unwrap(),
                 customer: CustomerNumber::parse("bench").unwrap(),
                 token: Token::from_bytes([7; 16]),
+                payment: None,
             },
             amount: Amount(100 + n % 1000),
             currency: Currency::RUB,
             cof: CredentialOnFile::None,
             three_ds: None,
-            merchant: Merchant {
-                id: MerchantId::parse("452739").unwrap(),
-                name_location: None,
-                category_code: None,
-            },
+            merchant: merchant(),
         })
         .await
         .expect("authorization");
@@ -173,8 +141,8 @@ async fn run(link: &Link, callers: u64, total: u64) -> Duration {
             let link = link.clone();
             let share = total / callers + u64::from(c < total % callers);
             tokio::spawn(async move {
-                let pan = Pan::parse("4242424242424242").unwrap();
-                let cvc = Cvc::parse("123").unwrap();
+                let pan = Pan::parse(PLAIN_APPROVED).unwrap();
+                let cvc = Cvc::from_ascii(TEST_CVC).unwrap();
                 for i in 0..share {
                     authorize_one(&link, &pan, &cvc, i).await;
                 }
@@ -269,8 +237,8 @@ fn fixed_rate_over(connections: usize, at: Where) {
                 let link = bench.link.clone();
                 let n = t * per_tick + i;
                 tasks.push(tokio::spawn(async move {
-                    let pan = Pan::parse("4242424242424242").unwrap();
-                    let cvc = Cvc::parse("123").unwrap();
+                    let pan = Pan::parse(PLAIN_APPROVED).unwrap();
+                    let cvc = Cvc::from_ascii(TEST_CVC).unwrap();
                     authorize_one(&link, &pan, &cvc, n).await;
                     fired.elapsed()
                 }));

@@ -8,80 +8,54 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use futures::{SinkExt, StreamExt};
-use iso8583::{Amount, FrameCodec, MessageBuilder, Mti, Rrn, Stan};
-use simulator::{DevPki, SimConfig, Simulator, SimulatorHandle};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsConnector;
-use tokio_util::codec::{BytesCodec, FramedRead, FramedWrite};
+use iso8583::{FrameCodec, Mti, Stan, tag};
+use simulator::{DevPki, SimConfig, SimulatorHandle};
+use testkit::cards::{MC_FRICTIONLESS, TEST_CVC};
+use testkit::iso::{payment, tls_connect};
+use testkit::network::Sim;
+use tokio::net::TcpStream;
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 const BATCH: u64 = 4_000;
 
-static STAN: AtomicU32 = AtomicU32::new(0);
-
-/// A framed 0200 purchase on the frictionless Mastercard with a fresh STAN and the current
-/// second in DE 7, so that no two are duplicates.
-fn purchase(de7: &[u8; 10]) -> Bytes {
-    let n = STAN.fetch_add(1, Ordering::Relaxed) % Stan::MAX + 1;
-    let stan = Stan::new(n).unwrap();
-    let mut b = MessageBuilder::new(Mti::FINANCIAL_REQUEST);
-    b.field(2, b"5555555555554444")
-        .field(3, b"000000")
-        .amount(Amount(1_000))
-        .field(7, de7)
-        .stan(stan)
-        .field(12, b"120000")
-        .field(13, b"1123")
-        .field(14, b"3012")
-        .field(22, b"010")
-        .field(25, b"59")
-        .field(32, b"123456")
-        .rrn(Rrn::from_number(u64::from(n)).unwrap())
-        .field(41, b"BENCH001")
-        .field(42, b"MERCHANT0000001")
-        .field(49, b"643")
-        .de48(&[(10, b"123")]);
-    let mut out = BytesMut::new();
-    b.encode_frame_into(&mut out).unwrap();
-    out.freeze()
+/// The body of a 0200 purchase on the frictionless Mastercard with a fresh STAN and the current
+/// second in DE 7 (the testkit's builder, as the link builds it), so that no two are duplicates.
+fn purchase() -> Bytes {
+    payment(
+        Mti::FINANCIAL_REQUEST,
+        MC_FRICTIONLESS,
+        1_000,
+        &[(tag::CVC2, TEST_CVC)],
+    )
+    .as_bytes()
+    .clone()
 }
 
-fn de7_now() -> [u8; 10] {
-    let now = time::OffsetDateTime::now_utc();
-    let s = format!(
-        "{:02}{:02}{:02}{:02}{:02}",
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
-    s.into_bytes().try_into().unwrap()
-}
-
-type Reader =
-    FramedRead<tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>, FrameCodec>;
-type Writer =
-    FramedWrite<tokio::io::WriteHalf<tokio_rustls::client::TlsStream<TcpStream>>, BytesCodec>;
+type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+type Reader = FramedRead<tokio::io::ReadHalf<Tls>, FrameCodec>;
+type Writer = FramedWrite<tokio::io::WriteHalf<Tls>, FrameCodec>;
 
 async fn connect(sim: &SimulatorHandle, pki: &DevPki) -> (Reader, Writer) {
-    let tcp = TcpStream::connect(sim.iso_addr).await.unwrap();
-    tcp.set_nodelay(true).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = TlsConnector::from(pki.client_config().unwrap())
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let tls = tls_connect(sim.iso_addr, pki).await.unwrap();
     let (r, w) = tokio::io::split(tls);
     (
         FramedRead::new(r, FrameCodec),
-        FramedWrite::new(w, BytesCodec::new()),
+        FramedWrite::new(w, FrameCodec),
     )
+}
+
+/// A simulator on `rt` that keeps a ledger big enough for a run in memory.
+fn simulator(rt: &tokio::runtime::Runtime) -> Sim {
+    let pki = DevPki::generate();
+    let mut config = SimConfig::with_pki(&pki);
+    config.ledger_in_memory = 10_000;
+    rt.block_on(Sim::start_with(config, pki))
 }
 
 /// Sends `frames` pipelined on one connection while reading the same number of responses.
@@ -107,14 +81,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let pki = DevPki::generate();
-    let sim = rt.block_on(async {
-        let mut config = SimConfig::with_pki(&pki);
-        config.ledger_in_memory = 10_000;
-        let iso = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let acs = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Simulator::start(config, iso, acs).await.unwrap()
-    });
+    let Sim { handle: sim, pki } = simulator(&rt);
     let mut group = c.benchmark_group("simulator");
     group.throughput(Throughput::Elements(BATCH));
     group.sample_size(10);
@@ -133,10 +100,9 @@ fn bench(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        let de7 = de7_now();
                         let per = BATCH as usize / connections;
                         let batches: Vec<Vec<Bytes>> = (0..connections)
-                            .map(|_| (0..per).map(|_| purchase(&de7)).collect())
+                            .map(|_| (0..per).map(|_| purchase()).collect())
                             .collect();
                         let started = Instant::now();
                         rt.block_on(async {
@@ -179,9 +145,8 @@ async fn fixed_rate(sim: &SimulatorHandle, pki: &DevPki) -> Vec<u64> {
             let mut remaining = total;
             while remaining > 0 {
                 ticks.tick().await;
-                let de7 = de7_now();
                 for _ in 0..per_tick.min(remaining) {
-                    let frame = purchase(&de7);
+                    let frame = purchase();
                     let stan = stan_of(&frame);
                     sent[stan].store(nanos_since(origin), Ordering::Relaxed);
                     writer.feed(frame).await.unwrap();
@@ -212,7 +177,7 @@ async fn fixed_rate(sim: &SimulatorHandle, pki: &DevPki) -> Vec<u64> {
 }
 
 fn stan_of(frame: &Bytes) -> usize {
-    iso8583::Message::decode(frame.slice(2..))
+    iso8583::Message::decode(frame.clone())
         .unwrap()
         .stan()
         .unwrap()
@@ -238,13 +203,8 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let pki = DevPki::generate();
+    let Sim { handle: sim, pki } = simulator(&rt);
     rt.block_on(async {
-        let mut config = SimConfig::with_pki(&pki);
-        config.ledger_in_memory = 10_000;
-        let iso = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let acs = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sim = Simulator::start(config, iso, acs).await.unwrap();
         let rtts = fixed_rate(&sim, &pki).await;
         println!(
             "simulator fixed rate {RATE_PER_SEC}/s for {RATE_SECONDS} s, 1 connection, {} answers: \

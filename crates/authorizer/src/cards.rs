@@ -1,10 +1,13 @@
 //! Saved cards as the authorizer sees them: the link's [`CardRef`] names a card by merchant,
-//! CustomerNumber and token, and [`VaultCards`] turns it back into a PAN (for a reversal) through
-//! the vault, with the `authorizer` client, the only role the vault lets detokenize.
+//! CustomerNumber, token and the payment it was detokenized for, and [`VaultCards`] turns it back
+//! into a PAN (for a reversal of that payment) through the vault, with the `authorizer` client,
+//! the only role the vault lets detokenize. The vault gives the card again only for a payment it
+//! detokenized with a grant, within its reversal window.
 //!
-//! Owns what a vault answer means for a reversal: a card that is gone
-//! resolves to `None` (the reversal goes without DE 2), a vault that cannot answer is an error
-//! (the reversal waits for it). Must never put a PAN into a `CardRef`, a log or an error.
+//! Owns what a vault answer means for a reversal: a card that is gone, or a payment the vault no
+//! longer binds to it, resolves to `None` (the reversal goes without DE 2, which the network
+//! accepts), a vault that cannot answer is an error (the reversal waits for it). Must never put a
+//! PAN into a `CardRef`, a log or an error.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -12,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 use vault::{
-    ClientError, ClientOptions, Credentials, CustomerNumber, MerchantId, Role, Token, VaultClient,
-    VaultEndpoint, VaultError,
+    ClientError, ClientOptions, Credentials, CustomerNumber, MerchantId, PaymentRef, Role, Token,
+    VaultClient, VaultEndpoint, VaultError,
 };
 
 use link::{CardRef, CardResolver, CardsUnavailable};
@@ -92,12 +95,19 @@ impl VaultCards {
         )
     }
 
-    /// The reference the link keeps for a saved card.
-    pub fn card_ref(merchant: &MerchantId, customer: &CustomerNumber, token: Token) -> CardRef {
+    /// The reference the link keeps for a saved card used for `payment` (the payment reference
+    /// its detokenize grant was issued for).
+    pub fn card_ref(
+        merchant: &MerchantId,
+        customer: &CustomerNumber,
+        token: Token,
+        payment: &PaymentRef,
+    ) -> CardRef {
         CardRef {
             merchant: merchant.clone(),
             customer: customer.clone(),
             token,
+            payment: Some(payment.clone()),
         }
     }
 
@@ -118,27 +128,34 @@ impl VaultCards {
     }
 
     async fn lookup(&self, card: &CardRef) -> Result<Option<card::Pan>, CardsUnavailable> {
+        // Queued before payments were bound: the vault would not give the card for it.
+        let Some(payment) = &card.payment else {
+            return Ok(None);
+        };
         match self
             .client()
             .await?
-            .detokenize(&card.merchant, &card.customer, card.token)
+            .detokenize_for_reversal(&card.merchant, &card.customer, card.token, payment)
             .await
         {
             Ok(secret) => Ok(Some(secret.pan)),
-            // The card, its customer's consent or its merchant is gone: asking again will not
-            // bring it back.
+            // The card, its customer's consent, its merchant, or the payment's binding (past the
+            // reversal window) is gone: asking again will not bring it back.
             Err(ClientError::Refused(
                 VaultError::NotFound
                 | VaultError::CustomerDenied
                 | VaultError::UnknownMerchant
+                | VaultError::GrantRefused
                 | VaultError::BadRequest(_),
             )) => Ok(None),
-            // Down, slow, or refusing these credentials: an operator can fix each.
+            // Down, slow, over this client's rate, or refusing these credentials: each passes or
+            // an operator can fix it.
             Err(
                 e @ (ClientError::Refused(
                     VaultError::Unauthenticated
                     | VaultError::Forbidden(_)
-                    | VaultError::Internal(_),
+                    | VaultError::Internal(_)
+                    | VaultError::RateLimited,
                 )
                 | ClientError::Connect { .. }
                 | ClientError::Transport(_)
@@ -202,6 +219,7 @@ mod tests {
             &MerchantId::parse("452739").unwrap(),
             &CustomerNumber::parse("c1").unwrap(),
             Token::random(),
+            &PaymentRef::parse("p1").unwrap(),
         );
         assert!(cards.resolve(&saved).await.is_err(), "the vault is down");
         assert_eq!(

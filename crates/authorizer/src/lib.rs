@@ -9,4 +9,7 @@
 pub mod admin;
 pub mod cards;
 pub mod config;
+pub mod ready;
 pub mod run;
+
+pub use ready::Ready;

@@ -31,15 +31,18 @@ async fn main() -> anyhow::Result<()> {
     let admin = tokio::net::TcpListener::bind(config.admin_addr)
         .await
         .context("binding the admin address")?;
-    announce(admin.local_addr()?);
+    announce(authorizer::Ready {
+        admin: admin.local_addr()?,
+    });
     authorizer::run::run(config, admin, shutdown_signal()).await?;
     Ok(())
 }
 
-/// The bound admin address on stdout, so a supervisor (or a test) that asked for port 0 learns it.
+/// The readiness line on stdout, so a supervisor (or a test) that asked for port 0 learns the
+/// admin port.
 #[allow(clippy::print_stdout)]
-fn announce(admin: std::net::SocketAddr) {
-    println!("admin listening on {admin}");
+fn announce(ready: authorizer::Ready) {
+    println!("{ready}");
 }
 
 async fn shutdown_signal() {

@@ -1,95 +1,52 @@
 //! The real `authorizer` binary against the in-process simulator: it reads its config file,
 //! signs on over mutual TLS (with its vault not up yet: it starts anyway), shows the connection
 //! up on the admin port's `/metrics`, and signs off and exits cleanly on SIGTERM; and it refuses
-//! to start, with one clear line, when its vault secret is missing. With a real vault: `tests`.
+//! to start, with one clear line, when its vault secret is missing. With a real vault: `e2e`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use simulator::{DevPki, SimConfig, Simulator};
-
-fn get(addr: &str, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body
-}
+use simulator::DevPki;
+use testkit::metrics::{samples, value};
+use testkit::network::Sim;
+use testkit::processes::{AuthorizerPeers, AuthorizerProcess, ClientLogin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_signs_on_serves_metrics_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = DevPki::generate();
-    pki.write_to(&dir.path().join("certs")).unwrap();
-    let iso = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let acs = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(SimConfig::with_pki(&pki), iso, acs)
-        .await
-        .unwrap();
-    let config = dir.path().join("authorizer.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{data}\"\nadmin_addr = \"127.0.0.1:0\"\n[link]\ncerts_dir = \"{certs}\"\n\
-             endpoints = [{{ addr = \"{iso}\", server_name = \"localhost\" }}]\n\
-             [vault]\nsocket = \"{data}/no-vault.sock\"\nsecret_env = \"AUTHORIZER_TEST_VAULT_SECRET\"\n",
-            data = dir.path().join("data").display(),
-            certs = dir.path().join("certs").display(),
-            iso = sim.iso_addr,
-        ),
+    let sim = Sim::start(simulator::Faults::default()).await;
+    let certs = dir.path().join("certs");
+    sim.pki.write_to(&certs).unwrap();
+    // The vault is not up: the secret is not checked until it is, and the process starts anyway.
+    let peers = AuthorizerPeers {
+        certs,
+        iso_addr: sim.handle.iso_addr,
+        vault_socket: dir.path().join("no-vault.sock"),
+        login: ClientLogin::new("authorizer"),
+    };
+    let process = AuthorizerProcess::start(
+        env!("CARGO_BIN_EXE_authorizer").as_ref(),
+        &dir.path().join("authorizer"),
+        &peers,
     )
-    .unwrap();
+    .await
+    .expect("announces its admin address");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_authorizer"))
-        .arg("--config")
-        .arg(&config)
-        .env(
-            "AUTHORIZER_TEST_VAULT_SECRET",
-            "not-checked-until-the-vault-is-up",
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let admin = line
-        .trim()
-        .strip_prefix("admin listening on ")
-        .expect("announces its admin address")
-        .to_owned();
-
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let metrics = loop {
-        let m = tokio::task::spawn_blocking({
-            let admin = admin.clone();
-            move || get(&admin, "/metrics")
-        })
-        .await
-        .unwrap();
-        if m.lines()
-            .filter(|l| l.starts_with("link_connection_state{") && l.ends_with(" 3"))
+    let mut metrics = String::new();
+    testkit::eventually("the pool to come up", async || {
+        metrics = process.metrics().await.unwrap();
+        samples(&metrics, "link_connection_state{")
+            .filter(|(_, state)| *state == 3.0)
             .count()
             == 2
-        {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "pool never came up:\n{m}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert!(
-        metrics.contains("link_requests_sent_total{mti=\"0800\"} 2"),
+    })
+    .await;
+    assert_eq!(
+        value(&metrics, "link_requests_sent_total{mti=\"0800\"}"),
+        Some(2.0),
         "{metrics}"
     );
     let signons = sim
+        .handle
         .ledger()
         .entries
         .iter()
@@ -97,17 +54,10 @@ async fn binary_signs_on_serves_metrics_and_stops_on_sigterm() {
         .count();
     assert_eq!(signons, 2, "one sign-on per pooled connection");
 
-    let killed = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(status.success(), "{status:?}");
+    // SIGTERM; an error unless the exit is a graceful 0.
+    process.stop().await.expect("a clean exit on SIGTERM");
     let network = sim
+        .handle
         .ledger()
         .entries
         .iter()
@@ -117,7 +67,7 @@ async fn binary_signs_on_serves_metrics_and_stops_on_sigterm() {
         network, 4,
         "each connection signed off (0800/002) before the process exited"
     );
-    sim.shutdown().await;
+    sim.handle.shutdown().await;
 }
 
 #[test]

@@ -12,7 +12,7 @@ mod names;
 
 use std::fmt;
 
-pub use names::{CustomerNumber, MerchantId, NameError, Token};
+pub use names::{CustomerNumber, MerchantId, NameError, PaymentRef, Token};
 
 use zeroize::Zeroizing;
 
@@ -95,7 +95,7 @@ impl Pan {
                 }
             })
             .sum();
-        sum % 10 == 0
+        sum.is_multiple_of(10)
     }
 
     /// The first six digits (the BIN, or IIN), which PCI DSS allows to be shown.

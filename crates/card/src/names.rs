@@ -1,5 +1,5 @@
 //! Whose a saved card is and what it is called: [`MerchantId`], [`CustomerNumber`] and
-//! [`Token`]. The vault keys its records by them, the link names the card of a reversal by them
+//! [`Token`], and which payment a card is used for ([`PaymentRef`]). The vault keys its records by them, the link names the card of a reversal by them
 //! ([`MerchantId`] is also DE 42 on the wire: the dev merchant 452739 is the same number in the
 //! Assist API and in ISO 8583), so they live in this leaf crate that both depend on.
 //!
@@ -17,6 +17,8 @@ pub enum NameError {
     MerchantId,
     #[error("token must be a UUID")]
     Token,
+    #[error("payment reference must be 1 to 64 characters from A-Z a-z 0-9 . _ - :")]
+    PaymentRef,
 }
 
 fn valid(s: &str, max: usize, extra: &[u8]) -> bool {
@@ -112,5 +114,32 @@ impl MerchantId {
 impl fmt::Debug for MerchantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "MerchantId({})", self.0)
+    }
+}
+
+/// The payment a detokenize is for: the order engine's own reference of one payment attempt (an
+/// extended billnumber such as `1234567890123456.1`, or any id unique per attempt). The vault
+/// binds a detokenize grant, the reversal of that payment and the recording of its success to it;
+/// it is not card data. No space (the link's card reference is space-separated), no separator of
+/// a storage key.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PaymentRef(String);
+
+impl PaymentRef {
+    pub fn parse(s: &str) -> Result<PaymentRef, NameError> {
+        if valid(s, 64, b"._-:") {
+            Ok(PaymentRef(s.to_string()))
+        } else {
+            Err(NameError::PaymentRef)
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PaymentRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PaymentRef({})", self.0)
     }
 }

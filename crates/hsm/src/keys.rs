@@ -89,7 +89,7 @@ pub struct WrappedDek {
     pub bytes: Vec<u8>,
 }
 
-/// The two kinds of key the vault keeps on the token, each labelled `<prefix><version>`.
+/// The kinds of key the vault keeps on the token, each labelled `<prefix><version>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
     /// `vault-kek-v{N}`: AES-256, wraps and unwraps DEKs.
@@ -97,6 +97,9 @@ pub enum KeyKind {
     /// `vault-fingerprint-v{N}`: generic secret, HMAC-SHA-256 of a PAN. Version 1 carries the
     /// label the key had before it was versioned, so existing tokens keep working.
     Fingerprint,
+    /// `vault-audit-v{N}`: generic secret, HMAC-SHA-256 of an audit checkpoint (sequence and
+    /// head hash), so that whoever can write the database cannot forge the log's seal.
+    Audit,
 }
 
 impl KeyKind {
@@ -104,6 +107,7 @@ impl KeyKind {
         match self {
             KeyKind::Kek => "vault-kek-v",
             KeyKind::Fingerprint => "vault-fingerprint-v",
+            KeyKind::Audit => "vault-audit-v",
         }
     }
 
@@ -111,8 +115,18 @@ impl KeyKind {
         format!("{}{}", self.prefix(), version.0)
     }
 
+    /// How long a key of this kind may be used before it is rotated (this crate's documented
+    /// default, README.md "Key inventory"): a KEK one year, a fingerprint or audit key two
+    /// years. A DEK has the cryptoperiod of the KEK it is wrapped under.
+    pub fn cryptoperiod(self) -> time::Duration {
+        match self {
+            KeyKind::Kek => time::Duration::days(365),
+            KeyKind::Fingerprint | KeyKind::Audit => time::Duration::days(730),
+        }
+    }
+
     fn parse(label: &str) -> Option<(KeyKind, KeyVersion)> {
-        [KeyKind::Kek, KeyKind::Fingerprint]
+        [KeyKind::Kek, KeyKind::Fingerprint, KeyKind::Audit]
             .into_iter()
             .find_map(|kind| {
                 let v = label.strip_prefix(kind.prefix())?.parse().ok()?;
@@ -129,7 +143,7 @@ impl KeyKind {
     fn template(self, label: String) -> (Mechanism<'static>, Vec<Attribute>) {
         let (mechanism, key_type, wraps, signs) = match self {
             KeyKind::Kek => (Mechanism::AesKeyGen, KeyType::AES, true, false),
-            KeyKind::Fingerprint => (
+            KeyKind::Fingerprint | KeyKind::Audit => (
                 Mechanism::GenericSecretKeyGen,
                 KeyType::GENERIC_SECRET,
                 false,
@@ -155,6 +169,10 @@ impl KeyKind {
             Attribute::Encrypt(false),
             Attribute::Decrypt(false),
             Attribute::Derive(false),
+            // When the key's cryptoperiod started, for `keys()` to report its age. In CKA_ID
+            // rather than CKA_START_DATE: SoftHSM2 2.6.1 accepts a start date at generation but
+            // then fails every C_GetAttributeValue on that key with CKR_GENERAL_ERROR (tested).
+            Attribute::Id(created_id(today())),
             Attribute::Label(label.into_bytes()),
         ];
         (mechanism, template)
@@ -189,6 +207,49 @@ pub struct KeyInfo {
     pub copyable: bool,
     /// The usages the module allows, in the order of [`Usage`].
     pub usages: Vec<Usage>,
+    /// The day the key was generated (kept in its `CKA_ID`); `None` for a key generated before
+    /// this crate recorded it, whose age is unknown.
+    pub created: Option<time::Date>,
+}
+
+impl KeyInfo {
+    /// Whole days since the key was generated, on `today`.
+    pub fn age(&self, today: time::Date) -> Option<time::Duration> {
+        self.created.map(|c| today - c)
+    }
+
+    /// Whether the key is past its kind's cryptoperiod on `today`: `None` when its age is
+    /// unknown (rotate it to start a dated one).
+    pub fn past_cryptoperiod(&self, today: time::Date) -> Option<bool> {
+        self.age(today).map(|age| age > self.kind.cryptoperiod())
+    }
+}
+
+/// Today's date in UTC, the calendar cryptoperiods are counted in.
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// What CKA_ID holds: `created=YYYY-MM-DD`, readable by an auditor with `pkcs11-tool`.
+const CREATED: &str = "created=";
+
+fn created_id(d: time::Date) -> Vec<u8> {
+    format!(
+        "{CREATED}{:04}-{:02}-{:02}",
+        d.year(),
+        u8::from(d.month()),
+        d.day()
+    )
+    .into_bytes()
+}
+
+fn parse_created(id: &[u8]) -> Option<time::Date> {
+    let text = std::str::from_utf8(id).ok()?.strip_prefix(CREATED)?;
+    let mut parts = text.splitn(3, '-');
+    let year = parts.next()?.parse().ok()?;
+    let month = time::Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
+    let day = parts.next()?.parse().ok()?;
+    time::Date::from_calendar_date(year, month, day).ok()
 }
 
 /// A logged-in handle on the vault's token. Cheap to clone; safe to share between threads.
@@ -308,6 +369,27 @@ impl Hsm {
         self.destroy_retired(KeyKind::Fingerprint, retired, current)
     }
 
+    /// Creates the audit checkpoint key `vault-audit-v1` unless it exists; returns whether it was
+    /// created. Sign only, sensitive, never extractable, like the fingerprint key.
+    pub fn ensure_audit_key(&self) -> Result<bool, HsmError> {
+        if self.versions(KeyKind::Audit)?.contains(&AUDIT_KEY) {
+            return Ok(false);
+        }
+        self.generate(KeyKind::Audit, AUDIT_KEY)?;
+        Ok(true)
+    }
+
+    /// HMAC-SHA-256 of `data` under the audit checkpoint key: one HSM call. Verifying a MAC is
+    /// computing it again and comparing (the key may sign, nothing else).
+    pub fn audit_mac(&self, data: &[u8]) -> Result<[u8; 32], HsmError> {
+        let key = self.handle(&KeyKind::Audit.label(AUDIT_KEY))?;
+        let s = self.inner.pool.get()?;
+        count_call();
+        let mac = s.sign(&Mechanism::Sha256Hmac, key, data)?;
+        mac.try_into()
+            .map_err(|_| HsmError::Pkcs11("HMAC-SHA-256 returned a wrong length".into()))
+    }
+
     /// A fresh DEK, generated in the HSM, returned both wrapped under KEK `kek` (to store) and in
     /// clear (to use).
     pub fn new_dek(&self, kek: KeyVersion) -> Result<(WrappedDek, Dek), HsmError> {
@@ -396,6 +478,7 @@ impl Hsm {
                     AttributeType::Wrap,
                     AttributeType::Unwrap,
                     AttributeType::Derive,
+                    AttributeType::Id,
                 ],
             )?;
             let mut label = String::new();
@@ -404,6 +487,7 @@ impl Hsm {
             let (mut sensitive, mut extractable, mut token) = (false, true, false);
             let (mut modifiable, mut copyable) = (true, true);
             let mut usages = Vec::new();
+            let mut created = None;
             for a in attrs {
                 match a {
                     Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
@@ -419,6 +503,7 @@ impl Hsm {
                     Attribute::Wrap(true) => usages.push(Usage::Wrap),
                     Attribute::Unwrap(true) => usages.push(Usage::Unwrap),
                     Attribute::Derive(true) => usages.push(Usage::Derive),
+                    Attribute::Id(id) => created = parse_created(&id),
                     _ => {}
                 }
             }
@@ -433,6 +518,7 @@ impl Hsm {
                     modifiable,
                     copyable,
                     usages,
+                    created,
                 });
             }
         }
@@ -483,11 +569,11 @@ impl Hsm {
         if let Ok(mut handles) = self.inner.handles.lock() {
             handles.remove(&label);
         }
-        if kind == KeyKind::Fingerprint {
-            if let Ok(mut current) = self.inner.fingerprint_current.lock() {
-                // Looked up again on the next fingerprint rather than reasoned about here.
-                *current = None;
-            }
+        if kind == KeyKind::Fingerprint
+            && let Ok(mut current) = self.inner.fingerprint_current.lock()
+        {
+            // Looked up again on the next fingerprint rather than reasoned about here.
+            *current = None;
         }
         tracing::info!(key = %label, "destroyed retired HSM key");
         Ok(())
@@ -572,6 +658,10 @@ impl Hsm {
         }
     }
 }
+
+/// The one version of the audit checkpoint key: checkpoints name no version, so a rotation of this
+/// key would be a new label and a new line format.
+const AUDIT_KEY: KeyVersion = KeyVersion(1);
 
 fn kek_label(version: KeyVersion) -> String {
     KeyKind::Kek.label(version)

@@ -15,7 +15,7 @@ pub mod softhsm;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use error::HsmError;
-pub use keys::{Dek, Hsm, HsmConfig, KeyInfo, KeyKind, KeyVersion, Pin, Usage, WrappedDek};
+pub use keys::{Dek, Hsm, HsmConfig, KeyInfo, KeyKind, KeyVersion, Pin, Usage, WrappedDek, today};
 
 /// Every cryptographic call made into the HSM module by this process, so that benches and tests
 /// can show that steady-state seal and unseal make none.

@@ -62,10 +62,10 @@ impl std::ops::Deref for Lease<'_> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        if let (Some(s), Ok(mut idle)) = (self.session.take(), self.pool.idle.lock()) {
-            if idle.len() < self.pool.max {
-                idle.push(s);
-            }
+        if let (Some(s), Ok(mut idle)) = (self.session.take(), self.pool.idle.lock())
+            && idle.len() < self.pool.max
+        {
+            idle.push(s);
         }
     }
 }

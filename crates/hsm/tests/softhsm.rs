@@ -479,3 +479,31 @@ fn key_events_are_logged_without_pins() {
         assert!(!text.contains(secret), "{secret} logged:\n{text}");
     }
 }
+
+#[test]
+fn keys_carry_their_creation_date_and_cryptoperiod() {
+    let Some(cfg) = isolated_test("keys_carry_their_creation_date_and_cryptoperiod") else {
+        return;
+    };
+    let hsm = Hsm::open(&cfg).unwrap();
+    hsm.generate_kek(KeyVersion(1)).unwrap();
+    hsm.ensure_fingerprint_key().unwrap();
+    let today = hsm::today();
+    for k in hsm.keys().unwrap() {
+        assert_eq!(k.created, Some(today), "{k:?}");
+        assert_eq!(k.age(today), Some(time::Duration::ZERO));
+        assert_eq!(k.past_cryptoperiod(today), Some(false));
+        // A year and a day later the KEK is past its cryptoperiod, the fingerprint key is not.
+        let later = today + time::Duration::days(366);
+        assert_eq!(
+            k.past_cryptoperiod(later),
+            Some(k.kind == KeyKind::Kek),
+            "{k:?}"
+        );
+    }
+    assert_eq!(KeyKind::Kek.cryptoperiod(), time::Duration::days(365));
+    assert_eq!(
+        KeyKind::Fingerprint.cryptoperiod(),
+        time::Duration::days(730)
+    );
+}

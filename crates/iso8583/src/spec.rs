@@ -481,20 +481,22 @@ impl Spec {
                 structured: fields[i].subelements.is_some(),
                 slot: 0,
             };
-            if let Some(rows) = fields[i].subelements {
-                if slots < INDEXED_TABLES && rows.len() < 256 && Spec::indexable(rows) {
-                    let mut r = 0;
-                    while r < rows.len() {
-                        // The first row of a tag wins, as in a search from the front.
-                        let tag = rows[r].tag as usize;
-                        if tag_index[slots][tag] == 0 {
-                            tag_index[slots][tag] = r as u8 + 1;
-                        }
-                        r += 1;
+            if let Some(rows) = fields[i].subelements
+                && slots < INDEXED_TABLES
+                && rows.len() < 256
+                && Spec::indexable(rows)
+            {
+                let mut r = 0;
+                while r < rows.len() {
+                    // The first row of a tag wins, as in a search from the front.
+                    let tag = rows[r].tag as usize;
+                    if tag_index[slots][tag] == 0 {
+                        tag_index[slots][tag] = r as u8 + 1;
                     }
-                    slots += 1;
-                    row.slot = slots as u8;
+                    r += 1;
                 }
+                slots += 1;
+                row.slot = slots as u8;
             }
             codec[n] = Some(row);
             i += 1;
@@ -616,7 +618,11 @@ pub static DE48_SUBELEMENTS: [SubelementSpec; 10] = [
         ..sub(10, "CVC2", N, 3, 4)
     },
     sub(20, "ECI", N, 2, 2),
-    sub(21, "authentication value (CAVV)", Ans, 28, 28),
+    // A CAVV proves one cardholder authentication; shown, it could be replayed with the card.
+    SubelementSpec {
+        exposure: Exposure::Hidden,
+        ..sub(21, "authentication value (CAVV)", Ans, 28, 28)
+    },
     sub(22, "3-D Secure protocol version", Ans, 1, 8),
     sub(23, "3-D Secure DS transaction ID", Ans, 36, 36),
     sub(30, "CVC2 result", An, 1, 1),
@@ -634,7 +640,12 @@ const FIELDS: [FieldSpec; 24] = [
     fixed(11, "System trace audit number", N, 6),
     fixed(12, "Local transaction time", N, 6),
     fixed(13, "Local transaction date", N, 4),
-    fixed(14, "Expiration date", N, 4),
+    // Sensitive with the PAN (PCI DSS 3.3 treats them together): never shown, even beside a
+    // masked PAN.
+    FieldSpec {
+        exposure: Exposure::Hidden,
+        ..fixed(14, "Expiration date", N, 4)
+    },
     fixed(18, "Merchant category code", N, 4),
     fixed(22, "POS entry mode", N, 3),
     fixed(25, "POS condition code", N, 2),

@@ -52,7 +52,7 @@ impl Mti {
 
     /// A request or an advice (function digit 0 or 2), which the other side answers.
     pub fn is_request(self) -> bool {
-        self.function() % 2 == 0
+        self.function().is_multiple_of(2)
     }
 
     /// The MTI of the answer: function + 1, origin 0, so a repeated advice (0421) is answered

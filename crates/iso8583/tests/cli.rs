@@ -32,7 +32,10 @@ fn decode_masks_by_default_and_round_trips_through_encode() {
     assert!(!json.contains("4111111111111111"));
     assert!(!json.contains("\"10\""), "CVC2 must be left out: {json}");
 
-    let out = run(&["decode", "--unmasked"], reference_hex().as_bytes());
+    let out = run(
+        &["decode", "--reveal-card-data"],
+        reference_hex().as_bytes(),
+    );
     let unmasked = String::from_utf8(out.stdout).unwrap();
     assert!(unmasked.contains("4111111111111111") && unmasked.contains("\"10\": \"123\""));
 
@@ -41,6 +44,29 @@ fn decode_masks_by_default_and_round_trips_through_encode() {
     assert_eq!(
         String::from_utf8(out.stdout).unwrap().trim(),
         reference_hex().trim()
+    );
+}
+
+#[test]
+fn decode_leaves_out_the_expiry_and_the_cavv_by_default() {
+    let out = run(&["decode"], reference_hex().as_bytes());
+    let json = String::from_utf8(out.stdout).unwrap();
+    assert!(!json.contains("\"14\""), "DE 14 must be left out: {json}");
+    assert!(
+        !json.contains("\"21\""),
+        "DE 48.21 must be left out: {json}"
+    );
+}
+
+#[test]
+fn the_old_unmasked_flag_is_refused_with_what_it_did() {
+    let out = run(&["decode", "--unmasked"], reference_hex().as_bytes());
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("--reveal-card-data") && err.contains("in clear"),
+        "{err}"
     );
 }
 

@@ -137,6 +137,20 @@ fn reference_0100_first_use_cof() {
 }
 
 #[test]
+fn debug_shows_neither_the_expiry_nor_the_cavv_nor_the_cvc2() {
+    let msg = reference_0100();
+    let shown = format!("{msg:?}");
+    let cavv = std::str::from_utf8(msg.de48().unwrap().get(21).unwrap()).unwrap();
+    assert!(!shown.contains(cavv), "CAVV in Debug: {shown}");
+    assert!(shown.contains("14: <hidden>"), "{shown}");
+    assert!(
+        !shown.contains("21: ") && !shown.contains("10: "),
+        "{shown}"
+    );
+    assert!(shown.contains("411111******1111"), "{shown}");
+}
+
+#[test]
 fn approval_0110_echoes_the_request() {
     let request = reference_0100();
     let mut b = MessageBuilder::response_to(&request);

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use card::{CustomerNumber, Cvc, Expiry, MerchantId, Pan, Token};
+use card::{CustomerNumber, Cvc, Expiry, MerchantId, Pan, PaymentRef, Token};
 use iso8583::{
     Amount, Cavv, DsTransactionId, Eci, MitReason, Mti, ProcessingCode, ResponseCode, Rrn, Stan,
     TransmissionTime,
@@ -148,10 +148,15 @@ pub struct CardRef {
     pub merchant: MerchantId,
     pub customer: CustomerNumber,
     pub token: Token,
+    /// The payment the card was detokenized for: the vault gives the card again for a reversal
+    /// of that payment only. `None` in records queued before payments were bound (the vault
+    /// then refuses, and the reversal goes without DE 2).
+    pub payment: Option<PaymentRef>,
 }
 
-/// `<merchant> <customer> <token>`: no part may hold a space, so the form is unambiguous. It is
-/// how store-and-forward records have always named the card.
+/// `<merchant> <customer> <token>[ <payment>]`: no part may hold a space, so the form is
+/// unambiguous. It is how store-and-forward records have always named the card; the payment is
+/// an optional fourth part, so older records still read.
 impl fmt::Display for CardRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -160,7 +165,11 @@ impl fmt::Display for CardRef {
             self.merchant.as_str(),
             self.customer.as_str(),
             self.token
-        )
+        )?;
+        match &self.payment {
+            Some(p) => write!(f, " {}", p.as_str()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -174,6 +183,7 @@ impl std::str::FromStr for CardRef {
             merchant: MerchantId::parse(next()?)?,
             customer: CustomerNumber::parse(next()?)?,
             token: Token::parse(next()?)?,
+            payment: parts.next().map(PaymentRef::parse).transpose()?,
         };
         match parts.next() {
             None => Ok(card),
@@ -185,7 +195,9 @@ impl std::str::FromStr for CardRef {
 /// Why text is not a [`CardRef`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CardRefError {
-    #[error("a card reference is a merchant, a customer and a token, separated by one space")]
+    #[error(
+        "a card reference is a merchant, a customer, a token and optionally a payment, separated by one space"
+    )]
     Parts,
     #[error("card reference part")]
     Name(#[source] card::NameError),
@@ -350,11 +362,14 @@ mod tests {
 
     #[test]
     fn a_card_ref_reads_back_from_its_text_and_refuses_anything_else() {
-        let card = CardRef {
+        let mut card = CardRef {
             merchant: MerchantId::parse("452739").unwrap(),
             customer: CustomerNumber::parse("cust-42@example.com").unwrap(),
             token: Token::random(),
+            payment: None,
         };
+        assert_eq!(card.to_string().parse::<CardRef>(), Ok(card.clone()));
+        card.payment = Some(PaymentRef::parse("1234567890123456.1").unwrap());
         assert_eq!(card.to_string().parse::<CardRef>(), Ok(card.clone()));
         assert_eq!(
             "452739 cust-42".parse::<CardRef>(),

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 
@@ -40,7 +41,7 @@ impl std::fmt::Debug for TlsMaterial {
 }
 
 fn certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = rustls_pemfile::certs(&mut pem.as_bytes())
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| TlsError::Pem { what })?;
     if certs.is_empty() {
@@ -56,9 +57,10 @@ pub fn client_config(m: &TlsMaterial) -> Result<Arc<ClientConfig>, TlsError> {
         roots.add(ca).map_err(TlsError::Ca)?;
     }
     let chain = certs(&m.client_cert_pem, "client certificate")?;
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut m.client_key_pem.as_bytes())
-        .map_err(|_| TlsError::Pem { what: "client key" })?
-        .ok_or(TlsError::NoKey)?;
+    let key = PrivateKeyDer::from_pem_slice(m.client_key_pem.as_bytes()).map_err(|e| match e {
+        pem::Error::NoItemsFound => TlsError::NoKey,
+        _ => TlsError::Pem { what: "client key" },
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])

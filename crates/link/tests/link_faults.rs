@@ -2,15 +2,14 @@
 //! restart of the link, late responses, dropped connections, malformed responses, out-of-order
 //! answers, back-pressure past the in-flight limit, fail-over, and a reconciliation under load.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use link::{ConnectionState, LinkOutcome, ReversalState};
 use simulator::{Action, Fault, FaultMatch, FaultRule, Faults, Latency};
-use support::*;
+use testkit::cards::*;
+use testkit::network::*;
 
 fn rule(mti: Option<u16>, fault: Fault, probability: f64) -> FaultRule {
     FaultRule {
@@ -83,14 +82,18 @@ async fn no_answer_is_reversed_and_store_and_forward_delivers_after_a_restart() 
         "the record names the card by its token"
     );
     sim.handle.set_faults(Faults::default());
-    let link = start_link(link_config(&sim.pki, &[sim.handle.iso_addr]), &dir, &vault);
+    let link = start_link(
+        fast_link_config(&sim.pki, &[sim.handle.iso_addr]),
+        &dir,
+        &vault,
+    );
     assert_eq!(
         link.metrics().reversals_pending.load(Ordering::Relaxed),
         1,
         "restored from the store"
     );
     let m = link.metrics();
-    eventually("store-and-forward to drain", || {
+    testkit::eventually("store-and-forward to drain", async || {
         m.reversals_pending.load(Ordering::Relaxed) == 0
     })
     .await;
@@ -112,7 +115,7 @@ async fn no_answer_is_reversed_and_store_and_forward_delivers_after_a_restart() 
         kinds.contains(&"0420") || kinds.contains(&"0421"),
         "{kinds:?}"
     );
-    let card = ledger.balance("424242******4242").unwrap();
+    let card = ledger.balance(&masked(PLAIN_APPROVED)).unwrap();
     assert_eq!(card.opening, card.current, "money back where it was");
     link.shutdown().await;
 }
@@ -134,7 +137,7 @@ async fn late_response_after_reversal_is_ignored() {
     };
     assert_eq!(reversal, ReversalState::Acknowledged);
     let m = net.link.metrics();
-    eventually("the late answer", || {
+    testkit::eventually("the late answer", async || {
         m.late_responses.load(Ordering::Relaxed) == 1
     })
     .await;
@@ -143,7 +146,7 @@ async fn late_response_after_reversal_is_ignored() {
         approved_then_reversed(&ledger, reference.stan.value(), reference.rrn.as_str()),
         (true, 1)
     );
-    let card = ledger.balance("424242******4242").unwrap();
+    let card = ledger.balance(&masked(PLAIN_APPROVED)).unwrap();
     assert_eq!(card.opening, card.current);
 }
 
@@ -162,7 +165,7 @@ async fn dropped_connection_reconnects_and_the_lost_request_is_reversed() {
     // All connections dropped by the network: the pool reconnects and signs on again.
     net.sim.handle.disconnect_all();
     let m = net.link.metrics();
-    eventually("reconnects", || {
+    testkit::eventually("reconnects", async || {
         m.slots
             .iter()
             .map(|s| s.connects.load(Ordering::Relaxed))
@@ -198,7 +201,7 @@ async fn malformed_response_is_counted_and_the_request_reversed() {
             >= 1
     );
     let ledger = net.sim.handle.ledger();
-    let card = ledger.balance("424242******4242").unwrap();
+    let card = ledger.balance(&masked(PLAIN_APPROVED)).unwrap();
     assert_eq!(card.opening, card.current);
 }
 
@@ -209,6 +212,7 @@ async fn out_of_order_answers_reach_their_own_waiters() {
             min_ms: 0,
             max_ms: 40,
         },
+        seed: testkit::faults::seed("out_of_order_answers_reach_their_own_waiters"),
         ..Faults::default()
     };
     let net = Arc::new(Net::start_with(faults, |c| c.connections = 1).await);
@@ -285,7 +289,7 @@ async fn a_burst_past_the_in_flight_limit_waits_instead_of_failing() {
 
 #[tokio::test]
 async fn fails_over_to_the_next_endpoint() {
-    let sim = simulator(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     // An address with nobody listening, first in the list.
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -294,7 +298,7 @@ async fn fails_over_to_the_next_endpoint() {
     let dir = tempfile::tempdir().unwrap();
     let vault = Arc::new(TestVault::default());
     let link = start_link(
-        link_config(&sim.pki, &[dead, sim.handle.iso_addr]),
+        fast_link_config(&sim.pki, &[dead, sim.handle.iso_addr]),
         &dir,
         &vault,
     );
@@ -310,14 +314,18 @@ async fn fails_over_to_the_next_endpoint() {
 
 #[tokio::test]
 async fn refused_handshake_keeps_retrying_until_the_network_lets_us_in() {
-    let sim = simulator(Faults {
+    let sim = Sim::start(Faults {
         refuse_handshake: true,
         ..Faults::default()
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
     let vault = Arc::new(TestVault::default());
-    let link = start_link(link_config(&sim.pki, &[sim.handle.iso_addr]), &dir, &vault);
+    let link = start_link(
+        fast_link_config(&sim.pki, &[sim.handle.iso_addr]),
+        &dir,
+        &vault,
+    );
     assert!(!link.wait_ready(Duration::from_millis(300)).await);
     assert!(matches!(
         link.authorize(link::AuthorizationRequest {
@@ -357,15 +365,11 @@ async fn reconciliation_under_load_with_faults() {
             rule(Some(200), Fault::Malformed, 0.01),
             rule(Some(400), Fault::NoResponse, 0.3),
         ],
+        seed: testkit::faults::seed("reconciliation_under_load_with_faults"),
         ..Faults::default()
     };
     let net = Arc::new(Net::start_with(faults, |c| c.connections = 3).await);
-    let cards = [
-        PLAIN_APPROVED,
-        MC_FRICTIONLESS,
-        "5105105105105100",
-        LOW_BALANCE,
-    ];
+    let cards = [PLAIN_APPROVED, MC_FRICTIONLESS, UNLISTED, LOW_BALANCE];
     // Sixteen shoppers at a time, 25 payments each.
     let tasks: Vec<_> = (0..16u64)
         .map(|w| {
@@ -379,7 +383,7 @@ async fn reconciliation_under_load_with_faults() {
                     let kind = link::TransactionKind::Purchase;
                     done.push((
                         card,
-                        net.try_pay_with(kind, card, 100 + i, cof, None, Some("123"))
+                        net.pay_with(kind, card, 100 + i, cof, None, Some("123"))
                             .await,
                     ));
                 }
@@ -521,7 +525,7 @@ async fn idle_connections_send_echo_tests() {
             .filter(|e| e.mti == "0800")
             .count()
     };
-    eventually("echo tests", || seen_by_network() >= 4).await;
+    testkit::eventually("echo tests", async || seen_by_network() >= 4).await;
     assert!(m.sent(iso8583::Mti::NETWORK_REQUEST) >= 4);
     assert_eq!(m.state(0), ConnectionState::Up);
 }

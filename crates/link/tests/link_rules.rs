@@ -1,12 +1,11 @@
 //! Every issuer rule through the real link and the real simulator over mutual TLS: one response
 //! code each, and the network rules of stored credentials (first use, CIT, MIT).
 
-mod support;
-
 use iso8583::{MitReason, ResponseCode};
 use link::{CredentialOnFile, LinkOutcome, NetworkTxnId, ThreeDs, TransactionKind};
 use simulator::Faults;
-use support::*;
+use testkit::cards::*;
+use testkit::network::*;
 
 fn code(outcome: &LinkOutcome) -> ResponseCode {
     match outcome {
@@ -29,7 +28,7 @@ async fn each_rule_gives_its_response_code() {
         ),
         (
             "Luhn-invalid",
-            "4111111111111112",
+            LUHN_INVALID,
             1_000,
             Some("123"),
             ResponseCode::INVALID_CARD,
@@ -43,7 +42,7 @@ async fn each_rule_gives_its_response_code() {
         ),
         (
             "expired account",
-            "4000000000000069",
+            EXPIRED_ACCOUNT,
             1_000,
             Some("123"),
             ResponseCode::EXPIRED_CARD,
@@ -64,7 +63,7 @@ async fn each_rule_gives_its_response_code() {
         ),
         (
             "3-DS required",
-            "4000000000003220",
+            ALWAYS_3DS,
             1_000,
             Some("123"),
             ResponseCode::AUTHENTICATION_REQUIRED,
@@ -115,7 +114,8 @@ async fn each_rule_gives_its_response_code() {
                 None,
                 *cvc,
             )
-            .await;
+            .await
+            .unwrap();
         assert_eq!(code(&outcome), *expected, "{what}");
     }
     // Velocity: three approvals a minute, the fourth is 65.
@@ -155,7 +155,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             None,
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&bare), ResponseCode::AUTHENTICATION_REQUIRED);
     let three_ds = net.three_ds(MC_FRICTIONLESS).await;
     assert_eq!(
@@ -172,7 +173,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             Some(three_ds.clone()),
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     let LinkOutcome::Approved {
         network_txn_id: Some(network_id),
         approval_code,
@@ -192,7 +194,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             Some(three_ds),
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&replay), ResponseCode::AUTHENTICATION_REQUIRED);
     // A forged CAVV: declined.
     let forged = ThreeDs {
@@ -210,7 +213,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             Some(forged),
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&forged), ResponseCode::AUTHENTICATION_REQUIRED);
 
     // One Click CIT with the CVC: approved.
@@ -223,7 +227,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             None,
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&cit), ResponseCode::APPROVED);
     // MIT quoting the first use: approved; quoting an unknown ID: 12.
     let mit = |original: NetworkTxnId| CredentialOnFile::Merchant {
@@ -239,7 +244,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             None,
             None,
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&ok), ResponseCode::APPROVED);
     let unknown = NetworkTxnId::parse("SIM999999999999").unwrap();
     let bad = net
@@ -251,7 +257,8 @@ async fn stored_credentials_first_use_then_cit_and_mit() {
             None,
             None,
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&bad), ResponseCode::INVALID_TRANSACTION);
 }
 
@@ -269,7 +276,8 @@ async fn challenge_cards_of_each_brand_refund_and_completion() {
                 Some(three_ds),
                 Some("123"),
             )
-            .await;
+            .await
+            .unwrap();
         assert_eq!(code(&outcome), ResponseCode::APPROVED, "{card}");
     }
     // Two-stage: authorize 3000, complete for 2500; refund 1000.
@@ -282,7 +290,8 @@ async fn challenge_cards_of_each_brand_refund_and_completion() {
             None,
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     let LinkOutcome::Approved { reference, .. } = &auth else {
         panic!("{auth:?}")
     };
@@ -297,10 +306,11 @@ async fn challenge_cards_of_each_brand_refund_and_completion() {
             None,
             None,
         )
-        .await;
+        .await
+        .unwrap();
     assert_eq!(code(&refund), ResponseCode::APPROVED);
     let ledger = net.sim.handle.ledger();
-    let card = ledger.balance("424242******4242").unwrap();
+    let card = ledger.balance(&masked(PLAIN_APPROVED)).unwrap();
     assert_eq!(card.opening - card.current, 2_500 - 1_000);
     assert!(net.link.echo().await.unwrap() < std::time::Duration::from_secs(1));
 }
@@ -317,7 +327,8 @@ async fn a_partial_reversal_releases_part_of_an_authorization_and_the_rest_compl
             None,
             Some("123"),
         )
-        .await;
+        .await
+        .unwrap();
     let LinkOutcome::Approved { reference, .. } = &auth else {
         panic!("{auth:?}")
     };
@@ -344,12 +355,17 @@ async fn a_partial_reversal_releases_part_of_an_authorization_and_the_rest_compl
         ("0400", 6_000),
         "DE 4 is the original amount, DE 95 what remains"
     );
-    let card = ledger.balance("424242******4242").unwrap();
+    let card = ledger.balance(&masked(PLAIN_APPROVED)).unwrap();
     assert_eq!(card.opening - card.current, 4_000);
 
     let done = net.complete(PLAIN_APPROVED, reference, 4_000).await;
     assert_eq!(code(&done), ResponseCode::APPROVED);
-    let card = net.sim.handle.ledger().balance("424242******4242").unwrap();
+    let card = net
+        .sim
+        .handle
+        .ledger()
+        .balance(&masked(PLAIN_APPROVED))
+        .unwrap();
     assert_eq!(card.opening - card.current, 4_000);
 }
 

@@ -324,11 +324,12 @@ fn write_until_closed(mut file: File, shared: &FileShared) {
                 pending.closed,
             )
         };
-        if !lines.is_empty() && !failed {
-            if let Err(err) = file.write_all(&lines) {
-                tracing::error!(%err, "ledger file write failed; keeping the ledger in memory only");
-                failed = true;
-            }
+        if !lines.is_empty()
+            && !failed
+            && let Err(err) = file.write_all(&lines)
+        {
+            tracing::error!(%err, "ledger file write failed; keeping the ledger in memory only");
+            failed = true;
         }
         shared.lock().flushed = target;
         shared.written.notify_all();

@@ -7,7 +7,6 @@
 //! they live in zeroizing strings. The link builds its own `ClientConfig` from these PEMs.
 
 use std::fmt;
-use std::io::BufReader;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +15,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose, SanType,
 };
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use zeroize::Zeroizing;
@@ -263,7 +263,7 @@ pub fn parse_certs(
     pem: &str,
     what: &'static str,
 ) -> Result<Vec<CertificateDer<'static>>, PkiError> {
-    let certs = rustls_pemfile::certs(&mut BufReader::new(pem.as_bytes()))
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| PkiError::MalformedPem { what })?;
     if certs.is_empty() {
@@ -277,12 +277,13 @@ pub fn parse_certs(
 
 /// The first private key of a PEM document.
 pub fn parse_key(pem: &str, what: &'static str) -> Result<PrivateKeyDer<'static>, PkiError> {
-    rustls_pemfile::private_key(&mut BufReader::new(pem.as_bytes()))
-        .map_err(|_| PkiError::MalformedPem { what })?
-        .ok_or(PkiError::MissingPem {
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| match e {
+        pem::Error::NoItemsFound => PkiError::MissingPem {
             what,
             kind: "private key",
-        })
+        },
+        _ => PkiError::MalformedPem { what },
+    })
 }
 
 #[cfg(test)]

@@ -1,18 +1,18 @@
 //! 3-D Secure: the ACS pages and JSON API issue CAVVs that the issuer side accepts once, for
 //! the card they were issued for, and declines when forged or replayed.
 
-mod common;
-
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 use card::Pan;
-use common::*;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use iso8583::{Message, Mti, tag};
 use simulator::{AcsClient, AuthResult, Faults};
+use testkit::cards::*;
+use testkit::iso::*;
+use testkit::network::Sim;
 
 fn first_use(pan: &str, auth: &AuthResult) -> Message {
     let eci = auth.eci.as_deref().unwrap().as_bytes();
@@ -40,10 +40,10 @@ fn cavv_result(msg: &Message) -> Option<u8> {
 
 #[tokio::test]
 async fn a_frictionless_cavv_is_accepted_once_and_declined_when_replayed() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let acs = AcsClient::new(sim.handle.acs_addr);
     let auth = acs
-        .authenticate(&Pan::parse(MASTERCARD).unwrap())
+        .authenticate(&Pan::parse(MC_FRICTIONLESS).unwrap())
         .await
         .unwrap();
     assert_eq!(
@@ -52,19 +52,19 @@ async fn a_frictionless_cavv_is_accepted_once_and_declined_when_replayed() {
     );
     assert_eq!(auth.cavv.as_deref().unwrap().len(), 28);
     let mut client = sim.client().await;
-    let approved = client.call(&first_use(MASTERCARD, &auth)).await;
+    let approved = client.call(&first_use(MC_FRICTIONLESS, &auth)).await;
     assert_eq!(code(&approved), "00");
     assert_eq!(cavv_result(&approved), Some(b'2'));
-    let replayed = client.call(&first_use(MASTERCARD, &auth)).await;
+    let replayed = client.call(&first_use(MC_FRICTIONLESS, &auth)).await;
     assert_eq!(code(&replayed), "1A");
     assert_eq!(cavv_result(&replayed), Some(b'1'));
 }
 
 #[tokio::test]
 async fn a_challenge_passes_with_the_code_and_fails_without_it() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let acs = AcsClient::new(sim.handle.acs_addr);
-    let visa = Pan::parse(VISA).unwrap();
+    let visa = Pan::parse(VISA_CHALLENGE).unwrap();
     let started = acs.authenticate(&visa).await.unwrap();
     assert_eq!(started.status, "C");
     let failed = acs
@@ -92,13 +92,16 @@ async fn a_challenge_passes_with_the_code_and_fails_without_it() {
         ("Y", Some("05"))
     );
     let mut client = sim.client().await;
-    assert_eq!(code(&client.call(&first_use(VISA, &passed)).await), "00");
+    assert_eq!(
+        code(&client.call(&first_use(VISA_CHALLENGE, &passed)).await),
+        "00"
+    );
 
-    let always = Pan::parse("4000000000003220").unwrap();
+    let always = Pan::parse(ALWAYS_3DS).unwrap();
     let passed = acs.authenticate_passing(&always).await.unwrap();
     let cit = payment(
         Mti::FINANCIAL_REQUEST,
-        "4000000000003220",
+        ALWAYS_3DS,
         1_000,
         &[
             (tag::ECI, passed.eci.as_deref().unwrap().as_bytes()),
@@ -115,15 +118,15 @@ async fn a_challenge_passes_with_the_code_and_fails_without_it() {
 
 #[tokio::test]
 async fn a_cavv_for_another_card_or_transaction_is_forged() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let acs = AcsClient::new(sim.handle.acs_addr);
     let mc = acs
-        .authenticate(&Pan::parse(MASTERCARD).unwrap())
+        .authenticate(&Pan::parse(MC_FRICTIONLESS).unwrap())
         .await
         .unwrap();
     let mut client = sim.client().await;
     assert_eq!(
-        code(&client.call(&first_use(VISA, &mc)).await),
+        code(&client.call(&first_use(VISA_CHALLENGE, &mc)).await),
         "1A",
         "CAVV of another card"
     );
@@ -132,7 +135,7 @@ async fn a_cavv_for_another_card_or_transaction_is_forged() {
         ..mc.clone()
     };
     assert_eq!(
-        code(&client.call(&first_use(MASTERCARD, &other_ds)).await),
+        code(&client.call(&first_use(MC_FRICTIONLESS, &other_ds)).await),
         "1A"
     );
     let made_up = AuthResult {
@@ -140,11 +143,11 @@ async fn a_cavv_for_another_card_or_transaction_is_forged() {
         ..mc.clone()
     };
     assert_eq!(
-        code(&client.call(&first_use(MASTERCARD, &made_up)).await),
+        code(&client.call(&first_use(MC_FRICTIONLESS, &made_up)).await),
         "1A"
     );
     let not_enrolled = acs
-        .authenticate(&Pan::parse("4242424242424242").unwrap())
+        .authenticate(&Pan::parse(PLAIN_APPROVED).unwrap())
         .await
         .unwrap();
     assert_eq!(
@@ -152,11 +155,7 @@ async fn a_cavv_for_another_card_or_transaction_is_forged() {
         ("A", Some("06"))
     );
     assert_eq!(
-        code(
-            &client
-                .call(&first_use("4242424242424242", &not_enrolled))
-                .await
-        ),
+        code(&client.call(&first_use(PLAIN_APPROVED, &not_enrolled)).await),
         "00"
     );
 }
@@ -204,19 +203,19 @@ fn query_value(url: &str, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn the_html_challenge_returns_to_the_callers_url_with_eci_cavv_and_ds_id() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let addr = sim.handle.acs_addr;
     let return_url = "http%3A%2F%2Fshop.test%2Freturn%3Forder%3D7";
     let (status, _, page) = http(
         addr,
         "/acs/authenticate",
-        &format!("pan={VISA}&return_url={return_url}"),
+        &format!("pan={VISA_CHALLENGE}&return_url={return_url}"),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("<form") && page.contains("action=\"/acs/challenge\""));
     assert!(
-        page.contains("1111") && !page.contains(VISA),
+        page.contains("1111") && !page.contains(VISA_CHALLENGE),
         "only the last four digits are shown"
     );
     let acs_trans_id = page
@@ -248,12 +247,15 @@ async fn the_html_challenge_returns_to_the_callers_url_with_eci_cavv_and_ds_id()
         acs_trans_id: None,
     };
     let mut client = sim.client().await;
-    assert_eq!(code(&client.call(&first_use(VISA, &auth)).await), "00");
+    assert_eq!(
+        code(&client.call(&first_use(VISA_CHALLENGE, &auth)).await),
+        "00"
+    );
 
     let (status, location, _) = http(
         addr,
         "/acs/authenticate",
-        &format!("pan={MASTERCARD}&return_url={return_url}"),
+        &format!("pan={MC_FRICTIONLESS}&return_url={return_url}"),
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "frictionless: straight back");
@@ -264,7 +266,7 @@ async fn the_html_challenge_returns_to_the_callers_url_with_eci_cavv_and_ds_id()
     let (status, _, _) = http(
         addr,
         "/acs/authenticate",
-        &format!("pan={VISA}&return_url=javascript:x"),
+        &format!("pan={VISA_CHALLENGE}&return_url=javascript:x"),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -274,10 +276,10 @@ async fn the_html_challenge_returns_to_the_callers_url_with_eci_cavv_and_ds_id()
 
 #[tokio::test]
 async fn the_ledger_endpoint_serves_the_same_snapshot_as_the_handle() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     client
-        .call(&payment(Mti::AUTH_REQUEST, VISA, 321, &[]))
+        .call(&payment(Mti::AUTH_REQUEST, VISA_CHALLENGE, 321, &[]))
         .await;
     let served = AcsClient::new(sim.handle.acs_addr).ledger().await.unwrap();
     assert_eq!(served, sim.handle.ledger());

@@ -1,14 +1,11 @@
 //! The real `simulator` binary: `certs` writes a PKI, `serve` announces its ports, answers over
 //! mutual TLS, stops on SIGTERM and leaves the run's ledger file behind.
 
-mod common;
-
-use std::process::Stdio;
-
-use common::*;
 use iso8583::Mti;
 use simulator::{Action, DevPki, LedgerEntry};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use testkit::cards::MIR_CHALLENGE;
+use testkit::iso::{IsoClient, code, payment};
+use testkit::processes::SimulatorProcess;
 use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_simulator");
@@ -16,63 +13,22 @@ const BIN: &str = env!("CARGO_BIN_EXE_simulator");
 #[tokio::test]
 async fn serve_answers_over_mutual_tls_and_writes_the_ledger_file() {
     let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("certs");
-    let status = Command::new(BIN)
-        .arg("certs")
-        .arg("--out")
-        .arg(&certs)
-        .status()
+    // `simulator certs`, then `simulator serve` on port 0, ready once its READY line is read.
+    let sim = SimulatorProcess::start(BIN.as_ref(), dir.path())
         .await
         .unwrap();
-    assert!(status.success());
-    let pki = DevPki::load_from(&certs).unwrap();
-    let ledger_file = dir.path().join("ledger.jsonl");
+    let pki = DevPki::load_from(&sim.certs).unwrap();
+    let ledger_file = sim.ledger_file.clone();
 
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--iso-addr",
-            "127.0.0.1:0",
-            "--acs-addr",
-            "127.0.0.1:0",
-            "--certs",
-        ])
-        .arg(&certs)
-        .arg("--ledger")
-        .arg(&ledger_file)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(GUARD, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let iso_addr = simulator::Ready::parse(&ready).expect("a READY line").iso;
-
-    let mut client = IsoClient::connect(iso_addr, &pki).await.unwrap();
+    let mut client = IsoClient::connect(sim.iso_addr, &pki).await.unwrap();
     let response = client
-        .call(&payment(Mti::FINANCIAL_REQUEST, MIR, 4_200, &[]))
+        .call(&payment(Mti::FINANCIAL_REQUEST, MIR_CHALLENGE, 4_200, &[]))
         .await;
     assert_eq!(code(&response), "00");
     drop(client);
 
-    let pid = child.id().unwrap().to_string();
-    // The shell's built-in `kill`: no dependency on procps in a minimal CI image.
-    let term = Command::new("sh")
-        .arg("-c")
-        .arg(format!("kill -TERM {pid}"))
-        .status()
-        .await;
-    assert!(term.unwrap().success());
-    let exit = tokio::time::timeout(GUARD, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(exit.success(), "graceful exit on SIGTERM: {exit}");
+    // SIGTERM; an error unless the exit is a graceful 0.
+    sim.stop().await.expect("graceful exit on SIGTERM");
 
     let text = std::fs::read_to_string(&ledger_file).unwrap();
     let entries: Vec<LedgerEntry> = text
@@ -82,7 +38,10 @@ async fn serve_answers_over_mutual_tls_and_writes_the_ledger_file() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].action, Action::Approved);
     assert_eq!(entries[0].balance_delta, -4_200);
-    assert!(!text.contains(MIR), "the ledger file holds no PAN");
+    assert!(
+        !text.contains(MIR_CHALLENGE),
+        "the ledger file holds no PAN"
+    );
 }
 
 #[tokio::test]

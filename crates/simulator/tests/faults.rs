@@ -1,12 +1,12 @@
 //! Fault injection, observed from the acquirer's side of a real TLS connection.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use iso8583::{Message, Mti};
 use simulator::{Action, Delivery, Fault, FaultMatch, FaultRule, Faults, Latency};
+use testkit::cards::*;
+use testkit::iso::*;
+use testkit::network::Sim;
 
 fn delay_rule(amount: u64, ms: u64) -> FaultRule {
     FaultRule {
@@ -23,14 +23,14 @@ fn delay_rule(amount: u64, ms: u64) -> FaultRule {
 
 #[tokio::test]
 async fn a_slower_response_is_overtaken_on_the_same_connection() {
-    let sim = start(Faults {
+    let sim = Sim::start(Faults {
         rules: vec![delay_rule(111, 300)],
         ..Faults::default()
     })
     .await;
     let mut client = sim.client().await;
-    let slow = payment(Mti::AUTH_REQUEST, VISA, 111, &[]);
-    let fast = payment(Mti::AUTH_REQUEST, VISA, 222, &[]);
+    let slow = payment(Mti::AUTH_REQUEST, VISA_CHALLENGE, 111, &[]);
+    let fast = payment(Mti::AUTH_REQUEST, VISA_CHALLENGE, 222, &[]);
     client.send(&slow).await;
     client.send(&fast).await;
     let first = client.recv().await.unwrap();
@@ -48,12 +48,13 @@ async fn many_in_flight_with_random_latency_are_all_answered_once() {
             min_ms: 0,
             max_ms: 20,
         },
+        seed: testkit::faults::seed("many_in_flight_with_random_latency_are_all_answered_once"),
         ..Faults::default()
     };
-    let sim = start(faults).await;
+    let sim = Sim::start(faults).await;
     let mut client = sim.client().await;
     let requests: Vec<Message> = (0..200)
-        .map(|i| payment(Mti::AUTH_REQUEST, MASTERCARD, 100 + i, &[]))
+        .map(|i| payment(Mti::AUTH_REQUEST, MC_FRICTIONLESS, 100 + i, &[]))
         .collect();
     for request in &requests {
         client.send(request).await;
@@ -72,11 +73,11 @@ async fn many_in_flight_with_random_latency_are_all_answered_once() {
 
 #[tokio::test]
 async fn no_response_still_books_the_approval_so_that_the_reversal_has_something_to_undo() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     let lost = payment(
         Mti::FINANCIAL_REQUEST,
-        VISA,
+        VISA_CHALLENGE,
         simulator::faults::MAGIC_NO_RESPONSE,
         &[],
     );
@@ -102,9 +103,14 @@ async fn a_late_response_arrives_after_the_configured_delay() {
         late_delay: Duration::from_millis(200),
         ..Faults::default()
     };
-    let sim = start(faults).await;
+    let sim = Sim::start(faults).await;
     let mut client = sim.client().await;
-    let late = payment(Mti::AUTH_REQUEST, VISA, simulator::faults::MAGIC_LATE, &[]);
+    let late = payment(
+        Mti::AUTH_REQUEST,
+        VISA_CHALLENGE,
+        simulator::faults::MAGIC_LATE,
+        &[],
+    );
     client.send(&late).await;
     let started = tokio::time::Instant::now();
     client.send(&echo()).await;
@@ -121,12 +127,12 @@ async fn a_late_response_arrives_after_the_configured_delay() {
 
 #[tokio::test]
 async fn a_dropped_connection_cuts_a_response_in_half_and_the_next_connection_works() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     client
         .send(&payment(
             Mti::AUTH_REQUEST,
-            VISA,
+            VISA_CHALLENGE,
             simulator::faults::MAGIC_DROP_CONNECTION,
             &[],
         ))
@@ -139,7 +145,7 @@ async fn a_dropped_connection_cuts_a_response_in_half_and_the_next_connection_wo
     assert_eq!(
         code(
             &again
-                .call(&payment(Mti::AUTH_REQUEST, VISA, 100, &[]))
+                .call(&payment(Mti::AUTH_REQUEST, VISA_CHALLENGE, 100, &[]))
                 .await
         ),
         "00"
@@ -148,12 +154,12 @@ async fn a_dropped_connection_cuts_a_response_in_half_and_the_next_connection_wo
 
 #[tokio::test]
 async fn a_malformed_response_is_a_frame_that_does_not_decode() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     client
         .send(&payment(
             Mti::AUTH_REQUEST,
-            VISA,
+            VISA_CHALLENGE,
             simulator::faults::MAGIC_MALFORMED,
             &[],
         ))
@@ -165,7 +171,7 @@ async fn a_malformed_response_is_a_frame_that_does_not_decode() {
 
 #[tokio::test]
 async fn refused_handshakes_until_the_fault_is_switched_off() {
-    let sim = start(Faults {
+    let sim = Sim::start(Faults {
         refuse_handshake: true,
         ..Faults::default()
     })
@@ -182,13 +188,13 @@ async fn refused_handshakes_until_the_fault_is_switched_off() {
 
 #[tokio::test]
 async fn faults_by_mti_and_card_from_the_handle_and_disconnect_all() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     sim.handle.set_faults(Faults {
         rules: vec![FaultRule {
             matches: FaultMatch {
                 mti: Some(400),
-                card: Some(VISA.into()),
+                card: Some(VISA_CHALLENGE.into()),
                 ..FaultMatch::default()
             },
             fault: Fault::NoResponse,
@@ -196,7 +202,7 @@ async fn faults_by_mti_and_card_from_the_handle_and_disconnect_all() {
         }],
         ..Faults::default()
     });
-    let original = payment(Mti::AUTH_REQUEST, VISA, 100, &[]);
+    let original = payment(Mti::AUTH_REQUEST, VISA_CHALLENGE, 100, &[]);
     assert_eq!(code(&client.call(&original).await), "00");
     client.send(&reversal(&original)).await;
     assert_eq!(client.call(&echo()).await.mti(), Mti::NETWORK_RESPONSE);

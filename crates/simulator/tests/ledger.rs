@@ -2,13 +2,13 @@
 //! the ledger books every approval, applies each reversal exactly once, and explains every unit
 //! of every balance.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::*;
 use iso8583::{MessageBuilder, Mti, ReversalAttempt};
 use simulator::{Action, Delivery, Fault, FaultMatch, FaultRule, Faults};
+use testkit::cards::*;
+use testkit::iso::*;
+use testkit::network::Sim;
 
 #[tokio::test]
 async fn lost_responses_are_reversed_exactly_once_across_concurrent_connections() {
@@ -21,15 +21,18 @@ async fn lost_responses_are_reversed_exactly_once_across_concurrent_connections(
             fault: Fault::NoResponse,
             probability: 0.1,
         }],
+        seed: testkit::faults::seed(
+            "lost_responses_are_reversed_exactly_once_across_concurrent_connections",
+        ),
         ..Faults::default()
     };
-    let sim = start(faults).await;
+    let sim = Sim::start(faults).await;
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let mut client = sim.client().await;
         tasks.push(tokio::spawn(async move {
             let requests: Vec<_> = (0..100)
-                .map(|i| payment(Mti::FINANCIAL_REQUEST, MASTERCARD, 10 + i, &[]))
+                .map(|i| payment(Mti::FINANCIAL_REQUEST, MC_FRICTIONLESS, 10 + i, &[]))
                 .collect();
             for request in &requests {
                 client.send(request).await;
@@ -112,9 +115,9 @@ async fn lost_responses_are_reversed_exactly_once_across_concurrent_connections(
 
 #[tokio::test]
 async fn a_reversal_without_the_card_number_is_found_by_its_original_data() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
-    let original = payment(Mti::FINANCIAL_REQUEST, VISA, 900, &[]);
+    let original = payment(Mti::FINANCIAL_REQUEST, VISA_CHALLENGE, 900, &[]);
     assert_eq!(code(&client.call(&original).await), "00");
     let advice = MessageBuilder::reversal(
         ReversalAttempt::Advice,

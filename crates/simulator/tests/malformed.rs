@@ -1,11 +1,11 @@
 //! Hostile and broken input: a clear ledger entry, a closed connection, and a server that keeps
 //! serving everyone else.
 
-mod common;
-
-use common::*;
 use iso8583::Mti;
 use simulator::{Action, Faults};
+use testkit::cards::*;
+use testkit::iso::*;
+use testkit::network::Sim;
 use tokio::io::AsyncWriteExt;
 
 async fn assert_still_serving(sim: &Sim) {
@@ -13,7 +13,7 @@ async fn assert_still_serving(sim: &Sim) {
     assert_eq!(
         code(
             &client
-                .call(&payment(Mti::AUTH_REQUEST, VISA, 100, &[]))
+                .call(&payment(Mti::AUTH_REQUEST, VISA_CHALLENGE, 100, &[]))
                 .await
         ),
         "00"
@@ -30,7 +30,7 @@ fn malformed_reason(sim: &Sim) -> String {
 
 #[tokio::test]
 async fn an_oversize_length_header_closes_the_connection_with_a_clear_reason() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     client.send_raw(&[0xFF, 0xFF, b'0', b'1']).await;
     assert!(client.recv().await.is_none());
@@ -44,7 +44,7 @@ async fn an_oversize_length_header_closes_the_connection_with_a_clear_reason() {
 
 #[tokio::test]
 async fn an_empty_frame_and_an_undecodable_body_close_the_connection() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     client.send_raw(&[0, 0]).await;
     assert!(client.recv().await.is_none());
@@ -77,7 +77,7 @@ async fn an_empty_frame_and_an_undecodable_body_close_the_connection() {
 
 #[tokio::test]
 async fn a_response_mti_sent_to_the_network_is_recorded_and_ignored() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     let mut b = iso8583::MessageBuilder::new(Mti::AUTH_RESPONSE);
     b.field(7, now_de7().as_bytes())
@@ -94,15 +94,18 @@ async fn a_response_mti_sent_to_the_network_is_recorded_and_ignored() {
 
 #[tokio::test]
 async fn plain_tcp_and_clients_without_a_certificate_are_refused() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut plain = tokio::net::TcpStream::connect(sim.handle.iso_addr)
         .await
         .unwrap();
     plain.write_all(&frame(b"0800")).await.unwrap();
     let mut buf = [0u8; 64];
-    let read = tokio::time::timeout(GUARD, tokio::io::AsyncReadExt::read(&mut plain, &mut buf))
-        .await
-        .unwrap();
+    let read = tokio::time::timeout(
+        testkit::GUARD,
+        tokio::io::AsyncReadExt::read(&mut plain, &mut buf),
+    )
+    .await
+    .unwrap();
     // A TLS alert or a close, never an ISO response.
     assert!(!matches!(read, Ok(n) if n >= 4 && &buf[2..6] == b"0810"));
 
@@ -127,7 +130,7 @@ async fn plain_tcp_and_clients_without_a_certificate_are_refused() {
 #[tokio::test]
 async fn random_bodies_never_take_the_server_down() {
     use rand::{Rng, SeedableRng};
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(8583);
     for round in 0..40 {
         let mut body: Vec<u8> = (0..rng.gen_range(1..300)).map(|_| rng.r#gen()).collect();

@@ -1,12 +1,10 @@
 //! Every issuer rule and network rule of the README, through a real mutual-TLS connection.
 
-mod common;
-
-use common::*;
 use iso8583::{Mti, ProcessingCode, tag};
 use simulator::{Action, Faults};
-
-const SHORT_BALANCE: &str = "4000000000009995";
+use testkit::cards::*;
+use testkit::iso::*;
+use testkit::network::Sim;
 
 fn de48(msg: &iso8583::Message, t: u8) -> Option<Vec<u8>> {
     msg.de48().and_then(|d| d.get(t).map(<[u8]>::to_vec))
@@ -14,9 +12,9 @@ fn de48(msg: &iso8583::Message, t: u8) -> Option<Vec<u8>> {
 
 #[tokio::test]
 async fn approves_the_test_card_of_each_brand_with_an_approval_code_and_debits_it() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
-    for pan in [VISA, MASTERCARD, MIR] {
+    for pan in [VISA_CHALLENGE, MC_FRICTIONLESS, MIR_CHALLENGE] {
         let request = payment(Mti::AUTH_REQUEST, pan, 1_000, &[(tag::CVC2, b"123")]);
         let response = client.call(&request).await;
         assert_eq!(response.mti(), Mti::AUTH_RESPONSE);
@@ -38,19 +36,19 @@ async fn approves_the_test_card_of_each_brand_with_an_approval_code_and_debits_i
 
 #[tokio::test]
 async fn declines_by_card_and_amount_with_the_documented_codes() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     let cases: &[(&str, u64, &[u8; 4], &str)] = &[
-        ("4111111111111112", 1_000, b"3012", "14"),
-        (VISA, 1_000, b"2001", "54"),
-        ("4000000000000069", 1_000, b"3012", "54"),
-        ("4000000000000002", 1_000, b"3012", "05"),
-        (VISA, 0, b"3012", "13"),
-        (VISA, 9_957, b"3012", "57"),
-        (VISA, 9_961, b"3012", "61"),
-        (VISA, 9_991, b"3012", "91"),
-        (VISA, 9_996, b"3012", "96"),
-        ("4000000000003220", 1_000, b"3012", "1A"),
+        (LUHN_INVALID, 1_000, b"3012", "14"),
+        (VISA_CHALLENGE, 1_000, b"2001", "54"),
+        (EXPIRED_ACCOUNT, 1_000, b"3012", "54"),
+        (STOLEN, 1_000, b"3012", "05"),
+        (VISA_CHALLENGE, 0, b"3012", "13"),
+        (VISA_CHALLENGE, 9_957, b"3012", "57"),
+        (VISA_CHALLENGE, 9_961, b"3012", "61"),
+        (VISA_CHALLENGE, 9_991, b"3012", "91"),
+        (VISA_CHALLENGE, 9_996, b"3012", "96"),
+        (ALWAYS_3DS, 1_000, b"3012", "1A"),
     ];
     for &(pan, amount, expiry, expected) in cases {
         let request = payment_with(
@@ -87,12 +85,12 @@ async fn declines_by_card_and_amount_with_the_documented_codes() {
 
 #[tokio::test]
 async fn cvc2_mismatch_is_n7_with_the_cvc_result() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     let response = client
         .call(&payment(
             Mti::AUTH_REQUEST,
-            VISA,
+            VISA_CHALLENGE,
             500,
             &[(tag::CVC2, b"999")],
         ))
@@ -106,21 +104,21 @@ async fn cvc2_mismatch_is_n7_with_the_cvc_result() {
 
 #[tokio::test]
 async fn balance_is_debited_by_approvals_and_credited_by_reversals_and_refunds() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
-    let first = payment(Mti::FINANCIAL_REQUEST, SHORT_BALANCE, 6_000, &[]);
+    let first = payment(Mti::FINANCIAL_REQUEST, LOW_BALANCE, 6_000, &[]);
     assert_eq!(code(&client.call(&first).await), "00");
-    let second = payment(Mti::FINANCIAL_REQUEST, SHORT_BALANCE, 6_000, &[]);
+    let second = payment(Mti::FINANCIAL_REQUEST, LOW_BALANCE, 6_000, &[]);
     assert_eq!(code(&client.call(&second).await), "51");
     let reversed = client.call(&reversal(&first)).await;
     assert_eq!(reversed.mti(), Mti::REVERSAL_RESPONSE);
     assert_eq!(code(&reversed), "00");
-    let third = payment(Mti::FINANCIAL_REQUEST, SHORT_BALANCE, 6_000, &[]);
+    let third = payment(Mti::FINANCIAL_REQUEST, LOW_BALANCE, 6_000, &[]);
     assert_eq!(code(&client.call(&third).await), "00");
     let refund = payment_with(
         Mti::FINANCIAL_REQUEST,
         ProcessingCode::Refund,
-        SHORT_BALANCE,
+        LOW_BALANCE,
         2_500,
         b"3012",
         &[],
@@ -133,9 +131,9 @@ async fn balance_is_debited_by_approvals_and_credited_by_reversals_and_refunds()
 
 #[tokio::test]
 async fn a_reversal_is_applied_once_however_often_it_is_repeated() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
-    let original = payment(Mti::AUTH_REQUEST, MASTERCARD, 7_000, &[]);
+    let original = payment(Mti::AUTH_REQUEST, MC_FRICTIONLESS, 7_000, &[]);
     assert_eq!(code(&client.call(&original).await), "00");
     let amount = 7_000;
     for mti in [
@@ -147,7 +145,7 @@ async fn a_reversal_is_applied_once_however_often_it_is_repeated() {
         assert_eq!(response.mti(), mti.response().unwrap());
         assert_eq!(code(&response), "00");
     }
-    let never_seen = payment(Mti::AUTH_REQUEST, MASTERCARD, 1, &[]);
+    let never_seen = payment(Mti::AUTH_REQUEST, MC_FRICTIONLESS, 1, &[]);
     assert_eq!(code(&client.call(&reversal(&never_seen)).await), "00");
     let ledger = sim.handle.ledger();
     let actions: Vec<_> = ledger
@@ -171,9 +169,9 @@ async fn a_reversal_is_applied_once_however_often_it_is_repeated() {
 
 #[tokio::test]
 async fn completion_settles_at_most_the_authorized_amount_and_partial_reversal_releases_the_rest() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
-    let auth = payment(Mti::AUTH_REQUEST, MIR, 5_000, &[]);
+    let auth = payment(Mti::AUTH_REQUEST, MIR_CHALLENGE, 5_000, &[]);
     assert_eq!(code(&client.call(&auth).await), "00");
     let too_much = follow_up(Mti::COMPLETION_ADVICE, &auth, 6_000, None);
     let response = client.call(&too_much).await;
@@ -200,7 +198,7 @@ async fn completion_settles_at_most_the_authorized_amount_and_partial_reversal_r
     let balance = sim.handle.ledger().balance("220000******0004").unwrap();
     assert_eq!(balance.opening - balance.current, 3_000);
 
-    let purchase = payment(Mti::FINANCIAL_REQUEST, MIR, 4_000, &[]);
+    let purchase = payment(Mti::FINANCIAL_REQUEST, MIR_CHALLENGE, 4_000, &[]);
     assert_eq!(code(&client.call(&purchase).await), "00");
     let partial = follow_up(Mti::REVERSAL_REQUEST, &purchase, 4_000, Some(1_500));
     assert_eq!(code(&client.call(&partial).await), "00");
@@ -217,14 +215,14 @@ async fn completion_settles_at_most_the_authorized_amount_and_partial_reversal_r
 
 #[tokio::test]
 async fn velocity_limit_declines_the_fourth_approval_within_the_window() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     let codes: Vec<String> = {
         let mut out = Vec::new();
         for _ in 0..4 {
             out.push(code(
                 &client
-                    .call(&payment(Mti::AUTH_REQUEST, "4000000000000259", 100, &[]))
+                    .call(&payment(Mti::AUTH_REQUEST, VELOCITY, 100, &[]))
                     .await,
             ));
         }
@@ -235,9 +233,9 @@ async fn velocity_limit_declines_the_fourth_approval_within_the_window() {
 
 #[tokio::test]
 async fn a_repeated_stan_with_the_same_transmission_time_is_a_duplicate() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
-    let request = payment(Mti::AUTH_REQUEST, VISA, 100, &[]);
+    let request = payment(Mti::AUTH_REQUEST, VISA_CHALLENGE, 100, &[]);
     assert_eq!(code(&client.call(&request).await), "00");
     assert_eq!(code(&client.call(&request).await), "94");
     let ledger = sim.handle.ledger();
@@ -246,18 +244,18 @@ async fn a_repeated_stan_with_the_same_transmission_time_is_a_duplicate() {
 
 #[tokio::test]
 async fn first_use_needs_cvc2_and_3ds_and_returns_a_network_id_that_mit_must_carry() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     let no_cvc = payment(
         Mti::AUTH_REQUEST,
-        VISA,
+        VISA_CHALLENGE,
         100,
         &[(tag::COF_INDICATOR, b"I"), (tag::ECI, b"07")],
     );
     assert_eq!(code(&client.call(&no_cvc).await), "1A");
     let no_3ds = payment(
         Mti::AUTH_REQUEST,
-        VISA,
+        VISA_CHALLENGE,
         100,
         &[(tag::COF_INDICATOR, b"I"), (tag::CVC2, b"123")],
     );
@@ -265,7 +263,7 @@ async fn first_use_needs_cvc2_and_3ds_and_returns_a_network_id_that_mit_must_car
     // ECI 07 without a CAVV: the merchant disabled 3-D Secure for this order.
     let opted_out = payment(
         Mti::AUTH_REQUEST,
-        VISA,
+        VISA_CHALLENGE,
         100,
         &[
             (tag::COF_INDICATOR, b"I"),
@@ -289,26 +287,29 @@ async fn first_use_needs_cvc2_and_3ds_and_returns_a_network_id_that_mit_must_car
             ],
         )
     };
-    assert_eq!(code(&client.call(&mit(&network_id, VISA)).await), "00");
     assert_eq!(
-        code(&client.call(&mit(b"SIM999999999999", VISA)).await),
+        code(&client.call(&mit(&network_id, VISA_CHALLENGE)).await),
+        "00"
+    );
+    assert_eq!(
+        code(&client.call(&mit(b"SIM999999999999", VISA_CHALLENGE)).await),
         "12"
     );
     assert_eq!(
-        code(&client.call(&mit(&network_id, MASTERCARD)).await),
+        code(&client.call(&mit(&network_id, MC_FRICTIONLESS)).await),
         "12",
         "ID of another card"
     );
     let without_id = payment(
         Mti::FINANCIAL_REQUEST,
-        VISA,
+        VISA_CHALLENGE,
         100,
         &[(tag::COF_INDICATOR, b"M")],
     );
     assert_eq!(code(&client.call(&without_id).await), "12");
     let with_cvc = payment(
         Mti::FINANCIAL_REQUEST,
-        VISA,
+        VISA_CHALLENGE,
         100,
         &[
             (tag::COF_INDICATOR, b"M"),
@@ -323,7 +324,7 @@ async fn first_use_needs_cvc2_and_3ds_and_returns_a_network_id_that_mit_must_car
     );
     let cit = payment(
         Mti::FINANCIAL_REQUEST,
-        VISA,
+        VISA_CHALLENGE,
         100,
         &[(tag::COF_INDICATOR, b"C")],
     );
@@ -336,10 +337,10 @@ async fn first_use_needs_cvc2_and_3ds_and_returns_a_network_id_that_mit_must_car
 
 #[tokio::test]
 async fn a_request_missing_a_mandatory_field_gets_30_and_changes_nothing() {
-    let sim = start(Faults::default()).await;
+    let sim = Sim::start(Faults::default()).await;
     let mut client = sim.client().await;
     let mut b = iso8583::MessageBuilder::new(Mti::AUTH_REQUEST);
-    b.field(2, VISA.as_bytes())
+    b.field(2, VISA_CHALLENGE.as_bytes())
         .field(3, b"000000")
         .field(4, b"100")
         .stan(next_stan())

@@ -7,12 +7,17 @@
 //! order. Customer numbers are kept in clear: they are the merchant's identifiers, not card data,
 //! and an investigator must be able to find every access to one customer's cards. Must never hold
 //! a PAN, a CVC or a cardholder name.
+//!
+//! The chain alone has no key and its head lives in the same database, so whoever can write the
+//! database could recompute it. So the appender publishes each durable head, and the `seal`
+//! module MACs it in the HSM at checkpoints and appends it to a file outside the database;
+//! [`verify`] checks the chain, and `seal::verify_sealed` checks it against those checkpoints.
 
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use store::{Batch, Op, Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::model::{Role, Token};
 use crate::wire::{DecodeError, Reader, Writer};
@@ -137,6 +142,9 @@ pub enum AuditError {
     Stopped,
     #[error("audit entry {seq}: {problem}")]
     Broken { seq: u64, problem: &'static str },
+    /// The sealed checkpoints outside the database disagree with the log, or cannot be read.
+    #[error("audit checkpoints")]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
 }
 
 /// Called once with the outcome of the commit that holds the entry.
@@ -152,6 +160,8 @@ struct Append {
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     queue: mpsc::Sender<Append>,
+    /// The last durable (sequence, hash), for the checkpoints.
+    head: watch::Receiver<(u64, [u8; 32])>,
 }
 
 impl AuditLog {
@@ -161,6 +171,7 @@ impl AuditLog {
             Some((_, v)) => parse_stored(&v)?,
             None => (0, [0u8; 32]),
         };
+        let (head_tx, head) = watch::channel((seq, hash));
         let (queue, mut rx) = mpsc::channel::<Append>(8192);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -192,13 +203,19 @@ impl AuditLog {
                 let result = store.commit(batch).await.map_err(Arc::new);
                 if result.is_ok() {
                     (seq, hash) = (s, h);
+                    head_tx.send_replace((s, h));
                 }
                 for a in group {
                     (a.done)(result.clone().map_err(AuditError::Commit));
                 }
             }
         });
-        Ok(AuditLog { queue })
+        Ok(AuditLog { queue, head })
+    }
+
+    /// The last durable (sequence, hash), updated after every commit.
+    pub fn head(&self) -> watch::Receiver<(u64, [u8; 32])> {
+        self.head.clone()
     }
 
     /// Appends `event` and applies `changes` in the same durable commit.
@@ -236,6 +253,15 @@ impl AuditLog {
     }
 }
 
+/// `meta/audit-head`: the last sequence (u64 BE) and its hash.
+fn parse_head(v: &[u8]) -> Option<(u64, [u8; 32])> {
+    let (seq, hash) = v.split_at_checked(8)?;
+    Some((
+        u64::from_be_bytes(seq.try_into().ok()?),
+        hash.try_into().ok()?,
+    ))
+}
+
 fn parse_stored(v: &[u8]) -> Result<(u64, [u8; 32]), AuditError> {
     let split = v.len().checked_sub(32).ok_or(AuditError::Broken {
         seq: 0,
@@ -260,7 +286,27 @@ pub struct Verified {
 
 /// Walks the whole log and checks numbering, every hash link, and the recorded head: an altered,
 /// removed, inserted or reordered entry, or a cut tail, is reported with the first bad sequence.
+/// This alone cannot see a chain recomputed by someone who can write the database:
+/// `seal::verify_sealed` adds the HSM-sealed checkpoints.
 pub fn verify(store: &Store) -> Result<Verified, AuditError> {
+    verify_through(store, &mut |_, _| Ok(()))
+}
+
+/// What [`verify_through`] calls with each entry's sequence and hash.
+pub type EachEntry<'a> = dyn FnMut(u64, &[u8; 32]) -> Result<(), AuditError> + 'a;
+
+/// [`verify`], calling `at(seq, hash)` for every entry in order, so that a caller can compare
+/// the chain with what it knows of it.
+pub fn verify_through(store: &Store, at: &mut EachEntry<'_>) -> Result<Verified, AuditError> {
+    // The head is read first: a running vault appends while this walks, and entries after the
+    // head read here are checked as chain links only.
+    let head = match store.get(HEAD)? {
+        None => None,
+        Some(v) => Some(parse_head(&v).ok_or(AuditError::Broken {
+            seq: 0,
+            problem: "head record malformed",
+        })?),
+    };
     let (mut expected, mut prev) = (1u64, [0u8; 32]);
     let end = audit_key(u64::MAX);
     let mut start = audit_key(1);
@@ -292,13 +338,17 @@ pub fn verify(store: &Store) -> Result<Verified, AuditError> {
             if h[..] != *hash {
                 return Err(broken("hash mismatch (entry altered or reordered)"));
             }
+            if head.is_some_and(|(seq, hash)| seq == expected && hash != h) {
+                return Err(broken("hash differs from the recorded head"));
+            }
+            at(expected, &h)?;
             prev = h;
             expected += 1;
         }
         start = next;
     }
     let entries = expected - 1;
-    match store.get(HEAD)? {
+    match head {
         None if entries == 0 => {}
         None => {
             return Err(AuditError::Broken {
@@ -306,14 +356,13 @@ pub fn verify(store: &Store) -> Result<Verified, AuditError> {
                 problem: "head record missing",
             });
         }
-        Some(head) => {
-            if head.len() != 40 || head[..8] != entries.to_be_bytes() || head[8..] != prev {
-                return Err(AuditError::Broken {
-                    seq: entries,
-                    problem: "log ends before the recorded head (tail cut)",
-                });
-            }
+        Some((seq, _)) if seq > entries => {
+            return Err(AuditError::Broken {
+                seq: entries,
+                problem: "log ends before the recorded head (tail cut)",
+            });
         }
+        Some(_) => {}
     }
     Ok(Verified {
         entries,

@@ -31,43 +31,69 @@ pub struct Cli {
 enum Command {
     /// Create the keys (and, with --dev, the SoftHSM token) or check the existing ones.
     Init {
-        /// Development: create a SoftHSM2 token at $SOFTHSM2_CONF if there is none (SO PIN from
-        /// VAULT_HSM_SO_PIN).
+        /// Development: create a SoftHSM2 token at $SOFTHSM2_CONF if there is none, with a
+        /// random user PIN written to `[hsm] pin_file` (0600) and a random SO PIN kept nowhere.
         #[arg(long)]
         dev: bool,
     },
     /// Serve the vault protocol until SIGINT or SIGTERM.
-    Serve,
-    /// Start a new key version on the running vault; records are re-sealed in the background.
-    RotateKeys,
+    Serve {
+        /// Accept secrets (`*_env`) from environment variables, which stay readable in
+        /// /proc/<pid>/environ for the vault's whole life; without it such a config is refused.
+        #[arg(long)]
+        allow_env_secrets: bool,
+    },
+    /// Start a new key version on the running vault; records are re-sealed in the background
+    /// and the retired keys destroyed once none is left under them.
+    RotateKeys {
+        /// Rotate the fingerprint key instead: records are re-fingerprinted in the background.
+        #[arg(long)]
+        fingerprint: bool,
+    },
     /// Erase cards past retention on the running vault.
     Purge,
-    /// Audit log commands (run with the vault stopped: they open the database).
+    /// Audit log commands.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// List the vault's HSM keys: labels, versions, attributes; never values.
+    /// List the vault's HSM keys: labels, versions, attributes, age against the cryptoperiod;
+    /// never values.
     Keys,
 }
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain: exit status 1 on any altered, removed or reordered entry.
-    Verify,
+    /// Check the hash chain and its HSM-sealed checkpoints: exit status 1 on any altered, removed
+    /// or reordered entry, a recomputed chain, or a tail cut below the last checkpoint. Asks the
+    /// running vault when one serves on the socket; otherwise opens the database and the HSM.
+    Verify {
+        /// Verify against this copy of the checkpoint file (the one shipped off-host) instead of
+        /// the data directory's; the vault must then be stopped.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
 }
 
 fn say(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
+/// The variable an SO PIN was once passed in; `serve` refuses to run with it set.
+const SO_PIN_ENV: &str = "VAULT_HSM_SO_PIN";
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // Before the config is read: it loads the HSM PIN and the client secrets.
     startup::harden_process()?;
+    if let Command::Init { dev: true } = cli.command {
+        let path = cli.config.clone();
+        tokio::task::spawn_blocking(move || dev_token(&path)).await??;
+    }
     let config = Config::load(&cli.config)?;
     match cli.command {
-        Command::Init { dev } => tokio::task::spawn_blocking(move || init(&config, dev)).await?,
-        Command::Serve => {
+        Command::Init { .. } => tokio::task::spawn_blocking(move || init(&config)).await?,
+        Command::Serve { allow_env_secrets } => {
+            refuse_environment_secrets(&config, allow_env_secrets)?;
             // Lock first: a second vault on this data directory stops here, before it could
             // replace the first one's socket; then everything that can fail (store, HSM, keys,
             // TLS files), then bind and announce.
@@ -103,10 +129,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             socket.remove_if_ours();
             Ok(served?)
         }
-        Command::RotateKeys => {
+        Command::RotateKeys { fingerprint: false } => {
             let v = admin(&config).await?.rotate_keys().await?;
             say(&format!(
                 "key version v{v} is now sealing; re-sealing older records in the background"
+            ));
+            Ok(())
+        }
+        Command::RotateKeys { fingerprint: true } => {
+            let v = admin(&config).await?.rotate_fingerprint_key().await?;
+            say(&format!(
+                "fingerprint key v{v} is now current; re-fingerprinting older records in the background"
             ));
             Ok(())
         }
@@ -116,15 +149,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Verify,
+            command: AuditCommand::Verify { checkpoints },
         } => {
-            let store = store::Store::open(config.engine, &config.database_path())?;
-            match vault::audit::verify(&store) {
+            let verified = match (checkpoints, serving_admin(&config).await?) {
+                (None, Some(client)) => client
+                    .verify_audit()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", service::Chain(&e))),
+                (Some(_), Some(_)) => {
+                    bail!("a vault is serving: verify a copy of the checkpoints with it stopped")
+                }
+                (file, None) => {
+                    let store = store::Store::open(config.engine, &config.database_path())?;
+                    let hsm = hsm::Hsm::open(&config.hsm)?;
+                    let file = file.unwrap_or_else(|| config.audit_head_file());
+                    let sealer = vault::checkpoint::Sealer::new(hsm, file);
+                    vault::checkpoint::verify_sealed(&store, &sealer)
+                        .map_err(|e| anyhow::anyhow!("{}", service::Chain(&e)))
+                }
+            };
+            match verified {
                 Ok(v) => {
                     let head: String = v.head.iter().map(|b| format!("{b:02x}")).collect();
                     say(&format!(
-                        "audit log intact: {} entries, head {head}",
-                        v.entries
+                        "audit log intact: {} entries, {} checkpoints sealed through entry {}, head {head}",
+                        v.entries, v.checkpoints, v.sealed_through
                     ));
                     Ok(())
                 }
@@ -133,9 +182,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys => {
             let hsm = hsm::Hsm::open(&config.hsm)?;
+            let today = hsm::today();
             for k in hsm.keys()? {
+                // Age against the cryptoperiod; a key made before creation days were recorded
+                // has none, and is flagged so an operator rotates it.
+                let age = match (k.age(today), k.past_cryptoperiod(today)) {
+                    (Some(age), Some(past)) => format!(
+                        "age={}d\tcryptoperiod={}d\t{}",
+                        age.whole_days(),
+                        k.kind.cryptoperiod().whole_days(),
+                        if past {
+                            "PAST-CRYPTOPERIOD"
+                        } else {
+                            "in-cryptoperiod"
+                        }
+                    ),
+                    _ => format!(
+                        "age=unknown\tcryptoperiod={}d\tUNDATED (rotate to date it)",
+                        k.kind.cryptoperiod().whole_days()
+                    ),
+                };
                 say(&format!(
-                    "{}\t{:?}\t{}\tsensitive={}\textractable={}\ttoken={}",
+                    "{}\t{:?}\t{}\tsensitive={}\textractable={}\ttoken={}\t{age}",
                     k.label, k.kind, k.version, k.sensitive, k.extractable, k.token
                 ));
             }
@@ -144,28 +212,90 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn init(config: &Config, dev: bool) -> anyhow::Result<()> {
-    startup::private_dir(&config.data_dir)?;
-    if dev {
-        let conf = std::env::var_os("SOFTHSM2_CONF")
-            .map(PathBuf::from)
-            .context("--dev needs SOFTHSM2_CONF set to where the dev token's config should live")?;
-        if !conf.exists() {
-            let so_pin = std::env::var("VAULT_HSM_SO_PIN")
-                .context("--dev needs VAULT_HSM_SO_PIN for the new token")?;
-            hsm::softhsm::write_conf(&conf, &config.data_dir.join("softhsm-tokens"))?;
-            hsm::softhsm::init_token(
-                &conf,
-                &config.hsm.token_label,
-                &hsm::Pin::new(so_pin),
-                &config.hsm.user_pin,
-            )?;
-            say(&format!(
-                "created SoftHSM2 token {:?}",
-                config.hsm.token_label
-            ));
-        }
+/// Secrets in environment variables cannot be cleared here: `std::env::remove_var` is `unsafe`
+/// in edition 2024 (another thread may read the environment at the same moment) and this crate
+/// forbids unsafe code, and even a cleared variable stays in the kernel's copy that
+/// `/proc/<pid>/environ` shows. So `serve` takes secrets from owner-only files, and accepts
+/// variables only when the operator says so knowingly; the SO PIN it never accepts.
+fn refuse_environment_secrets(config: &Config, allowed: bool) -> anyhow::Result<()> {
+    if std::env::var_os(SO_PIN_ENV).is_some() {
+        bail!(
+            "{SO_PIN_ENV} is set: the SO PIN must never reach `vault serve` (it needs only the \
+             user PIN); unset it"
+        );
     }
+    if !allowed && !config.env_secrets.is_empty() {
+        bail!(
+            "secrets from environment variables ({}) would stay readable in /proc/<pid>/environ \
+             for the vault's whole life: use *_file (owner-only, chmod 600) instead, or pass \
+             --allow-env-secrets to accept that",
+            config.env_secrets.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `init --dev`: the SoftHSM2 config at `$SOFTHSM2_CONF` and a token in it, when there is none.
+/// The user PIN is random and written owner-only to `[hsm] pin_file` (beside the SoftHSM2
+/// config in the dev layout) unless that file exists; the SO PIN is random and kept nowhere (a
+/// dev token is re-created, never administered). No PIN is in an argument list or variable.
+fn dev_token(config_path: &std::path::Path) -> anyhow::Result<()> {
+    let dev = vault::config::DevToken::load(config_path)?;
+    let conf = std::env::var_os("SOFTHSM2_CONF")
+        .map(PathBuf::from)
+        .context("--dev needs SOFTHSM2_CONF set to where the dev token's config should live")?;
+    let pin_file = dev.pin_file.context(
+        "--dev keeps the user PIN in an owner-only file: set [hsm] pin_file (beside the SoftHSM2 \
+         config)",
+    )?;
+    if conf.exists() {
+        return Ok(());
+    }
+    startup::private_dir(&dev.data_dir)?;
+    let user_pin = if pin_file.exists() {
+        hsm::Pin::new(vault::SecretSource::File(pin_file.clone()).read()?)
+    } else {
+        let pin = hsm::Pin::new(random_pin());
+        write_owner_only(&pin_file, pin.expose())?;
+        pin
+    };
+    hsm::softhsm::write_conf(&conf, &dev.data_dir.join("softhsm-tokens"))?;
+    hsm::softhsm::init_token(
+        &conf,
+        &dev.token_label,
+        &hsm::Pin::new(random_pin()),
+        &user_pin,
+    )?;
+    say(&format!(
+        "created SoftHSM2 token {:?}; user PIN in {}",
+        dev.token_label,
+        pin_file.display()
+    ));
+    Ok(())
+}
+
+/// 128 random bits, hex: a PIN nobody types.
+fn random_pin() -> String {
+    use rand::RngCore;
+    let mut bytes = zeroize::Zeroizing::new([0u8; 16]);
+    rand::thread_rng().fill_bytes(&mut bytes[..]);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Creates `path` readable and writable by its owner only, from the first byte on.
+fn write_owner_only(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))?;
+    writeln!(file, "{secret}").with_context(|| format!("write {}", path.display()))
+}
+
+fn init(config: &Config) -> anyhow::Result<()> {
+    startup::private_dir(&config.data_dir)?;
     let hsm = hsm::Hsm::open(&config.hsm)?;
     let store = store::Store::open(config.engine, &config.database_path())?;
     match service::init(&store, &hsm)? {
@@ -177,6 +307,33 @@ fn init(config: &Config, dev: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The admin client when a vault serves on the socket; `None` when none does (nothing listens),
+/// or when the config names no admin client to ask it with (a serving vault then holds the
+/// database's lock, and opening it says so).
+async fn serving_admin(config: &Config) -> anyhow::Result<Option<VaultClient>> {
+    if !config
+        .clients
+        .iter()
+        .any(|c| c.role == Role::Admin && c.secret.is_some())
+    {
+        return Ok(None);
+    }
+    match admin(config).await {
+        Ok(client) => Ok(Some(client)),
+        Err(e)
+            if e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<vault::ClientError>(),
+                    Some(vault::ClientError::Connect { .. })
+                )
+            }) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A client for operator commands: the first configured `admin` client, over the Unix socket.

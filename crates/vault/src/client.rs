@@ -188,20 +188,67 @@ impl VaultClient {
         }
     }
 
+    /// (Facade role.) A single-use grant for the authorizer to detokenize `token` for `payment`;
+    /// it expires after a few minutes (the vault's `payments.grant_ttl_secs`).
+    pub async fn grant_detokenize(
+        &self,
+        merchant: &MerchantId,
+        customer: &CustomerNumber,
+        token: Token,
+        payment: &PaymentRef,
+    ) -> Result<GrantId, ClientError> {
+        let op = ReadOp::IssueGrant {
+            merchant: merchant.clone(),
+            customer: customer.clone(),
+            token,
+            payment: payment.clone(),
+        };
+        match self.call(Op::Read(op)).await? {
+            Reply::Granted(g) => Ok(g),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
+        }
+    }
+
+    /// (Authorizer role.) The card for `payment`, on presenting the grant the facade obtained for
+    /// exactly this card and payment; the grant is used up.
     pub async fn detokenize(
         &self,
         merchant: &MerchantId,
         customer: &CustomerNumber,
         token: Token,
+        payment: &PaymentRef,
+        grant: GrantId,
     ) -> Result<CardSecret, ClientError> {
-        match self
-            .call(Op::Read(ReadOp::Detokenize {
-                merchant: merchant.clone(),
-                customer: customer.clone(),
-                token,
-            }))
-            .await?
-        {
+        self.secret(ReadOp::Detokenize {
+            merchant: merchant.clone(),
+            customer: customer.clone(),
+            token,
+            payment: payment.clone(),
+            grant,
+        })
+        .await
+    }
+
+    /// (Authorizer role.) The card again, to reverse `payment`: only for a payment this vault
+    /// detokenized with a grant, within its reversal window (`payments.reversal_window_secs`).
+    pub async fn detokenize_for_reversal(
+        &self,
+        merchant: &MerchantId,
+        customer: &CustomerNumber,
+        token: Token,
+        payment: &PaymentRef,
+    ) -> Result<CardSecret, ClientError> {
+        self.secret(ReadOp::DetokenizeForReversal {
+            merchant: merchant.clone(),
+            customer: customer.clone(),
+            token,
+            payment: payment.clone(),
+        })
+        .await
+    }
+
+    async fn secret(&self, op: ReadOp) -> Result<CardSecret, ClientError> {
+        match self.call(Op::Read(op)).await? {
             Reply::Secret(s) => Ok(s),
             other => Err(ClientError::UnexpectedReply(other.kind())),
         }
@@ -252,17 +299,21 @@ impl VaultClient {
         .await
     }
 
+    /// (Authorizer role.) Records `payment` as successful, once however often it is sent; the
+    /// vault times it by its own clock and refuses an `at` further from it than its allowed skew.
     pub async fn record_payment(
         &self,
         merchant: &MerchantId,
         customer: &CustomerNumber,
         token: Token,
+        payment: &PaymentRef,
         at: Timestamp,
     ) -> Result<(), ClientError> {
         self.done(WriteOp::RecordPayment {
             merchant: merchant.clone(),
             customer: customer.clone(),
             token,
+            payment: payment.clone(),
             at,
         })
         .await
@@ -276,9 +327,26 @@ impl VaultClient {
         }
     }
 
+    /// (Admin role.) Verifies the audit log against its sealed checkpoints in the running vault.
+    pub async fn verify_audit(&self) -> Result<AuditSummary, ClientError> {
+        match self.call(Op::Admin(AdminOp::VerifyAudit)).await? {
+            Reply::AuditVerified(a) => Ok(a),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
+        }
+    }
+
     /// Starts a new key version; returns it. Re-sealing goes on in the vault's background.
     pub async fn rotate_keys(&self) -> Result<u32, ClientError> {
         match self.call(Op::Admin(AdminOp::RotateKeys)).await? {
+            Reply::Rotated(v) => Ok(v),
+            other => Err(ClientError::UnexpectedReply(other.kind())),
+        }
+    }
+
+    /// Starts a new fingerprint key version (admin only); records are re-fingerprinted in the
+    /// background and the retired key destroyed once none is left under it. Returns the version.
+    pub async fn rotate_fingerprint_key(&self) -> Result<u32, ClientError> {
+        match self.call(Op::Admin(AdminOp::RotateFingerprintKey)).await? {
             Reply::Rotated(v) => Ok(v),
             other => Err(ClientError::UnexpectedReply(other.kind())),
         }
@@ -425,6 +493,8 @@ async fn establish(
         .send(Request { id: 0, op: hello }.encode())
         .await
         .map_err(ClientError::Transport)?;
+    // The hello carried the client's secret into the codec's buffer.
+    protocol::wipe_sent(write.write_buffer_mut());
     let frame = read
         .next()
         .await
@@ -469,6 +539,8 @@ async fn establish(
             if SinkExt::<bytes::Bytes>::flush(&mut write).await.is_err() {
                 return;
             }
+            // Tokenize requests (PANs) were copied into the codec's buffer: wipe it.
+            protocol::wipe_sent(write.write_buffer_mut());
         }
     });
     tokio::spawn(async move {

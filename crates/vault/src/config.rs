@@ -42,6 +42,12 @@ struct RawConfig {
     merchants: Vec<RawMerchant>,
     #[serde(default)]
     clients: Vec<RawClient>,
+    #[serde(default)]
+    payments: PaymentPolicy,
+    #[serde(default)]
+    detokenize: DetokenizeLimit,
+    #[serde(default)]
+    audit: AuditPolicy,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +185,82 @@ pub struct TlsListen {
     pub files: TlsFiles,
 }
 
+/// How a detokenize is bound to a payment, and how a payment is recorded (`[payments]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentPolicy {
+    /// How long a detokenize grant stays usable (seconds; default 300): long enough for one
+    /// authorization, short enough that a leaked grant is soon worthless.
+    pub grant_ttl_secs: u64,
+    /// How long after its detokenize a payment may be reversed with its card again (seconds;
+    /// default 7 days): store-and-forward retries a reversal until the network acknowledges it.
+    pub reversal_window_secs: u64,
+    /// How far a recorded payment's client time may be from the vault's clock (seconds; default
+    /// 300). The vault's own time is what is stored.
+    pub clock_skew_secs: u64,
+    /// Most grants outstanding at once (default 1,000,000, about 150 MB at worst): the facade
+    /// cannot make the vault's memory grow without bound.
+    pub max_grants: usize,
+}
+
+impl Default for PaymentPolicy {
+    fn default() -> PaymentPolicy {
+        PaymentPolicy {
+            grant_ttl_secs: 300,
+            reversal_window_secs: 7 * 24 * 3600,
+            clock_skew_secs: 300,
+            max_grants: 1_000_000,
+        }
+    }
+}
+
+/// Per-client detokenize volume (`[detokenize]`): a token bucket per client, and a rate above
+/// which the vault logs an alert and counts it in the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetokenizeLimit {
+    /// Sustained detokenizes per second per client (default 20,000: twice the 10,000 payments
+    /// per second the soak asks for).
+    pub rate_per_sec: u32,
+    /// Detokenizes a client may make at once above the rate (default 40,000).
+    pub burst: u32,
+    /// Detokenizes in one second by one client above which an alert is logged and counted
+    /// (default 15,000).
+    pub alert_per_sec: u32,
+}
+
+impl Default for DetokenizeLimit {
+    fn default() -> DetokenizeLimit {
+        DetokenizeLimit {
+            rate_per_sec: 20_000,
+            burst: 40_000,
+            alert_per_sec: 15_000,
+        }
+    }
+}
+
+/// When the audit chain's head is sealed by the HSM and exported (`[audit]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditPolicy {
+    /// A checkpoint after this many new entries (default 10,000).
+    pub checkpoint_every: u64,
+    /// A checkpoint at least this often while entries are added (seconds; default 10).
+    pub checkpoint_secs: u64,
+    /// The append-only checkpoint file; default `<data_dir>/audit-head.log`.
+    pub head_file: Option<PathBuf>,
+}
+
+impl Default for AuditPolicy {
+    fn default() -> AuditPolicy {
+        AuditPolicy {
+            checkpoint_every: 10_000,
+            checkpoint_secs: 10,
+            head_file: None,
+        }
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -191,6 +273,41 @@ pub struct Config {
     pub sweep_interval: Duration,
     pub merchants: HashMap<MerchantId, MerchantPolicy>,
     pub clients: Vec<ClientEntry>,
+    /// The environment variables secrets were read from (`*_env`). `vault serve` refuses them
+    /// unless told otherwise: a variable stays in `/proc/<pid>/environ` for the process's life.
+    pub env_secrets: Vec<String>,
+    pub payments: PaymentPolicy,
+    pub detokenize: DetokenizeLimit,
+    pub audit: AuditPolicy,
+}
+
+/// What `vault init --dev` needs before the config's secrets exist: it creates the dev token and
+/// its user PIN file, which a full [`Config::load`] would then read.
+#[derive(Debug, Clone)]
+pub struct DevToken {
+    pub data_dir: PathBuf,
+    pub token_label: String,
+    /// `[hsm] pin_file`, where the dev user PIN is written (0600) when it does not exist.
+    pub pin_file: Option<PathBuf>,
+}
+
+impl DevToken {
+    /// The dev token settings of the config at `path`, without reading any secret.
+    pub fn load(path: &Path) -> Result<DevToken, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(DevToken {
+            data_dir: raw.data_dir,
+            token_label: raw.hsm.token_label,
+            pin_file: raw.hsm.pin.secret_file,
+        })
+    }
 }
 
 impl Config {
@@ -217,6 +334,15 @@ impl Config {
 
     fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let invalid = |m: String| ConfigError::Invalid(m);
+        // Before any secret is read: a refused config never touches the PIN.
+        refuse_unsafe_engine(raw.engine)?;
+        let mut env_secrets = Vec::new();
+        let mut noted = |source: Option<SecretSource>| {
+            if let Some(SecretSource::Env(var)) = &source {
+                env_secrets.push(var.clone());
+            }
+            source
+        };
         let mut merchants = HashMap::new();
         for m in raw.merchants {
             let id = MerchantId::parse(&m.id)
@@ -247,8 +373,7 @@ impl Config {
                 ))
             })?;
             let secret = match c.secret {
-                Some(s) => s
-                    .source()?
+                Some(s) => noted(s.source()?)
                     .map(|source| source.read().map(|s| ClientSecret::new(s.into_bytes())))
                     .transpose()?,
                 None => None,
@@ -261,15 +386,15 @@ impl Config {
                     c.id
                 )));
             }
-            if let Some(s) = &secret {
-                if s.expose().len() < MIN_SECRET_LEN {
-                    return Err(invalid(format!(
-                        "client {}: secret is {} bytes, at least {MIN_SECRET_LEN} are needed \
+            if let Some(s) = &secret
+                && s.expose().len() < MIN_SECRET_LEN
+            {
+                return Err(invalid(format!(
+                    "client {}: secret is {} bytes, at least {MIN_SECRET_LEN} are needed \
                          (the login throttle slows guessing, only length makes it hopeless)",
-                        c.id,
-                        s.expose().len()
-                    )));
-                }
+                    c.id,
+                    s.expose().len()
+                )));
             }
             let tls_identity = tls_identity(&c.id, c.tls_uri, c.tls_cert_sha256)?;
             if secret.is_none() && tls_identity.is_none() {
@@ -308,9 +433,7 @@ impl Config {
                 .unwrap_or_else(|| hsm::softhsm::DEFAULT_MODULE.into()),
             token_label: raw.hsm.token_label,
             user_pin: Pin::new(
-                raw.hsm
-                    .pin
-                    .source()?
+                noted(raw.hsm.pin.source()?)
                     .ok_or_else(|| invalid("[hsm] needs pin_env or pin_file".into()))?
                     .read()?,
             ),
@@ -318,6 +441,24 @@ impl Config {
         };
         if raw.retention.years == 0 {
             return Err(invalid("retention.years must be at least 1".into()));
+        }
+        let p = raw.payments;
+        if p.grant_ttl_secs == 0 || p.reversal_window_secs == 0 || p.max_grants == 0 {
+            return Err(invalid(
+                "payments.grant_ttl_secs, reversal_window_secs and max_grants must be at least 1"
+                    .into(),
+            ));
+        }
+        let d = raw.detokenize;
+        if d.rate_per_sec == 0 || d.burst == 0 || d.alert_per_sec == 0 {
+            return Err(invalid(
+                "detokenize.rate_per_sec, burst and alert_per_sec must be at least 1".into(),
+            ));
+        }
+        if raw.audit.checkpoint_every == 0 || raw.audit.checkpoint_secs == 0 {
+            return Err(invalid(
+                "audit.checkpoint_every and checkpoint_secs must be at least 1".into(),
+            ));
         }
         Ok(Config {
             socket: raw
@@ -338,10 +479,24 @@ impl Config {
             sweep_interval: Duration::from_secs(raw.retention.sweep_interval_secs.max(1)),
             merchants,
             clients,
+            env_secrets,
+            payments: raw.payments,
+            detokenize: raw.detokenize,
+            audit: raw.audit,
         })
     }
 
-    /// Where the database lives, by engine.
+    /// Where audit checkpoints are appended: outside the database, for an operator to ship
+    /// off-host.
+    pub fn audit_head_file(&self) -> PathBuf {
+        self.audit
+            .head_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-head.log"))
+    }
+
+    /// The vault's database file. Only redb is ever opened here: [`refuse_unsafe_engine`] keeps
+    /// sled out of a validated config.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join(match self.engine {
             EngineKind::Redb => "vault.redb",
@@ -402,6 +557,22 @@ fn tls_identity(
     }
 }
 
+/// The vault acknowledges a card, a key change or an audit entry only once it is on disk, so it
+/// runs only on an engine whose commit promises that across power loss: redb (fdatasync). sled
+/// 0.34 flushes with `sync_file_range`, which does not, so a config naming it is refused rather
+/// than quietly weakening that promise (see README.md, "Storage engine").
+fn refuse_unsafe_engine(engine: EngineKind) -> Result<(), ConfigError> {
+    match engine {
+        EngineKind::Redb => Ok(()),
+        EngineKind::Sled => Err(ConfigError::Invalid(
+            "engine \"sled\" is not offered for the vault: its flush (sync_file_range) does not \
+             promise that an acknowledged card or audit entry survives a power loss; use \"redb\" \
+             (the default)"
+                .into(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,5 +628,51 @@ mod tests {
             .unwrap_err();
             assert!(err.to_string().contains("at least 16"), "{err}");
         }
+    }
+
+    /// A config whose HSM PIN sits in an owner-only file under `dir`, with `extra` before `[hsm]`.
+    fn config_text(dir: &Path, extra: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let pin = dir.join("hsm-user.pin");
+        std::fs::write(&pin, "user-pin\n").unwrap();
+        std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).unwrap();
+        format!(
+            "data_dir = \"{}\"\n{extra}\n[hsm]\ntoken_label = \"t\"\npin_file = \"{}\"\n",
+            dir.display(),
+            pin.display()
+        )
+    }
+
+    #[test]
+    fn a_pin_file_others_can_read_is_refused_and_env_secrets_are_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let text = config_text(dir.path(), "");
+        let config = Config::from_toml(&text).unwrap();
+        assert!(config.env_secrets.is_empty());
+        let pin = dir.path().join("hsm-user.pin");
+        std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("chmod 600") && !err.contains("user-pin"),
+            "{err}"
+        );
+        std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let with_env =
+            format!("{text}[[clients]]\nid = \"f\"\nrole = \"facade\"\nsecret_env = \"PATH\"\n");
+        assert_eq!(Config::from_toml(&with_env).unwrap().env_secrets, ["PATH"]);
+    }
+
+    #[test]
+    fn a_config_naming_sled_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Config::from_toml(&config_text(dir.path(), "engine = \"redb\"")).is_ok());
+        let err = Config::from_toml(&config_text(dir.path(), "engine = \"sled\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sled") && err.contains("power loss") && err.contains("redb"),
+            "{err}"
+        );
     }
 }

@@ -90,6 +90,13 @@ impl Keyring {
         }
     }
 
+    /// Drops a retired key once nothing stored is sealed under it; the current key stays.
+    pub fn forget(&self, version: KeyVersion) {
+        if let Ok(mut k) = self.0.write() {
+            k.retired.remove(&version.0);
+        }
+    }
+
     /// Makes `dek` the sealing key; the previous one is retired (open only).
     pub fn promote(&self, version: KeyVersion, dek: &Dek) {
         if let Ok(mut k) = self.0.write() {

@@ -14,6 +14,7 @@ pub mod private;
 pub mod protocol;
 pub mod secret;
 pub mod tls;
+mod wipe;
 mod wire;
 
 #[cfg(feature = "server")]
@@ -23,7 +24,11 @@ pub mod audit;
 #[cfg(feature = "server")]
 mod bins;
 #[cfg(feature = "server")]
+pub mod checkpoint;
+#[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
+pub mod fingerprint;
 #[cfg(feature = "server")]
 mod keyring;
 #[cfg(feature = "server")]

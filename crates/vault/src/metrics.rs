@@ -7,9 +7,11 @@
 //! every vault metric. Must never carry a PAN, a token, a customer number or a secret in a label:
 //! labels are client ids from the config (which are not secret) and fixed outcome names only.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// One counter or gauge with its Prometheus name and help text.
@@ -73,6 +75,8 @@ pub struct VaultMetrics {
     pub reseal_backlog: Metric,
     /// Audit entries that could not be made durable (the call was answered `Internal`).
     pub audit_failures: Metric,
+    /// Detokenize volume per client, and the alert threshold it is compared with.
+    pub detokenize: DetokenizeByClient,
 }
 
 impl Default for VaultMetrics {
@@ -118,6 +122,7 @@ impl Default for VaultMetrics {
                 "counter",
                 "Audit entries that could not be made durable.",
             ),
+            detokenize: DetokenizeByClient::default(),
         }
     }
 }
@@ -144,6 +149,7 @@ impl VaultMetrics {
             let _ = writeln!(out, "# TYPE {} {}", m.name, m.kind);
             let _ = writeln!(out, "{} {}", m.name, m.get());
         }
+        self.detokenize.render(&mut out);
         out
     }
 
@@ -158,6 +164,84 @@ impl VaultMetrics {
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
         }
         std::fs::rename(&tmp, path)
+    }
+}
+
+/// One client's detokenize counters. The service holds an `Arc` of each, so counting costs an
+/// atomic add and no lookup.
+#[derive(Debug, Default)]
+pub struct ClientDetokenize {
+    /// Detokenizes answered with a PAN.
+    pub answered: AtomicU64,
+    /// Detokenizes refused because the client was over its rate.
+    pub rate_limited: AtomicU64,
+    /// Seconds in which the client crossed the alert threshold.
+    pub alerts: AtomicU64,
+}
+
+/// Which of a client's counters a series shows.
+type Counter = fn(&ClientDetokenize) -> &AtomicU64;
+
+/// Detokenize counters labelled by client id (ids come from the config and are not secret).
+#[derive(Debug, Default)]
+pub struct DetokenizeByClient {
+    clients: Mutex<BTreeMap<String, Arc<ClientDetokenize>>>,
+    /// The configured alert threshold (detokenizes per second per client), shown beside the
+    /// counters so an alerting rule can compare against it.
+    pub alert_per_sec: AtomicU64,
+}
+
+impl DetokenizeByClient {
+    /// The counters of `client`, created at the first call.
+    pub fn client(&self, client: &str) -> Arc<ClientDetokenize> {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(clients.entry(client.to_string()).or_default())
+    }
+
+    fn render(&self, out: &mut String) {
+        let clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let series: [(&str, &str, Counter); 3] = [
+            (
+                "vault_client_detokenized_total",
+                "Detokenize calls answered with a PAN, per client.",
+                |c| &c.answered,
+            ),
+            (
+                "vault_client_detokenize_rate_limited_total",
+                "Detokenize calls refused over the client's rate, per client.",
+                |c| &c.rate_limited,
+            ),
+            (
+                "vault_client_detokenize_alerts_total",
+                "Seconds in which a client's detokenizes crossed the alert threshold.",
+                |c| &c.alerts,
+            ),
+        ];
+        for (name, help, value) in series {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for (client, c) in clients.iter() {
+                let client = client.replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(
+                    out,
+                    "{name}{{client=\"{client}\"}} {}",
+                    value(c).load(Relaxed)
+                );
+            }
+        }
+        let name = "vault_detokenize_alert_threshold_per_sec";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Configured detokenizes per second per client that raise an alert."
+        );
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "{name} {}", self.alert_per_sec.load(Relaxed));
     }
 }
 
@@ -184,7 +268,25 @@ mod tests {
             text.contains("# TYPE vault_detokenized_total counter\nvault_detokenized_total 3\n")
         );
         assert!(text.contains("# TYPE vault_reseal_backlog gauge\nvault_reseal_backlog 7\n"));
-        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 8);
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 9);
+    }
+
+    #[test]
+    fn detokenize_counters_are_labelled_by_client() {
+        let m = VaultMetrics::default();
+        m.detokenize
+            .client("authorizer")
+            .answered
+            .fetch_add(5, Relaxed);
+        m.detokenize
+            .client("authorizer")
+            .alerts
+            .fetch_add(1, Relaxed);
+        m.detokenize.alert_per_sec.store(15_000, Relaxed);
+        let text = m.render();
+        assert!(text.contains("vault_client_detokenized_total{client=\"authorizer\"} 5\n"));
+        assert!(text.contains("vault_client_detokenize_alerts_total{client=\"authorizer\"} 1\n"));
+        assert!(text.contains("vault_detokenize_alert_threshold_per_sec 15000\n"));
     }
 
     #[test]

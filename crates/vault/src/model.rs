@@ -9,7 +9,7 @@ use std::fmt;
 use card::{Expiry, Pan};
 use zeroize::Zeroizing;
 
-pub use card::{CustomerNumber, MerchantId, Token};
+pub use card::{CustomerNumber, MerchantId, PaymentRef, Token};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
@@ -241,6 +241,14 @@ pub enum VaultError {
     /// The vault failed (its store, its HSM, its audit log); the text names what, never a value.
     #[error("vault internal error: {0}")]
     Internal(String),
+    /// A detokenize without a valid grant (missing, used, expired, or issued for another card or
+    /// payment), or a reversal of a payment the vault did not detokenize within the reversal
+    /// window.
+    #[error("no valid grant binds this detokenize to a payment")]
+    GrantRefused,
+    /// The client is over its detokenize rate; try again later.
+    #[error("detokenize rate limit reached for this client")]
+    RateLimited,
 }
 
 /// A client's shared secret for the Unix socket; wiped on drop, never printed.
@@ -260,6 +268,32 @@ impl fmt::Debug for ClientSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ClientSecret(***)")
     }
+}
+
+/// A single-use permission to detokenize one card for one payment, issued by the vault to the
+/// facade and presented by the authorizer: 128 random bits, so it cannot be guessed. Not a
+/// secret for long (it dies when used or after a few minutes), yet never printed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GrantId(pub [u8; 16]);
+
+impl fmt::Debug for GrantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GrantId(***)")
+    }
+}
+
+/// What a verification of the audit log found intact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditSummary {
+    /// Entries in the chain.
+    pub entries: u64,
+    /// Checkpoints in the checkpoint file, each with a valid HSM MAC and matching the chain.
+    pub checkpoints: u64,
+    /// The sequence number of the last checkpoint: entries up to it cannot be altered, removed
+    /// or cut without verification failing; entries after it are covered by the chain only.
+    pub sealed_through: u64,
+    /// The chain's last hash.
+    pub head: [u8; 32],
 }
 
 #[cfg(test)]

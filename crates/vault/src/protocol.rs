@@ -8,12 +8,14 @@
 //! status, reply, role, customer status, brand) comes from one [`code_table!`] each. Must never put
 //! card data in an error.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use card::{Bin, Brand, Expiry, Last4, Pan};
 use tokio_util::codec::LengthDelimitedCodec;
 use zeroize::Zeroizing;
 
 use crate::model::*;
+use crate::wipe::WipingBuf;
+pub use crate::wipe::wipe_sent;
 use crate::wire::{DecodeError, Reader, Writer, code_table};
 
 /// Largest frame either side accepts; a tokenize request is under 300 bytes, a listing of 100
@@ -42,7 +44,8 @@ pub enum Op {
         client: String,
         secret: ClientSecret,
     },
-    /// Changes nothing.
+    /// Changes no card record: answered from the records (a detokenize notes which payment it
+    /// served, in the same commit as its audit entry).
     Read(ReadOp),
     /// Changes one customer's records.
     Write(WriteOp),
@@ -52,14 +55,34 @@ pub enum Op {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadOp {
+    /// The card's PAN for `payment`, on presenting the single-use grant the facade obtained for
+    /// exactly this merchant, customer, token and payment.
     Detokenize {
         merchant: MerchantId,
         customer: CustomerNumber,
         token: Token,
+        payment: PaymentRef,
+        grant: GrantId,
     },
     List {
         merchant: MerchantId,
         customer: CustomerNumber,
+    },
+    /// A single-use grant to detokenize `token` for `payment` (the facade asks, serving the
+    /// shopper's or merchant's request for that payment).
+    IssueGrant {
+        merchant: MerchantId,
+        customer: CustomerNumber,
+        token: Token,
+        payment: PaymentRef,
+    },
+    /// The PAN again to reverse `payment` (store-and-forward): only for a payment the vault
+    /// detokenized with a grant, within the reversal window.
+    DetokenizeForReversal {
+        merchant: MerchantId,
+        customer: CustomerNumber,
+        token: Token,
+        payment: PaymentRef,
     },
 }
 
@@ -76,10 +99,13 @@ pub enum WriteOp {
         customer: CustomerNumber,
         status: CustomerStatus,
     },
+    /// A successful payment: counted once per `payment`, timed by the vault's clock (`at`, the
+    /// client's time, is only checked to be within the allowed skew).
     RecordPayment {
         merchant: MerchantId,
         customer: CustomerNumber,
         token: Token,
+        payment: PaymentRef,
         at: Timestamp,
     },
 }
@@ -90,6 +116,10 @@ pub enum AdminOp {
     Purge,
     /// Start a new key version and re-seal records under it in the background.
     RotateKeys,
+    /// Start a new fingerprint key version and re-fingerprint records in the background.
+    RotateFingerprintKey,
+    /// Verify the audit log (chain and HSM-sealed checkpoints) in the running vault.
+    VerifyAudit,
 }
 
 /// Which operation a request asks for, without its fields.
@@ -104,6 +134,10 @@ pub enum OpKind {
     RecordPayment,
     Purge,
     RotateKeys,
+    RotateFingerprintKey,
+    IssueGrant,
+    DetokenizeForReversal,
+    VerifyAudit,
 }
 
 code_table! {
@@ -118,6 +152,11 @@ code_table! {
         OpKind::RecordPayment = 7,
         OpKind::Purge = 8,
         OpKind::RotateKeys = 9,
+        // Far from the codes in use, so ops added on other branches meanwhile do not collide.
+        OpKind::RotateFingerprintKey = 16,
+        OpKind::IssueGrant = 10,
+        OpKind::DetokenizeForReversal = 11,
+        OpKind::VerifyAudit = 12,
     }
 }
 
@@ -127,19 +166,27 @@ impl Op {
             Op::Hello { .. } => OpKind::Hello,
             Op::Read(ReadOp::Detokenize { .. }) => OpKind::Detokenize,
             Op::Read(ReadOp::List { .. }) => OpKind::List,
+            Op::Read(ReadOp::IssueGrant { .. }) => OpKind::IssueGrant,
+            Op::Read(ReadOp::DetokenizeForReversal { .. }) => OpKind::DetokenizeForReversal,
             Op::Write(WriteOp::Tokenize(_)) => OpKind::Tokenize,
             Op::Write(WriteOp::Remove { .. }) => OpKind::Remove,
             Op::Write(WriteOp::SetStatus { .. }) => OpKind::SetStatus,
             Op::Write(WriteOp::RecordPayment { .. }) => OpKind::RecordPayment,
             Op::Admin(AdminOp::Purge) => OpKind::Purge,
             Op::Admin(AdminOp::RotateKeys) => OpKind::RotateKeys,
+            Op::Admin(AdminOp::RotateFingerprintKey) => OpKind::RotateFingerprintKey,
+            Op::Admin(AdminOp::VerifyAudit) => OpKind::VerifyAudit,
         }
     }
 
     /// The token the op names, if any (for the audit entry).
     pub fn token(&self) -> Option<Token> {
         match self {
-            Op::Read(ReadOp::Detokenize { token, .. })
+            Op::Read(
+                ReadOp::Detokenize { token, .. }
+                | ReadOp::IssueGrant { token, .. }
+                | ReadOp::DetokenizeForReversal { token, .. },
+            )
             | Op::Write(WriteOp::Remove { token, .. } | WriteOp::RecordPayment { token, .. }) => {
                 Some(*token)
             }
@@ -154,7 +201,12 @@ impl Op {
     pub fn customer(&self) -> Option<&CustomerNumber> {
         match self {
             Op::Write(WriteOp::Tokenize(t)) => Some(&t.customer),
-            Op::Read(ReadOp::Detokenize { customer, .. } | ReadOp::List { customer, .. })
+            Op::Read(
+                ReadOp::Detokenize { customer, .. }
+                | ReadOp::List { customer, .. }
+                | ReadOp::IssueGrant { customer, .. }
+                | ReadOp::DetokenizeForReversal { customer, .. },
+            )
             | Op::Write(
                 WriteOp::Remove { customer, .. }
                 | WriteOp::SetStatus { customer, .. }
@@ -176,6 +228,8 @@ pub enum Status {
     CustomerDenied,
     UnknownMerchant,
     Internal,
+    GrantRefused,
+    RateLimited,
 }
 
 code_table! {
@@ -189,6 +243,8 @@ code_table! {
         Status::CustomerDenied = 5,
         Status::UnknownMerchant = 6,
         Status::Internal = 7,
+        Status::GrantRefused = 8,
+        Status::RateLimited = 9,
     }
 }
 
@@ -202,6 +258,8 @@ impl VaultError {
             VaultError::CustomerDenied => Status::CustomerDenied,
             VaultError::UnknownMerchant => Status::UnknownMerchant,
             VaultError::Internal(_) => Status::Internal,
+            VaultError::GrantRefused => Status::GrantRefused,
+            VaultError::RateLimited => Status::RateLimited,
         }
     }
 
@@ -213,7 +271,9 @@ impl VaultError {
             VaultError::Unauthenticated
             | VaultError::NotFound
             | VaultError::CustomerDenied
-            | VaultError::UnknownMerchant => "",
+            | VaultError::UnknownMerchant
+            | VaultError::GrantRefused
+            | VaultError::RateLimited => "",
         }
     }
 }
@@ -228,6 +288,8 @@ pub enum ReplyKind {
     Done,
     Purged,
     Rotated,
+    Granted,
+    AuditVerified,
 }
 
 code_table! {
@@ -239,6 +301,8 @@ code_table! {
         ReplyKind::Done = 5,
         ReplyKind::Purged = 6,
         ReplyKind::Rotated = 7,
+        ReplyKind::Granted = 8,
+        ReplyKind::AuditVerified = 9,
     }
 }
 
@@ -282,6 +346,8 @@ pub enum Reply {
     Done,
     Purged(u64),
     Rotated(u32),
+    Granted(GrantId),
+    AuditVerified(AuditSummary),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,7 +358,8 @@ pub struct Response {
 
 impl Request {
     pub fn encode(&self) -> Bytes {
-        let mut w = BytesMut::with_capacity(96);
+        // A tokenize carries a PAN and a hello a secret: the buffer is wiped once sent.
+        let mut w = WipingBuf::with_capacity(96);
         w.put_u8(REQUEST);
         w.put_u64(self.id);
         w.put_u8(op_code(self.op.kind()));
@@ -310,18 +377,37 @@ impl Request {
                     w.put_str(h.expose());
                 }
             }
-            Op::Read(ReadOp::Detokenize {
-                merchant,
-                customer,
-                token,
-            })
-            | Op::Write(WriteOp::Remove {
+            Op::Write(WriteOp::Remove {
                 merchant,
                 customer,
                 token,
             }) => {
                 put_owner(&mut w, merchant, customer);
                 w.put_slice(token.as_bytes());
+            }
+            Op::Read(
+                ReadOp::IssueGrant {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                }
+                | ReadOp::DetokenizeForReversal {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                },
+            ) => put_payment(&mut w, merchant, customer, token, payment),
+            Op::Read(ReadOp::Detokenize {
+                merchant,
+                customer,
+                token,
+                payment,
+                grant,
+            }) => {
+                put_payment(&mut w, merchant, customer, token, payment);
+                w.put_slice(&grant.0);
             }
             Op::Read(ReadOp::List { merchant, customer }) => put_owner(&mut w, merchant, customer),
             Op::Write(WriteOp::SetStatus {
@@ -336,15 +422,15 @@ impl Request {
                 merchant,
                 customer,
                 token,
+                payment,
                 at,
             }) => {
-                put_owner(&mut w, merchant, customer);
-                w.put_slice(token.as_bytes());
+                put_payment(&mut w, merchant, customer, token, payment);
                 w.put_u64(at.0);
             }
             Op::Admin(_) => {}
         }
-        w.freeze()
+        w.into_bytes()
     }
 
     pub fn decode(buf: &[u8]) -> Result<Request, DecodeError> {
@@ -376,22 +462,41 @@ impl Request {
                     holder,
                 }))
             }
-            kind @ (OpKind::Detokenize | OpKind::Remove) => {
+            OpKind::Remove => {
                 let (merchant, customer) = owner(&mut r)?;
-                let token = Token::from_bytes(r.array()?);
-                if kind == OpKind::Detokenize {
-                    Op::Read(ReadOp::Detokenize {
-                        merchant,
-                        customer,
-                        token,
-                    })
-                } else {
-                    Op::Write(WriteOp::Remove {
-                        merchant,
-                        customer,
-                        token,
-                    })
-                }
+                Op::Write(WriteOp::Remove {
+                    merchant,
+                    customer,
+                    token: Token::from_bytes(r.array()?),
+                })
+            }
+            OpKind::Detokenize => {
+                let (merchant, customer, token, payment) = payment_of(&mut r)?;
+                Op::Read(ReadOp::Detokenize {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                    grant: GrantId(r.array()?),
+                })
+            }
+            OpKind::IssueGrant => {
+                let (merchant, customer, token, payment) = payment_of(&mut r)?;
+                Op::Read(ReadOp::IssueGrant {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                })
+            }
+            OpKind::DetokenizeForReversal => {
+                let (merchant, customer, token, payment) = payment_of(&mut r)?;
+                Op::Read(ReadOp::DetokenizeForReversal {
+                    merchant,
+                    customer,
+                    token,
+                    payment,
+                })
             }
             OpKind::List => {
                 let (merchant, customer) = owner(&mut r)?;
@@ -407,17 +512,19 @@ impl Request {
                 })
             }
             OpKind::RecordPayment => {
-                let (merchant, customer) = owner(&mut r)?;
-                let token = Token::from_bytes(r.array()?);
+                let (merchant, customer, token, payment) = payment_of(&mut r)?;
                 Op::Write(WriteOp::RecordPayment {
                     merchant,
                     customer,
                     token,
+                    payment,
                     at: Timestamp(r.u64()?),
                 })
             }
             OpKind::Purge => Op::Admin(AdminOp::Purge),
             OpKind::RotateKeys => Op::Admin(AdminOp::RotateKeys),
+            OpKind::RotateFingerprintKey => Op::Admin(AdminOp::RotateFingerprintKey),
+            OpKind::VerifyAudit => Op::Admin(AdminOp::VerifyAudit),
         };
         r.finish()?;
         Ok(Request { id, op })
@@ -426,7 +533,8 @@ impl Request {
 
 impl Response {
     pub fn encode(&self) -> Bytes {
-        let mut w = BytesMut::with_capacity(128);
+        // A detokenize answer carries a PAN: the buffer is wiped once sent.
+        let mut w = WipingBuf::with_capacity(128);
         w.put_u8(RESPONSE);
         w.put_u64(self.id);
         match &self.result {
@@ -439,7 +547,7 @@ impl Response {
                 w.put_str(e.text());
             }
         }
-        w.freeze()
+        w.into_bytes()
     }
 
     pub fn decode(buf: &[u8]) -> Result<Response, DecodeError> {
@@ -461,13 +569,15 @@ impl Response {
             Status::CustomerDenied => Err(no_text(&mut r, VaultError::CustomerDenied)?),
             Status::UnknownMerchant => Err(no_text(&mut r, VaultError::UnknownMerchant)?),
             Status::Internal => Err(VaultError::Internal(r.str("error")?.to_string())),
+            Status::GrantRefused => Err(no_text(&mut r, VaultError::GrantRefused)?),
+            Status::RateLimited => Err(no_text(&mut r, VaultError::RateLimited)?),
         };
         r.finish()?;
         Ok(Response { id, result })
     }
 }
 
-fn put_owner(w: &mut BytesMut, merchant: &MerchantId, customer: &CustomerNumber) {
+fn put_owner(w: &mut WipingBuf, merchant: &MerchantId, customer: &CustomerNumber) {
     w.put_str(merchant.as_str());
     w.put_str(customer.as_str());
 }
@@ -478,7 +588,29 @@ fn owner(r: &mut Reader<'_>) -> Result<(MerchantId, CustomerNumber), DecodeError
     Ok((merchant, customer))
 }
 
-fn put_expiry(w: &mut BytesMut, e: Expiry) {
+/// A card and the payment it is used for: owner, token, payment reference.
+fn put_payment(
+    w: &mut WipingBuf,
+    merchant: &MerchantId,
+    customer: &CustomerNumber,
+    token: &Token,
+    payment: &PaymentRef,
+) {
+    put_owner(w, merchant, customer);
+    w.put_slice(token.as_bytes());
+    w.put_str(payment.as_str());
+}
+
+fn payment_of(
+    r: &mut Reader<'_>,
+) -> Result<(MerchantId, CustomerNumber, Token, PaymentRef), DecodeError> {
+    let (merchant, customer) = owner(r)?;
+    let token = Token::from_bytes(r.array()?);
+    let payment = PaymentRef::parse(r.str("payment")?).map_err(|_| r.invalid("payment"))?;
+    Ok((merchant, customer, token, payment))
+}
+
+fn put_expiry(w: &mut WipingBuf, e: Expiry) {
     w.put_u8(e.month());
     w.put_u16(e.year());
 }
@@ -501,7 +633,7 @@ fn brand(r: &mut Reader<'_>) -> Result<Brand, DecodeError> {
     brand_of(r.u8()?).ok_or_else(|| r.invalid("brand"))
 }
 
-fn put_masked(w: &mut BytesMut, c: &MaskedCard) {
+fn put_masked(w: &mut WipingBuf, c: &MaskedCard) {
     w.put_str(c.bin.as_str());
     w.put_str(c.last4.as_str());
     w.put_u8(brand_code(c.brand));
@@ -536,11 +668,13 @@ impl Reply {
             Reply::Done => ReplyKind::Done,
             Reply::Purged(_) => ReplyKind::Purged,
             Reply::Rotated(_) => ReplyKind::Rotated,
+            Reply::Granted(_) => ReplyKind::Granted,
+            Reply::AuditVerified(_) => ReplyKind::AuditVerified,
         }
     }
 }
 
-fn put_reply(w: &mut BytesMut, reply: &Reply) {
+fn put_reply(w: &mut WipingBuf, reply: &Reply) {
     w.put_u8(reply_code(reply.kind()));
     match reply {
         Reply::Welcome(role) => w.put_u8(role_code(*role)),
@@ -570,6 +704,13 @@ fn put_reply(w: &mut BytesMut, reply: &Reply) {
         Reply::Done => {}
         Reply::Purged(n) => w.put_u64(*n),
         Reply::Rotated(v) => w.put_u32(*v),
+        Reply::Granted(g) => w.put_slice(&g.0),
+        Reply::AuditVerified(a) => {
+            w.put_u64(a.entries);
+            w.put_u64(a.checkpoints);
+            w.put_u64(a.sealed_through);
+            w.put_slice(&a.head);
+        }
     }
 }
 
@@ -619,6 +760,13 @@ fn reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
         ReplyKind::Done => Reply::Done,
         ReplyKind::Purged => Reply::Purged(r.u64()?),
         ReplyKind::Rotated => Reply::Rotated(r.u32()?),
+        ReplyKind::Granted => Reply::Granted(GrantId(r.array()?)),
+        ReplyKind::AuditVerified => Reply::AuditVerified(AuditSummary {
+            entries: r.u64()?,
+            checkpoints: r.u64()?,
+            sealed_through: r.u64()?,
+            head: r.array()?,
+        }),
     })
 }
 
@@ -660,6 +808,7 @@ mod tests {
         let pan = Pan::parse("4111111111111111").unwrap();
         let expiry = Expiry::new(12, 2030).unwrap();
         let holder = Some(CardholderName::parse("IVAN PETROV").unwrap());
+        let payment = PaymentRef::parse("1234567890123456.1").unwrap();
         let ops = vec![
             Op::Hello {
                 client: "facade".into(),
@@ -676,6 +825,20 @@ mod tests {
                 merchant: merchant.clone(),
                 customer: customer.clone(),
                 token,
+                payment: payment.clone(),
+                grant: GrantId([7; 16]),
+            }),
+            Op::Read(ReadOp::IssueGrant {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+                token,
+                payment: payment.clone(),
+            }),
+            Op::Read(ReadOp::DetokenizeForReversal {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+                token,
+                payment: payment.clone(),
             }),
             Op::Read(ReadOp::List {
                 merchant: merchant.clone(),
@@ -695,10 +858,12 @@ mod tests {
                 merchant,
                 customer,
                 token,
+                payment,
                 at: Timestamp(1_700_000_000),
             }),
             Op::Admin(AdminOp::Purge),
             Op::Admin(AdminOp::RotateKeys),
+            Op::Admin(AdminOp::VerifyAudit),
         ];
         for (id, op) in ops.into_iter().enumerate() {
             let req = Request { id: id as u64, op };
@@ -737,9 +902,18 @@ mod tests {
             Ok(Reply::Done),
             Ok(Reply::Purged(3)),
             Ok(Reply::Rotated(2)),
+            Ok(Reply::Granted(GrantId([9; 16]))),
+            Ok(Reply::AuditVerified(AuditSummary {
+                entries: 10,
+                checkpoints: 2,
+                sealed_through: 8,
+                head: [3; 32],
+            })),
             Err(VaultError::Forbidden("facade")),
             Err(VaultError::BadRequest("bad".into())),
             Err(VaultError::NotFound),
+            Err(VaultError::GrantRefused),
+            Err(VaultError::RateLimited),
         ];
         for result in replies {
             let resp = Response { id: 7, result };
@@ -771,7 +945,7 @@ mod tests {
     #[test]
     fn invalid_fields_are_named_not_echoed() {
         let (merchant, _) = owner();
-        let mut w = BytesMut::new();
+        let mut w = bytes::BytesMut::new();
         w.put_u8(REQUEST);
         w.put_u64(1);
         w.put_u8(4);

@@ -9,6 +9,7 @@
 use card::{Expiry, Pan};
 use zeroize::Zeroizing;
 
+use crate::fingerprint::Scheme;
 use crate::model::{CardholderName, MaskedCard, Timestamp, Token};
 use crate::wire::{DecodeError, Reader, Writer};
 
@@ -76,9 +77,11 @@ pub struct CardRecord {
     pub key_version: u32,
     /// nonce || AES-256-GCM(PAN and holder), bound to token, scope, customer and key version.
     pub sealed: Vec<u8>,
-    /// HMAC-SHA-256 of the PAN under the HSM's fingerprint key, to remove the index entry with
-    /// the card.
+    /// HMAC-SHA-256 of scope and PAN under the HSM's fingerprint key, to remove the index entry
+    /// with the card.
     pub fingerprint: [u8; 32],
+    /// How `fingerprint` was made; the background pass moves older ones to the current scheme.
+    pub fingerprint_scheme: Scheme,
     pub card: MaskedCard,
     pub created: Timestamp,
     pub last_payment: Option<Timestamp>,
@@ -93,11 +96,19 @@ impl CardRecord {
 
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Vec::with_capacity(160 + self.sealed.len());
-        w.put_u8(1);
+        w.put_u8(2);
         w.put_slice(self.token.as_bytes());
         w.put_u32(self.key_version);
         w.put_bytes(&self.sealed);
         w.put_slice(&self.fingerprint);
+        // Version 2 adds the fingerprint's scheme: 0 = PAN only (v1 key), 1 = scoped + key version.
+        match self.fingerprint_scheme {
+            Scheme::PanOnly => w.put_u8(0),
+            Scheme::Scoped(v) => {
+                w.put_u8(1);
+                w.put_u32(v);
+            }
+        }
         w.put_str(self.card.bin.as_str());
         w.put_str(self.card.last4.as_str());
         w.put_str(self.card.brand.assist_name());
@@ -112,13 +123,24 @@ impl CardRecord {
 
     pub fn decode(buf: &[u8]) -> Result<CardRecord, DecodeError> {
         let mut r = Reader::new(buf);
-        if r.u8()? != 1 {
+        // Version 1 records predate scoped fingerprints: theirs is of the PAN alone.
+        let format = r.u8()?;
+        if !(1..=2).contains(&format) {
             return Err(r.invalid("record version"));
         }
         let token = Token::from_bytes(r.array()?);
         let key_version = r.u32()?;
         let sealed = r.bytes()?.to_vec();
         let fingerprint = r.array()?;
+        let fingerprint_scheme = if format == 1 {
+            Scheme::PanOnly
+        } else {
+            match r.u8()? {
+                0 => Scheme::PanOnly,
+                1 => Scheme::Scoped(r.u32()?),
+                _ => return Err(r.invalid("fingerprint scheme")),
+            }
+        };
         let bin = card::Bin::parse(r.str("bin")?).ok_or_else(|| r.invalid("bin"))?;
         let last4 = card::Last4::parse(r.str("last4")?).ok_or_else(|| r.invalid("last4"))?;
         let brand = r.str("brand")?;
@@ -139,6 +161,7 @@ impl CardRecord {
             key_version,
             sealed,
             fingerprint,
+            fingerprint_scheme,
             card: MaskedCard {
                 bin,
                 last4,
@@ -174,4 +197,38 @@ pub fn parse_secret(plain: &[u8]) -> Result<(Pan, Option<CardholderName>), Decod
     };
     r.finish()?;
     Ok((pan, holder))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(scheme: Scheme) -> CardRecord {
+        let pan = Pan::parse("4111111111111111").unwrap();
+        CardRecord {
+            token: Token::random(),
+            key_version: 3,
+            sealed: vec![7; 40],
+            fingerprint: [9; 32],
+            fingerprint_scheme: scheme,
+            card: MaskedCard::of(&pan, Expiry::parse("12.2030").unwrap(), String::new()),
+            created: Timestamp(5),
+            last_payment: None,
+            successes: 0,
+        }
+    }
+
+    #[test]
+    fn records_keep_their_fingerprint_scheme_and_old_ones_read_as_pan_only() {
+        for scheme in [Scheme::PanOnly, Scheme::Scoped(4)] {
+            let rec = record(scheme);
+            assert_eq!(CardRecord::decode(&rec.encode()).unwrap(), rec);
+        }
+        // A version 1 record (written before scoped fingerprints) has no scheme byte.
+        let rec = record(Scheme::PanOnly);
+        let mut v1 = rec.encode();
+        v1[0] = 1;
+        v1.remove(1 + 16 + 4 + 2 + rec.sealed.len() + 32);
+        assert_eq!(CardRecord::decode(&v1).unwrap(), rec);
+    }
 }

@@ -223,6 +223,10 @@ pub async fn serve_with(
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     summarise(&shared, true).await;
+    // Every call is answered: seal the final head, so a restart verifies the whole log.
+    if let Err(e) = vault.seal_audit().await {
+        tracing::error!(error = %crate::service::Chain(&e), "final audit checkpoint failed");
+    }
     Ok(())
 }
 
@@ -494,6 +498,8 @@ async fn session_loop<S>(
             if SinkExt::<bytes::Bytes>::flush(&mut write).await.is_err() {
                 return;
             }
+            // Detokenize answers (PANs) were copied into the codec's buffer: wipe it.
+            protocol::wipe_sent(write.write_buffer_mut());
         }
     });
     loop {

@@ -144,10 +144,8 @@ impl SocketFile {
     pub fn remove_if_ours(self) {
         let ours = std::fs::symlink_metadata(&self.path)
             .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino);
-        if ours {
-            if let Err(err) = std::fs::remove_file(&self.path) {
-                tracing::warn!(%err, path = %self.path.display(), "cannot remove the socket");
-            }
+        if ours && let Err(err) = std::fs::remove_file(&self.path) {
+            tracing::warn!(%err, path = %self.path.display(), "cannot remove the socket");
         }
     }
 }

@@ -69,13 +69,17 @@ async fn acknowledged_tokenizes_survive_sigkill_and_nothing_is_stored_in_clear()
     // Restart: the database opens cleanly and every acknowledged card is there and readable.
     v.start();
     let authorizer = v.client("authorizer").await.unwrap();
+    let facade = v.client("facade").await.unwrap();
     let m = merchant(SOLO);
     for chunk in acked.chunks(256) {
         let reads = chunk.iter().map(|(cust, p, token)| {
-            let (authorizer, m, c) = (authorizer.clone(), m.clone(), customer(cust));
+            let (facade, authorizer) = (facade.clone(), authorizer.clone());
+            let (m, c) = (m.clone(), customer(cust));
             let (p, token) = (p.clone(), *token);
             async move {
-                let secret = authorizer.detokenize(&m, &c, token).await.unwrap();
+                let secret = granted_detokenize(&facade, &authorizer, &m, &c, token, "after-crash")
+                    .await
+                    .unwrap();
                 assert_eq!(secret.pan.expose(), p.as_bytes());
             }
         });

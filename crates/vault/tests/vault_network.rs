@@ -10,6 +10,8 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use harness::*;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use vault::audit::{Event, OP_CONNECTION};
 use vault::model::*;
 use vault::protocol::{Op, Request};
@@ -59,7 +61,7 @@ async fn a_wildcard_certificate_or_one_naming_two_clients_gets_no_role() {
     assert!(tls_client(addr, both).await.is_err());
     // The exact identity still works, and its login names the certificate.
     let authorizer = pki.client("authorizer", &["urn:vault:client:authorizer"]);
-    let der = rustls_pemfile::certs(&mut &std::fs::read(&authorizer.cert).unwrap()[..])
+    let der = CertificateDer::pem_slice_iter(&std::fs::read(&authorizer.cert).unwrap())
         .next()
         .unwrap()
         .unwrap();

@@ -1,7 +1,8 @@
 //! `iso8583`: decode and encode link messages while debugging.
 //!
 //! `iso8583 decode` reads a message from stdin (hex by default, raw bytes with `--raw`; the 2-byte
-//! length header may be there or not) and prints JSON, masked unless `--unmasked`.
+//! length header may be there or not) and prints JSON: the PAN masked, the expiry, CVC2 and CAVV
+//! left out, unless `--reveal-card-data` says to print them in clear (test cards only).
 //! `iso8583 encode` reads that JSON and prints hex (or raw bytes with `--raw`, and the length
 //! header with `--framed`).
 #![allow(clippy::print_stdout)]
@@ -31,8 +32,13 @@ enum Command {
         /// Input is raw bytes rather than hex.
         #[arg(long)]
         raw: bool,
-        /// Show the PAN and CVC2 in clear (test data only).
+        /// Print the PAN, expiry, CVC2 and CAVV in clear. Test cards only: never on production
+        /// traffic, never into a log or a ticket.
         #[arg(long)]
+        reveal_card_data: bool,
+        /// The old name of --reveal-card-data, refused so that a script written for it stops
+        /// and says what the flag does instead of quietly printing card data.
+        #[arg(long, hide = true)]
         unmasked: bool,
     },
     /// Read a message as JSON from stdin and print it as hex (or raw bytes with --raw).
@@ -59,10 +65,19 @@ fn main() -> Result<()> {
         bail!("input is over {limit} bytes; no message is that long");
     }
     match cli.command {
-        Command::Decode { raw, unmasked } => {
+        Command::Decode {
+            raw,
+            reveal_card_data,
+            unmasked,
+        } => {
+            if unmasked {
+                bail!(
+                    "--unmasked is now --reveal-card-data: it prints the PAN, expiry, CVC2 and CAVV in clear"
+                );
+            }
             let bytes = if raw { input } else { parse_hex(&input)? };
             let msg = Message::decode(Bytes::from(strip_header(bytes)))?;
-            let reveal = if unmasked {
+            let reveal = if reveal_card_data {
                 Reveal::Unmasked
             } else {
                 Reveal::Masked

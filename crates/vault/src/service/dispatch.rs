@@ -15,6 +15,7 @@ use crate::audit::{AuditError, Event};
 use crate::config::MerchantPolicy;
 use crate::model::{Role, Timestamp, VaultError};
 use crate::protocol::{AdminOp, Op, OpKind, ReadOp, Reply, Status, WriteOp, op_code, status_code};
+use crate::record;
 use crate::service::rules::Rules;
 
 /// Who is calling, as authenticated by the server.
@@ -27,13 +28,18 @@ pub struct Caller {
     pub peer: String,
 }
 
-/// The role table: the facade saves, lists, removes and sets status; only the authorizer sees a
-/// PAN again (and records the payments it made); only operators purge and rotate.
+/// The role table: the facade saves, lists, removes, sets status and grants a detokenize for the
+/// payment it is serving; only the authorizer sees a PAN again (with a grant, or to reverse a
+/// payment it detokenized) and records the payments it made, and it cannot list (it never needs
+/// to, and listing is how a stolen authorizer secret would find tokens); only operators purge
+/// and rotate.
 pub fn permits(role: Role, op: &Op) -> bool {
     match op {
         Op::Hello { .. } => true,
-        Op::Read(ReadOp::Detokenize { .. }) => role == Role::Authorizer,
-        Op::Read(ReadOp::List { .. }) => matches!(role, Role::Facade | Role::Authorizer),
+        Op::Read(ReadOp::Detokenize { .. } | ReadOp::DetokenizeForReversal { .. }) => {
+            role == Role::Authorizer
+        }
+        Op::Read(ReadOp::List { .. } | ReadOp::IssueGrant { .. }) => role == Role::Facade,
         Op::Write(WriteOp::Tokenize(_) | WriteOp::Remove { .. } | WriteOp::SetStatus { .. }) => {
             role == Role::Facade
         }
@@ -82,9 +88,7 @@ impl CardVault {
                 self.answer_when_durable(event, refused, answer).await
             }
             Op::Read(read) => {
-                let outcome = self
-                    .read(read, &mut event)
-                    .map(|reply| (reply, Change::default()));
+                let outcome = self.read(caller, read, &mut event);
                 self.answer_when_durable(event, outcome, answer).await
             }
             // A stopped audit log has answered these through `answer` already.
@@ -156,13 +160,17 @@ impl CardVault {
             Err(e) => e.status(),
         });
         let Change { batch, lock } = change;
+        let metrics = std::sync::Arc::clone(&self.inner.metrics);
         self.inner
             .audit
             .append_then(event, batch, move |committed| {
                 let _held_until_durable = lock;
                 answer(match committed {
                     Ok(()) => result,
-                    Err(e) => Err(CallError::Audit(e).into_answer()),
+                    Err(e) => {
+                        metrics.audit_failures.inc();
+                        Err(CallError::Audit(e).into_answer())
+                    }
                 });
             })
             .await
@@ -180,16 +188,86 @@ impl CardVault {
         Ok((policy, scope))
     }
 
-    fn read(&self, op: ReadOp, event: &mut Event) -> Result<Reply, CallError> {
+    /// A read changes no card record and takes no lock; a detokenize with a grant leaves the note
+    /// of the payment it served, committed with its audit entry.
+    fn read(
+        &self,
+        caller: &Caller,
+        op: ReadOp,
+        event: &mut Event,
+    ) -> Result<(Reply, Change), CallError> {
         let rules = self.rules();
+        let budget = &self.inner.budget;
         match op {
             ReadOp::Detokenize {
                 merchant,
                 customer,
                 token,
+                payment,
+                grant,
+            } => {
+                budget.take(&caller.client)?;
+                let (_, scope) = self.place(&merchant, event)?;
+                self.inner
+                    .grants
+                    .consume(grant, &scope, &customer, token, &payment)?;
+                let secret = rules.detokenize(&scope, &customer, &token)?;
+                let mut batch = Batch::default();
+                self.payments().detokenized(
+                    &mut batch,
+                    &scope,
+                    &customer,
+                    &token,
+                    &payment,
+                    Timestamp::now(),
+                );
+                budget.answered(&caller.client);
+                self.inner.metrics.detokenized.inc();
+                Ok((
+                    Reply::Secret(secret),
+                    Change {
+                        batch,
+                        ..Change::default()
+                    },
+                ))
+            }
+            ReadOp::DetokenizeForReversal {
+                merchant,
+                customer,
+                token,
+                payment,
+            } => {
+                budget.take(&caller.client)?;
+                let (_, scope) = self.place(&merchant, event)?;
+                self.payments().may_reverse(
+                    &scope,
+                    &customer,
+                    &token,
+                    &payment,
+                    Timestamp::now(),
+                )?;
+                let secret = rules.detokenize(&scope, &customer, &token)?;
+                budget.answered(&caller.client);
+                self.inner.metrics.detokenized.inc();
+                Ok((Reply::Secret(secret), Change::default()))
+            }
+            ReadOp::IssueGrant {
+                merchant,
+                customer,
+                token,
+                payment,
             } => {
                 let (_, scope) = self.place(&merchant, event)?;
-                Ok(Reply::Secret(rules.detokenize(&scope, &customer, &token)?))
+                // Only for a card that exists: a grant never names nothing.
+                self.inner
+                    .store
+                    .get(&record::card_key(&scope, customer.as_str(), &token))?
+                    .ok_or(VaultError::NotFound)?;
+                let grant = self
+                    .inner
+                    .grants
+                    .issue(&scope, &customer, token, &payment)?;
+                Ok((Reply::Granted(grant), Change::default()))
             }
             ReadOp::List { merchant, customer } => {
                 let (policy, scope) = self.place(&merchant, event)?;
@@ -199,7 +277,7 @@ impl CardVault {
                     policy.listing_threshold,
                     Timestamp::now(),
                 )?;
-                Ok(Reply::Cards(cards))
+                Ok((Reply::Cards(cards), Change::default()))
             }
         }
     }
@@ -211,9 +289,7 @@ impl CardVault {
             WriteOp::Tokenize(req) => {
                 let (_, scope) = self.place(&req.merchant, event)?;
                 let lock = locks.lock(&scope, req.customer.as_str()).await;
-                let hsm = &self.inner.hsm;
-                let (saved, batch) =
-                    rules.tokenize(&scope, req, |pan| hsm.fingerprint(pan.expose()))?;
+                let (saved, batch) = rules.tokenize(&scope, req, &self.inner.fingerprints)?;
                 event.token = Some(saved.token);
                 Ok((Reply::Saved(saved), Change::locked(batch, lock)))
             }
@@ -241,11 +317,19 @@ impl CardVault {
                 merchant,
                 customer,
                 token,
+                payment,
                 at,
             } => {
                 let (_, scope) = self.place(&merchant, event)?;
+                let payments = self.payments();
+                let now = payments.payment_time(at, Timestamp::now())?;
                 let lock = locks.lock(&scope, customer.as_str()).await;
-                let batch = rules.record_payment(&scope, &customer, &token, at)?;
+                if payments.recorded(&scope, &customer, &token, &payment)? {
+                    // A replay: answered as the first was, counted once.
+                    return Ok((Reply::Done, Change::locked(Batch::default(), lock)));
+                }
+                let mut batch = rules.record_payment(&scope, &customer, &token, now)?;
+                payments.note_recorded(&mut batch, &scope, &customer, &token, &payment, now);
                 Ok((Reply::Done, Change::locked(batch, lock)))
             }
         }
@@ -255,6 +339,8 @@ impl CardVault {
         match op {
             AdminOp::Purge => Ok(Reply::Purged(self.purge(Timestamp::now()).await?)),
             AdminOp::RotateKeys => Ok(Reply::Rotated(self.rotate().await?)),
+            AdminOp::RotateFingerprintKey => Ok(Reply::Rotated(self.rotate_fingerprint().await?)),
+            AdminOp::VerifyAudit => Ok(Reply::AuditVerified(self.verify_audit().await?)),
         }
     }
 }
@@ -287,12 +373,13 @@ pub(super) fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CustomerStatus, Token};
+    use crate::model::{CustomerStatus, GrantId, PaymentRef, Token};
     use crate::service::testing::{customer, merchant, saved_req};
 
     /// One op of each kind, with the roles that may run it.
     fn table() -> Vec<(Op, &'static [Role])> {
         let (m, c, token) = (merchant("452739"), customer("c1"), Token::random());
+        let payment = PaymentRef::parse("p-1").unwrap();
         vec![
             (
                 Op::Write(WriteOp::Tokenize(saved_req(
@@ -307,6 +394,8 @@ mod tests {
                     merchant: m.clone(),
                     customer: c.clone(),
                     token,
+                    payment: payment.clone(),
+                    grant: GrantId([1; 16]),
                 }),
                 &[Role::Authorizer],
             ),
@@ -315,7 +404,25 @@ mod tests {
                     merchant: m.clone(),
                     customer: c.clone(),
                 }),
-                &[Role::Facade, Role::Authorizer],
+                &[Role::Facade],
+            ),
+            (
+                Op::Read(ReadOp::IssueGrant {
+                    merchant: m.clone(),
+                    customer: c.clone(),
+                    token,
+                    payment: payment.clone(),
+                }),
+                &[Role::Facade],
+            ),
+            (
+                Op::Read(ReadOp::DetokenizeForReversal {
+                    merchant: m.clone(),
+                    customer: c.clone(),
+                    token,
+                    payment: payment.clone(),
+                }),
+                &[Role::Authorizer],
             ),
             (
                 Op::Write(WriteOp::Remove {
@@ -338,12 +445,15 @@ mod tests {
                     merchant: m,
                     customer: c,
                     token,
+                    payment,
                     at: Timestamp(1),
                 }),
                 &[Role::Authorizer],
             ),
             (Op::Admin(AdminOp::Purge), &[Role::Admin]),
             (Op::Admin(AdminOp::RotateKeys), &[Role::Admin]),
+            (Op::Admin(AdminOp::RotateFingerprintKey), &[Role::Admin]),
+            (Op::Admin(AdminOp::VerifyAudit), &[Role::Admin]),
         ]
     }
 
@@ -366,9 +476,12 @@ mod tests {
         let sees_pan: Vec<Role> = [Role::Facade, Role::Authorizer, Role::Admin]
             .into_iter()
             .filter(|r| {
-                table()
-                    .iter()
-                    .any(|(op, _)| op.kind() == OpKind::Detokenize && permits(*r, op))
+                table().iter().any(|(op, _)| {
+                    matches!(
+                        op.kind(),
+                        OpKind::Detokenize | OpKind::DetokenizeForReversal
+                    ) && permits(*r, op)
+                })
             })
             .collect();
         assert_eq!(sees_pan, vec![Role::Authorizer]);

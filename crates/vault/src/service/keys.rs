@@ -2,9 +2,11 @@
 //! `record.rs`), which one seals (`meta/current-key`), and the HSM calls that create, unwrap and
 //! re-wrap them.
 //!
-//! Owns the key records and the order of a rotation (new KEK, new DEK, every older DEK re-wrapped,
-//! one commit, then the keyring switches). Must never write a DEK except wrapped, and never
-//! destroy a key a stored record may still need (re-sealing is `retention.rs`'s job).
+//! Owns the key records, the order of a rotation (new KEK, new DEK, every older DEK re-wrapped,
+//! one commit, then the keyring switches) and the retirement that ends it ([`retire`]: retired
+//! DEK records deleted, retired KEKs and fingerprint keys destroyed). Must never write a DEK
+//! except wrapped, and never destroy a key a stored record may still need: [`retire`] runs only
+//! after a pass found nothing left under an older key (re-sealing is `retention.rs`'s job).
 
 use hsm::{Hsm, KeyVersion, WrappedDek};
 use store::{Batch, Store};
@@ -24,6 +26,7 @@ pub enum Initialized {
 /// a first DEK wrapped and stored), or checks that the existing ones are usable.
 pub fn init(store: &Store, hsm: &Hsm) -> Result<Initialized, OpenError> {
     hsm.ensure_fingerprint_key()?;
+    hsm.ensure_audit_key()?;
     if let Some(version) = current_version(store)? {
         let wrapped = store
             .get(&record::dek_key(version))?
@@ -89,6 +92,63 @@ pub fn rotate(store: &Store, hsm: &Hsm, keyring: &Keyring) -> Result<u32, OpenEr
     store.commit_blocking(batch)?;
     keyring.promote(next, &dek);
     Ok(next.0)
+}
+
+/// What [`retire`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retired {
+    /// DEK versions whose records were deleted from the database.
+    pub deks: Vec<u32>,
+    /// KEK versions destroyed on the token.
+    pub keks: Vec<KeyVersion>,
+    /// Fingerprint key versions destroyed on the token.
+    pub fingerprint_keys: Vec<KeyVersion>,
+}
+
+/// Ends a rotation once nothing stored needs the older keys (the caller has checked that no
+/// record is sealed under an older DEK or fingerprinted under an older key, and holds the
+/// rotation lock so no rotation starts meanwhile): deletes every DEK record but the current one
+/// and drops those DEKs from `keyring`, destroys every KEK older than the one wrapping the
+/// current DEK, and every fingerprint key older than `fingerprint_current`. Blocking.
+pub fn retire(
+    store: &Store,
+    hsm: &Hsm,
+    keyring: &Keyring,
+    fingerprint_current: KeyVersion,
+) -> Result<Retired, OpenError> {
+    let current = current_version(store)?.ok_or(OpenError::NotInitialized)?;
+    let mut retired = Retired::default();
+    let mut batch = Batch::default();
+    let mut kek = None;
+    for (version, wrapped) in stored_deks(store)? {
+        if version == current {
+            kek = Some(wrapped.kek);
+        } else {
+            batch.delete(record::dek_key(version));
+            retired.deks.push(version);
+        }
+    }
+    let kek = kek.ok_or(OpenError::BadKeyRecord(current))?;
+    if !retired.deks.is_empty() {
+        store.commit_blocking(batch)?;
+        for v in &retired.deks {
+            keyring.forget(KeyVersion(*v));
+        }
+    }
+    // The records go first: a DEK record whose KEK is gone could never be opened again.
+    for v in hsm.kek_versions()?.into_iter().filter(|v| *v < kek) {
+        hsm.destroy_retired_kek(v, kek)?;
+        retired.keks.push(v);
+    }
+    for v in hsm
+        .fingerprint_versions()?
+        .into_iter()
+        .filter(|v| *v < fingerprint_current)
+    {
+        hsm.destroy_retired_fingerprint_key(v, fingerprint_current)?;
+        retired.fingerprint_keys.push(v);
+    }
+    Ok(retired)
 }
 
 fn current_version(store: &Store) -> Result<Option<u32>, OpenError> {
@@ -215,5 +275,58 @@ mod tests {
             b"secret"
         );
         assert_eq!(rotate(&store, &hsm, &keyring).unwrap(), 3);
+    }
+
+    #[test]
+    fn retiring_after_a_rotation_deletes_old_deks_and_destroys_old_keys() {
+        let Some(cfg) = isolated_test(
+            "service::keys::tests::retiring_after_a_rotation_deletes_old_deks_and_destroys_old_keys",
+        ) else {
+            return;
+        };
+        let hsm = Hsm::open(&cfg).unwrap();
+        let store = memory_store();
+        init(&store, &hsm).unwrap();
+        let keyring = load(&store, &hsm).unwrap();
+        let binding = Binding {
+            token: &[1; 16],
+            scope: "m:1",
+            customer: "c",
+        };
+        let (v1, sealed) = keyring.seal(b"secret", &binding).unwrap();
+        rotate(&store, &hsm, &keyring).unwrap();
+        let fingerprint = hsm.rotate_fingerprint_key().unwrap();
+        // Before: the old KEK, DEK and fingerprint key all stay.
+        assert_eq!(hsm.kek_versions().unwrap(), [KeyVersion(1), KeyVersion(2)]);
+        assert_eq!(stored_deks(&store).unwrap().len(), 2);
+        let retired = retire(&store, &hsm, &keyring, fingerprint).unwrap();
+        assert_eq!(
+            retired,
+            Retired {
+                deks: vec![1],
+                keks: vec![KeyVersion(1)],
+                fingerprint_keys: vec![KeyVersion(1)],
+            }
+        );
+        assert_eq!(hsm.kek_versions().unwrap(), [KeyVersion(2)]);
+        assert_eq!(hsm.fingerprint_versions().unwrap(), [KeyVersion(2)]);
+        assert_eq!(
+            stored_deks(&store)
+                .unwrap()
+                .into_iter()
+                .map(|(v, _)| v)
+                .collect::<Vec<_>>(),
+            [2]
+        );
+        assert!(
+            keyring.open(v1, &sealed, &binding).is_err(),
+            "the retired DEK is gone"
+        );
+        // A restart loads only the current DEK; nothing more to retire.
+        assert_eq!(load(&store, &hsm).unwrap().current_version(), Some(2));
+        assert_eq!(
+            retire(&store, &hsm, &keyring, fingerprint).unwrap(),
+            Retired::default()
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! Retention and re-sealing: the two sweeps over every stored card. Purge erases a card
 //! `retention.years` after its retention clock started (its last successful payment, or its
-//! saving if never paid); re-seal moves every card sealed under an older key to the current one.
+//! saving if never paid); re-seal moves every card sealed under an older key, or fingerprinted
+//! under an older scheme (an older fingerprint key, or the PAN alone), to the current one, and
+//! counts what is left ([`Sweeps::backlog`]) so that retired keys are destroyed only when nothing
+//! needs them.
 //!
 //! Owns the sweeps' paging and their per-card locking (a card is re-read under its customer's
 //! lock, so a concurrent payment or save is never lost or brought back). Each erasure is its own
@@ -13,6 +16,7 @@ use super::CustomerLocks;
 use super::error::{CallError, Chain};
 use super::rules::{binding, erase};
 use crate::audit::{AuditLog, Event};
+use crate::fingerprint::Fingerprints;
 use crate::keyring::Keyring;
 use crate::model::{CustomerNumber, Timestamp};
 use crate::protocol::{OpKind, Status, op_code, status_code};
@@ -27,6 +31,7 @@ pub struct Sweeps<'a> {
     pub store: &'a Store,
     pub audit: &'a AuditLog,
     pub keyring: &'a Keyring,
+    pub fingerprints: &'a Fingerprints,
     pub locks: &'a CustomerLocks,
     pub retention_years: u16,
 }
@@ -34,9 +39,11 @@ pub struct Sweeps<'a> {
 /// What one re-seal sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resealed {
-    /// Records now sealed under the current key.
+    /// Records rewritten: now sealed under the current key and fingerprinted under the current
+    /// scheme.
     pub resealed: u64,
-    /// Records left under an older key (each logged with its reason); the next sweep retries.
+    /// Records left under an older key or scheme (each logged with its reason); the next sweep
+    /// retries.
     pub skipped: u64,
 }
 
@@ -68,6 +75,7 @@ impl Sweeps<'_> {
             };
             let mut batch = Batch::default();
             erase(&mut batch, &scope, &customer, &rec);
+            super::payments::forget(self.store, &mut batch, &scope, &customer, &token)?;
             let event = Event {
                 at_ms: super::dispatch::now_ms(),
                 client: "vault".into(),
@@ -81,12 +89,33 @@ impl Sweeps<'_> {
                 detail: String::new(),
             };
             self.audit.append(event, batch).await?;
+            tracing::info!(token = %token, "erased a card at the end of its retention period");
             erased += 1;
         }
         Ok(erased)
     }
 
-    /// Re-seals every record not sealed under the current key.
+    /// Whether a record is sealed under the current key and fingerprinted under the current
+    /// scheme.
+    fn is_current(&self, rec: &CardRecord) -> bool {
+        Some(rec.key_version) == self.keyring.current_version()
+            && rec.fingerprint_scheme == self.fingerprints.current()
+    }
+
+    /// How many records are not current (or do not decode): while any is, the retired keys it
+    /// may need are kept.
+    pub fn backlog(&self) -> Result<u64, StoreError> {
+        let mut left = 0;
+        for pair in Pages::new(self.store) {
+            let (_, value) = pair?;
+            if !CardRecord::decode(&value).is_ok_and(|r| self.is_current(&r)) {
+                left += 1;
+            }
+        }
+        Ok(left)
+    }
+
+    /// Re-seals and re-fingerprints every record that is not current.
     pub async fn reseal(&self) -> Resealed {
         let mut done = Resealed::default();
         let Some(current) = self.keyring.current_version() else {
@@ -100,7 +129,7 @@ impl Sweeps<'_> {
                     break;
                 }
             };
-            if CardRecord::decode(&value).is_ok_and(|r| r.key_version == current) {
+            if CardRecord::decode(&value).is_ok_and(|r| self.is_current(&r)) {
                 continue;
             }
             match self.reseal_one(&key).await {
@@ -126,8 +155,9 @@ impl Sweeps<'_> {
         done
     }
 
-    /// Re-seals one record under its customer's lock; `Ok(false)` when it is gone or already
-    /// current by then, `Err` with the reason it was skipped.
+    /// Re-seals and re-fingerprints one record under its customer's lock (the record and its
+    /// fingerprint index entry in one commit); `Ok(false)` when it is gone or already current by
+    /// then, `Err` with the reason it was skipped.
     async fn reseal_one(&self, key: &[u8]) -> Result<bool, &'static str> {
         let (scope, customer, token) =
             record::parse_card_key(key).ok_or("its key does not parse")?;
@@ -142,7 +172,7 @@ impl Sweeps<'_> {
             return Ok(false);
         };
         let mut rec = CardRecord::decode(&value).map_err(|_| "its record does not decode")?;
-        if Some(rec.key_version) == self.keyring.current_version() {
+        if self.is_current(&rec) {
             return Ok(false);
         }
         let b = binding(&token, &scope, &customer_number);
@@ -150,11 +180,28 @@ impl Sweeps<'_> {
             .keyring
             .open(rec.key_version, &rec.sealed, &b)
             .map_err(|_| "it does not open under its key")?;
-        (rec.key_version, rec.sealed) = self
-            .keyring
-            .seal(&plain, &b)
-            .map_err(|_| "it cannot be sealed under the current key")?;
         let mut batch = Batch::default();
+        if Some(rec.key_version) != self.keyring.current_version() {
+            (rec.key_version, rec.sealed) = self
+                .keyring
+                .seal(&plain, &b)
+                .map_err(|_| "it cannot be sealed under the current key")?;
+        }
+        let scheme = self.fingerprints.current();
+        if rec.fingerprint_scheme != scheme {
+            let (pan, _) =
+                record::parse_secret(&plain).map_err(|_| "its sealed card is malformed")?;
+            let fingerprint = self
+                .fingerprints
+                .of(scheme, &scope, &pan)
+                .map_err(|_| "the HSM cannot fingerprint it")?;
+            batch.delete(record::fingerprint_key(&scope, &customer, &rec.fingerprint));
+            batch.put(
+                record::fingerprint_key(&scope, &customer, &fingerprint),
+                token.as_bytes().to_vec(),
+            );
+            (rec.fingerprint, rec.fingerprint_scheme) = (fingerprint, scheme);
+        }
         batch.put(key.to_vec(), rec.encode());
         self.store
             .commit(batch)
@@ -322,5 +369,65 @@ mod tests {
             },
             "the next sweep retries only what is left"
         );
+    }
+
+    #[test]
+    fn a_fingerprint_rotation_is_found_meanwhile_then_migrated_by_the_pass() {
+        use crate::fingerprint::Scheme;
+        let f = Fixture::new();
+        let scope = "m:452739";
+        let (c1, _) = f.save(scope, "c1", "4111111111111111", "12.2030");
+        let (c2, _) = f.save(scope, "c2", "5555555555554444", "12.2030");
+        // c3 as saved before scopes were bound: an HMAC of the PAN alone.
+        let (c3, mut legacy) = f.save(scope, "c3", "2200000000000004", "12.2030");
+        let pan3 = card::Pan::parse("2200000000000004").unwrap();
+        let mut batch = Batch::default();
+        batch.delete(record::fingerprint_key(scope, "c3", &legacy.fingerprint));
+        legacy.fingerprint = f.fingerprints.of(Scheme::PanOnly, scope, &pan3).unwrap();
+        legacy.fingerprint_scheme = Scheme::PanOnly;
+        batch.put(
+            record::fingerprint_key(scope, "c3", &legacy.fingerprint),
+            c3.token.as_bytes().to_vec(),
+        );
+        batch.put(record::card_key(scope, "c3", &c3.token), legacy.encode());
+        f.commit(batch);
+        let rotated = crate::fingerprint::Fingerprints::new(
+            f.fingerprint_key.clone(),
+            2,
+            vec![Scheme::Scoped(1), Scheme::PanOnly],
+        );
+        let f = Fixture {
+            fingerprints: rotated,
+            ..f
+        };
+        // Found again under the older scheme before the pass, and moved by that save.
+        let (again, rec) = f.save(scope, "c1", "4111111111111111", "11.2033");
+        assert_eq!((again.token, again.created), (c1.token, false));
+        assert_eq!(rec.fingerprint_scheme, Scheme::Scoped(2));
+        let rt = runtime();
+        let audit = rt
+            .block_on(async { AuditLog::start(f.store.clone()) })
+            .unwrap();
+        assert_eq!(f.sweeps(&audit).backlog().unwrap(), 2);
+        let done = rt.block_on(f.sweeps(&audit).reseal());
+        assert_eq!(
+            done,
+            Resealed {
+                resealed: 2,
+                skipped: 0
+            }
+        );
+        assert_eq!(f.sweeps(&audit).backlog().unwrap(), 0);
+        for (c, token) in [("c2", c2.token), ("c3", c3.token)] {
+            assert_eq!(
+                f.record(scope, c, &token).fingerprint_scheme,
+                Scheme::Scoped(2)
+            );
+        }
+        // Every index entry is now the current one, and the card is found without older schemes.
+        assert_eq!(f.store.scan_prefix(b"fp/").unwrap().len(), 3);
+        f.fingerprints.migrated();
+        let (again, _) = f.save(scope, "c3", "2200000000000004", "10.2034");
+        assert_eq!((again.token, again.created), (c3.token, false));
     }
 }

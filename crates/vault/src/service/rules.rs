@@ -11,13 +11,12 @@
 
 use std::collections::HashMap;
 
-use card::Pan;
-use hsm::HsmError;
 use store::{Batch, Store};
 
 use super::error::CallError;
 use crate::bins::bank_of;
 use crate::config::MerchantPolicy;
+use crate::fingerprint::Fingerprints;
 use crate::keyring::{Binding, Keyring};
 use crate::model::*;
 use crate::protocol::MAX_CARDS;
@@ -47,7 +46,7 @@ impl<'a> Rules<'a> {
         &self,
         scope: &str,
         req: TokenizeRequest,
-        fingerprint: impl FnOnce(&Pan) -> Result<[u8; 32], HsmError>,
+        fingerprints: &Fingerprints,
     ) -> Result<(SavedCard, Batch), CallError> {
         let customer = req.customer.as_str();
         if self
@@ -57,9 +56,23 @@ impl<'a> Rules<'a> {
         {
             return Err(VaultError::CustomerDenied.into());
         }
-        let fingerprint = fingerprint(&req.pan)?;
+        let scheme = fingerprints.current();
+        let fingerprint = fingerprints.of(scheme, scope, &req.pan)?;
         let fp_key = record::fingerprint_key(scope, customer, &fingerprint);
-        let existing = match self.store.get(&fp_key)? {
+        let mut indexed = self.store.get(&fp_key)?;
+        // A card saved before a migration finished is indexed under an older scheme: found
+        // there, its index entry moves to the current one with this save.
+        let mut stale_key = None;
+        for older in fingerprints.older() {
+            if indexed.is_some() {
+                break;
+            }
+            let key =
+                record::fingerprint_key(scope, customer, &fingerprints.of(older, scope, &req.pan)?);
+            indexed = self.store.get(&key)?;
+            stale_key = indexed.is_some().then_some(key);
+        }
+        let existing = match indexed {
             Some(t) => {
                 let token = t
                     .as_slice()
@@ -92,6 +105,8 @@ impl<'a> Rules<'a> {
             Some(old) => CardRecord {
                 key_version,
                 sealed,
+                fingerprint,
+                fingerprint_scheme: scheme,
                 card: card.clone(),
                 ..old
             },
@@ -100,6 +115,7 @@ impl<'a> Rules<'a> {
                 key_version,
                 sealed,
                 fingerprint,
+                fingerprint_scheme: scheme,
                 card: card.clone(),
                 created: Timestamp::now(),
                 last_payment: None,
@@ -107,6 +123,9 @@ impl<'a> Rules<'a> {
             },
         };
         let mut batch = Batch::default();
+        if let Some(stale) = stale_key {
+            batch.delete(stale);
+        }
         batch.put(record::card_key(scope, customer, &token), rec.encode());
         batch.put(fp_key, token.as_bytes().to_vec());
         Ok((
@@ -187,6 +206,7 @@ impl<'a> Rules<'a> {
         let rec = self.load(scope, customer, token)?;
         let mut batch = Batch::default();
         erase(&mut batch, scope, customer.as_str(), &rec);
+        super::payments::forget(self.store, &mut batch, scope, customer.as_str(), token)?;
         Ok(batch)
     }
 
@@ -375,6 +395,28 @@ mod tests {
     }
 
     #[test]
+    fn one_card_under_two_scopes_has_unrelated_fingerprints_and_is_found_again_in_each() {
+        let f = Fixture::new();
+        let pan = "4111111111111111";
+        let (_, solo) = f.save("m:452739", "same", pan, "12.2030");
+        let (_, union) = f.save("u:group-1", "same", pan, "12.2030");
+        assert_ne!(
+            solo.fingerprint, union.fingerprint,
+            "the card links across scopes"
+        );
+        let index: Vec<_> = f.store.scan_prefix(b"fp/").unwrap();
+        assert!(
+            !index[0].0.ends_with(&index[1].0[index[1].0.len() - 32..]),
+            "the index entries share a value"
+        );
+        for (scope, first) in [("m:452739", &solo), ("u:group-1", &union)] {
+            let (again, rec) = f.save(scope, "same", pan, "11.2033");
+            assert_eq!((again.token, again.created), (first.token, false));
+            assert_eq!(rec.fingerprint, first.fingerprint);
+        }
+    }
+
+    #[test]
     fn deny_refuses_saving_until_cleared() {
         let f = Fixture::new();
         let c = customer("c3");
@@ -382,7 +424,12 @@ mod tests {
         let refused = f.rules().tokenize(
             "m:452739",
             saved_req("c3", "4111111111111111", "12.2030"),
-            |_| panic!("a denied customer costs no HSM call"),
+            &f.fingerprints,
+        );
+        assert_eq!(
+            f.fingerprint_key.calls(),
+            0,
+            "a denied customer costs no HSM call"
         );
         assert!(matches!(
             refused,

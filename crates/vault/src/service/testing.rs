@@ -14,6 +14,7 @@ use super::retention::Sweeps;
 use super::rules::Rules;
 use crate::audit::AuditLog;
 use crate::config::MerchantPolicy;
+use crate::fingerprint::{FingerprintKey, Fingerprints};
 use crate::keyring::Keyring;
 use crate::model::*;
 use crate::record::{self, CardRecord};
@@ -88,11 +89,37 @@ pub fn saved_req(cust: &str, pan: &str, expiry: &str) -> TokenizeRequest {
     }
 }
 
+/// A software stand-in for the HSM's fingerprint keys (SHA-256 of version and message), counting
+/// its calls.
+#[derive(Debug, Default)]
+pub struct SoftFingerprintKey(std::sync::atomic::AtomicU64);
+
+impl SoftFingerprintKey {
+    /// How many fingerprints were made.
+    pub fn calls(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl FingerprintKey for SoftFingerprintKey {
+    fn mac(&self, version: hsm::KeyVersion, message: &[u8]) -> Result<[u8; 32], hsm::HsmError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Sha256::new()
+            .chain_update(version.0.to_be_bytes())
+            .chain_update(message)
+            .finalize()
+            .into())
+    }
+}
+
 /// A store, a keyring at version 1 and the harness's merchants: 452739 alone (threshold 1),
 /// 600001 (threshold 2) and 600002 (threshold 1) in union `group-1`.
 pub struct Fixture {
     pub store: Store,
     pub keyring: Keyring,
+    /// Under fingerprint key v1, no older scheme.
+    pub fingerprints: Fingerprints,
+    pub fingerprint_key: Arc<SoftFingerprintKey>,
     pub merchants: HashMap<MerchantId, MerchantPolicy>,
     pub locks: CustomerLocks,
 }
@@ -112,9 +139,12 @@ impl Fixture {
             (merchant("600001"), policy(union.clone(), 2)),
             (merchant("600002"), policy(union, 1)),
         ]);
+        let fingerprint_key = Arc::new(SoftFingerprintKey::default());
         Fixture {
             store: memory_store(),
             keyring: Keyring::new(hsm::KeyVersion(1), &hsm::Dek::for_tests([1; 32])),
+            fingerprints: Fingerprints::new(fingerprint_key.clone(), 1, Vec::new()),
+            fingerprint_key,
             merchants,
             locks: CustomerLocks::new(),
         }
@@ -133,6 +163,7 @@ impl Fixture {
             store: &self.store,
             audit,
             keyring: &self.keyring,
+            fingerprints: &self.fingerprints,
             locks: &self.locks,
             retention_years: 6,
         }
@@ -142,7 +173,7 @@ impl Fixture {
         self.store.commit_blocking(batch).unwrap();
     }
 
-    /// Tokenizes and commits, with a software fingerprint (SHA-256 of the PAN) for the HSM's.
+    /// Tokenizes and commits, with the software fingerprint key for the HSM's.
     pub fn try_save(
         &self,
         scope: &str,
@@ -150,10 +181,9 @@ impl Fixture {
         pan: &str,
         expiry: &str,
     ) -> Result<SavedCard, CallError> {
-        let fingerprint = |pan: &card::Pan| Ok(Sha256::digest(pan.expose()).into());
         let (saved, batch) =
             self.rules()
-                .tokenize(scope, saved_req(cust, pan, expiry), fingerprint)?;
+                .tokenize(scope, saved_req(cust, pan, expiry), &self.fingerprints)?;
         self.commit(batch);
         Ok(saved)
     }

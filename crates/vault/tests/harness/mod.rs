@@ -16,6 +16,13 @@ pub const SOLO: &str = "452739";
 pub const UNION_A: &str = "600001";
 pub const UNION_B: &str = "600002";
 
+/// Each configured client's secret, kept in `<client>.secret` (0600) in the vault's directory.
+pub const SECRETS: [(&str, &str); 3] = [
+    ("facade", "facade-secret-0123"),
+    ("authorizer", "authorizer-secret-0123"),
+    ("admin", "admin-secret-0123"),
+];
+
 pub struct Vault {
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,
@@ -65,7 +72,7 @@ impl Vault {
 {extra}
 [hsm]
 token_label = "vault-test"
-pin_env = "TEST_VAULT_PIN"
+pin_file = "{dir}/hsm-user.pin"
 [retention]
 years = 6
 sweep_interval_secs = 3600
@@ -82,12 +89,12 @@ union = "group-1"
 [[clients]]
 id = "facade"
 role = "facade"
-secret_env = "TEST_SECRET_FACADE"
+secret_file = "{dir}/facade.secret"
 tls_uri = "urn:vault:client:facade"
 [[clients]]
 id = "authorizer"
 role = "authorizer"
-secret_env = "TEST_SECRET_AUTHORIZER"
+secret_file = "{dir}/authorizer.secret"
 tls_uri = "urn:vault:client:authorizer"
 [[clients]]
 id = "admin"
@@ -100,10 +107,27 @@ tls_uri = "urn:vault:client:admin"
             extra = self.extra,
         );
         std::fs::write(self.dir.path().join("vault.toml"), cfg).unwrap();
-        let secret = self.dir.path().join("admin.secret");
-        std::fs::write(&secret, "admin-secret-0123\n").unwrap();
+        // Secrets reach the vault only through owner-only files, never its environment; the
+        // HSM user PIN file is written by `vault init --dev`, beside the SoftHSM2 config.
+        for (client, secret) in SECRETS {
+            self.write_secret(&format!("{client}.secret"), secret);
+        }
+    }
+
+    /// Writes `value` to the owner-only file `name` in the vault's directory.
+    pub fn write_secret(&self, name: &str, value: &str) {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, format!("{value}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    /// The HSM user PIN `vault init --dev` made.
+    pub fn hsm_pin(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("hsm-user.pin"))
+            .unwrap()
+            .trim_end()
+            .to_string()
     }
 
     fn base(&self) -> Command {
@@ -113,12 +137,10 @@ tls_uri = "urn:vault:client:admin"
         c
     }
 
+    /// The environment every vault command runs with: where the dev SoftHSM2 config is, and
+    /// nothing secret (secrets reach the vault only through owner-only files).
     fn env(&self, c: &mut Command) {
-        c.env("SOFTHSM2_CONF", self.dir.path().join("softhsm2.conf"))
-            .env("TEST_VAULT_PIN", "user-pin-1234")
-            .env("VAULT_HSM_SO_PIN", "so-pin-5678")
-            .env("TEST_SECRET_FACADE", "facade-secret-0123")
-            .env("TEST_SECRET_AUTHORIZER", "authorizer-secret-0123");
+        c.env("SOFTHSM2_CONF", self.dir.path().join("softhsm2.conf"));
     }
 
     /// Runs a one-shot command (`keys`, `audit verify`, `rotate-keys`...).
@@ -231,12 +253,10 @@ tls_uri = "urn:vault:client:admin"
     }
 
     pub async fn client(&self, id: &str) -> Result<VaultClient, ClientError> {
-        let secret = match id {
-            "facade" => "facade-secret-0123",
-            "authorizer" => "authorizer-secret-0123",
-            "admin" => "admin-secret-0123",
-            other => other,
-        };
+        let secret = SECRETS
+            .iter()
+            .find(|(client, _)| *client == id)
+            .map_or(id, |(_, secret)| secret);
         VaultClient::connect_with(
             VaultEndpoint::Unix(self.socket()),
             Credentials::Secret {
@@ -271,6 +291,25 @@ pub fn tokenize_req(merchant_id: &str, cust: &str, pan: &str, expiry: &str) -> T
         expiry: card::Expiry::parse(expiry).unwrap(),
         holder: Some(CardholderName::parse("IVAN PETROV").unwrap()),
     }
+}
+
+pub fn payment(p: &str) -> PaymentRef {
+    PaymentRef::parse(p).unwrap()
+}
+
+/// A detokenize as the order engine makes it: the facade's grant for `payment_ref`, then the
+/// authorizer's detokenize presenting it.
+pub async fn granted_detokenize(
+    facade: &VaultClient,
+    authorizer: &VaultClient,
+    m: &MerchantId,
+    c: &CustomerNumber,
+    token: Token,
+    payment_ref: &str,
+) -> Result<CardSecret, ClientError> {
+    let p = payment(payment_ref);
+    let grant = facade.grant_detokenize(m, c, token, &p).await?;
+    authorizer.detokenize(m, c, token, &p, grant).await
 }
 
 /// What the vault answered to a call that must have been refused (panics on success or on a

@@ -1,39 +1,64 @@
 //! The real `simulator`, `vault` and `authorizer` binaries as child processes: where the binaries
 //! are (built once when missing), how each is configured in a data directory of its own, and
-//! readiness read from the line each prints on stdout.
+//! readiness read from the line each prints on stdout. The `simulator` and `authorizer` lines are
+//! read by the binaries' own `Ready` types; the vault has none yet, so its line is read here, in
+//! [`VaultReady`] only.
 //!
-//! Owns the children's lives: a child is killed when its handle drops, so a failed walkthrough
-//! leaves nothing running. Must never sleep to wait for a child, nor pass it a PAN.
+//! Owns the children's lives: a child is killed when its handle drops, so a failed test leaves
+//! nothing running. Must never sleep to wait for a child, nor pass it a PAN (on a command line,
+//! in its environment or in a file).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// How long a child may take to print its readiness line or to stop: a guard, not a pace.
-const GUARD: Duration = Duration::from_secs(30);
+use crate::GUARD;
 
 /// Errors of starting, stopping or asking the child processes.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
+    /// The running executable's path is unknown, so the binaries beside it cannot be found.
     #[error("cannot find the directory of the running executable: {0}")]
     CurrentExe(std::io::Error),
+    /// Bringing the binaries up to date failed, or did not leave all three behind.
     #[error("`cargo build --workspace --bins` failed ({0})")]
     Build(String),
+    /// A file, a pipe or a command failed.
     #[error("{what}: {source}")]
     Io {
+        /// What was being done.
         what: String,
+        /// What went wrong.
         source: std::io::Error,
     },
+    /// The child printed nothing (or closed stdout) within [`GUARD`].
     #[error("{name} did not print its readiness line within {GUARD:?}")]
-    NotReady { name: &'static str },
+    NotReady {
+        /// Which child.
+        name: &'static str,
+    },
+    /// The child's first line is not its readiness line.
     #[error("{name} printed an unexpected readiness line: {line:?}")]
-    BadReadyLine { name: &'static str, line: String },
+    BadReadyLine {
+        /// Which child.
+        name: &'static str,
+        /// What it printed instead.
+        line: String,
+    },
+    /// The PKI the simulator wrote could not be read back.
+    #[error("the simulator's PKI: {0}")]
+    Pki(#[from] simulator::pki::PkiError),
+    /// The child (or a one-shot command) exited unsuccessfully, or did not stop.
     #[error("{name} failed: {status}")]
-    Failed { name: &'static str, status: String },
+    Failed {
+        /// Which child or command.
+        name: &'static str,
+        /// Its exit status and what it said.
+        status: String,
+    },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ProcessError {
@@ -44,8 +69,11 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ProcessError {
 /// Paths of the `vault`, `simulator` and `authorizer` executables.
 #[derive(Debug, Clone)]
 pub struct Binaries {
+    /// The `vault` binary (built with its `server` feature).
     pub vault: PathBuf,
+    /// The `simulator` binary.
     pub simulator: PathBuf,
+    /// The `authorizer` binary.
     pub authorizer: PathBuf,
 }
 
@@ -160,11 +188,41 @@ fn log_filter() -> String {
     std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())
 }
 
-/// The value of `key` in a readiness line such as `vault listening unix=… tls=…`.
-fn addr_in(line: &str, key: &str) -> Option<String> {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(key))
-        .map(str::to_owned)
+/// The vault's readiness line, `vault listening unix=<path> tls=<addr|->`, as `vault serve`
+/// prints it today. The vault crate has no `Ready` type of its own (as `simulator::Ready` and
+/// `authorizer::Ready` are); until it has, this is the one place that reads its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultReady {
+    /// The Unix socket the vault serves.
+    pub unix: PathBuf,
+    /// The mutual-TLS listener, when one is configured (`-` on the line otherwise).
+    pub tls: Option<SocketAddr>,
+}
+
+impl VaultReady {
+    /// Reads a readiness line; `None` for any other line.
+    pub fn parse(line: &str) -> Option<VaultReady> {
+        let mut words = line.split_whitespace();
+        if (words.next(), words.next()) != (Some("vault"), Some("listening")) {
+            return None;
+        }
+        let (mut unix, mut tls) = (None, None);
+        for word in words {
+            if let Some(path) = word.strip_prefix("unix=") {
+                unix = Some(PathBuf::from(path));
+            } else if let Some(addr) = word.strip_prefix("tls=") {
+                tls = Some(if addr == "-" {
+                    None
+                } else {
+                    Some(addr.parse().ok()?)
+                });
+            }
+        }
+        Some(VaultReady {
+            unix: unix?,
+            tls: tls?,
+        })
+    }
 }
 
 /// The processing-centre simulator: its dev PKI in `certs/`, its ledger file, both listeners on
@@ -172,13 +230,19 @@ fn addr_in(line: &str, key: &str) -> Option<String> {
 #[derive(Debug)]
 pub struct SimulatorProcess {
     running: Running,
+    /// Where its ISO 8583 listener is bound (from its READY line).
     pub iso_addr: SocketAddr,
+    /// Where its ACS pages and ledger endpoint are bound (from its READY line).
     pub acs_addr: SocketAddr,
+    /// The dev PKI `simulator certs` wrote: the CA, the server's and the acquirer's certificates.
     pub certs: PathBuf,
+    /// The run's ledger, written as JSON lines, complete once the simulator stopped.
     pub ledger_file: PathBuf,
 }
 
 impl SimulatorProcess {
+    /// Runs `simulator certs` into `dir/certs`, then `simulator serve` on 127.0.0.1:0 with its
+    /// ledger in `dir/ledger.jsonl`; ready once it printed its READY line.
     pub async fn start(bin: &Path, dir: &Path) -> Result<SimulatorProcess, ProcessError> {
         let certs = dir.join("certs");
         let ledger_file = dir.join("ledger.jsonl");
@@ -229,6 +293,11 @@ impl SimulatorProcess {
         })
     }
 
+    /// The PKI it wrote, for an acquirer that trusts its CA and presents its client certificate.
+    pub fn pki(&self) -> Result<simulator::DevPki, ProcessError> {
+        Ok(simulator::DevPki::load_from(&self.certs)?)
+    }
+
     /// Graceful stop: the simulator flushes its ledger file.
     pub async fn stop(self) -> Result<(), ProcessError> {
         self.running.stop().await
@@ -238,6 +307,7 @@ impl SimulatorProcess {
 /// A vault client's name and secret, as the vault's config knows them.
 #[derive(Clone)]
 pub struct ClientLogin {
+    /// The client's id in the vault's config (`facade`, `authorizer`).
     pub id: &'static str,
     secret: zeroize::Zeroizing<String>,
 }
@@ -249,32 +319,45 @@ impl std::fmt::Debug for ClientLogin {
 }
 
 impl ClientLogin {
-    fn new(id: &'static str) -> ClientLogin {
+    /// A login for client `id` with a secret made for this run.
+    pub fn new(id: &'static str) -> ClientLogin {
         ClientLogin {
             id,
             secret: zeroize::Zeroizing::new(uuid::Uuid::new_v4().simple().to_string()),
         }
     }
 
+    /// The secret, as a vault client presents it.
     pub fn secret(&self) -> vault::ClientSecret {
         vault::ClientSecret::new(self.secret.as_bytes().to_vec())
     }
 
-    fn env(&self) -> String {
-        format!("WALKTHROUGH_SECRET_{}", self.id.to_uppercase())
+    /// The credentials a [`vault::VaultClient`] logs in with over the socket.
+    pub fn credentials(&self) -> vault::Credentials {
+        vault::Credentials::Secret {
+            client: self.id.to_owned(),
+            secret: self.secret(),
+        }
+    }
+
+    /// The environment variable through which a child process gets the secret (never its
+    /// command line, which any user of the machine can read).
+    pub fn env(&self) -> String {
+        format!("TESTKIT_VAULT_SECRET_{}", self.id.to_uppercase())
     }
 }
 
-/// The vault, configured in `dir`: a SoftHSM2 token made by `vault init --dev`, the dev merchant
-/// (listing threshold 1) and the `facade` and `authorizer` clients. PINs and client secrets are
-/// made for this run and reach the child only through its environment.
+/// The vault, configured in `dir`: a SoftHSM2 token made by `vault init --dev` (which writes the
+/// user PIN to `hsm-user.pin`, 0600, beside the SoftHSM2 config), the dev merchant (listing
+/// threshold 1) and the `facade` and `authorizer` clients. Client secrets are made for this run
+/// and reach the vault only through owner-only files, never its environment.
 #[derive(Debug)]
 pub struct VaultSetup {
     bin: PathBuf,
     dir: PathBuf,
-    hsm_pin: zeroize::Zeroizing<String>,
-    so_pin: zeroize::Zeroizing<String>,
+    /// The `facade` client (tokenize, list, remove).
     pub facade: ClientLogin,
+    /// The `authorizer` client (detokenize, record payments).
     pub authorizer: ClientLogin,
 }
 
@@ -285,8 +368,6 @@ impl VaultSetup {
         let setup = VaultSetup {
             bin: bin.to_path_buf(),
             dir: dir.to_path_buf(),
-            hsm_pin: zeroize::Zeroizing::new(uuid::Uuid::new_v4().simple().to_string()),
-            so_pin: zeroize::Zeroizing::new(uuid::Uuid::new_v4().simple().to_string()),
             facade: ClientLogin::new("facade"),
             authorizer: ClientLogin::new("authorizer"),
         };
@@ -295,8 +376,8 @@ impl VaultSetup {
 engine = "redb"
 [hsm]
 module = "/usr/lib/softhsm/libsofthsm2.so"
-token_label = "walkthrough"
-pin_env = "WALKTHROUGH_HSM_PIN"
+token_label = "testkit"
+pin_file = "{pin}"
 sessions = 2
 [retention]
 years = 6
@@ -307,18 +388,24 @@ listing_threshold = 1
 [[clients]]
 id = "facade"
 role = "facade"
-secret_env = "{facade}"
+secret_file = "{facade}"
 [[clients]]
 id = "authorizer"
 role = "authorizer"
-secret_env = "{authorizer}"
+secret_file = "{authorizer}"
 "#,
             data = setup.data_dir().display(),
-            facade = setup.facade.env(),
-            authorizer = setup.authorizer.env(),
+            pin = dir.join("hsm-user.pin").display(),
+            facade = dir.join("facade.secret").display(),
+            authorizer = dir.join("authorizer.secret").display(),
         );
         let path = dir.join("vault.toml");
         std::fs::write(&path, config).map_err(io(format!("write {}", path.display())))?;
+        for login in [&setup.facade, &setup.authorizer] {
+            let path = dir.join(format!("{}.secret", login.id));
+            write_owner_only(&path, &login.secret)
+                .map_err(io(format!("write {}", path.display())))?;
+        }
         setup.one_shot("vault init", &["init", "--dev"]).await?;
         Ok(setup)
     }
@@ -328,6 +415,7 @@ secret_env = "{authorizer}"
         self.dir.join("data")
     }
 
+    /// The vault's Unix socket (in its data directory).
     pub fn socket(&self) -> PathBuf {
         self.data_dir().join("vault.sock")
     }
@@ -337,10 +425,6 @@ secret_env = "{authorizer}"
         c.arg("--config")
             .arg(self.dir.join("vault.toml"))
             .env("SOFTHSM2_CONF", self.dir.join("softhsm2.conf"))
-            .env("WALKTHROUGH_HSM_PIN", self.hsm_pin.as_str())
-            .env("VAULT_HSM_SO_PIN", self.so_pin.as_str())
-            .env(self.facade.env(), self.facade.secret.as_str())
-            .env(self.authorizer.env(), self.authorizer.secret.as_str())
             .env("RUST_LOG", log_filter());
         c
     }
@@ -367,12 +451,12 @@ secret_env = "{authorizer}"
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
-    /// `vault serve`, ready once it printed `vault listening unix=…`.
+    /// `vault serve`, ready once it printed its readiness line ([`VaultReady`]).
     pub async fn serve(&self) -> Result<VaultProcess, ProcessError> {
         let mut command = self.command();
         command.arg("serve");
         let (running, line) = Running::start("vault", command).await?;
-        if !line.starts_with("vault listening") || addr_in(&line, "unix=").is_none() {
+        if VaultReady::parse(&line).is_none() {
             return Err(ProcessError::BadReadyLine {
                 name: "vault",
                 line,
@@ -395,29 +479,59 @@ pub struct VaultProcess {
 }
 
 impl VaultProcess {
+    /// SIGTERM: the vault finishes what it started and exits 0.
     pub async fn stop(self) -> Result<(), ProcessError> {
         self.running.stop().await
     }
 }
 
-/// The `authorizer` binary: its link to the simulator (trusting the simulator's CA, presenting
-/// the client certificate it wrote), the vault's socket and the `authorizer` client's secret
-/// (through the environment), its database in `dir`, its admin endpoint on 127.0.0.1:0.
+/// What the `authorizer` binary is configured with besides its own data directory: the network
+/// it signs on to and the vault it resolves saved cards with.
+#[derive(Debug, Clone)]
+pub struct AuthorizerPeers {
+    /// The directory with `ca.pem`, `client.pem` and `client-key.pem` (what `simulator certs`
+    /// and [`simulator::DevPki::write_to`] write).
+    pub certs: PathBuf,
+    /// The simulator's ISO 8583 address.
+    pub iso_addr: SocketAddr,
+    /// The vault's Unix socket; the vault need not be serving yet.
+    pub vault_socket: PathBuf,
+    /// The `authorizer` client's login at the vault; its secret reaches the child through its
+    /// environment.
+    pub login: ClientLogin,
+}
+
+impl AuthorizerPeers {
+    /// The simulator process and the vault configured by `vault`.
+    pub fn new(sim: &SimulatorProcess, vault: &VaultSetup) -> AuthorizerPeers {
+        AuthorizerPeers {
+            certs: sim.certs.clone(),
+            iso_addr: sim.iso_addr,
+            vault_socket: vault.socket(),
+            login: vault.authorizer.clone(),
+        }
+    }
+}
+
+/// The `authorizer` binary: its config file and database in a directory of its own, its admin
+/// endpoint on 127.0.0.1:0 (learnt from its [`authorizer::Ready`] line).
 #[derive(Debug)]
 pub struct AuthorizerProcess {
     running: Running,
+    /// Where its admin endpoint (metrics, health) is bound.
     pub admin_addr: SocketAddr,
 }
 
 impl AuthorizerProcess {
     /// How often the store-and-forward queue is retried: short, so a test sees a retry soon.
-    pub const SAF_RETRY: Duration = Duration::from_millis(200);
+    pub const SAF_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
+    /// Writes `dir/authorizer.toml` and starts the binary on it; ready once it printed its
+    /// readiness line.
     pub async fn start(
         bin: &Path,
         dir: &Path,
-        sim: &SimulatorProcess,
-        vault: &VaultSetup,
+        peers: &AuthorizerPeers,
     ) -> Result<AuthorizerProcess, ProcessError> {
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let config = format!(
@@ -433,12 +547,12 @@ client = "{client}"
 secret_env = "{env}"
 "#,
             data = AuthorizerProcess::data_dir(dir).display(),
-            certs = sim.certs.display(),
-            iso = sim.iso_addr,
+            certs = peers.certs.display(),
+            iso = peers.iso_addr,
             retry = AuthorizerProcess::SAF_RETRY.as_millis(),
-            socket = vault.socket().display(),
-            client = vault.authorizer.id,
-            env = vault.authorizer.env(),
+            socket = peers.vault_socket.display(),
+            client = peers.login.id,
+            env = peers.login.env(),
         );
         let path = dir.join("authorizer.toml");
         std::fs::write(&path, config).map_err(io(format!("write {}", path.display())))?;
@@ -446,16 +560,15 @@ secret_env = "{env}"
         command
             .arg("--config")
             .arg(&path)
-            .env(vault.authorizer.env(), vault.authorizer.secret.as_str())
+            .env(peers.login.env(), peers.login.secret.as_str())
             .env("RUST_LOG", log_filter());
         let (running, line) = Running::start("authorizer", command).await?;
-        let admin_addr = line
-            .strip_prefix("admin listening on ")
-            .and_then(|a| a.parse().ok())
-            .ok_or(ProcessError::BadReadyLine {
+        let Some(authorizer::Ready { admin: admin_addr }) = authorizer::Ready::parse(&line) else {
+            return Err(ProcessError::BadReadyLine {
                 name: "authorizer",
-                line: line.clone(),
-            })?;
+                line,
+            });
+        };
         Ok(AuthorizerProcess {
             running,
             admin_addr,
@@ -469,26 +582,51 @@ secret_env = "{env}"
 
     /// The admin endpoint's Prometheus text.
     pub async fn metrics(&self) -> Result<String, ProcessError> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let what = "GET /metrics from the authorizer";
-        let mut s = tokio::net::TcpStream::connect(self.admin_addr)
+        crate::metrics::scrape(self.admin_addr)
             .await
-            .map_err(io(what))?;
-        let request = format!(
-            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.admin_addr
-        );
-        s.write_all(request.as_bytes()).await.map_err(io(what))?;
-        let mut body = String::new();
-        tokio::time::timeout(GUARD, s.read_to_string(&mut body))
-            .await
-            .map_err(|_| ProcessError::NotReady { name: "authorizer" })?
-            .map_err(io(what))?;
-        Ok(body)
+            .map_err(io("GET /metrics from the authorizer"))
     }
 
     /// SIGTERM: the process signs off and exits 0.
     pub async fn stop(self) -> Result<(), ProcessError> {
         self.running.stop().await
+    }
+}
+
+/// Creates `path` readable and writable by its owner only, from the first byte on.
+fn write_owner_only(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{secret}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_vault_readiness_line() {
+        assert_eq!(
+            VaultReady::parse("vault listening unix=/tmp/v.sock tls=-"),
+            Some(VaultReady {
+                unix: "/tmp/v.sock".into(),
+                tls: None
+            })
+        );
+        assert_eq!(
+            VaultReady::parse("vault listening unix=/v tls=127.0.0.1:7000").and_then(|r| r.tls),
+            Some("127.0.0.1:7000".parse().unwrap())
+        );
+        assert_eq!(VaultReady::parse("vault listening tls=-"), None);
+        assert_eq!(
+            VaultReady::parse("READY iso=127.0.0.1:1 acs=127.0.0.1:2"),
+            None
+        );
     }
 }

@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use card::{Cvc, Expiry, Pan};
+use card::{Cvc, Expiry, Pan, PaymentRef};
 use iso8583::{Amount, Cavv, DsTransactionId, Eci, MitReason};
 use link::{
-    AuthorizationRequest, CredentialOnFile, Currency, Endpoint, Link, LinkConfig, LinkOutcome,
-    Merchant, ThreeDs, TlsMaterial, TransactionKind, client_config,
+    AuthorizationRequest, CredentialOnFile, Currency, Link, LinkOutcome, Merchant, ThreeDs,
+    TransactionKind,
 };
 use simulator::AcsClient;
 use vault::{
@@ -25,17 +25,18 @@ use vault::{
     TokenizeRequest, VaultClient, VaultEndpoint,
 };
 
-use crate::processes::{Binaries, ClientLogin, ProcessError, SimulatorProcess, VaultSetup};
 use crate::summary::{
     Expect, ListedCardView, Outcome, Payment, Reconciliation, Step, StepName, Summary,
 };
 use authorizer::cards::VaultCards;
+use testkit::network::{LinkSetupError, MERCHANT, link_config};
+use testkit::processes::{Binaries, ClientLogin, ProcessError, SimulatorProcess, VaultSetup};
 
-/// The dev merchant of ARCHITECTURE.md.
-pub const MERCHANT: &str = "452739";
+/// The shopper, as the merchant numbers its customers.
 pub const CUSTOMER: &str = "cust-42";
 /// The simulator's Visa that passes a 3-D Secure challenge with code `1234`.
-pub const TEST_PAN: &str = "4111111111111111";
+pub const TEST_PAN: &str = testkit::cards::VISA_CHALLENGE;
+/// [`TEST_PAN`] as every listing, ledger and summary shows it.
 pub const TEST_PAN_MASKED: &str = "411111******1111";
 const CVC: &str = "123";
 const WRONG_CVC: &str = "999";
@@ -62,12 +63,10 @@ pub enum WalkthroughError {
     Name(#[from] card::NameError),
     #[error("link start: {0}")]
     Start(#[from] link::StartError),
-    #[error("link config: {0}")]
-    LinkConfig(#[from] link::ConfigError),
+    #[error(transparent)]
+    LinkSetup(#[from] LinkSetupError),
     #[error("authorization: {0}")]
     Authorize(#[from] link::AuthorizeError),
-    #[error("link TLS material: {0}")]
-    Tls(#[from] link::TlsError),
     #[error("link store: {0}")]
     Store(#[from] store::StoreError),
     #[error("ACS: {0}")]
@@ -142,6 +141,7 @@ pub async fn run(config: &WalkthroughConfig) -> Result<Summary, WalkthroughError
         authorizer,
         link: link.clone(),
         acs: AcsClient::new(sim.acs_addr),
+        payments: std::sync::atomic::AtomicU32::new(1),
     };
     let steps = shop.one_click().await?;
     let reconciliation = reconcile(&steps, &shop.acs.ledger().await?, cards.counts());
@@ -182,30 +182,9 @@ fn start_link(
     cards: VaultCards,
 ) -> Result<Link, WalkthroughError> {
     let store = store::Store::open(store::EngineKind::Redb, &dir.join("authorizer.redb"))?;
-    let mut config = link_config(sim)?;
+    let mut config = link_config(&sim.pki()?, &[sim.iso_addr])?;
     config.request_timeout = REQUEST_TIMEOUT;
     Ok(Link::start(config, store, Arc::new(cards))?)
-}
-
-/// A link configuration for the simulator process: its address, the CA it wrote and the client
-/// certificate it issued; the rest are the link's defaults, which the `authorizer` binary's
-/// configuration also starts from.
-pub fn link_config(sim: &SimulatorProcess) -> Result<LinkConfig, WalkthroughError> {
-    let read = |name: &str| {
-        let path = sim.certs.join(name);
-        std::fs::read_to_string(&path).map_err(|source| WalkthroughError::Io {
-            what: format!("read {}", path.display()),
-            source,
-        })
-    };
-    let tls = client_config(&TlsMaterial {
-        ca_cert_pem: read("ca.pem")?,
-        client_cert_pem: read("client.pem")?,
-        client_key_pem: zeroize::Zeroizing::new(read("client-key.pem")?),
-    })?;
-    let endpoint = Endpoint::new(sim.iso_addr.to_string(), "localhost")
-        .map_err(WalkthroughError::LinkConfig)?;
-    Ok(LinkConfig::new(vec![endpoint], tls))
 }
 
 /// The merchant's shop as the walkthrough drives it: one customer, the vault in both roles, the
@@ -217,6 +196,9 @@ struct Shop {
     authorizer: VaultClient,
     link: Link,
     acs: AcsClient,
+    /// Numbers the payments, as the order engine's billnumbers would: each detokenize is granted
+    /// for one payment reference.
+    payments: std::sync::atomic::AtomicU32,
 }
 
 /// How one payment is made.
@@ -419,8 +401,9 @@ impl Shop {
         })
     }
 
-    /// One payment as the order engine makes it: detokenize (authorizer role), one authorization
-    /// through the link, and on approval the success recorded in the vault.
+    /// One payment as the order engine makes it: a detokenize grant for this payment (facade
+    /// role), detokenize with it (authorizer role), one authorization through the link, and on
+    /// approval the success recorded in the vault.
     async fn pay(
         &self,
         name: StepName,
@@ -428,9 +411,17 @@ impl Shop {
         pay: Pay,
         expected: Expect,
     ) -> Result<Step, WalkthroughError> {
+        let n = self
+            .payments
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let payment_ref = PaymentRef::parse(&format!("walkthrough-{n}"))?;
+        let grant = self
+            .facade
+            .grant_detokenize(&self.merchant, &self.customer, token, &payment_ref)
+            .await?;
         let secret = self
             .authorizer
-            .detokenize(&self.merchant, &self.customer, token)
+            .detokenize(&self.merchant, &self.customer, token, &payment_ref, grant)
             .await?;
         let cvc = pay.cvc.map(Cvc::parse).transpose()?;
         let outcome = self
@@ -440,7 +431,7 @@ impl Shop {
                 pan: &secret.pan,
                 expiry: secret.expiry,
                 cvc: cvc.as_ref(),
-                card: VaultCards::card_ref(&self.merchant, &self.customer, token),
+                card: VaultCards::card_ref(&self.merchant, &self.customer, token, &payment_ref),
                 amount: Amount(pay.amount),
                 currency: Currency::RUB,
                 cof: pay.cof,
@@ -468,7 +459,13 @@ impl Shop {
                 ..
             } => {
                 self.authorizer
-                    .record_payment(&self.merchant, &self.customer, token, Timestamp::now())
+                    .record_payment(
+                        &self.merchant,
+                        &self.customer,
+                        token,
+                        &payment_ref,
+                        Timestamp::now(),
+                    )
                     .await?;
                 Outcome::Approved {
                     approval_code: approval_code.as_str().to_owned(),

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use tests::processes::Binaries;
-use tests::summary::{Expect, Outcome, StepName};
-use tests::walkthrough::{TEST_PAN, TEST_PAN_MASKED};
-use tests::{WalkthroughConfig, run};
+use e2e::summary::{Expect, Outcome, StepName};
+use e2e::walkthrough::{TEST_PAN, TEST_PAN_MASKED};
+use e2e::{WalkthroughConfig, run};
+use testkit::processes::Binaries;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_click_walkthrough_across_the_real_processes() {

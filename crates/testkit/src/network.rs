@@ -1,9 +1,13 @@
-//! Shared set-up of the link tests: a real simulator in-process on 127.0.0.1:0 with its own dev
-//! PKI, a real link over mutual TLS to it, a redb store in a temp dir, and a card resolver that
-//! stands in for the vault (token → PAN in memory).
-#![allow(dead_code)]
+//! The network in this process: the real simulator on 127.0.0.1:0 with its own dev PKI, and the
+//! real link over mutual TLS 1.3 to it, with a redb store in a temp dir and a fake of the vault
+//! ([`TestVault`], the link's `CardResolver` in memory). What link tests, the authorizer's tests
+//! and the link bench start; `e2e` starts the same pieces as processes instead.
+//!
+//! Owns the test merchant and customer and the link configurations tests start from. Never
+//! writes a PAN anywhere but the fake vault's memory.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,21 +21,20 @@ use link::{
 use simulator::{AcsClient, DevPki, Faults, SimConfig, Simulator, SimulatorHandle};
 use tokio::net::TcpListener;
 
-pub const MC_FRICTIONLESS: &str = "5555555555554444";
-pub const VISA_CHALLENGE: &str = "4111111111111111";
-pub const MIR_CHALLENGE: &str = "2200000000000004";
-pub const PLAIN_APPROVED: &str = "4242424242424242";
-pub const STOLEN: &str = "4000000000000002";
-pub const LOW_BALANCE: &str = "4000000000009995";
-pub const VELOCITY: &str = "4000000000000259";
+use crate::iso::IsoClient;
 
-/// The vault's role for the link: finds a PAN again from its token.
+/// The dev merchant of ARCHITECTURE.md.
+pub const MERCHANT: &str = "452739";
+
+/// A fake of the vault in the link's role for it: finds a PAN again from its token, in memory.
+/// Empty, it stands for a vault that knows no card (what a test expecting no reversal needs).
 #[derive(Debug, Default)]
 pub struct TestVault {
     cards: Mutex<HashMap<CardRef, Pan>>,
 }
 
 impl TestVault {
+    /// Saves `pan` under a fresh token of the dev merchant's customer.
     pub fn token(&self, pan: &Pan) -> CardRef {
         let card = net_card();
         self.cards.lock().unwrap().insert(card.clone(), pan.clone());
@@ -49,34 +52,75 @@ impl CardResolver for TestVault {
     }
 }
 
+/// The simulator running in this process, and the PKI it trusts.
+#[derive(Debug)]
 pub struct Sim {
+    /// The running simulator: its addresses, ledger and fault settings.
     pub handle: SimulatorHandle,
+    /// Its dev PKI, whose client certificate an acquirer presents.
     pub pki: DevPki,
 }
 
-pub async fn simulator(faults: Faults) -> Sim {
-    let pki = DevPki::generate();
-    let mut config = SimConfig::with_pki(&pki);
-    config.faults = faults;
-    let iso = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let acs = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let handle = Simulator::start(config, iso, acs).await.unwrap();
-    Sim { handle, pki }
+impl Sim {
+    /// A simulator with a fresh PKI and `faults`, both listeners on 127.0.0.1:0.
+    pub async fn start(faults: Faults) -> Sim {
+        let pki = DevPki::generate();
+        let mut config = SimConfig::with_pki(&pki);
+        config.faults = faults;
+        Sim::start_with(config, pki).await
+    }
+
+    /// A simulator with `config`, whose TLS is `pki`'s.
+    pub async fn start_with(config: SimConfig, pki: DevPki) -> Sim {
+        let iso = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let acs = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let handle = Simulator::start(config, iso, acs).await.unwrap();
+        Sim { handle, pki }
+    }
+
+    /// A new plain ISO 8583 connection to it.
+    pub async fn client(&self) -> IsoClient {
+        IsoClient::connect(self.handle.iso_addr, &self.pki)
+            .await
+            .unwrap()
+    }
+
+    /// A client of its ACS pages and ledger endpoint.
+    pub fn acs(&self) -> AcsClient {
+        AcsClient::new(self.handle.acs_addr)
+    }
 }
 
-/// Short time-outs so the fault tests stay fast; the simulator's late delay is set above them.
-pub fn link_config(pki: &DevPki, addrs: &[std::net::SocketAddr]) -> LinkConfig {
+/// Why a link configuration could not be made from a PKI.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkSetupError {
+    /// The PKI's certificates or key were not usable.
+    #[error("link TLS material: {0}")]
+    Tls(#[from] link::TlsError),
+    /// An endpoint was refused.
+    #[error("link endpoint: {0}")]
+    Endpoint(#[from] link::ConfigError),
+}
+
+/// The link's defaults (those the `authorizer` binary also starts from) towards `addrs` in
+/// order, trusting `pki`'s CA and presenting its client certificate.
+pub fn link_config(pki: &DevPki, addrs: &[SocketAddr]) -> Result<LinkConfig, LinkSetupError> {
     let tls = client_config(&TlsMaterial {
         ca_cert_pem: pki.ca_cert_pem.clone(),
         client_cert_pem: pki.client_cert_pem.clone(),
         client_key_pem: pki.client_key_pem.clone(),
-    })
-    .unwrap();
+    })?;
     let endpoints = addrs
         .iter()
-        .map(|a| Endpoint::new(a.to_string(), "localhost").unwrap())
-        .collect();
-    let mut c = LinkConfig::new(endpoints, tls);
+        .map(|a| Endpoint::new(a.to_string(), "localhost"))
+        .collect::<Result<_, _>>()?;
+    Ok(LinkConfig::new(endpoints, tls))
+}
+
+/// [`link_config`] with two connections and short time-outs, so the fault tests stay fast; the
+/// simulator's late delay is set above them.
+pub fn fast_link_config(pki: &DevPki, addrs: &[SocketAddr]) -> LinkConfig {
+    let mut c = link_config(pki, addrs).unwrap();
     c.connections = 2;
     c.request_timeout = Duration::from_millis(400);
     c.reversal_timeout = Duration::from_millis(400);
@@ -86,23 +130,31 @@ pub fn link_config(pki: &DevPki, addrs: &[std::net::SocketAddr]) -> LinkConfig {
     c
 }
 
+/// The simulator and a signed-on link to it, as a link test drives them.
+#[derive(Debug)]
 pub struct Net {
+    /// The network.
     pub sim: Sim,
+    /// The link under test, started with [`fast_link_config`].
     pub link: Link,
+    /// Where the link finds a PAN again for a reversal.
     pub vault: Arc<TestVault>,
+    /// Holds the link's store (`authorizer.redb`); a test restarts the link on it.
     pub dir: tempfile::TempDir,
 }
 
 impl Net {
+    /// The network with `faults` and the link with [`fast_link_config`], signed on.
     pub async fn start(faults: Faults) -> Net {
         Net::start_with(faults, |_| {}).await
     }
 
+    /// Like [`Net::start`], with the link's configuration changed by `tweak` first.
     pub async fn start_with(faults: Faults, tweak: impl FnOnce(&mut LinkConfig)) -> Net {
-        let sim = simulator(faults).await;
+        let sim = Sim::start(faults).await;
         let dir = tempfile::tempdir().unwrap();
         let vault = Arc::new(TestVault::default());
-        let mut config = link_config(&sim.pki, &[sim.handle.iso_addr]);
+        let mut config = fast_link_config(&sim.pki, &[sim.handle.iso_addr]);
         tweak(&mut config);
         let link = start_link(config, &dir, &vault);
         assert!(
@@ -117,10 +169,6 @@ impl Net {
         }
     }
 
-    pub fn acs(&self) -> AcsClient {
-        AcsClient::new(self.sim.handle.acs_addr)
-    }
-
     /// A purchase (0200) with the card's CVC, no stored credential.
     pub async fn pay(&self, digits: &str, amount: u64) -> link::LinkOutcome {
         self.pay_with(
@@ -132,23 +180,12 @@ impl Net {
             Some("123"),
         )
         .await
+        .unwrap()
     }
 
+    /// An authorization of `kind` on `digits`, saved in the fake vault under a fresh token; the
+    /// link's error is returned, as a test under faults expects some.
     pub async fn pay_with(
-        &self,
-        kind: TransactionKind,
-        digits: &str,
-        amount: u64,
-        cof: CredentialOnFile,
-        three_ds: Option<ThreeDs>,
-        cvc: Option<&str>,
-    ) -> link::LinkOutcome {
-        self.try_pay_with(kind, digits, amount, cof, three_ds, cvc)
-            .await
-            .unwrap()
-    }
-
-    pub async fn try_pay_with(
         &self,
         kind: TransactionKind,
         digits: &str,
@@ -198,6 +235,7 @@ impl Net {
     /// 3-D Secure at the simulator's ACS as the cardholder who knows the code.
     pub async fn three_ds(&self, digits: &str) -> ThreeDs {
         let r = self
+            .sim
             .acs()
             .authenticate_passing(&Pan::parse(digits).unwrap())
             .await
@@ -211,12 +249,15 @@ impl Net {
     }
 }
 
+/// A link with `config` on the store `authorizer.redb` in `dir`, resolving cards with `vault`;
+/// not waited for (a test that wants it signed on calls `wait_ready`).
 pub fn start_link(config: LinkConfig, dir: &tempfile::TempDir, vault: &Arc<TestVault>) -> Link {
     let store =
         store::Store::open(store::EngineKind::Redb, &dir.path().join("authorizer.redb")).unwrap();
     Link::start(config, store, vault.clone()).unwrap()
 }
 
+/// An expiry no test will outlive.
 pub fn future_expiry() -> Expiry {
     Expiry::new(12, 2099).unwrap()
 }
@@ -224,28 +265,18 @@ pub fn future_expiry() -> Expiry {
 /// A saved card of the dev merchant's customer, under a fresh token.
 pub fn net_card() -> CardRef {
     CardRef {
-        merchant: MerchantId::parse("452739").unwrap(),
+        merchant: MerchantId::parse(MERCHANT).unwrap(),
         customer: CustomerNumber::parse("c1").unwrap(),
         token: Token::random(),
+        payment: None,
     }
 }
 
+/// The dev merchant as the link sends it (no name or category of its own).
 pub fn merchant() -> Merchant {
     Merchant {
-        id: MerchantId::parse("452739").unwrap(),
+        id: MerchantId::parse(MERCHANT).unwrap(),
         name_location: None,
         category_code: None,
-    }
-}
-
-/// Waits for `cond`, polling a cheap in-memory read; the deadline is only a guard.
-pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

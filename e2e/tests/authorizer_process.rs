@@ -3,44 +3,26 @@
 //! again through the vault once the vault is back, and the network applies it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use authorizer::cards::VaultCards;
-use card::{Cvc, Expiry, Pan};
+use card::{Cvc, Expiry, Pan, PaymentRef};
 use iso8583::Amount;
 use link::{
     AuthorizationRequest, CredentialOnFile, Currency, Endpoint, Link, LinkOutcome, Merchant,
     ReversalState, TransactionKind,
 };
 use simulator::{AcsClient, Action};
-use tests::processes::{AuthorizerProcess, Binaries, SimulatorProcess, VaultSetup};
-use tests::walkthrough::link_config;
-use vault::{
-    ClientOptions, Credentials, CustomerNumber, MerchantId, TokenizeRequest, VaultClient,
-    VaultEndpoint,
+use testkit::cards::{PLAIN_APPROVED as PAN, masked};
+use testkit::eventually;
+use testkit::metrics::value as metric;
+use testkit::network::{MERCHANT, link_config};
+use testkit::processes::{
+    AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorProcess, VaultSetup,
 };
-
-const MERCHANT: &str = "452739";
-const PAN: &str = "4242424242424242";
-const MASKED: &str = "424242******4242";
-
-/// Polls `check` until it holds; the deadline is a guard against a hang, not a pace.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn metric(text: &str, name: &str) -> Option<i64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
+use vault::{
+    ClientOptions, CustomerNumber, MerchantId, TokenizeRequest, VaultClient, VaultEndpoint,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_reversal_waits_for_the_vault_and_then_goes_with_the_card() {
@@ -53,13 +35,9 @@ async fn a_queued_reversal_waits_for_the_vault_and_then_goes_with_the_card() {
         .await
         .unwrap();
     let vault = setup.serve().await.unwrap();
-    let login = |l: &tests::processes::ClientLogin| Credentials::Secret {
-        client: l.id.to_owned(),
-        secret: l.secret(),
-    };
     let facade = VaultClient::connect_with(
         VaultEndpoint::Unix(setup.socket()),
-        login(&setup.facade),
+        setup.facade.credentials(),
         ClientOptions::default(),
     )
     .await
@@ -79,19 +57,44 @@ async fn a_queued_reversal_waits_for_the_vault_and_then_goes_with_the_card() {
         })
         .await
         .unwrap();
-    let card = VaultCards::card_ref(&merchant, &customer, saved.token);
+    // The payment's detokenize, granted to the facade for this payment: what lets the vault give
+    // the card again for its reversal.
+    let payment = PaymentRef::parse("bill-1").unwrap();
+    let authorizer = VaultClient::connect_with(
+        VaultEndpoint::Unix(setup.socket()),
+        setup.authorizer.credentials(),
+        ClientOptions::default(),
+    )
+    .await
+    .unwrap();
+    let grant = facade
+        .grant_detokenize(&merchant, &customer, saved.token, &payment)
+        .await
+        .unwrap();
+    let secret = authorizer
+        .detokenize(&merchant, &customer, saved.token, &payment, grant)
+        .await
+        .unwrap();
+    assert_eq!(secret.pan, pan);
+    drop((secret, authorizer));
+    let card = VaultCards::card_ref(&merchant, &customer, saved.token, &payment);
     let authorizer_dir = dir.path().join("authorizer");
     let store_path = AuthorizerProcess::data_dir(&authorizer_dir).join("authorizer.db");
     std::fs::create_dir_all(store_path.parent().unwrap()).unwrap();
     let cards = || {
         Arc::new(VaultCards::connecting(
             VaultEndpoint::Unix(setup.socket()),
-            login(&setup.authorizer),
+            setup.authorizer.credentials(),
             ClientOptions::default(),
         ))
     };
     let open = || store::Store::open(store::EngineKind::Redb, &store_path).unwrap();
-    let link = Link::start(link_config(&sim).unwrap(), open(), cards()).unwrap();
+    let link = Link::start(
+        link_config(&sim.pki().unwrap(), &[sim.iso_addr]).unwrap(),
+        open(),
+        cards(),
+    )
+    .unwrap();
     assert!(link.wait_ready(Duration::from_secs(10)).await);
     let cvc = Cvc::parse("123").unwrap();
     let outcome = link
@@ -124,7 +127,7 @@ async fn a_queued_reversal_waits_for_the_vault_and_then_goes_with_the_card() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let mut offline = link_config(&sim).unwrap();
+    let mut offline = link_config(&sim.pki().unwrap(), &[sim.iso_addr]).unwrap();
     offline.endpoints = vec![Endpoint::new(unreachable.to_string(), "localhost").unwrap()];
     offline.request_timeout = Duration::from_millis(300);
     let link = Link::start(offline, open(), cards()).unwrap();
@@ -136,12 +139,16 @@ async fn a_queued_reversal_waits_for_the_vault_and_then_goes_with_the_card() {
 
     // The vault goes down; the authorizer process starts, signs on, and must hold the reversal.
     vault.stop().await.unwrap();
-    let process = AuthorizerProcess::start(&bins.authorizer, &authorizer_dir, &sim, &setup)
-        .await
-        .unwrap();
-    eventually("the reversal held for the vault, twice", || async {
+    let process = AuthorizerProcess::start(
+        &bins.authorizer,
+        &authorizer_dir,
+        &AuthorizerPeers::new(&sim, &setup),
+    )
+    .await
+    .unwrap();
+    eventually("the reversal held for the vault, twice", async || {
         let m = process.metrics().await.unwrap();
-        metric(&m, "link_reversals_held_total").is_some_and(|n| n >= 2)
+        metric(&m, "link_reversals_held_total").is_some_and(|n| n >= 2.0)
     })
     .await;
     let acs = AcsClient::new(sim.acs_addr);
@@ -158,13 +165,13 @@ async fn a_queued_reversal_waits_for_the_vault_and_then_goes_with_the_card() {
         "nothing was sent without the card"
     );
     let m = process.metrics().await.unwrap();
-    assert_eq!(metric(&m, "link_reversals_pending"), Some(1), "{m}");
+    assert_eq!(metric(&m, "link_reversals_pending"), Some(1.0), "{m}");
 
     // The vault is back: the next retry finds the card and the network applies the reversal.
     let vault = setup.serve().await.unwrap();
-    eventually("the queue drained", || async {
+    eventually("the queue drained", async || {
         let m = process.metrics().await.unwrap();
-        metric(&m, "link_reversals_pending") == Some(0)
+        metric(&m, "link_reversals_pending") == Some(0.0)
     })
     .await;
     let reversals = reversals_of(&acs.ledger().await.unwrap());
@@ -176,7 +183,7 @@ async fn a_queued_reversal_waits_for_the_vault_and_then_goes_with_the_card() {
     );
     assert_eq!(r.action, Action::Reversed);
     assert!(r.card_present, "DE 2 came from the vault");
-    assert_eq!(r.card.as_deref(), Some(MASKED));
+    assert_eq!(r.card, Some(masked(PAN)));
     assert_eq!(r.balance_delta, 4_200);
 
     process.stop().await.unwrap();

@@ -1,11 +1,12 @@
-//! A minimal ISO 8583 client over mutual TLS and request builders (through `iso8583::kinds`, as
-//! the link builds them), enough to drive the simulator the way an acquirer would. Each test
-//! binary uses part of it.
-#![allow(dead_code)]
+//! A plain ISO 8583 acquirer over mutual TLS (no link: no pool, no reversals of its own) and
+//! request builders through `iso8583::kinds`, as the link builds them, enough to drive the
+//! simulator the way an acquirer would, and to send it what no well-behaved acquirer sends.
+//!
+//! Owns the test acquirer's identity (DE 32, 41, 42) and its STAN sequence. Never reads a
+//! response with a deadline longer than [`GUARD`], and never holds a PAN beyond the message.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
@@ -13,64 +14,46 @@ use iso8583::{
     Amount, CardRequest, Condition, EntryMode, FrameCodec, Message, MessageBuilder, Mti,
     NetworkCode, Origin, Original, ProcessingCode, ReversalAttempt, Rrn, Stan, TransmissionTime,
 };
-use simulator::{DevPki, Faults, SimConfig, Simulator, SimulatorHandle};
-use tokio::net::{TcpListener, TcpStream};
+use simulator::DevPki;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::codec::Framed;
 
-/// Bound on every wait in these tests: a guard against hanging, never a synchronisation.
-pub const GUARD: Duration = Duration::from_secs(10);
+use crate::GUARD;
 
-pub const VISA: &str = "4111111111111111";
-pub const MASTERCARD: &str = "5555555555554444";
-pub const MIR: &str = "2200000000000004";
+/// DE 32 of this test acquirer.
 pub const ACQUIRER: &[u8] = b"123456";
 
-pub struct Sim {
-    pub handle: SimulatorHandle,
-    pub pki: DevPki,
-}
-
-pub async fn start(faults: Faults) -> Sim {
-    let pki = DevPki::generate();
-    let mut config = SimConfig::with_pki(&pki);
-    config.faults = faults;
-    start_with(config, pki).await
-}
-
-pub async fn start_with(config: SimConfig, pki: DevPki) -> Sim {
-    let iso = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let acs = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let handle = Simulator::start(config, iso, acs).await.unwrap();
-    Sim { handle, pki }
-}
-
-impl Sim {
-    pub async fn client(&self) -> IsoClient {
-        IsoClient::connect(self.handle.iso_addr, &self.pki)
-            .await
-            .unwrap()
-    }
+/// A mutual-TLS connection to the simulator's ISO 8583 listener at `addr`, as the acquirer whose
+/// certificate `pki` issued, with Nagle off (requests are small and pipelined).
+pub async fn tls_connect(addr: SocketAddr, pki: &DevPki) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::try_from("localhost")
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let config = pki
+        .client_config()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    TlsConnector::from(config).connect(name, tcp).await
 }
 
 /// One TLS connection speaking length-prefixed ISO 8583.
+#[derive(Debug)]
 pub struct IsoClient {
+    /// The framed stream, for tests that send or read frames their own way.
     pub framed: Framed<TlsStream<TcpStream>, FrameCodec>,
 }
 
 impl IsoClient {
+    /// Connects and completes the TLS handshake ([`tls_connect`]).
     pub async fn connect(addr: SocketAddr, pki: &DevPki) -> std::io::Result<IsoClient> {
-        let tcp = TcpStream::connect(addr).await?;
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let tls = TlsConnector::from(pki.client_config().unwrap())
-            .connect(name, tcp)
-            .await?;
         Ok(IsoClient {
-            framed: Framed::new(tls, FrameCodec),
+            framed: Framed::new(tls_connect(addr, pki).await?, FrameCodec),
         })
     }
 
+    /// Sends one message, framed.
     pub async fn send(&mut self, msg: &Message) {
         self.framed.send(msg).await.unwrap();
     }
@@ -98,6 +81,7 @@ impl IsoClient {
             .expect("no frame in time")
     }
 
+    /// Sends `msg` and returns the next message, which must answer it (same STAN).
     pub async fn call(&mut self, msg: &Message) -> Message {
         self.send(msg).await;
         let response = self
@@ -111,6 +95,8 @@ impl IsoClient {
 
 static STAN: AtomicU32 = AtomicU32::new(1);
 
+/// The next STAN of this process's test acquirer: unique across its connections, so that no two
+/// requests of one test are taken for duplicates.
 pub fn next_stan() -> Stan {
     Stan::new(STAN.fetch_add(1, Ordering::Relaxed) % Stan::MAX + 1).unwrap()
 }
@@ -147,6 +133,7 @@ pub fn payment(mti: Mti, pan: &str, amount: u64, de48: &[(u8, &[u8])]) -> Messag
     payment_with(mti, ProcessingCode::Purchase, pan, amount, b"3012", de48)
 }
 
+/// A 0100/0200 like [`payment`] with its processing code and expiry (DE 14, `YYMM`) chosen.
 pub fn payment_with(
     mti: Mti,
     processing: ProcessingCode,
@@ -205,6 +192,7 @@ pub fn follow_up(mti: Mti, original: &Message, amount: u64, replacement: Option<
         .unwrap()
 }
 
+/// A 0400 of the whole of `original`.
 pub fn reversal(original: &Message) -> Message {
     follow_up(
         Mti::REVERSAL_REQUEST,
@@ -214,16 +202,19 @@ pub fn reversal(original: &Message) -> Message {
     )
 }
 
+/// A network-management echo test (0800/301).
 pub fn echo() -> Message {
     MessageBuilder::network(NetworkCode::Echo, now_de7(), next_stan())
         .build()
         .unwrap()
 }
 
+/// DE 39 of a response, as text (`"00"`, `"N7"`); panics on a message without one.
 pub fn code(msg: &Message) -> String {
     msg.response_code().unwrap().as_str().to_owned()
 }
 
+/// `body` behind the 2-byte big-endian length header, for tests that write raw frames.
 pub fn frame(body: &[u8]) -> BytesMut {
     let mut out = BytesMut::new();
     out.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());

@@ -7,15 +7,15 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use tests::processes::Binaries;
-use tests::{WalkthroughConfig, run};
+use e2e::{WalkthroughConfig, run};
+use testkit::processes::Binaries;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = manifest
         .parent()
-        .context("the tests crate sits in the repository root")?;
+        .context("the e2e crate sits in the repository root")?;
     let data_dir = root.join("var").join("demo");
     if data_dir.exists() {
         std::fs::remove_dir_all(&data_dir)

@@ -1,0 +1,20 @@
+//! What tests, end-to-end tests and benches share, so that each is written once: the real
+//! processes and their readiness lines ([`processes`]), the in-process simulator and link
+//! ([`network`]), a plain ISO 8583 acquirer and message builders ([`iso`]), the named test cards
+//! ([`cards`]), polling ([`eventually`]), metrics scraping ([`metrics`]) and replayable fault
+//! seeds ([`faults`]).
+//!
+//! Dev-only: production crates never depend on it (ARCHITECTURE.md). Its helpers panic on
+//! set-up failures, which is what a test wants, except where the demo's `walkthrough` binary
+//! uses them ([`processes`], [`network::link_config`]): those return errors. It must never sleep
+//! to wait for something that can be awaited or polled, and never pass a PAN to a child process.
+
+pub mod cards;
+pub mod faults;
+pub mod iso;
+pub mod metrics;
+pub mod network;
+pub mod processes;
+mod wait;
+
+pub use wait::{GUARD, eventually};
