@@ -58,8 +58,10 @@ pub trait CardSecrets: Send + Sync + std::fmt::Debug + 'static {
         card: NewCard<'a>,
     ) -> BoxFuture<'a, Result<Token, SecretsUnavailable>>;
 
-    /// Holds `card` only for the payment `payment` (so its reversal can find the PAN again),
-    /// without saving it for the customer; its token.
+    /// Holds `card` only for the payment `payment` (so its reversal, charge or refund can find
+    /// the PAN again), without saving it for any customer; its token. `customer` is the owner
+    /// the engine names for it, [`BillNumber::held_card_owner`](crate::BillNumber::held_card_owner)
+    /// of the payment's order, which the [`CardRef`] of that order then carries.
     fn hold<'a>(
         &'a self,
         merchant: &'a MerchantId,

@@ -497,6 +497,11 @@ async fn one_stage_payment_is_a_purchase_and_approves_the_order() {
         ("424242", "4242")
     );
     assert_eq!(
+        card.card.customer,
+        bill.held_card_owner(),
+        "held under the order, never under the customer"
+    );
+    assert_eq!(
         f.vault.lookups.lock().unwrap()[0].to_string(),
         format!("{bill}.1"),
         "held for this payment"
