@@ -50,12 +50,14 @@ pub struct SecretsUnavailable(pub String);
 
 /// The vault, as the engine uses it. Object-safe.
 pub trait CardSecrets: Send + Sync + std::fmt::Debug + 'static {
-    /// Saves `card` for `customer` of `merchant`, with the shopper's consent; its token.
+    /// Saves `card` for `customer` of `merchant`, with the shopper's consent, as the card of
+    /// the payment `payment` (so its reversal can find the PAN again); its token.
     fn save<'a>(
         &'a self,
         merchant: &'a MerchantId,
         customer: &'a CustomerNumber,
         card: NewCard<'a>,
+        payment: OperationRef,
     ) -> BoxFuture<'a, Result<Token, SecretsUnavailable>>;
 
     /// Holds `card` only for the payment `payment` (so its reversal, charge or refund can find

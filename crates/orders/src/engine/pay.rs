@@ -207,7 +207,7 @@ impl Engine {
                     false => opref.bill.held_card_owner(),
                 };
                 let token = if save {
-                    self.secrets.save(&m.id, &owner, card).await?
+                    self.secrets.save(&m.id, &owner, card, opref).await?
                 } else {
                     self.secrets.hold(&m.id, &owner, card, opref).await?
                 };

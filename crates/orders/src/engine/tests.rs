@@ -198,7 +198,9 @@ impl CardSecrets for FakeVault {
         merchant: &'a MerchantId,
         customer: &'a CustomerNumber,
         card: NewCard<'a>,
+        payment: OperationRef,
     ) -> BoxFuture<'a, Result<Token, SecretsUnavailable>> {
+        self.lookups.lock().unwrap().push(payment);
         let token = self.put(merchant, customer, card, true);
         Box::pin(async move { Ok(token) })
     }
