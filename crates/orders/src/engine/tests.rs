@@ -198,7 +198,9 @@ impl CardSecrets for FakeVault {
         merchant: &'a MerchantId,
         customer: &'a CustomerNumber,
         card: NewCard<'a>,
+        payment: OperationRef,
     ) -> BoxFuture<'a, Result<Token, SecretsUnavailable>> {
+        self.lookups.lock().unwrap().push(payment);
         let token = self.put(merchant, customer, card, true);
         Box::pin(async move { Ok(token) })
     }
@@ -495,6 +497,11 @@ async fn one_stage_payment_is_a_purchase_and_approves_the_order() {
     assert_eq!(
         (card.masked.bin.as_str(), card.masked.last4.as_str()),
         ("424242", "4242")
+    );
+    assert_eq!(
+        card.card.customer,
+        bill.held_card_owner(),
+        "held under the order, never under the customer"
     );
     assert_eq!(
         f.vault.lookups.lock().unwrap()[0].to_string(),
