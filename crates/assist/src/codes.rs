@@ -329,7 +329,7 @@ impl fmt::Display for ResponseCode {
 }
 
 /// An order's state as answers print it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OrderState {
     /// Created, not yet paid or declined.
     InProcess,
@@ -384,7 +384,7 @@ impl fmt::Display for OrderState {
 }
 
 /// What an operation did (`operationtype`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OperationType {
     /// `100`: a payment (also Token Pay and recurring payments).
     Payment,
@@ -406,7 +406,7 @@ impl OperationType {
 }
 
 /// An operation's state as answers print it (`operationstate`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OperationState {
     /// Sent, not answered yet.
     InProcess,

@@ -61,56 +61,6 @@ pub enum DeclineReason {
     SystemError,
 }
 
-/// The Assist `responsecode` of an operation (`AS000`…`AS998`); the facade turns
-/// [`AssistCode::as_str`] into `assist::ResponseCode` one-to-one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AssistCode {
-    /// `AS000` approved.
-    Approved,
-    /// `AS100` declined, generic.
-    Declined,
-    /// `AS101` card number or parameters.
-    CardOrParameters,
-    /// `AS102` insufficient funds.
-    InsufficientFunds,
-    /// `AS104` expired.
-    Expired,
-    /// `AS105` card limit.
-    CardLimit,
-    /// `AS107` data error.
-    DataError,
-    /// `AS109` gateway limit (the customer's turnover).
-    GatewayLimit,
-    /// `AS110` 3-D Secure required.
-    ThreeDsRequired,
-    /// `AS200` repeat later.
-    RepeatLater,
-    /// `AS300` in progress.
-    InProgress,
-    /// `AS998` system error.
-    SystemError,
-}
-
-impl AssistCode {
-    /// The text on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AssistCode::Approved => "AS000",
-            AssistCode::Declined => "AS100",
-            AssistCode::CardOrParameters => "AS101",
-            AssistCode::InsufficientFunds => "AS102",
-            AssistCode::Expired => "AS104",
-            AssistCode::CardLimit => "AS105",
-            AssistCode::DataError => "AS107",
-            AssistCode::GatewayLimit => "AS109",
-            AssistCode::ThreeDsRequired => "AS110",
-            AssistCode::RepeatLater => "AS200",
-            AssistCode::InProgress => "AS300",
-            AssistCode::SystemError => "AS998",
-        }
-    }
-}
-
 /// What a payment page tells the shopper, without the detail a fraudster could probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ShopperReason {
@@ -140,7 +90,7 @@ pub struct DeclineCodes {
     /// The network's code, when the reason came from (or went through) the network.
     pub de39: Option<ResponseCode>,
     /// The merchant's `responsecode`.
-    pub assist: AssistCode,
+    pub assist: assist::codes::ResponseCode,
     /// The shopper's category.
     pub shopper: ShopperReason,
 }
@@ -148,9 +98,9 @@ pub struct DeclineCodes {
 impl DeclineReason {
     /// The table. Exhaustive on purpose: no wildcard arm.
     pub fn codes(self) -> DeclineCodes {
-        use AssistCode as A;
         use DeclineReason as R;
         use ShopperReason as S;
+        use assist::codes::ResponseCode as A;
         let (de39, assist, shopper) = match self {
             R::DoNotHonour => (
                 Some(ResponseCode::DO_NOT_HONOUR),

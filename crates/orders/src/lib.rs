@@ -31,7 +31,7 @@ mod state;
 
 pub use acquirer::Acquirer;
 pub use clock::{Clock, SystemClock, Timestamp};
-pub use decline::{AssistCode, DeclineCodes, DeclineReason, ShopperReason};
+pub use decline::{DeclineCodes, DeclineReason, ShopperReason};
 pub use engine::{
     CancelRequest, Engine, NewOrder, OperationResult, PaymentCard, RecoveryReport,
     RecurringPayment, RecurringRequest, SweepReport,
@@ -40,7 +40,7 @@ pub use error::{Action, AgreementRule, EngineError, RequestError};
 pub use ids::{BadOrderNumber, BillNumber, OperationRef, OrderNumber};
 pub use model::{
     Agreement, AgreementTerms, CancelDetails, CancelMessage, CancelReason, Day, MaskedCard,
-    ORDER_RECORD_VERSION, Operation, OperationKind, OperationState, OrderCard, OrderDetails,
+    ORDER_RECORD_VERSION, Operation, OperationState, OperationType, OrderCard, OrderDetails,
     OrderRecord, OrderState, PaymentMeans, Transaction, TurnoverBooking, TxnPurpose, TxnState,
 };
 pub use secrets::{CardSecrets, ListedCard, NewCard, ResolvedCard, SecretsUnavailable};

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+pub use assist::codes::{OperationState, OperationType, OrderState};
 use card::{CustomerNumber, MerchantId};
 use link::{CardRef, Currency, NetworkTxnId, TransactionRef};
 use serde::{Deserialize, Serialize};
@@ -17,55 +18,18 @@ use crate::clock::Timestamp;
 use crate::decline::DeclineReason;
 use crate::ids::{BillNumber, OperationRef, OrderNumber};
 
+/// Whether money was ever taken (or held) for an order in `state`: at most one attempt of an
+/// OrderNumber may be in such a state.
+pub fn was_paid(state: OrderState) -> bool {
+    !matches!(
+        state,
+        OrderState::InProcess | OrderState::Declined | OrderState::Timeout
+    )
+}
+
 /// The version of [`OrderRecord`]'s stored form. A reader refuses a record of a later version
 /// rather than misread it; a change of shape bumps it and teaches `persist` the old one.
 pub const ORDER_RECORD_VERSION: u32 = 1;
-
-/// An order's state, as answers print it (`spec/assist-api.md` "States").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum OrderState {
-    /// Created; not yet paid or declined.
-    InProcess,
-    /// Authorized, waiting for a charge (two-stage).
-    Delayed,
-    /// Paid.
-    Approved,
-    /// Charged for less than authorized.
-    PartialDelayed,
-    /// Cancelled in full.
-    Canceled,
-    /// Partly cancelled.
-    PartialCanceled,
-    /// The payment was declined.
-    Declined,
-    /// Not paid before its expiration time.
-    Timeout,
-}
-
-impl OrderState {
-    /// The text answers print (`assist::OrderState::as_str` spells the same).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderState::InProcess => "In Process",
-            OrderState::Delayed => "Delayed",
-            OrderState::Approved => "Approved",
-            OrderState::PartialDelayed => "PartialDelayed",
-            OrderState::Canceled => "Canceled",
-            OrderState::PartialCanceled => "PartialCanceled",
-            OrderState::Declined => "Declined",
-            OrderState::Timeout => "Timeout",
-        }
-    }
-
-    /// Whether money was ever taken (or held) for this order: at most one attempt of an
-    /// OrderNumber may be in such a state.
-    pub fn was_paid(self) -> bool {
-        !matches!(
-            self,
-            OrderState::InProcess | OrderState::Declined | OrderState::Timeout
-        )
-    }
-}
 
 /// The merchant's order data kept with the order (order.cfm / payrequest.cfm).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,53 +178,6 @@ pub enum PaymentMeans {
     },
 }
 
-/// What an operation does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OperationKind {
-    /// A payment (also Token Pay and recurring payments).
-    Payment,
-    /// A charge: the confirmation of a two-stage payment.
-    Charge,
-    /// A cancel or a refund.
-    Cancel,
-}
-
-impl OperationKind {
-    /// `operationtype`: 100, 200, 300.
-    pub fn code(self) -> u16 {
-        match self {
-            OperationKind::Payment => 100,
-            OperationKind::Charge => 200,
-            OperationKind::Cancel => 300,
-        }
-    }
-}
-
-/// An operation's state, as answers print it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OperationState {
-    /// Sent (or about to be), not answered yet.
-    InProcess,
-    /// Approved.
-    Success,
-    /// Declined.
-    Declined,
-    /// No answer in time; reversed.
-    Timeout,
-}
-
-impl OperationState {
-    /// The text answers print.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperationState::InProcess => "In Process",
-            OperationState::Success => "Success",
-            OperationState::Declined => "Declined",
-            OperationState::Timeout => "Timeout",
-        }
-    }
-}
-
 /// `CancelReason` (1 shop, 2 customer, 3 fraud), and ours for the sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CancelReason {
@@ -351,7 +268,7 @@ pub struct Operation {
     /// Its number inside the order (`.1` is the payment).
     pub number: u32,
     /// Payment, charge or cancel.
-    pub kind: OperationKind,
+    pub kind: OperationType,
     /// Where it stands.
     pub state: OperationState,
     /// Minor units, in the order's currency.
@@ -376,7 +293,7 @@ pub struct Operation {
 
 impl Operation {
     /// A new operation in process.
-    pub(crate) fn new(number: u32, kind: OperationKind, amount: u64, now: Timestamp) -> Operation {
+    pub(crate) fn new(number: u32, kind: OperationType, amount: u64, now: Timestamp) -> Operation {
         Operation {
             number,
             kind,
@@ -394,12 +311,12 @@ impl Operation {
     }
 
     /// Its `responsecode`: AS000, the decline's, AS300 while in process.
-    pub fn assist_code(&self) -> crate::decline::AssistCode {
+    pub fn assist_code(&self) -> assist::codes::ResponseCode {
         match (self.state, self.decline) {
-            (OperationState::Success, _) => crate::decline::AssistCode::Approved,
-            (OperationState::InProcess, _) => crate::decline::AssistCode::InProgress,
+            (OperationState::Success, _) => assist::codes::ResponseCode::Approved,
+            (OperationState::InProcess, _) => assist::codes::ResponseCode::InProgress,
             (_, Some(d)) => d.codes().assist,
-            (_, None) => crate::decline::AssistCode::SystemError,
+            (_, None) => assist::codes::ResponseCode::SystemError,
         }
     }
 
@@ -493,7 +410,7 @@ impl OrderRecord {
     pub fn payment(&self) -> Option<&Operation> {
         self.operations
             .iter()
-            .find(|o| o.kind == OperationKind::Payment)
+            .find(|o| o.kind == OperationType::Payment)
     }
 
     /// The reference of the next operation.

@@ -18,7 +18,7 @@ use crate::error::{Action, EngineError, RequestError};
 use crate::ids::{BillNumber, OperationRef};
 use crate::limits;
 use crate::model::{
-    CancelDetails, CancelMessage, CancelReason, Operation, OperationKind, OrderRecord, Transaction,
+    CancelDetails, CancelMessage, CancelReason, Operation, OperationType, OrderRecord, Transaction,
     TxnPurpose, TxnState,
 };
 use crate::persist::Change;
@@ -299,7 +299,7 @@ fn cancel_operation(
     ts: Timestamp,
 ) -> Result<Operation, EngineError> {
     let n = order.next_operation().number;
-    let mut op = Operation::new(n, OperationKind::Cancel, amount, ts);
+    let mut op = Operation::new(n, OperationType::Cancel, amount, ts);
     op.client_ip.clone_from(&req.client_ip);
     op.cancel = Some(CancelDetails {
         reason: req.reason,

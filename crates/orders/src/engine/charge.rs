@@ -15,7 +15,7 @@ use crate::error::{Action, EngineError, RequestError};
 use crate::ids::{BillNumber, OperationRef};
 use crate::limits;
 use crate::model::{
-    Operation, OperationKind, OperationState, OrderRecord, Transaction, TxnPurpose, TxnState,
+    Operation, OperationState, OperationType, OrderRecord, Transaction, TxnPurpose, TxnState,
 };
 use crate::persist::Change;
 use crate::settings::MerchantSettings;
@@ -35,7 +35,7 @@ impl Engine {
         let done = record
             .operations
             .iter()
-            .find(|o| o.kind == OperationKind::Charge && o.state == OperationState::Success);
+            .find(|o| o.kind == OperationType::Charge && o.state == OperationState::Success);
         if let Some(op) = done {
             let operation = op.number;
             return Ok(OperationResult {
@@ -44,7 +44,7 @@ impl Engine {
             });
         }
         if let Some(op) = record.in_flight() {
-            if op.kind != OperationKind::Charge {
+            if op.kind != OperationType::Charge {
                 return Err(RequestError::InProgress.into());
             }
             let n = op.number;
@@ -67,7 +67,7 @@ impl Engine {
         }
         let ts = Timestamp::of(self.now());
         let n = order.record().next_operation().number;
-        let mut op = Operation::new(n, OperationKind::Charge, amount, ts);
+        let mut op = Operation::new(n, OperationType::Charge, amount, ts);
         op.transactions.push(Transaction {
             purpose: TxnPurpose::Completion,
             reference: None,

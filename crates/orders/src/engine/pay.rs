@@ -17,7 +17,7 @@ use crate::decline::DeclineReason;
 use crate::error::{Action, EngineError, RequestError};
 use crate::limits;
 use crate::model::{
-    MaskedCard, Operation, OperationKind, OrderCard, OrderRecord, PaymentMeans, Transaction,
+    MaskedCard, Operation, OperationType, OrderCard, OrderRecord, PaymentMeans, Transaction,
     TxnPurpose, TxnState,
 };
 use crate::persist::Change;
@@ -142,7 +142,7 @@ impl Engine {
                 continue;
             }
             if let Some(o) = self.persist.load(other)?
-                && (o.state.was_paid() || o.in_flight().is_some())
+                && (crate::model::was_paid(o.state) || o.in_flight().is_some())
             {
                 return Err(RequestError::AlreadyPaid.into());
             }
@@ -158,7 +158,7 @@ impl Engine {
             .into());
         }
         let opref = r.next_operation();
-        let mut op = Operation::new(opref.number, OperationKind::Payment, r.amount, ts);
+        let mut op = Operation::new(opref.number, OperationType::Payment, r.amount, ts);
         op.means = Some(source.means());
         op.client_ip.clone_from(&r.details.client_ip);
 

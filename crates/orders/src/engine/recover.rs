@@ -11,7 +11,7 @@
 use super::Engine;
 use crate::decline::DeclineReason;
 use crate::error::EngineError;
-use crate::model::{OperationKind, TxnPurpose, TxnState};
+use crate::model::{OperationType, TxnPurpose, TxnState};
 use crate::state::Lifecycle;
 
 /// What a recovery did.
@@ -59,7 +59,7 @@ impl Engine {
         let txn = op.last_transaction().cloned();
         let corrupt = || EngineError::Corrupt(bill.to_string());
         match (kind, txn) {
-            (OperationKind::Payment, Some(t)) => {
+            (OperationType::Payment, Some(t)) => {
                 let reference = t.reference.ok_or_else(corrupt)?;
                 self.reverse_lost(bill, &reference).await?;
                 let Lifecycle::InProcess(order) = Lifecycle::of(record) else {
@@ -75,11 +75,11 @@ impl Engine {
                 .await?;
                 report.payments_reversed += 1;
             }
-            (OperationKind::Charge, _) => {
+            (OperationType::Charge, _) => {
                 self.send_charge(record, n).await?;
                 report.charges_repeated += 1;
             }
-            (OperationKind::Cancel, Some(t)) if t.purpose == TxnPurpose::Refund => {
+            (OperationType::Cancel, Some(t)) if t.purpose == TxnPurpose::Refund => {
                 if let Some(reference) = &t.reference {
                     self.reverse_lost(bill, reference).await?;
                 }
@@ -93,7 +93,7 @@ impl Engine {
                 .await?;
                 report.refunds_reversed += 1;
             }
-            (OperationKind::Cancel, Some(_)) => {
+            (OperationType::Cancel, Some(_)) => {
                 self.send_reversal(record, n).await?;
                 report.cancels_repeated += 1;
             }

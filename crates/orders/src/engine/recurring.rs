@@ -49,7 +49,7 @@ impl Engine {
         let (Some(agreement), Some(card)) = (&initial.agreement, &initial.card) else {
             return Err(RequestError::NoAgreement.into());
         };
-        if !initial.state.was_paid() || card.network_txn_id.is_none() {
+        if !crate::model::was_paid(initial.state) || card.network_txn_id.is_none() {
             return Err(RequestError::NoAgreement.into());
         }
         if req.currency != initial.currency {

@@ -1183,6 +1183,8 @@ async fn queries_find_every_attempt_by_number_and_by_period_and_state() {
     let f = fx();
     let declined = f.create(order("Q-1", INSUFFICIENT)).await;
     f.pay_new(declined, false).await;
+    // Attempts are listed oldest first; two made in the same second have no order to keep.
+    f.clock.advance(time::Duration::seconds(1));
     let paid = f.paid("Q-1", 1_000, false).await;
     let attempts = f
         .engine
@@ -1224,7 +1226,7 @@ fn a_record_keeps_its_version_and_transactions_through_serde() {
     let mut r = blank_record(10);
     r.operations.push(crate::model::Operation::new(
         1,
-        crate::OperationKind::Payment,
+        crate::OperationType::Payment,
         10,
         Timestamp(1),
     ));
