@@ -1,8 +1,9 @@
 //! What tests, end-to-end tests and benches share, so that each is written once: the real
 //! processes and their readiness lines ([`processes`]), the in-process simulator and link
-//! ([`network`]), a plain ISO 8583 acquirer and message builders ([`iso`]), the named test cards
-//! ([`cards`]), polling ([`eventually`]), metrics scraping ([`metrics`]) and replayable fault
-//! seeds ([`faults`]).
+//! ([`network`]), the vault in a temp directory for the vault's own integration tests and the
+//! config and command line every vault here runs with ([`vault`]), a plain ISO 8583 acquirer and
+//! message builders ([`iso`]), the named test cards ([`cards`]), polling ([`eventually`]),
+//! metrics scraping ([`metrics`]) and replayable fault seeds ([`faults`]).
 //!
 //! Dev-only: production crates never depend on it (ARCHITECTURE.md). Its helpers panic on
 //! set-up failures, which is what a test wants, except where the demo's `walkthrough` binary
@@ -15,6 +16,7 @@ pub mod iso;
 pub mod metrics;
 pub mod network;
 pub mod processes;
+pub mod vault;
 mod wait;
 
 pub use wait::{GUARD, eventually};

@@ -1,8 +1,7 @@
 //! The real `simulator`, `vault` and `authorizer` binaries as child processes: where the binaries
 //! are (built once when missing), how each is configured in a data directory of its own, and
-//! readiness read from the line each prints on stdout. The `simulator` and `authorizer` lines are
-//! read by the binaries' own `Ready` types; the vault has none yet, so its line is read here, in
-//! [`VaultReady`] only.
+//! readiness read from the line each prints on stdout, by the binary's own `Ready` type
+//! ([`simulator::Ready`], [`vault::Ready`], [`authorizer::Ready`]).
 //!
 //! Owns the children's lives: a child is killed when its handle drops, so a failed test leaves
 //! nothing running. Must never sleep to wait for a child, nor pass it a PAN (on a command line,
@@ -16,6 +15,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::GUARD;
+use crate::vault::{ClientEntry, MerchantEntry, VaultConfig};
 
 /// Errors of starting, stopping or asking the child processes.
 #[derive(Debug, thiserror::Error)]
@@ -84,11 +84,7 @@ impl Binaries {
     /// package's tests cannot ask cargo for another package's `CARGO_BIN_EXE_`), so a test never
     /// runs a stale binary; after a workspace build (as in CI and the demo) that is a no-op.
     pub fn locate() -> Result<Binaries, ProcessError> {
-        let exe = std::env::current_exe().map_err(ProcessError::CurrentExe)?;
-        let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-        if dir.ends_with("deps") {
-            dir.pop();
-        }
+        let dir = Binaries::profile_dir()?;
         // The whole workspace's binaries, so that features unify as in `cargo test --workspace`
         // and nothing is rebuilt twice over.
         let mut cargo = std::process::Command::new(env!("CARGO"));
@@ -118,6 +114,17 @@ impl Binaries {
             return Err(ProcessError::Build(status.to_string()));
         }
         Ok(bins)
+    }
+
+    /// `target/<profile>/`, where cargo puts the binaries: the running executable's directory, or
+    /// its parent for a test (which runs from `target/<profile>/deps/`).
+    pub fn profile_dir() -> Result<PathBuf, ProcessError> {
+        let exe = std::env::current_exe().map_err(ProcessError::CurrentExe)?;
+        let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+        if dir.ends_with("deps") {
+            dir.pop();
+        }
+        Ok(dir)
     }
 }
 
@@ -186,43 +193,6 @@ impl Running {
 /// The children log to our stderr: at `warn` unless `RUST_LOG` says otherwise.
 fn log_filter() -> String {
     std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())
-}
-
-/// The vault's readiness line, `vault listening unix=<path> tls=<addr|->`, as `vault serve`
-/// prints it today. The vault crate has no `Ready` type of its own (as `simulator::Ready` and
-/// `authorizer::Ready` are); until it has, this is the one place that reads its line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VaultReady {
-    /// The Unix socket the vault serves.
-    pub unix: PathBuf,
-    /// The mutual-TLS listener, when one is configured (`-` on the line otherwise).
-    pub tls: Option<SocketAddr>,
-}
-
-impl VaultReady {
-    /// Reads a readiness line; `None` for any other line.
-    pub fn parse(line: &str) -> Option<VaultReady> {
-        let mut words = line.split_whitespace();
-        if (words.next(), words.next()) != (Some("vault"), Some("listening")) {
-            return None;
-        }
-        let (mut unix, mut tls) = (None, None);
-        for word in words {
-            if let Some(path) = word.strip_prefix("unix=") {
-                unix = Some(PathBuf::from(path));
-            } else if let Some(addr) = word.strip_prefix("tls=") {
-                tls = Some(if addr == "-" {
-                    None
-                } else {
-                    Some(addr.parse().ok()?)
-                });
-            }
-        }
-        Some(VaultReady {
-            unix: unix?,
-            tls: tls?,
-        })
-    }
 }
 
 /// The processing-centre simulator: its dev PKI in `certs/`, its ledger file, both listeners on
@@ -371,41 +341,25 @@ impl VaultSetup {
             facade: ClientLogin::new("facade"),
             authorizer: ClientLogin::new("authorizer"),
         };
-        let config = format!(
-            r#"data_dir = "{data}"
-engine = "redb"
-[hsm]
-module = "/usr/lib/softhsm/libsofthsm2.so"
-token_label = "testkit"
-pin_file = "{pin}"
-sessions = 2
-[retention]
-years = 6
-sweep_interval_secs = 3600
-[[merchants]]
-id = "{merchant}"
-listing_threshold = 1
-[[clients]]
-id = "facade"
-role = "facade"
-secret_file = "{facade}"
-[[clients]]
-id = "authorizer"
-role = "authorizer"
-secret_file = "{authorizer}"
-"#,
-            data = setup.data_dir().display(),
-            pin = dir.join("hsm-user.pin").display(),
-            facade = dir.join("facade.secret").display(),
-            authorizer = dir.join("authorizer.secret").display(),
-        );
-        let path = dir.join("vault.toml");
-        std::fs::write(&path, config).map_err(io(format!("write {}", path.display())))?;
-        for login in [&setup.facade, &setup.authorizer] {
-            let path = dir.join(format!("{}.secret", login.id));
-            write_owner_only(&path, &login.secret)
-                .map_err(io(format!("write {}", path.display())))?;
+        let clients = [&setup.facade, &setup.authorizer].map(|login| ClientEntry {
+            id: login.id,
+            role: login.id,
+            secret: &login.secret,
+        });
+        VaultConfig {
+            head: "engine = \"redb\"",
+            token_label: "testkit",
+            hsm: "module = \"/usr/lib/softhsm/libsofthsm2.so\"\nsessions = 2",
+            merchants: &[MerchantEntry {
+                id: merchant,
+                union: None,
+                listing_threshold: Some(1),
+            }],
+            clients: &clients,
+            tls_identities: false,
         }
+        .write(dir)
+        .map_err(io(format!("write the vault config in {}", dir.display())))?;
         setup.one_shot("vault init", &["init", "--dev"]).await?;
         Ok(setup)
     }
@@ -421,11 +375,8 @@ secret_file = "{authorizer}"
     }
 
     fn command(&self) -> Command {
-        let mut c = Command::new(&self.bin);
-        c.arg("--config")
-            .arg(self.dir.join("vault.toml"))
-            .env("SOFTHSM2_CONF", self.dir.join("softhsm2.conf"))
-            .env("RUST_LOG", log_filter());
+        let mut c = Command::from(crate::vault::command(&self.bin, &self.dir));
+        c.env("RUST_LOG", log_filter());
         c
     }
 
@@ -451,12 +402,12 @@ secret_file = "{authorizer}"
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
-    /// `vault serve`, ready once it printed its readiness line ([`VaultReady`]).
+    /// `vault serve`, ready once it printed its readiness line ([`vault::Ready`]).
     pub async fn serve(&self) -> Result<VaultProcess, ProcessError> {
         let mut command = self.command();
         command.arg("serve");
         let (running, line) = Running::start("vault", command).await?;
-        if VaultReady::parse(&line).is_none() {
+        if vault::Ready::parse(&line).is_none() {
             return Err(ProcessError::BadReadyLine {
                 name: "vault",
                 line,
@@ -590,43 +541,5 @@ secret_env = "{env}"
     /// SIGTERM: the process signs off and exits 0.
     pub async fn stop(self) -> Result<(), ProcessError> {
         self.running.stop().await
-    }
-}
-
-/// Creates `path` readable and writable by its owner only, from the first byte on.
-fn write_owner_only(path: &Path, secret: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    writeln!(file, "{secret}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_vault_readiness_line() {
-        assert_eq!(
-            VaultReady::parse("vault listening unix=/tmp/v.sock tls=-"),
-            Some(VaultReady {
-                unix: "/tmp/v.sock".into(),
-                tls: None
-            })
-        );
-        assert_eq!(
-            VaultReady::parse("vault listening unix=/v tls=127.0.0.1:7000").and_then(|r| r.tls),
-            Some("127.0.0.1:7000".parse().unwrap())
-        );
-        assert_eq!(VaultReady::parse("vault listening tls=-"), None);
-        assert_eq!(
-            VaultReady::parse("READY iso=127.0.0.1:1 acs=127.0.0.1:2"),
-            None
-        );
     }
 }

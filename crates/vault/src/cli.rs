@@ -115,16 +115,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             // Installed before the readiness line, so a SIGTERM right after it is a clean stop.
             let shutdown = shutdown_signal()?;
-            let tls_addr = match &tls {
-                Some(l) => l.local_addr()?.to_string(),
-                None => "-".into(),
-            };
             // Tests and supervisors wait for this line: the keys are loaded and both sockets
             // are bound from here on.
-            say(&format!(
-                "vault listening unix={} tls={tls_addr}",
-                config.socket.display()
-            ));
+            let ready = vault::Ready {
+                unix: config.socket.clone(),
+                tls: tls.as_ref().map(|l| l.local_addr()).transpose()?,
+            };
+            say(&ready.to_string());
             let served = server::serve(config, vault, Listeners { unix, tls }, shutdown).await;
             socket.remove_if_ours();
             Ok(served?)

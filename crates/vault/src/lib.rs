@@ -12,6 +12,7 @@ pub mod client;
 pub mod model;
 pub mod private;
 pub mod protocol;
+mod ready;
 pub mod secret;
 pub mod tls;
 mod wipe;
@@ -46,5 +47,6 @@ pub mod startup;
 
 pub use client::{ClientError, ClientOptions, Credentials, VaultClient, VaultEndpoint};
 pub use model::*;
+pub use ready::Ready;
 pub use secret::{SecretError, SecretSource};
 pub use wire::DecodeError;

@@ -1,9 +1,7 @@
 //! The audit chain detects an altered, a removed and a reordered entry (`vault audit verify`
 //! exits non-zero), and holds no card data.
 
-mod harness;
-
-use harness::*;
+use testkit::vault::*;
 
 async fn some_calls(v: &Vault) {
     let facade = v.client("facade").await.unwrap();

@@ -1,11 +1,9 @@
 //! Crash safety and data at rest: a vault killed with SIGKILL mid-stream loses no acknowledged
 //! card, and no file under the data directory ever holds a PAN in clear.
 
-mod harness;
-
 use std::sync::{Arc, Mutex};
 
-use harness::*;
+use testkit::vault::*;
 use vault::model::*;
 
 /// Test PANs (Luhn-valid) numbered from a base so each call saves a different card.

@@ -1,12 +1,10 @@
 //! Keys end to end: rotation under load with no failed call, `vault keys`, clear start-up errors,
 //! and the mutual-TLS listener identifying a client by its certificate.
 
-mod harness;
-
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use harness::*;
+use testkit::vault::*;
 use vault::model::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,16 +2,14 @@
 //! client, idle sockets and guessed secrets from an unauthenticated neighbour, a hostile client
 //! id, a second vault on the same data directory, a crash dump, and files others can read.
 
-mod harness;
-
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use harness::*;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use testkit::vault::*;
 use vault::audit::{Event, OP_CONNECTION};
 use vault::model::*;
 use vault::protocol::{Op, Request};

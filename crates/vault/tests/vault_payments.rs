@@ -5,9 +5,7 @@
 //! bounded per client, a payment time far from the vault's clock is refused and a replayed
 //! payment counts once.
 
-mod harness;
-
-use harness::*;
+use testkit::vault::*;
 use vault::VaultClient;
 use vault::model::*;
 

@@ -1,8 +1,6 @@
 //! The One Click rules and the roles, end to end against the real `vault` binary and SoftHSM2.
 
-mod harness;
-
-use harness::*;
+use testkit::vault::*;
 use vault::VaultClient;
 use vault::model::*;
 

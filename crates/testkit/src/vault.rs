@@ -1,7 +1,13 @@
-//! Starts the real `vault` binary in a temp directory of its own: a SoftHSM2 token created by
-//! `vault init --dev`, a config with three clients and three merchants (two in a union), and
-//! waits for its readiness line. Shared by the end-to-end tests of this crate.
-#![allow(dead_code)]
+//! The real `vault` binary in a temp directory of its own, for the vault crate's integration
+//! tests ([`Vault`]: a SoftHSM2 token created by `vault init --dev`, a config with three clients
+//! and three merchants, two in a union), with their clients, certificates and assertions; and
+//! what every vault this kit starts is made of, shared with [`crate::processes::VaultSetup`]: the
+//! config file with its owner-only secret files ([`VaultConfig`]) and the command line each vault
+//! command runs with ([`command`]). Readiness is read by [`vault::Ready`] only.
+//!
+//! Each [`Vault`] is killed when dropped, so a failed test leaves nothing running. Must never put
+//! a secret on a command line or in the vault's environment (secrets are 0600 files), nor sleep to
+//! wait for the vault.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,43 +18,207 @@ use vault::model::*;
 use vault::tls::TlsFiles;
 use vault::{ClientError, ClientOptions, Credentials, VaultClient, VaultEndpoint};
 
+use crate::GUARD;
+use crate::processes::Binaries;
+
+/// One `[[merchants]]` entry of a [`VaultConfig`].
+#[derive(Debug, Clone, Copy)]
+pub struct MerchantEntry<'a> {
+    /// The merchant id.
+    pub id: &'a str,
+    /// The union whose members share saved cards, if any.
+    pub union: Option<&'a str>,
+    /// How many successful payments list a card for One Click; the vault's default when `None`.
+    pub listing_threshold: Option<u32>,
+}
+
+/// One `[[clients]]` entry of a [`VaultConfig`]; its secret goes to `<dir>/<id>.secret` (0600),
+/// which the config names.
+#[derive(Clone, Copy)]
+pub struct ClientEntry<'a> {
+    /// The client id, also its secret file's name.
+    pub id: &'a str,
+    /// Its role (`facade`, `authorizer`, `admin`).
+    pub role: &'a str,
+    /// Its secret, written to its owner-only file only.
+    pub secret: &'a str,
+}
+
+impl std::fmt::Debug for ClientEntry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientEntry({}, {}, ***)", self.id, self.role)
+    }
+}
+
+/// A vault's config in a directory of its own (`dir`): `dir/vault.toml`, data in `dir/data`, the
+/// HSM user PIN in `dir/hsm-user.pin` (which `vault init --dev` writes, 0600, beside the SoftHSM2
+/// config) and each client's secret in an owner-only file. What differs between the vaults this
+/// kit starts is said here; the rest (retention, file layout) is the same for all.
+#[derive(Debug, Clone, Copy)]
+pub struct VaultConfig<'a> {
+    /// Lines before the `[hsm]` table: top-level keys (`engine = ...`) or whole tables (`[tls]`).
+    pub head: &'a str,
+    /// The SoftHSM2 token's label.
+    pub token_label: &'a str,
+    /// `[hsm]` lines besides the token label and the PIN file (`module`, `sessions`).
+    pub hsm: &'a str,
+    /// The merchants, in order.
+    pub merchants: &'a [MerchantEntry<'a>],
+    /// The clients, in order.
+    pub clients: &'a [ClientEntry<'a>],
+    /// Whether each client may also log in over mutual TLS as `urn:vault:client:<id>`.
+    pub tls_identities: bool,
+}
+
+impl VaultConfig<'_> {
+    /// Writes `dir/vault.toml` and the clients' secret files.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        use std::fmt::Write;
+        let mut cfg = format!(
+            "data_dir = \"{data}\"\n{head}\n[hsm]\ntoken_label = \"{label}\"\npin_file = \"{pin}\"\n{hsm}\n\
+             [retention]\nyears = 6\nsweep_interval_secs = 3600\n",
+            data = dir.join("data").display(),
+            head = self.head,
+            label = self.token_label,
+            pin = dir.join("hsm-user.pin").display(),
+            hsm = self.hsm,
+        );
+        // Writing to a String cannot fail.
+        for m in self.merchants {
+            let _ = writeln!(cfg, "[[merchants]]\nid = \"{}\"", m.id);
+            if let Some(union) = m.union {
+                let _ = writeln!(cfg, "union = \"{union}\"");
+            }
+            if let Some(threshold) = m.listing_threshold {
+                let _ = writeln!(cfg, "listing_threshold = {threshold}");
+            }
+        }
+        for c in self.clients {
+            let secret_file = dir.join(format!("{}.secret", c.id));
+            let _ = writeln!(
+                cfg,
+                "[[clients]]\nid = \"{}\"\nrole = \"{}\"\nsecret_file = \"{}\"",
+                c.id,
+                c.role,
+                secret_file.display()
+            );
+            if self.tls_identities {
+                let _ = writeln!(cfg, "tls_uri = \"urn:vault:client:{}\"", c.id);
+            }
+            write_owner_only(&secret_file, c.secret)?;
+        }
+        std::fs::write(dir.join("vault.toml"), cfg)
+    }
+}
+
+/// `bin --config <dir>/vault.toml` with the dev SoftHSM2 config `vault init --dev` writes in
+/// `dir`: what every vault command runs with, and nothing secret (secrets reach the vault only
+/// through owner-only files).
+pub fn command(bin: &Path, dir: &Path) -> Command {
+    let mut c = Command::new(bin);
+    c.arg("--config")
+        .arg(dir.join("vault.toml"))
+        .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"));
+    c
+}
+
+/// Creates or overwrites `path` with `value` and a newline, readable and writable by its owner
+/// only (from the first byte on when it creates the file).
+pub(crate) fn write_owner_only(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // `mode` applies only to a file it creates; one that was there keeps its bits otherwise.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    writeln!(file, "{value}")
+}
+
+/// The merchant alone in its set (listing threshold 1).
 pub const SOLO: &str = "452739";
+/// The first merchant of the union `group-1` (listing threshold 2).
 pub const UNION_A: &str = "600001";
+/// The second merchant of the union `group-1` (the vault's default threshold).
 pub const UNION_B: &str = "600002";
 
-/// Each configured client's secret, kept in `<client>.secret` (0600) in the vault's directory.
+/// The merchants of every [`Vault`].
+const MERCHANTS: [MerchantEntry<'static>; 3] = [
+    MerchantEntry {
+        id: SOLO,
+        union: None,
+        listing_threshold: Some(1),
+    },
+    MerchantEntry {
+        id: UNION_A,
+        union: Some("group-1"),
+        listing_threshold: Some(2),
+    },
+    MerchantEntry {
+        id: UNION_B,
+        union: Some("group-1"),
+        listing_threshold: None,
+    },
+];
+
+/// Each configured client's secret (its role is its id), kept in `<client>.secret` (0600) in the
+/// vault's directory.
 pub const SECRETS: [(&str, &str); 3] = [
     ("facade", "facade-secret-0123"),
     ("authorizer", "authorizer-secret-0123"),
     ("admin", "admin-secret-0123"),
 ];
 
+/// A vault in a temp directory of its own, serving or not; killed when dropped.
+#[derive(Debug)]
 pub struct Vault {
+    /// Its directory: config, secret files, SoftHSM2 config and `data/`.
     pub dir: tempfile::TempDir,
+    /// The `vault serve` process, while it runs.
     pub child: Option<Child>,
+    /// The mutual-TLS listener its readiness line announced, if its config has one.
     pub tls_addr: Option<std::net::SocketAddr>,
-    extra: String,
+    bin: PathBuf,
 }
 
+/// A merchant id the test knows to be valid.
 pub fn merchant(id: &str) -> MerchantId {
     MerchantId::parse(id).unwrap()
 }
 
+/// A customer number the test knows to be valid.
 pub fn customer(c: &str) -> CustomerNumber {
     CustomerNumber::parse(c).unwrap()
 }
 
 impl Vault {
-    /// A fresh data directory with keys created; not yet serving.
+    /// A fresh data directory with keys created; not yet serving. `extra_config` goes before the
+    /// `[hsm]` table (top-level keys or whole tables such as `[tls]`).
     pub fn init(extra_config: &str) -> Vault {
-        let dir = tempfile::tempdir().unwrap();
         let v = Vault {
-            dir,
+            dir: tempfile::tempdir().unwrap(),
             child: None,
             tls_addr: None,
-            extra: extra_config.to_string(),
+            bin: binary(),
         };
-        v.write_config();
+        let clients = SECRETS.map(|(id, secret)| ClientEntry {
+            id,
+            role: id,
+            secret,
+        });
+        VaultConfig {
+            head: extra_config,
+            token_label: "vault-test",
+            hsm: "",
+            merchants: &MERCHANTS,
+            clients: &clients,
+            tls_identities: true,
+        }
+        .write(v.dir.path())
+        .unwrap();
         let out = v.command(&["init", "--dev"]);
         assert!(
             out.status.success(),
@@ -58,68 +228,19 @@ impl Vault {
         v
     }
 
+    /// Its data directory (database, socket, lock).
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
+    /// Its Unix socket.
     pub fn socket(&self) -> PathBuf {
         self.data().join("vault.sock")
     }
 
-    fn write_config(&self) {
-        let cfg = format!(
-            r#"data_dir = "{data}"
-{extra}
-[hsm]
-token_label = "vault-test"
-pin_file = "{dir}/hsm-user.pin"
-[retention]
-years = 6
-sweep_interval_secs = 3600
-[[merchants]]
-id = "{SOLO}"
-listing_threshold = 1
-[[merchants]]
-id = "{UNION_A}"
-union = "group-1"
-listing_threshold = 2
-[[merchants]]
-id = "{UNION_B}"
-union = "group-1"
-[[clients]]
-id = "facade"
-role = "facade"
-secret_file = "{dir}/facade.secret"
-tls_uri = "urn:vault:client:facade"
-[[clients]]
-id = "authorizer"
-role = "authorizer"
-secret_file = "{dir}/authorizer.secret"
-tls_uri = "urn:vault:client:authorizer"
-[[clients]]
-id = "admin"
-role = "admin"
-secret_file = "{dir}/admin.secret"
-tls_uri = "urn:vault:client:admin"
-"#,
-            data = self.data().display(),
-            dir = self.dir.path().display(),
-            extra = self.extra,
-        );
-        std::fs::write(self.dir.path().join("vault.toml"), cfg).unwrap();
-        // Secrets reach the vault only through owner-only files, never its environment; the
-        // HSM user PIN file is written by `vault init --dev`, beside the SoftHSM2 config.
-        for (client, secret) in SECRETS {
-            self.write_secret(&format!("{client}.secret"), secret);
-        }
-    }
-
     /// Writes `value` to the owner-only file `name` in the vault's directory.
     pub fn write_secret(&self, name: &str, value: &str) {
-        use std::os::unix::fs::PermissionsExt;
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, format!("{value}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_owner_only(&self.dir.path().join(name), value).unwrap();
     }
 
     /// The HSM user PIN `vault init --dev` made.
@@ -131,16 +252,7 @@ tls_uri = "urn:vault:client:admin"
     }
 
     fn base(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_vault"));
-        c.arg("--config").arg(self.dir.path().join("vault.toml"));
-        self.env(&mut c);
-        c
-    }
-
-    /// The environment every vault command runs with: where the dev SoftHSM2 config is, and
-    /// nothing secret (secrets reach the vault only through owner-only files).
-    fn env(&self, c: &mut Command) {
-        c.env("SOFTHSM2_CONF", self.dir.path().join("softhsm2.conf"));
+        command(&self.bin, self.dir.path())
     }
 
     /// Runs a one-shot command (`keys`, `audit verify`, `rotate-keys`...).
@@ -148,6 +260,7 @@ tls_uri = "urn:vault:client:admin"
         self.base().args(args).output().unwrap()
     }
 
+    /// Runs a one-shot command with one more environment variable (`key=value`).
     pub fn command_with_env(&self, args: &[&str], key: &str, value: &str) -> Output {
         self.base().args(args).env(key, value).output().unwrap()
     }
@@ -162,18 +275,23 @@ tls_uri = "urn:vault:client:admin"
     /// Starts `vault serve` through `sh -c "<shell>; exec vault serve"` in `cwd` (as an
     /// operator's shell with its own limits would), and waits for its readiness line.
     pub fn start_via_shell(&mut self, shell: &str, cwd: &Path) {
-        let mut serve = Command::new("sh");
-        serve
+        // The same command line and environment as `vault serve`, run by the shell's `exec`.
+        let mut serve = self.base();
+        serve.arg("serve");
+        let mut shell_serve = Command::new("sh");
+        shell_serve
             .arg("-c")
             .arg(format!("{shell}; exec \"$@\""))
             .arg("sh")
-            .arg(env!("CARGO_BIN_EXE_vault"))
-            .arg("--config")
-            .arg(self.dir.path().join("vault.toml"))
-            .arg("serve")
+            .arg(serve.get_program())
+            .args(serve.get_args())
+            .envs(
+                serve
+                    .get_envs()
+                    .filter_map(|(key, value)| Some((key, value?))),
+            )
             .current_dir(cwd);
-        self.env(&mut serve);
-        self.launch(serve);
+        self.launch(shell_serve);
     }
 
     /// Waits for the vault to end on its own (after a signal the test sent).
@@ -198,11 +316,9 @@ tls_uri = "urn:vault:client:admin"
             }
             for _ in lines {}
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("vault did not become ready");
-        assert!(line.starts_with("vault listening"), "{line}");
-        self.tls_addr = line.split("tls=").nth(1).and_then(|a| a.parse().ok());
+        let line = rx.recv_timeout(GUARD).expect("vault did not become ready");
+        let ready = vault::Ready::parse(&line).unwrap_or_else(|| panic!("not ready: {line}"));
+        self.tls_addr = ready.tls;
         self.child = Some(child);
     }
 
@@ -218,7 +334,7 @@ tls_uri = "urn:vault:client:admin"
             .unwrap();
         let mut first = String::new();
         let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut first);
-        if first.starts_with("vault listening") {
+        if vault::Ready::parse(&first).is_some() {
             let _ = child.kill();
             panic!("vault serve started: {first}");
         }
@@ -252,6 +368,8 @@ tls_uri = "urn:vault:client:admin"
         }
     }
 
+    /// Logs in over the Unix socket as configured client `id` with its secret from [`SECRETS`]
+    /// (an unknown client presents its id as its secret).
     pub async fn client(&self, id: &str) -> Result<VaultClient, ClientError> {
         let secret = SECRETS
             .iter()
@@ -272,6 +390,7 @@ tls_uri = "urn:vault:client:admin"
         .await
     }
 
+    /// Opens its database directly (the vault must be stopped).
     pub fn open_store(&self) -> store::Store {
         store::Store::open(store::EngineKind::Redb, &self.data().join("vault.redb")).unwrap()
     }
@@ -283,6 +402,7 @@ impl Drop for Vault {
     }
 }
 
+/// A tokenize of `pan` (expiring `expiry`, `MM.YYYY`) for `cust` at `merchant_id`.
 pub fn tokenize_req(merchant_id: &str, cust: &str, pan: &str, expiry: &str) -> TokenizeRequest {
     TokenizeRequest {
         merchant: merchant(merchant_id),
@@ -293,6 +413,7 @@ pub fn tokenize_req(merchant_id: &str, cust: &str, pan: &str, expiry: &str) -> T
     }
 }
 
+/// A payment reference the test knows to be valid.
 pub fn payment(p: &str) -> PaymentRef {
     PaymentRef::parse(p).unwrap()
 }
@@ -338,12 +459,21 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
 /// A CA and the certificates it issues, written as PEM files (keys owner-only, as the vault
 /// and its client require).
 pub struct Pki {
+    /// Where the PEM files are.
     pub dir: tempfile::TempDir,
     ca: rcgen::Certificate,
     ca_key: rcgen::KeyPair,
 }
 
+impl std::fmt::Debug for Pki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pki({})", self.dir.path().display())
+    }
+}
+
 impl Pki {
+    /// A new CA, in a temp directory of its own.
+    #[expect(clippy::new_without_default, reason = "each call makes a new CA")]
     pub fn new() -> Pki {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
@@ -434,4 +564,12 @@ pub fn audit_entries(vault: &Vault) -> Vec<vault::audit::Event> {
         .into_iter()
         .map(|(_, e)| e)
         .collect()
+}
+
+/// The `vault` binary of the running test's profile, which cargo builds before the vault crate's
+/// integration tests run (other packages' tests use [`Binaries::locate`], which builds it).
+fn binary() -> PathBuf {
+    Binaries::profile_dir()
+        .expect("the running test's directory")
+        .join("vault")
 }
