@@ -279,8 +279,18 @@ pub struct VaultSetup {
 }
 
 impl VaultSetup {
-    /// Writes the config and runs `vault init --dev`.
+    /// Writes the config with one merchant of its own and runs `vault init --dev`.
     pub async fn init(bin: &Path, dir: &Path, merchant: &str) -> Result<VaultSetup, ProcessError> {
+        VaultSetup::init_merchants(bin, dir, &[(merchant, None)]).await
+    }
+
+    /// Writes the config with these merchants (id, and the shared customer list it belongs to),
+    /// each with listing threshold 1, and runs `vault init --dev`.
+    pub async fn init_merchants(
+        bin: &Path,
+        dir: &Path,
+        merchants: &[(&str, Option<&str>)],
+    ) -> Result<VaultSetup, ProcessError> {
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let setup = VaultSetup {
             bin: bin.to_path_buf(),
@@ -301,10 +311,7 @@ sessions = 2
 [retention]
 years = 6
 sweep_interval_secs = 3600
-[[merchants]]
-id = "{merchant}"
-listing_threshold = 1
-[[clients]]
+{merchants}[[clients]]
 id = "facade"
 role = "facade"
 secret_env = "{facade}"
@@ -314,6 +321,15 @@ role = "authorizer"
 secret_env = "{authorizer}"
 "#,
             data = setup.data_dir().display(),
+            merchants = merchants
+                .iter()
+                .map(|(id, union)| {
+                    let union = union
+                        .map(|u| format!("union = \"{u}\"\n"))
+                        .unwrap_or_default();
+                    format!("[[merchants]]\nid = \"{id}\"\n{union}listing_threshold = 1\n")
+                })
+                .collect::<String>(),
             facade = setup.facade.env(),
             authorizer = setup.authorizer.env(),
         );
@@ -401,11 +417,13 @@ impl VaultProcess {
 }
 
 /// The `authorizer` binary: its link to the simulator (trusting the simulator's CA, presenting
-/// the client certificate it wrote), the vault's socket and the `authorizer` client's secret
-/// (through the environment), its database in `dir`, its admin endpoint on 127.0.0.1:0.
+/// the client certificate it wrote), the vault's socket and the `authorizer` and `facade`
+/// clients' secrets (through the environment), its merchants file, its database in `dir`, its
+/// merchant API and admin endpoint on 127.0.0.1:0 (readiness: `READY api=… admin=…`).
 #[derive(Debug)]
 pub struct AuthorizerProcess {
     running: Running,
+    pub api_addr: SocketAddr,
     pub admin_addr: SocketAddr,
 }
 
@@ -413,16 +431,31 @@ impl AuthorizerProcess {
     /// How often the store-and-forward queue is retried: short, so a test sees a retry soon.
     pub const SAF_RETRY: Duration = Duration::from_millis(200);
 
+    /// With the repository's dev merchants (`config/merchants.dev.toml`).
     pub async fn start(
         bin: &Path,
         dir: &Path,
         sim: &SimulatorProcess,
         vault: &VaultSetup,
     ) -> Result<AuthorizerProcess, ProcessError> {
+        let dev = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/merchants.dev.toml");
+        AuthorizerProcess::start_with(bin, dir, sim, vault, &dev).await
+    }
+
+    /// With a merchants file of the caller's.
+    pub async fn start_with(
+        bin: &Path,
+        dir: &Path,
+        sim: &SimulatorProcess,
+        vault: &VaultSetup,
+        merchants: &Path,
+    ) -> Result<AuthorizerProcess, ProcessError> {
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let config = format!(
             r#"data_dir = "{data}"
 admin_addr = "127.0.0.1:0"
+http_addr = "127.0.0.1:0"
+merchants = "{merchants}"
 [link]
 certs_dir = "{certs}"
 endpoints = [{{ addr = "{iso}", server_name = "localhost" }}]
@@ -431,7 +464,12 @@ saf_retry_interval_ms = {retry}
 socket = "{socket}"
 client = "{client}"
 secret_env = "{env}"
+facade_client = "{facade}"
+facade_secret_env = "{facade_env}"
 "#,
+            merchants = merchants.display(),
+            facade = vault.facade.id,
+            facade_env = vault.facade.env(),
             data = AuthorizerProcess::data_dir(dir).display(),
             certs = sim.certs.display(),
             iso = sim.iso_addr,
@@ -447,18 +485,19 @@ secret_env = "{env}"
             .arg("--config")
             .arg(&path)
             .env(vault.authorizer.env(), vault.authorizer.secret.as_str())
+            .env(vault.facade.env(), vault.facade.secret.as_str())
             .env("RUST_LOG", log_filter());
         let (running, line) = Running::start("authorizer", command).await?;
-        let admin_addr = line
-            .strip_prefix("admin listening on ")
-            .and_then(|a| a.parse().ok())
-            .ok_or(ProcessError::BadReadyLine {
+        let Some(authorizer::Ready { api, admin }) = authorizer::Ready::parse(&line) else {
+            return Err(ProcessError::BadReadyLine {
                 name: "authorizer",
-                line: line.clone(),
-            })?;
+                line,
+            });
+        };
         Ok(AuthorizerProcess {
             running,
-            admin_addr,
+            api_addr: api,
+            admin_addr: admin,
         })
     }
 
