@@ -1,0 +1,469 @@
+//! Payments: a new card (kept with consent or held for this payment), One Click, Token Pay and,
+//! through `recurring`, MITs. One path for all of them: checks before the network (state, the
+//! other attempts, expiry, 3-D Secure of a first use, the turnover limit, the card), then the
+//! prepared reference and the booked turnover in one batch, then the network, then the outcome
+//! in one batch.
+//!
+//! Owns the credential-on-file choices of `spec/iso8583.md` (DE 48.01/02/03, CVC, 3-D Secure).
+//! Must never pay with any card but the one the token names for this customer.
+
+use card::{CustomerNumber, Cvc, Token};
+use iso8583::{Amount, Eci, MitReason};
+use link::{AuthorizationRequest, CardRef, CredentialOnFile, ThreeDs, TransactionKind};
+
+use super::{AuthResult, Engine, NewOrder, OperationResult};
+use crate::clock::Timestamp;
+use crate::decline::DeclineReason;
+use crate::error::{Action, EngineError, RequestError};
+use crate::limits;
+use crate::model::{
+    MaskedCard, Operation, OperationKind, OrderCard, OrderRecord, PaymentMeans, Transaction,
+    TxnPurpose, TxnState,
+};
+use crate::persist::Change;
+use crate::secrets::{NewCard, ResolvedCard};
+use crate::settings::MerchantSettings;
+use crate::state::{InProcess, Lifecycle};
+
+/// How the shopper (or the merchant) presents the card of a payment.
+#[derive(Debug)]
+pub enum PaymentCard<'a> {
+    /// Typed on the payment page. `save`: kept with the shopper's consent (COF `I`, with CVC and,
+    /// unless the order disabled it, the 3-D Secure result); otherwise held for this payment
+    /// only (no COF indicator).
+    New {
+        /// The card.
+        card: NewCard<'a>,
+        /// "Remember this card".
+        save: bool,
+        /// The ACS's result.
+        three_ds: Option<ThreeDs>,
+    },
+    /// One Click: a saved card and its CVC (CIT, COF `C`).
+    OneClick {
+        /// The saved card.
+        token: Token,
+        /// Typed by the shopper.
+        cvc: &'a Cvc,
+    },
+    /// Token Pay: a saved card shown by the merchant (CIT, COF `C`, no CVC, no 3-D Secure).
+    TokenPay {
+        /// The saved card.
+        token: Token,
+    },
+}
+
+/// The card of a payment, including the merchant-initiated kind only `recurring` makes.
+#[derive(Debug)]
+pub(super) enum Source<'a> {
+    Card(PaymentCard<'a>),
+    Mit { card: OrderCard, reason: MitReason },
+}
+
+impl Source<'_> {
+    fn means(&self) -> PaymentMeans {
+        match self {
+            Source::Card(PaymentCard::New { save, .. }) => PaymentMeans::NewCard { saved: *save },
+            Source::Card(PaymentCard::OneClick { .. }) => PaymentMeans::OneClick,
+            Source::Card(PaymentCard::TokenPay { .. }) => PaymentMeans::TokenPay,
+            Source::Mit { reason, .. } => PaymentMeans::Mit {
+                scheduled: *reason == MitReason::Recurring,
+            },
+        }
+    }
+}
+
+/// Whose card it is in the vault: the order's CustomerNumber, or for an order without one a
+/// name of the order's own (`b<billnumber>`), since the vault keys every card by a customer.
+fn card_owner(order: &OrderRecord) -> Result<CustomerNumber, EngineError> {
+    match &order.customer_number {
+        Some(c) => Ok(c.clone()),
+        None => CustomerNumber::parse(&format!("b{}", order.bill))
+            .map_err(|_| EngineError::Corrupt(order.bill.to_string())),
+    }
+}
+
+impl Engine {
+    /// The payment pages' call: pays order `bill` with a new card or One Click.
+    pub async fn pay(
+        &self,
+        m: &MerchantSettings,
+        bill: crate::BillNumber,
+        card: PaymentCard<'_>,
+    ) -> Result<OperationResult, EngineError> {
+        let (_held, record) = self.lock_order(Some(&m.id), bill, &[]).await?;
+        self.run_payment(m, record, Source::Card(card), None).await
+    }
+
+    /// tokenpay.cfm: creates the order and pays it with the customer's saved card `token`.
+    pub async fn token_pay(
+        &self,
+        m: &MerchantSettings,
+        order: NewOrder,
+        token: Token,
+    ) -> Result<OperationResult, EngineError> {
+        let record = self.new_record(m, order, None)?;
+        let _held = self.locks.lock(&Self::lock_keys(&record)).await;
+        self.run_payment(
+            m,
+            record,
+            Source::Card(PaymentCard::TokenPay { token }),
+            None,
+        )
+        .await
+    }
+
+    /// Pays `record` (locked by the caller, with `initial` for a recurring payment).
+    pub(super) async fn run_payment(
+        &self,
+        m: &MerchantSettings,
+        record: OrderRecord,
+        source: Source<'_>,
+        initial: Option<OrderRecord>,
+    ) -> Result<OperationResult, EngineError> {
+        let now = self.now();
+        let ts = Timestamp::of(now);
+        let mut order = match Lifecycle::of(record) {
+            Lifecycle::InProcess(o) => o,
+            other => {
+                return Err(RequestError::NotAllowed {
+                    action: Action::Pay,
+                    state: other.state(),
+                }
+                .into());
+            }
+        };
+        let r = order.record();
+        if r.payment().is_some() {
+            return Err(RequestError::InProgress.into());
+        }
+        for other in self.persist.attempts(&r.merchant, &r.order_number)? {
+            if other == r.bill {
+                continue;
+            }
+            if let Some(o) = self.persist.load(other)? {
+                if o.state.was_paid() || o.in_flight().is_some() {
+                    return Err(RequestError::AlreadyPaid.into());
+                }
+            }
+        }
+        if ts >= r.expires_at {
+            let expired = order.expired();
+            self.write(Change::default(), expired.record(), None)
+                .await?;
+            return Err(RequestError::NotAllowed {
+                action: Action::Pay,
+                state: expired.record().state,
+            }
+            .into());
+        }
+        let opref = r.next_operation();
+        let mut op = Operation::new(opref.number, OperationKind::Payment, r.amount, ts);
+        op.means = Some(source.means());
+        op.client_ip.clone_from(&r.details.client_ip);
+
+        if matches!(
+            source,
+            Source::Card(PaymentCard::OneClick { .. } | PaymentCard::TokenPay { .. })
+        ) && r.customer_number.is_none()
+        {
+            return Err(RequestError::MissingCustomer.into());
+        }
+        if let Source::Card(PaymentCard::New {
+            save: true,
+            three_ds: None,
+            ..
+        }) = &source
+        {
+            if !r.disable_3ds {
+                return self
+                    .decline_before_network(order, op, DeclineReason::ThreeDsMissing)
+                    .await;
+            }
+        }
+
+        let mut change = Change::default();
+        let bookings = match &r.customer_number {
+            Some(c) => limits::book(&self.persist, &mut change, m, c, r.currency, r.amount, now)?,
+            None => Some(Vec::new()),
+        };
+        let Some(bookings) = bookings else {
+            return self
+                .decline_before_network(order, op, DeclineReason::TurnoverLimit)
+                .await;
+        };
+
+        let owner = card_owner(r)?;
+        let resolved: ResolvedCard;
+        let (pan, expiry, card_ref, cvc, cof, three_ds, saved) = match source {
+            Source::Card(PaymentCard::New {
+                card,
+                save,
+                three_ds,
+            }) => {
+                let token = if save {
+                    self.secrets.save(&m.id, &owner, card).await?
+                } else {
+                    self.secrets.hold(&m.id, &owner, card, opref).await?
+                };
+                let three_ds = three_ds.or_else(|| {
+                    (save && r.disable_3ds).then_some(ThreeDs {
+                        eci: Eci::NOT_AUTHENTICATED,
+                        cavv: None,
+                        version: None,
+                        ds_transaction_id: None,
+                    })
+                });
+                let card_ref = CardRef {
+                    merchant: m.id.clone(),
+                    customer: owner,
+                    token,
+                };
+                let cof = if save {
+                    CredentialOnFile::FirstUse
+                } else {
+                    CredentialOnFile::None
+                };
+                (
+                    card.pan,
+                    card.expiry,
+                    card_ref,
+                    Some(card.cvc),
+                    cof,
+                    three_ds,
+                    save,
+                )
+            }
+            Source::Card(PaymentCard::OneClick { token, cvc }) => {
+                let card_ref = CardRef {
+                    merchant: m.id.clone(),
+                    customer: owner,
+                    token,
+                };
+                let Some(found) = self.secrets.resolve(&card_ref, opref).await? else {
+                    return self
+                        .decline_before_network(order, op, DeclineReason::UnknownCard)
+                        .await;
+                };
+                resolved = found;
+                let cof = CredentialOnFile::Cardholder;
+                (
+                    &resolved.pan,
+                    resolved.expiry,
+                    card_ref,
+                    Some(cvc),
+                    cof,
+                    None,
+                    true,
+                )
+            }
+            Source::Card(PaymentCard::TokenPay { token }) => {
+                let listed = self.secrets.list(&m.id, &owner).await?;
+                let usable = listed.iter().any(|c| c.token == token && c.active);
+                let card_ref = CardRef {
+                    merchant: m.id.clone(),
+                    customer: owner,
+                    token,
+                };
+                let found = match usable {
+                    true => self.secrets.resolve(&card_ref, opref).await?,
+                    false => None,
+                };
+                let Some(found) = found else {
+                    return self
+                        .decline_before_network(order, op, DeclineReason::UnknownCard)
+                        .await;
+                };
+                resolved = found;
+                let cof = CredentialOnFile::Cardholder;
+                (
+                    &resolved.pan,
+                    resolved.expiry,
+                    card_ref,
+                    None,
+                    cof,
+                    None,
+                    true,
+                )
+            }
+            Source::Mit { card, reason } => {
+                let (Some(found), Some(original)) = (
+                    self.secrets.resolve(&card.card, opref).await?,
+                    card.network_txn_id.clone(),
+                ) else {
+                    return self
+                        .decline_before_network(order, op, DeclineReason::UnknownCard)
+                        .await;
+                };
+                resolved = found;
+                let cof = CredentialOnFile::Merchant { reason, original };
+                (
+                    &resolved.pan,
+                    resolved.expiry,
+                    card.card,
+                    None,
+                    cof,
+                    None,
+                    true,
+                )
+            }
+        };
+
+        let kind = if r.two_stage {
+            TransactionKind::Authorization
+        } else {
+            TransactionKind::Purchase
+        };
+        let req = AuthorizationRequest {
+            kind,
+            pan,
+            expiry,
+            cvc,
+            card: card_ref.clone(),
+            amount: Amount(r.amount),
+            currency: r.currency,
+            cof,
+            three_ds,
+            merchant: m.link_merchant(),
+        };
+        let prepared = self.acquirer.prepare(&req);
+        let reference = prepared.reference().clone();
+        op.transactions.push(Transaction {
+            purpose: match kind {
+                TransactionKind::Authorization => TxnPurpose::Authorization,
+                TransactionKind::Purchase | TransactionKind::Refund => TxnPurpose::Purchase,
+            },
+            reference: Some(reference.clone()),
+            state: TxnState::Prepared,
+            response_code: None,
+            at: ts,
+        });
+        let masked = MaskedCard::of(pan, expiry);
+        let rec = order.record_mut();
+        rec.operations.push(op);
+        rec.card = Some(OrderCard {
+            card: card_ref,
+            masked,
+            saved,
+            network_txn_id: None,
+        });
+        rec.turnover = bookings;
+        // The reference and the booked turnover are durable before the message can leave.
+        self.write(change, order.record(), None).await?;
+
+        let outcome = self.acquirer.authorize(prepared, req).await;
+        let bill = order.record().bill;
+        let (result, txn) = self.read_authorization(bill, &reference, outcome).await?;
+        self.finish_payment(m, order, opref.number, result, txn, initial)
+            .await
+    }
+
+    /// Writes the outcome of payment operation `n`.
+    async fn finish_payment(
+        &self,
+        m: &MerchantSettings,
+        mut order: InProcess,
+        n: u32,
+        result: AuthResult,
+        txn: TxnState,
+        initial: Option<OrderRecord>,
+    ) -> Result<OperationResult, EngineError> {
+        let now = self.now();
+        let ts = Timestamp::of(now);
+        let (approval_code, network_txn_id) = match result {
+            AuthResult::Declined { reason, de39 } => {
+                return self.decline_payment(order, n, reason, txn, de39).await;
+            }
+            AuthResult::Approved {
+                approval_code,
+                network_txn_id,
+            } => (approval_code, network_txn_id),
+        };
+        let r = order.record_mut();
+        if let Some(op) = r.operation_mut(n) {
+            mark_last(op, txn, Some("00".into()), ts);
+            op.succeed(Some(approval_code), ts);
+        }
+        if let (Some(card), Some(id)) = (r.card.as_mut(), network_txn_id) {
+            card.network_txn_id = Some(id);
+        }
+        let two_stage = r.two_stage;
+        let after: Lifecycle = if two_stage {
+            order.authorized(ts.plus(m.auto_cancel_after)).into()
+        } else {
+            order.paid(ts).into()
+        };
+        let initial = initial.map(|mut i| {
+            if let Some(a) = i.agreement.as_mut() {
+                a.last_payment_at = Some(ts);
+            }
+            i
+        });
+        let record = after.into_record();
+        self.write(Change::default(), &record, initial.as_ref())
+            .await?;
+        if let Some(card) = record.card.as_ref().filter(|c| c.saved) {
+            // The listing threshold and retention clock only; the payment stands either way.
+            if let Err(e) = self.secrets.record_payment(&card.card, now).await {
+                tracing::warn!(bill = %record.bill, error = %e, "vault did not record the payment");
+            }
+        }
+        Ok(OperationResult {
+            order: record,
+            operation: n,
+        })
+    }
+
+    /// Payment operation `n` did not go through: the order is Declined and its turnover given
+    /// back.
+    pub(super) async fn decline_payment(
+        &self,
+        mut order: InProcess,
+        n: u32,
+        reason: DeclineReason,
+        txn: TxnState,
+        de39: Option<String>,
+    ) -> Result<OperationResult, EngineError> {
+        let ts = Timestamp::of(self.now());
+        let mut change = Change::default();
+        let r = order.record_mut();
+        if let Some(op) = r.operation_mut(n) {
+            mark_last(op, txn, de39, ts);
+            op.decline(reason, ts);
+        }
+        limits::release(&self.persist, &mut change, &mut r.turnover, u64::MAX)?;
+        let record = Lifecycle::from(order.declined()).into_record();
+        self.write(change, &record, None).await?;
+        Ok(OperationResult {
+            order: record,
+            operation: n,
+        })
+    }
+
+    /// Declines `op` before anything reached the network.
+    async fn decline_before_network(
+        &self,
+        mut order: InProcess,
+        mut op: Operation,
+        reason: DeclineReason,
+    ) -> Result<OperationResult, EngineError> {
+        op.decline(reason, Timestamp::of(self.now()));
+        let n = op.number;
+        order.record_mut().operations.push(op);
+        let record = Lifecycle::from(order.declined()).into_record();
+        self.write(Change::default(), &record, None).await?;
+        Ok(OperationResult {
+            order: record,
+            operation: n,
+        })
+    }
+}
+
+/// Sets the state of `op`'s last transaction.
+pub(super) fn mark_last(op: &mut Operation, state: TxnState, de39: Option<String>, at: Timestamp) {
+    if let Some(t) = op.transactions.last_mut() {
+        t.state = state;
+        t.response_code = de39.or(t.response_code.take());
+        t.at = at;
+    }
+}

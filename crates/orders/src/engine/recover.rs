@@ -1,0 +1,119 @@
+//! Crash recovery: on start-up, before serving, every order with an operation caught in flight
+//! is resolved and none stays In Process.
+//!
+//! A payment or refund whose reference was made durable (`persist`) but whose outcome was not
+//! is reversed through the link's store-and-forward — the network acknowledges a reversal of
+//! what it never saw and moves nothing — and declined. A charge (0220, an advice) is repeated.
+//! A cancel's reversal is repeated (the network applies a reversal once). An outcome that was
+//! written is "found answered" by construction: the in-flight marker leaves in the same batch.
+//! Must never leave a payment approved on one side and declined on the other.
+
+use super::Engine;
+use crate::decline::DeclineReason;
+use crate::error::EngineError;
+use crate::model::{OperationKind, TxnPurpose, TxnState};
+use crate::state::Lifecycle;
+
+/// What a recovery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Payments reversed and declined.
+    pub payments_reversed: usize,
+    /// Charges repeated.
+    pub charges_repeated: usize,
+    /// Cancel reversals repeated.
+    pub cancels_repeated: usize,
+    /// Refunds reversed (their cancel declined).
+    pub refunds_reversed: usize,
+    /// Still unresolved (the network or the vault could not be reached): call again.
+    pub unresolved: usize,
+}
+
+impl Engine {
+    /// Resolves every order caught in flight. Call once at start-up, with the link started.
+    pub async fn recover(&self) -> Result<RecoveryReport, EngineError> {
+        let mut report = RecoveryReport::default();
+        for bill in self.persist.in_flight()? {
+            match self.recover_one(bill, &mut report).await {
+                Ok(()) => {}
+                Err(EngineError::OutcomeUnknown(_) | EngineError::Secrets(_)) => {
+                    report.unresolved += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn recover_one(
+        &self,
+        bill: crate::BillNumber,
+        report: &mut RecoveryReport,
+    ) -> Result<(), EngineError> {
+        let (_held, record) = self.lock_order(None, bill, &[]).await?;
+        let Some(op) = record.in_flight() else {
+            return Ok(());
+        };
+        let n = op.number;
+        let kind = op.kind;
+        let txn = op.last_transaction().cloned();
+        let corrupt = || EngineError::Corrupt(bill.to_string());
+        match (kind, txn) {
+            (OperationKind::Payment, Some(t)) => {
+                let reference = t.reference.ok_or_else(corrupt)?;
+                self.reverse_lost(bill, &reference).await?;
+                let Lifecycle::InProcess(order) = Lifecycle::of(record) else {
+                    return Err(corrupt());
+                };
+                self.decline_payment(
+                    order,
+                    n,
+                    DeclineReason::NoAnswer,
+                    TxnState::TimedOutReversed,
+                    None,
+                )
+                .await?;
+                report.payments_reversed += 1;
+            }
+            (OperationKind::Charge, _) => {
+                self.send_charge(record, n).await?;
+                report.charges_repeated += 1;
+            }
+            (OperationKind::Cancel, Some(t)) if t.purpose == TxnPurpose::Refund => {
+                if let Some(reference) = &t.reference {
+                    self.reverse_lost(bill, reference).await?;
+                }
+                self.cancel_failed(
+                    record,
+                    n,
+                    DeclineReason::NoAnswer,
+                    TxnState::TimedOutReversed,
+                    None,
+                )
+                .await?;
+                report.refunds_reversed += 1;
+            }
+            (OperationKind::Cancel, Some(_)) => {
+                self.send_reversal(record, n).await?;
+                report.cancels_repeated += 1;
+            }
+            (_, None) => return Err(corrupt()),
+        }
+        Ok(())
+    }
+
+    /// Reverses a message whose outcome was lost.
+    async fn reverse_lost(
+        &self,
+        bill: crate::BillNumber,
+        reference: &link::TransactionRef,
+    ) -> Result<(), EngineError> {
+        match self.acquirer.reverse(reference, None).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(%bill, error = %e, "recovery reversal failed");
+                Err(EngineError::OutcomeUnknown(bill))
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! [`CardSecrets`]: how the engine reaches the vault, as a trait it owns. The authorizer
+//! implements it over `vault::client` (role `authorizer`); tests use a fake.
+//!
+//! Owns the seam and its vocabulary. A PAN crosses it only borrowed (to save or hold a typed
+//! card) or inside a [`ResolvedCard`] that lives for one request; every lookup carries the
+//! [`OperationRef`] of the payment it serves, because the vault binds a detokenize to a payment.
+
+use card::{CustomerNumber, Cvc, Expiry, MerchantId, Pan, Token};
+use futures::future::BoxFuture;
+use link::CardRef;
+use time::OffsetDateTime;
+
+use crate::ids::OperationRef;
+
+/// A card typed on the payment page, borrowed for one payment.
+#[derive(Debug, Clone, Copy)]
+pub struct NewCard<'a> {
+    /// The number.
+    pub pan: &'a Pan,
+    /// Its expiry.
+    pub expiry: Expiry,
+    /// CVC2, straight from the form into one message.
+    pub cvc: &'a Cvc,
+    /// The cardholder's name as typed.
+    pub holder: Option<&'a str>,
+}
+
+/// A card found again in the vault for one payment.
+#[derive(Debug)]
+pub struct ResolvedCard {
+    /// The number (zeroized on drop).
+    pub pan: Pan,
+    /// Its expiry.
+    pub expiry: Expiry,
+}
+
+/// One of a customer's saved cards as the vault lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedCard {
+    /// Its token.
+    pub token: Token,
+    /// False once expired (or otherwise unusable).
+    pub active: bool,
+}
+
+/// The vault could not answer (down, refused us, timed out). Never carries card data.
+#[derive(Debug, thiserror::Error)]
+#[error("card store unavailable: {0}")]
+pub struct SecretsUnavailable(pub String);
+
+/// The vault, as the engine uses it. Object-safe.
+pub trait CardSecrets: Send + Sync + std::fmt::Debug + 'static {
+    /// Saves `card` for `customer` of `merchant`, with the shopper's consent; its token.
+    fn save<'a>(
+        &'a self,
+        merchant: &'a MerchantId,
+        customer: &'a CustomerNumber,
+        card: NewCard<'a>,
+    ) -> BoxFuture<'a, Result<Token, SecretsUnavailable>>;
+
+    /// Holds `card` only for the payment `payment` (so its reversal can find the PAN again),
+    /// without saving it for the customer; its token.
+    fn hold<'a>(
+        &'a self,
+        merchant: &'a MerchantId,
+        customer: &'a CustomerNumber,
+        card: NewCard<'a>,
+        payment: OperationRef,
+    ) -> BoxFuture<'a, Result<Token, SecretsUnavailable>>;
+
+    /// The card behind `card`, for the operation `payment`. `Ok(None)` when the token is
+    /// unknown, removed, expired or not this customer's: the payment is declined, never made
+    /// with another card.
+    fn resolve<'a>(
+        &'a self,
+        card: &'a CardRef,
+        payment: OperationRef,
+    ) -> BoxFuture<'a, Result<Option<ResolvedCard>, SecretsUnavailable>>;
+
+    /// A payment with `card` succeeded at `at` (the listing threshold and the retention clock).
+    fn record_payment<'a>(
+        &'a self,
+        card: &'a CardRef,
+        at: OffsetDateTime,
+    ) -> BoxFuture<'a, Result<(), SecretsUnavailable>>;
+
+    /// The customer's saved cards (Token Pay checks the token is one of them and active).
+    fn list<'a>(
+        &'a self,
+        merchant: &'a MerchantId,
+        customer: &'a CustomerNumber,
+    ) -> BoxFuture<'a, Result<Vec<ListedCard>, SecretsUnavailable>>;
+}
