@@ -43,12 +43,14 @@ trap stop EXIT
 trap 'exit 130' INT TERM
 
 # start NAME PATTERN COMMAND...: runs COMMAND in the background (stdout to var/log/NAME.out,
-# stderr to var/log/NAME.log) and waits until its stdout has a line matching PATTERN.
+# stderr to var/log/NAME.log) and waits until its stdout has a line matching PATTERN. Each child
+# runs in a session of its own, so that Ctrl-C reaches only this script, which then stops them
+# in order: the authorizer first, the vault and the simulator after it.
 start() {
     local name=$1 pattern=$2
     shift 2
     : > "$var/log/$name.out"
-    "$@" > "$var/log/$name.out" 2> "$var/log/$name.log" &
+    setsid "$@" > "$var/log/$name.out" 2> "$var/log/$name.log" &
     pids+=("$!")
     for _ in $(seq 300); do
         grep -q "$pattern" "$var/log/$name.out" && return 0
