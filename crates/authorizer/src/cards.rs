@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use futures::future::BoxFuture;
-use tokio::sync::OnceCell;
 use vault::{
     ClientError, ClientOptions, Credentials, CustomerNumber, MerchantId, PaymentRef, Role, Token,
     VaultClient, VaultEndpoint, VaultError,
@@ -21,19 +20,14 @@ use vault::{
 
 use link::{CardRef, CardResolver, CardsUnavailable};
 
+use crate::vault_client::LazyVault;
+
 /// Resolves the link's card references through the vault. Clones share the connection and the
 /// counts.
 #[derive(Debug, Clone)]
 pub struct VaultCards {
-    vault: Arc<Vault>,
+    vault: Arc<LazyVault>,
     counts: Arc<Counts>,
-}
-
-#[derive(Debug)]
-struct Vault {
-    client: OnceCell<VaultClient>,
-    /// How to connect when `client` is still empty: a process may start before its vault.
-    connect: Option<(VaultEndpoint, Credentials, ClientOptions)>,
 }
 
 #[derive(Debug, Default)]
@@ -45,10 +39,7 @@ struct Counts {
 impl VaultCards {
     /// Over a connected client, which must have the `authorizer` role.
     pub fn new(client: VaultClient) -> VaultCards {
-        VaultCards::with(Vault {
-            client: OnceCell::new_with(Some(client)),
-            connect: None,
-        })
+        VaultCards::with(LazyVault::connected(client))
     }
 
     /// Connects on first use, and again on each lookup until a connection succeeds; the client
@@ -58,13 +49,10 @@ impl VaultCards {
         credentials: Credentials,
         options: ClientOptions,
     ) -> VaultCards {
-        VaultCards::with(Vault {
-            client: OnceCell::new(),
-            connect: Some((endpoint, credentials, options)),
-        })
+        VaultCards::with(LazyVault::connecting(endpoint, credentials, options))
     }
 
-    fn with(vault: Vault) -> VaultCards {
+    fn with(vault: LazyVault) -> VaultCards {
         VaultCards {
             vault: Arc::new(vault),
             counts: Arc::default(),
@@ -74,15 +62,10 @@ impl VaultCards {
     /// Connects if not yet connected and checks the vault gave this client the `authorizer`
     /// role, so that a misconfiguration shows at start rather than at the first reversal.
     pub async fn ready(&self) -> Result<(), CardsUnavailable> {
-        let role = self.client().await?.role();
-        if role == Role::Authorizer {
-            Ok(())
-        } else {
-            Err(CardsUnavailable(format!(
-                "the vault knows this client as {}, not authorizer: it may not detokenize",
-                role.name()
-            )))
-        }
+        self.vault
+            .ready(Role::Authorizer)
+            .await
+            .map_err(|e| CardsUnavailable(format!("{e}: it may not detokenize")))
     }
 
     /// How many references the vault turned back into a PAN, and how many named a card that is
@@ -111,30 +94,13 @@ impl VaultCards {
         }
     }
 
-    async fn client(&self) -> Result<&VaultClient, CardsUnavailable> {
-        let vault = &*self.vault;
-        vault
-            .client
-            .get_or_try_init(|| async {
-                let (endpoint, credentials, options) = vault
-                    .connect
-                    .clone()
-                    .ok_or_else(|| CardsUnavailable("no vault to connect to".into()))?;
-                VaultClient::connect_with(endpoint, credentials, options)
-                    .await
-                    .map_err(|e| unavailable(&e))
-            })
-            .await
-    }
-
     async fn lookup(&self, card: &CardRef) -> Result<Option<card::Pan>, CardsUnavailable> {
         // Queued before payments were bound: the vault would not give the card for it.
         let Some(payment) = &card.payment else {
             return Ok(None);
         };
-        match self
-            .client()
-            .await?
+        let client = self.vault.client().await.map_err(|e| unavailable(&e))?;
+        match client
             .detokenize_for_reversal(&card.merchant, &card.customer, card.token, payment)
             .await
         {

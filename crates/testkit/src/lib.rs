@@ -1,7 +1,7 @@
 //! What tests, end-to-end tests and benches share, so that each is written once: the real
 //! processes and their readiness lines ([`processes`]), the in-process simulator and link
 //! ([`network`]), a plain ISO 8583 acquirer and message builders ([`iso`]), the named test cards
-//! ([`cards`]), polling ([`eventually`]), metrics scraping ([`metrics`]) and replayable fault
+//! ([`cards`]), polling ([`eventually`]), metrics scraping ([`metrics`]), a plain HTTP client for the merchant API ([`http`]) and replayable fault
 //! seeds ([`faults`]).
 //!
 //! Dev-only: production crates never depend on it (ARCHITECTURE.md). Its helpers panic on
@@ -11,6 +11,7 @@
 
 pub mod cards;
 pub mod faults;
+pub mod http;
 pub mod iso;
 pub mod metrics;
 pub mod network;

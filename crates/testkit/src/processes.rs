@@ -362,8 +362,18 @@ pub struct VaultSetup {
 }
 
 impl VaultSetup {
-    /// Writes the config and runs `vault init --dev`.
+    /// Writes the config with one merchant of its own and runs `vault init --dev`.
     pub async fn init(bin: &Path, dir: &Path, merchant: &str) -> Result<VaultSetup, ProcessError> {
+        VaultSetup::init_merchants(bin, dir, &[(merchant, None)]).await
+    }
+
+    /// Writes the config with these merchants (id, and the shared customer list it belongs to),
+    /// each with listing threshold 1, and runs `vault init --dev`.
+    pub async fn init_merchants(
+        bin: &Path,
+        dir: &Path,
+        merchants: &[(&str, Option<&str>)],
+    ) -> Result<VaultSetup, ProcessError> {
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let setup = VaultSetup {
             bin: bin.to_path_buf(),
@@ -382,10 +392,7 @@ sessions = 2
 [retention]
 years = 6
 sweep_interval_secs = 3600
-[[merchants]]
-id = "{merchant}"
-listing_threshold = 1
-[[clients]]
+{merchants}[[clients]]
 id = "facade"
 role = "facade"
 secret_file = "{facade}"
@@ -396,6 +403,15 @@ secret_file = "{authorizer}"
 "#,
             data = setup.data_dir().display(),
             pin = dir.join("hsm-user.pin").display(),
+            merchants = merchants
+                .iter()
+                .map(|(id, union)| {
+                    let union = union
+                        .map(|u| format!("union = \"{u}\"\n"))
+                        .unwrap_or_default();
+                    format!("[[merchants]]\nid = \"{id}\"\n{union}listing_threshold = 1\n")
+                })
+                .collect::<String>(),
             facade = dir.join("facade.secret").display(),
             authorizer = dir.join("authorizer.secret").display(),
         );
@@ -486,7 +502,8 @@ impl VaultProcess {
 }
 
 /// What the `authorizer` binary is configured with besides its own data directory: the network
-/// it signs on to and the vault it resolves saved cards with.
+/// it signs on to and the vault it resolves saved cards with (as `authorizer`) and serves One
+/// Click with (as `facade`).
 #[derive(Debug, Clone)]
 pub struct AuthorizerPeers {
     /// The directory with `ca.pem`, `client.pem` and `client-key.pem` (what `simulator certs`
@@ -499,6 +516,8 @@ pub struct AuthorizerPeers {
     /// The `authorizer` client's login at the vault; its secret reaches the child through its
     /// environment.
     pub login: ClientLogin,
+    /// The `facade` client's login at the vault, passed the same way.
+    pub facade: ClientLogin,
 }
 
 impl AuthorizerPeers {
@@ -509,15 +528,19 @@ impl AuthorizerPeers {
             iso_addr: sim.iso_addr,
             vault_socket: vault.socket(),
             login: vault.authorizer.clone(),
+            facade: vault.facade.clone(),
         }
     }
 }
 
-/// The `authorizer` binary: its config file and database in a directory of its own, its admin
-/// endpoint on 127.0.0.1:0 (learnt from its [`authorizer::Ready`] line).
+/// The `authorizer` binary: its config file and database in a directory of its own, its merchants
+/// file, its merchant API and admin endpoint on 127.0.0.1:0 (learnt from its
+/// [`authorizer::Ready`] line).
 #[derive(Debug)]
 pub struct AuthorizerProcess {
     running: Running,
+    /// Where its merchant API is bound.
+    pub api_addr: SocketAddr,
     /// Where its admin endpoint (metrics, health) is bound.
     pub admin_addr: SocketAddr,
 }
@@ -526,17 +549,30 @@ impl AuthorizerProcess {
     /// How often the store-and-forward queue is retried: short, so a test sees a retry soon.
     pub const SAF_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
-    /// Writes `dir/authorizer.toml` and starts the binary on it; ready once it printed its
-    /// readiness line.
+    /// With the repository's dev merchants (`config/merchants.dev.toml`).
     pub async fn start(
         bin: &Path,
         dir: &Path,
         peers: &AuthorizerPeers,
     ) -> Result<AuthorizerProcess, ProcessError> {
+        let dev = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/merchants.dev.toml");
+        AuthorizerProcess::start_with(bin, dir, peers, &dev).await
+    }
+
+    /// Writes `dir/authorizer.toml` with a merchants file of the caller's and starts the binary on
+    /// it; ready once it printed its readiness line, which it does once its merchant API answers.
+    pub async fn start_with(
+        bin: &Path,
+        dir: &Path,
+        peers: &AuthorizerPeers,
+        merchants: &Path,
+    ) -> Result<AuthorizerProcess, ProcessError> {
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let config = format!(
             r#"data_dir = "{data}"
 admin_addr = "127.0.0.1:0"
+http_addr = "127.0.0.1:0"
+merchants = "{merchants}"
 [link]
 certs_dir = "{certs}"
 endpoints = [{{ addr = "{iso}", server_name = "localhost" }}]
@@ -545,7 +581,12 @@ saf_retry_interval_ms = {retry}
 socket = "{socket}"
 client = "{client}"
 secret_env = "{env}"
+facade_client = "{facade}"
+facade_secret_env = "{facade_env}"
 "#,
+            merchants = merchants.display(),
+            facade = peers.facade.id,
+            facade_env = peers.facade.env(),
             data = AuthorizerProcess::data_dir(dir).display(),
             certs = peers.certs.display(),
             iso = peers.iso_addr,
@@ -561,9 +602,14 @@ secret_env = "{env}"
             .arg("--config")
             .arg(&path)
             .env(peers.login.env(), peers.login.secret.as_str())
+            .env(peers.facade.env(), peers.facade.secret.as_str())
             .env("RUST_LOG", log_filter());
         let (running, line) = Running::start("authorizer", command).await?;
-        let Some(authorizer::Ready { admin: admin_addr }) = authorizer::Ready::parse(&line) else {
+        let Some(authorizer::Ready {
+            api: api_addr,
+            admin: admin_addr,
+        }) = authorizer::Ready::parse(&line)
+        else {
             return Err(ProcessError::BadReadyLine {
                 name: "authorizer",
                 line,
@@ -571,6 +617,7 @@ secret_env = "{env}"
         };
         Ok(AuthorizerProcess {
             running,
+            api_addr,
             admin_addr,
         })
     }
