@@ -20,7 +20,7 @@ use vault::{
 
 use link::{CardRef, CardResolver, CardsUnavailable};
 
-use crate::vault_client::LazyVault;
+use crate::vault_client::{LazyVault, describe};
 
 /// Resolves the link's card references through the vault. Clones share the connection and the
 /// counts.
@@ -52,20 +52,26 @@ impl VaultCards {
         VaultCards::with(LazyVault::connecting(endpoint, credentials, options))
     }
 
-    fn with(vault: LazyVault) -> VaultCards {
+    /// Over the process's shared `authorizer` connection (which the order engine's
+    /// [`crate::secrets::VaultSecrets`] uses too).
+    pub fn shared(vault: Arc<LazyVault>) -> VaultCards {
         VaultCards {
-            vault: Arc::new(vault),
+            vault,
             counts: Arc::default(),
         }
+    }
+
+    fn with(vault: LazyVault) -> VaultCards {
+        VaultCards::shared(Arc::new(vault))
     }
 
     /// Connects if not yet connected and checks the vault gave this client the `authorizer`
     /// role, so that a misconfiguration shows at start rather than at the first reversal.
     pub async fn ready(&self) -> Result<(), CardsUnavailable> {
         self.vault
-            .ready(Role::Authorizer)
+            .expect_role(Role::Authorizer, "detokenize")
             .await
-            .map_err(|e| CardsUnavailable(format!("{e}: it may not detokenize")))
+            .map_err(CardsUnavailable)
     }
 
     /// How many references the vault turned back into a PAN, and how many named a card that is
@@ -99,7 +105,11 @@ impl VaultCards {
         let Some(payment) = &card.payment else {
             return Ok(None);
         };
-        let client = self.vault.client().await.map_err(|e| unavailable(&e))?;
+        let client = self
+            .vault
+            .client()
+            .await
+            .map_err(|e| CardsUnavailable(describe(&e)))?;
         match client
             .detokenize_for_reversal(&card.merchant, &card.customer, card.token, payment)
             .await
@@ -131,21 +141,9 @@ impl VaultCards {
                 | ClientError::UnexpectedReply(_)
                 | ClientError::Tls(_)
                 | ClientError::ServerName(_)),
-            ) => Err(unavailable(&e)),
+            ) => Err(CardsUnavailable(describe(&e))),
         }
     }
-}
-
-/// The client error and its causes in one line: `CardsUnavailable` carries text only.
-fn unavailable(e: &ClientError) -> CardsUnavailable {
-    let mut text = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    CardsUnavailable(text)
 }
 
 impl CardResolver for VaultCards {

@@ -53,17 +53,22 @@ pub async fn run(
 ) -> Result<(), RunError> {
     std::fs::create_dir_all(&config.data_dir).map_err(RunError::DataDir)?;
     let store = store::Store::open(config.store_engine, &config.data_dir.join("authorizer.db"))?;
+    // One connection per role, shared by everything that speaks in it.
     let v = config.vault;
-    let cards = VaultCards::connecting(v.endpoint, v.credentials, v.options);
+    let authorizer_vault = Arc::new(LazyVault::connecting(v.endpoint, v.credentials, v.options));
+    let f = config.facade_vault;
+    let facade_vault = Arc::new(LazyVault::connecting(f.endpoint, f.credentials, f.options));
     // The vault may come up after us: reversals wait for it (held, not sent without the card),
     // and One Click answers "internal error" until it is there.
+    let cards = VaultCards::shared(authorizer_vault.clone());
     match cards.ready().await {
         Ok(()) => tracing::info!("vault connected"),
         Err(e) => tracing::warn!(error = %e, "vault not usable yet; reversals will wait for it"),
     }
-    let f = config.facade_vault;
-    let facade_vault = LazyVault::connecting(f.endpoint, f.credentials, f.options);
-    if let Err(e) = facade_vault.ready(Role::Facade).await {
+    if let Err(e) = facade_vault
+        .expect_role(Role::Facade, "list or remove saved cards")
+        .await
+    {
         tracing::warn!(error = %e, "the facade's vault client is not usable yet");
     }
     let link = Link::start(config.link, store, Arc::new(cards))?;

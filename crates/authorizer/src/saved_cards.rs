@@ -4,6 +4,8 @@
 //! which may detokenize.
 
 use facade::SavedCards;
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use vault::{ClientError, CustomerCards, CustomerNumber, MerchantId, Token};
 
@@ -11,7 +13,7 @@ use crate::vault_client::LazyVault;
 
 /// The vault as the facade sees it.
 #[derive(Debug)]
-pub struct FacadeVault(pub LazyVault);
+pub struct FacadeVault(pub Arc<LazyVault>);
 
 impl SavedCards for FacadeVault {
     fn list<'a>(

@@ -1,8 +1,13 @@
 //! The authorizer's connections to the vault, one per role: a client that connects on first use
 //! and again on each call until a connection succeeds (a process may start before its vault;
-//! once connected, the vault client reconnects by itself).
+//! once connected, the vault client reconnects by itself). One [`LazyVault`] per role is shared
+//! by everything that speaks in that role: [`crate::cards::VaultCards`] and
+//! [`crate::secrets::VaultSecrets`] (authorizer), [`crate::saved_cards::FacadeVault`] and
+//! `VaultSecrets` (facade).
 //!
-//! Owns when to connect and which role to expect; must never hold or log what goes through it.
+//! Owns when to connect, which role to expect and the one-line description of a client error.
+//! Must never hold or log what goes through it, nor put a PAN or a secret into a description
+//! (the vault client's errors carry neither).
 
 use tokio::sync::OnceCell;
 use vault::{ClientError, ClientOptions, Credentials, Role, VaultClient, VaultEndpoint};
@@ -24,7 +29,7 @@ impl LazyVault {
         }
     }
 
-    /// Connects on first use.
+    /// Connects on first use, and again on each use until a connection succeeds.
     pub fn connecting(
         endpoint: VaultEndpoint,
         credentials: Credentials,
@@ -47,18 +52,31 @@ impl LazyVault {
             .await
     }
 
-    /// Connects if not yet connected and checks that the vault gave this client `expected`, so
-    /// that a misconfiguration shows at start rather than at the first call.
-    pub async fn ready(&self, expected: Role) -> Result<(), String> {
-        let role = self.client().await.map_err(|e| e.to_string())?.role();
-        if role == expected {
+    /// Connects if not yet connected and checks that the vault gave this client `role`, so that
+    /// a misconfiguration shows at start rather than at the first call; `to` says what the
+    /// client could not do otherwise.
+    pub async fn expect_role(&self, role: Role, to: &str) -> Result<(), String> {
+        let got = self.client().await.map_err(|e| describe(&e))?.role();
+        if got == role {
             Ok(())
         } else {
             Err(format!(
-                "the vault knows this client as {}, not {}",
-                role.name(),
-                expected.name()
+                "the vault knows this client as {}, not {}: it may not {to}",
+                got.name(),
+                role.name()
             ))
         }
     }
+}
+
+/// The client error and its causes in one line (the seams' errors carry text only).
+pub fn describe(e: &ClientError) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

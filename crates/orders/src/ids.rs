@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use card::PaymentRef;
+use card::{CustomerNumber, PaymentRef};
 use serde::{Deserialize, Serialize};
 
 /// Our unique number of an order: 16 digits, the first never 0, so it always prints as 16.
@@ -38,6 +38,23 @@ impl BillNumber {
     /// The number.
     pub fn get(self) -> u64 {
         self.0
+    }
+
+    /// The vault owner of a card held for this order's payment only, `h<billnumber>`: a name of
+    /// the order rather than of a customer, so the held card is never among a customer's cards.
+    pub fn held_card_owner(self) -> CustomerNumber {
+        // `h` and sixteen digits: always within CustomerNumber's alphabet and length.
+        CustomerNumber::parse(&format!("h{self}"))
+            .expect("h and a billnumber is a valid customer number")
+    }
+
+    /// The order whose held card `owner` names, when it is such a name.
+    pub fn of_held_card_owner(owner: &CustomerNumber) -> Option<BillNumber> {
+        let digits = owner.as_str().strip_prefix('h')?;
+        if digits.len() != 16 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        BillNumber::new(digits.parse().ok()?)
     }
 }
 
@@ -111,6 +128,18 @@ mod tests {
         assert_eq!(b.to_string().len(), 16);
         let op = OperationRef { bill: b, number: 3 };
         assert_eq!(op.to_string(), format!("{b}.3"));
+    }
+
+    #[test]
+    fn a_held_cards_owner_names_its_order_and_only_its_order() {
+        let b = BillNumber::random();
+        let owner = b.held_card_owner();
+        assert_eq!(owner.as_str(), format!("h{b}"));
+        assert_eq!(BillNumber::of_held_card_owner(&owner), Some(b));
+        for other in ["cust-1", &format!("b{b}"), "h123", "h0123456789012345"] {
+            let c = CustomerNumber::parse(other).unwrap();
+            assert_eq!(BillNumber::of_held_card_owner(&c), None, "{other}");
+        }
     }
 
     #[test]

@@ -50,16 +50,20 @@ pub struct SecretsUnavailable(pub String);
 
 /// The vault, as the engine uses it. Object-safe.
 pub trait CardSecrets: Send + Sync + std::fmt::Debug + 'static {
-    /// Saves `card` for `customer` of `merchant`, with the shopper's consent; its token.
+    /// Saves `card` for `customer` of `merchant`, with the shopper's consent, as the card of
+    /// the payment `payment` (so its reversal can find the PAN again); its token.
     fn save<'a>(
         &'a self,
         merchant: &'a MerchantId,
         customer: &'a CustomerNumber,
         card: NewCard<'a>,
+        payment: OperationRef,
     ) -> BoxFuture<'a, Result<Token, SecretsUnavailable>>;
 
-    /// Holds `card` only for the payment `payment` (so its reversal can find the PAN again),
-    /// without saving it for the customer; its token.
+    /// Holds `card` only for the payment `payment` (so its reversal, charge or refund can find
+    /// the PAN again), without saving it for any customer; its token. `customer` is the owner
+    /// the engine names for it, [`BillNumber::held_card_owner`](crate::BillNumber::held_card_owner)
+    /// of the payment's order, which the [`CardRef`] of that order then carries.
     fn hold<'a>(
         &'a self,
         merchant: &'a MerchantId,

@@ -57,6 +57,7 @@ impl CardSecrets for Vault {
         merchant: &'a MerchantId,
         customer: &'a CustomerNumber,
         card: NewCard<'a>,
+        _payment: OperationRef,
     ) -> BoxFuture<'a, Result<Token, SecretsUnavailable>> {
         let t = self.put(merchant, customer, card);
         Box::pin(async move { Ok(t) })

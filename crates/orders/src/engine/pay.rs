@@ -200,8 +200,14 @@ impl Engine {
                 save,
                 three_ds,
             }) => {
+                // A card the shopper did not save belongs to this order, not to the customer:
+                // it must never be listed or paid with for anyone else.
+                let owner = match save {
+                    true => owner,
+                    false => opref.bill.held_card_owner(),
+                };
                 let token = if save {
-                    self.secrets.save(&m.id, &owner, card).await?
+                    self.secrets.save(&m.id, &owner, card, opref).await?
                 } else {
                     self.secrets.hold(&m.id, &owner, card, opref).await?
                 };
