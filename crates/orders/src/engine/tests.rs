@@ -198,7 +198,9 @@ impl CardSecrets for FakeVault {
         merchant: &'a MerchantId,
         customer: &'a CustomerNumber,
         card: NewCard<'a>,
+        payment: OperationRef,
     ) -> BoxFuture<'a, Result<Token, SecretsUnavailable>> {
+        self.lookups.lock().unwrap().push(payment);
         let token = self.put(merchant, customer, card, true);
         Box::pin(async move { Ok(token) })
     }
@@ -495,6 +497,11 @@ async fn one_stage_payment_is_a_purchase_and_approves_the_order() {
     assert_eq!(
         (card.masked.bin.as_str(), card.masked.last4.as_str()),
         ("424242", "4242")
+    );
+    assert_eq!(
+        card.card.customer,
+        bill.held_card_owner(),
+        "held under the order, never under the customer"
     );
     assert_eq!(
         f.vault.lookups.lock().unwrap()[0].to_string(),
@@ -1176,6 +1183,9 @@ async fn queries_find_every_attempt_by_number_and_by_period_and_state() {
     let f = fx();
     let declined = f.create(order("Q-1", INSUFFICIENT)).await;
     f.pay_new(declined, false).await;
+    // Attempts are listed oldest first; created in the same instant they would tie, and the
+    // tie-break (the random billnumber) would make the order a coin toss.
+    f.clock.advance(time::Duration::seconds(1));
     let paid = f.paid("Q-1", 1_000, false).await;
     let attempts = f
         .engine
