@@ -28,9 +28,14 @@ pub const FORM_BODY_LIMIT: usize = 256 * 1024;
 pub const JSON_BODY_LIMIT: usize = 16 * 1024;
 
 /// What a service answers.
+// One Outcome is made per request and answered at once: boxing the body would buy nothing but
+// an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Outcome {
     /// An answer body in the request's Format.
     Body(Body),
+    /// 303 to this URL (order.cfm: the shopper's browser goes to the payment page).
+    Redirect(String),
 }
 
 pub(crate) fn router(facade: Arc<Facade>) -> Router {
@@ -90,6 +95,10 @@ async fn serve(State(facade): State<Arc<Facade>>, request: HttpRequest) -> Respo
             },
             format,
         )),
+        Ok(Outcome::Redirect(url)) => match HeaderValue::from_str(&url) {
+            Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+            Err(_) => respond(fault_in(service, Fault::internal(), format)),
+        },
         Err(fault) => {
             tracing::debug!(path = service.path(), fault = %fault, "refused");
             respond(fault_in(service, fault, format))
@@ -206,7 +215,14 @@ impl Facade {
             Request::TokenRemove(r) => one_click::remove(&*self.cards, merchant, &r)
                 .await
                 .map(Outcome::Body),
-            engine_service => engine::run(merchant, engine_service).await,
+            Request::Order(r) => engine::order(self, merchant, &r).await,
+            Request::PayRequest(r) => engine::pay_request(self, merchant, &r).await,
+            Request::TokenPay(r) => engine::token_pay(self, merchant, &r).await,
+            Request::Recurrent(r) => engine::recurring(self, merchant, &r).await,
+            Request::Charge(r) => engine::charge(self, merchant, &r).await,
+            Request::Cancel(r) => engine::cancel(self, merchant, &r).await,
+            Request::OrderState(r) => engine::order_state(self, merchant, &r),
+            Request::OrderResult(r) => engine::order_result(self, merchant, &r),
         }
     }
 

@@ -23,6 +23,8 @@ pub mod one_click;
 
 use std::sync::Arc;
 
+use orders::Engine;
+
 pub use api::{FORM_BODY_LIMIT, JSON_BODY_LIMIT};
 pub use auth::{Authenticator, HashError, SlowDown, hash_password};
 pub use merchants::{Merchant, Merchants, MerchantsError};
@@ -34,16 +36,32 @@ pub struct Facade {
     merchants: Merchants,
     auth: Authenticator,
     cards: Arc<dyn SavedCards>,
+    orders: Arc<Engine>,
+    /// Where the payment pages are served (`http://host:port`, no trailing slash).
+    pages: String,
 }
 
 impl Facade {
-    /// A facade over a merchant directory and the vault's saved cards.
-    pub fn new(merchants: Merchants, cards: Arc<dyn SavedCards>) -> Facade {
+    /// A facade over a merchant directory, the vault's saved cards, the order engine and the
+    /// base URL of the payment pages.
+    pub fn new(
+        merchants: Merchants,
+        cards: Arc<dyn SavedCards>,
+        orders: Arc<Engine>,
+        pages: impl Into<String>,
+    ) -> Facade {
         Facade {
             merchants,
             auth: Authenticator::new(SlowDown::default()),
             cards,
+            orders,
+            pages: pages.into().trim_end_matches('/').to_owned(),
         }
+    }
+
+    /// The merchant directory (the authorizer's cut-off and sweep read its calendars).
+    pub fn merchants(&self) -> &Merchants {
+        &self.merchants
     }
 
     /// The HTTP routes, with the header policy on every answer.

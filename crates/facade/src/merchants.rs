@@ -198,6 +198,29 @@ impl Merchant {
         );
         (self.one_click || !one_click) && !self.disabled.contains(&service)
     }
+
+    /// The order engine's view of this merchant: its calendar (zone, cut-off), periods, MIT
+    /// switch, turnover limits in its own currency and shared customer list.
+    pub fn settings(&self) -> orders::MerchantSettings {
+        let currency = link::Currency::new(self.currency.numeric()).unwrap_or(link::Currency::RUB);
+        let limits = (self.limits.daily.is_some() || self.limits.weekly.is_some()).then_some(
+            orders::TurnoverLimits {
+                currency,
+                daily: self.limits.daily,
+                weekly: self.limits.weekly,
+            },
+        );
+        orders::MerchantSettings {
+            utc_offset: self.time_zone,
+            cutoff: self.cut_off,
+            auto_cancel_after: self.auto_cancel_after,
+            order_lifetime: self.order_lifetime,
+            mit_allowed: self.mit,
+            limits,
+            customer_list: self.customer_list.clone(),
+            ..orders::MerchantSettings::new(self.vault_id.clone())
+        }
+    }
 }
 
 /// The short name of a service in the file: its path's file name without `.cfm`

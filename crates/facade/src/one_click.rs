@@ -80,7 +80,8 @@ pub(crate) async fn remove(
 }
 
 /// Both crates apply the same rule; a difference would be a bug, answered as a bad customer.
-fn customer(c: &CustomerNumber) -> Result<card::CustomerNumber, Fault> {
+/// The vault's CustomerNumber of an Assist one (the same rule; checked again at the boundary).
+pub(crate) fn customer(c: &CustomerNumber) -> Result<card::CustomerNumber, Fault> {
     card::CustomerNumber::parse(c.as_str())
         .map_err(|_| Fault::new(FirstCode::BadFormat, SecondCode::Customer, "CustomerNumber"))
 }

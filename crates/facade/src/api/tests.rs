@@ -1,5 +1,7 @@
-//! The HTTP side in process, over a fake vault: routing, methods, body limits, the header policy,
-//! authentication and integrity faults, and One Click's answers.
+//! The HTTP side in process, over a fake vault and an order engine without a network: routing,
+//! methods, body limits, the header policy, authentication and integrity faults, One Click's
+//! answers, and the engine services up to the network (order.cfm's redirect, payrequest's URL,
+//! the engine's refusals in the request's Format). Payments are `e2e/tests/merchant_api.rs`.
 
 use std::sync::{Arc, Mutex};
 
@@ -106,7 +108,108 @@ fn app() -> Router {
         CustomerNumber::parse("1234").unwrap(),
         card,
     ));
-    Arc::new(Facade::new(merchants, Arc::new(vault))).router()
+    Arc::new(Facade::new(
+        merchants,
+        Arc::new(vault),
+        offline_engine(),
+        "http://pages.test",
+    ))
+    .router()
+}
+
+/// The network of an engine whose tests never pay: nothing is ever sent.
+#[derive(Debug)]
+struct NoNetwork;
+
+impl orders::Acquirer for NoNetwork {
+    fn prepare(&self, _: &link::AuthorizationRequest<'_>) -> link::Prepared {
+        unreachable!("the facade's unit tests never pay")
+    }
+
+    fn authorize<'a>(
+        &'a self,
+        _: link::Prepared,
+        _: link::AuthorizationRequest<'a>,
+    ) -> BoxFuture<'a, Result<link::LinkOutcome, link::AuthorizeError>> {
+        unreachable!("the facade's unit tests never pay")
+    }
+
+    fn complete<'a>(
+        &'a self,
+        _: link::CompletionRequest<'a>,
+    ) -> BoxFuture<'a, Result<link::LinkOutcome, link::CompleteError>> {
+        unreachable!("the facade's unit tests never charge")
+    }
+
+    fn reverse<'a>(
+        &'a self,
+        _: &'a link::TransactionRef,
+        _: Option<iso8583::Amount>,
+    ) -> BoxFuture<'a, Result<link::ReversalState, link::ReverseError>> {
+        unreachable!("the facade's unit tests never cancel")
+    }
+}
+
+/// The vault of an engine whose tests never pay: away.
+#[derive(Debug)]
+struct NoSecrets;
+
+impl orders::CardSecrets for NoSecrets {
+    fn save<'a>(
+        &'a self,
+        _: &'a MerchantId,
+        _: &'a CustomerNumber,
+        _: orders::NewCard<'a>,
+        _: orders::OperationRef,
+    ) -> BoxFuture<'a, Result<Token, orders::SecretsUnavailable>> {
+        Box::pin(async { Err(orders::SecretsUnavailable("no vault".into())) })
+    }
+
+    fn hold<'a>(
+        &'a self,
+        _: &'a MerchantId,
+        _: &'a CustomerNumber,
+        _: orders::NewCard<'a>,
+        _: orders::OperationRef,
+    ) -> BoxFuture<'a, Result<Token, orders::SecretsUnavailable>> {
+        Box::pin(async { Err(orders::SecretsUnavailable("no vault".into())) })
+    }
+
+    fn resolve<'a>(
+        &'a self,
+        _: &'a link::CardRef,
+        _: orders::OperationRef,
+    ) -> BoxFuture<'a, Result<Option<orders::ResolvedCard>, orders::SecretsUnavailable>> {
+        Box::pin(async { Err(orders::SecretsUnavailable("no vault".into())) })
+    }
+
+    fn record_payment<'a>(
+        &'a self,
+        _: &'a link::CardRef,
+        _: time::OffsetDateTime,
+    ) -> BoxFuture<'a, Result<(), orders::SecretsUnavailable>> {
+        Box::pin(async { Err(orders::SecretsUnavailable("no vault".into())) })
+    }
+
+    fn list<'a>(
+        &'a self,
+        _: &'a MerchantId,
+        _: &'a CustomerNumber,
+    ) -> BoxFuture<'a, Result<Vec<orders::ListedCard>, orders::SecretsUnavailable>> {
+        Box::pin(async { Err(orders::SecretsUnavailable("no vault".into())) })
+    }
+}
+
+/// An engine over a store of its own (kept for the test's life by leaking its directory).
+fn offline_engine() -> Arc<orders::Engine> {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let store = store::Store::open(store::EngineKind::Redb, &dir.join("orders.redb")).unwrap();
+    Arc::new(orders::Engine::new(
+        store,
+        Arc::new(NoNetwork),
+        Arc::new(NoSecrets),
+        Arc::new(orders::SystemClock),
+    ))
 }
 
 async fn call(request: Request<HttpBody>) -> (StatusCode, axum::http::HeaderMap, String) {
@@ -306,4 +409,46 @@ async fn an_order_form_needs_the_merchants_checkvalue() {
         (StatusCode::BAD_REQUEST, (4, 100)),
         "a repeated parameter"
     );
+}
+
+#[tokio::test]
+async fn order_forms_create_orders_and_engine_refusals_keep_the_format() {
+    let form = "Merchant_ID=452739&OrderNumber=A1&OrderAmount=10.00&OrderCurrency=RUB";
+    let good = assist::integrity::checkvalue("demosalt", "452739;A1;10.00;RUB");
+    let (status, headers, _) = call(
+        Request::get(format!("/pay/order.cfm?{form}&checkvalue={good}"))
+            .body(HttpBody::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = headers[header::LOCATION].to_str().unwrap();
+    let bill = location
+        .strip_prefix("http://pages.test/pay/page/")
+        .unwrap();
+    assert_eq!(bill.len(), 16, "{location}");
+
+    let (status, _, body) = call(post(
+        "/pay/payrequest.cfm",
+        format!("{form}&Login=demo_login&Password=Demopass2026"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["orderstate"], "In Process");
+    assert!(
+        v["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://pages.test/pay/page/")
+    );
+    assert_eq!(v["url"], v["URL"]);
+
+    // An unknown order, refused by the engine (10/201), in CSV and JSON.
+    let charge =
+        "Merchant_ID=452739&Login=demo_login&Password=Demopass2026&Billnumber=1234567890123456";
+    let (_, _, body) = call(post("/charge/charge.cfm", format!("{charge}&Format=1"))).await;
+    assert_eq!(body.trim(), "error;10;201;");
+    let (status, _, body) = call(post("/charge/charge.cfm", format!("{charge}&Format=5"))).await;
+    assert_eq!((status, fault(&body)), (StatusCode::NOT_FOUND, (10, 201)));
 }
