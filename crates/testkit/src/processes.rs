@@ -152,6 +152,14 @@ impl Running {
         Ok((running, line))
     }
 
+    /// SIGKILL (a crash: nothing of the child's own shutdown runs), then waits until it is gone.
+    async fn kill(mut self) -> Result<(), ProcessError> {
+        self.child
+            .kill()
+            .await
+            .map_err(io(format!("kill {}", self.name)))
+    }
+
     /// SIGTERM, then waits (bounded) for a clean exit.
     async fn stop(mut self) -> Result<(), ProcessError> {
         let name = self.name;
@@ -637,6 +645,11 @@ facade_secret_env = "{facade_env}"
     /// SIGTERM: the process signs off and exits 0.
     pub async fn stop(self) -> Result<(), ProcessError> {
         self.running.stop().await
+    }
+
+    /// SIGKILL, as a crash: whatever it had in flight stays as its database has it.
+    pub async fn kill(self) -> Result<(), ProcessError> {
+        self.running.kill().await
     }
 }
 
