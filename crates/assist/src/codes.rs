@@ -44,6 +44,30 @@ pub enum FirstCode {
 }
 
 impl FirstCode {
+    /// Every firstcode, in the spec's order.
+    pub const ALL: [FirstCode; 15] = [
+        FirstCode::Ok,
+        FirstCode::Error,
+        FirstCode::Internal,
+        FirstCode::Missing,
+        FirstCode::BadFormat,
+        FirstCode::WrongValue,
+        FirstCode::Authentication,
+        FirstCode::Authorization,
+        FirstCode::NotFound,
+        FirstCode::Duplicate,
+        FirstCode::Locked,
+        FirstCode::Forbidden,
+        FirstCode::TimedOut,
+        FirstCode::Limit,
+        FirstCode::AccessDenied,
+    ];
+
+    /// The firstcode numbered `code` (the order engine names its refusals by number).
+    pub fn from_code(code: u16) -> Option<FirstCode> {
+        FirstCode::ALL.into_iter().find(|c| c.code() == code)
+    }
+
     /// The number on the wire.
     pub fn code(self) -> u16 {
         match self {
@@ -145,6 +169,44 @@ pub enum SecondCode {
 }
 
 impl SecondCode {
+    /// Every secondcode but the customer fields (117–128, [`SecondCode::CustomerField`]).
+    const NAMED: [SecondCode; 26] = [
+        SecondCode::None,
+        SecondCode::Period,
+        SecondCode::MerchantId,
+        SecondCode::Login,
+        SecondCode::Password,
+        SecondCode::Format,
+        SecondCode::Date,
+        SecondCode::Currency,
+        SecondCode::OrderNumber,
+        SecondCode::Amount,
+        SecondCode::Delay,
+        SecondCode::Comment,
+        SecondCode::ClientIp,
+        SecondCode::Credentials,
+        SecondCode::BillNumber,
+        SecondCode::Checkvalue,
+        SecondCode::Merchant,
+        SecondCode::Order,
+        SecondCode::Customer,
+        SecondCode::Card,
+        SecondCode::Operation,
+        SecondCode::Reversal,
+        SecondCode::Refund,
+        SecondCode::Charge,
+        SecondCode::Cancel,
+        SecondCode::Recurring,
+    ];
+
+    /// The secondcode numbered `code` (the order engine names its refusals by number).
+    pub fn from_code(code: u16) -> Option<SecondCode> {
+        match code {
+            117..=128 => u8::try_from(code).ok().map(SecondCode::CustomerField),
+            _ => SecondCode::NAMED.into_iter().find(|c| c.code() == code),
+        }
+    }
+
     /// The number on the wire.
     pub fn code(self) -> u16 {
         match self {
@@ -433,6 +495,22 @@ impl OperationState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_read_back_from_their_numbers() {
+        for c in FirstCode::ALL {
+            assert_eq!(FirstCode::from_code(c.code()), Some(c));
+        }
+        for c in SecondCode::NAMED {
+            assert_eq!(SecondCode::from_code(c.code()), Some(c));
+        }
+        assert_eq!(
+            SecondCode::from_code(120),
+            Some(SecondCode::CustomerField(120))
+        );
+        assert_eq!(FirstCode::from_code(6), None);
+        assert_eq!(SecondCode::from_code(999), None);
+    }
 
     #[test]
     fn response_codes_read_back() {

@@ -20,7 +20,7 @@ use vault::{
 
 use link::{CardRef, CardResolver, CardsUnavailable};
 
-use crate::vault_conn::{LazyVault, describe};
+use crate::vault_client::{LazyVault, describe};
 
 /// Resolves the link's card references through the vault. Clones share the connection and the
 /// counts.
@@ -52,11 +52,17 @@ impl VaultCards {
         VaultCards::with(LazyVault::connecting(endpoint, credentials, options))
     }
 
-    fn with(vault: LazyVault) -> VaultCards {
+    /// Over the process's shared `authorizer` connection (which the order engine's
+    /// [`crate::secrets::VaultSecrets`] uses too).
+    pub fn shared(vault: Arc<LazyVault>) -> VaultCards {
         VaultCards {
-            vault: Arc::new(vault),
+            vault,
             counts: Arc::default(),
         }
+    }
+
+    fn with(vault: LazyVault) -> VaultCards {
+        VaultCards::shared(Arc::new(vault))
     }
 
     /// Connects if not yet connected and checks the vault gave this client the `authorizer`
@@ -94,18 +100,17 @@ impl VaultCards {
         }
     }
 
-    async fn client(&self) -> Result<&VaultClient, CardsUnavailable> {
-        self.vault.client().await.map_err(CardsUnavailable)
-    }
-
     async fn lookup(&self, card: &CardRef) -> Result<Option<card::Pan>, CardsUnavailable> {
         // Queued before payments were bound: the vault would not give the card for it.
         let Some(payment) = &card.payment else {
             return Ok(None);
         };
-        match self
+        let client = self
+            .vault
             .client()
-            .await?
+            .await
+            .map_err(|e| CardsUnavailable(describe(&e)))?;
+        match client
             .detokenize_for_reversal(&card.merchant, &card.customer, card.token, payment)
             .await
         {

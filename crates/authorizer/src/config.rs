@@ -13,6 +13,7 @@ use store::EngineKind;
 use vault::tls::TlsFiles;
 use vault::{ClientOptions, ClientSecret, Credentials, SecretError, SecretSource, VaultEndpoint};
 
+use facade::{Merchants, MerchantsError};
 use link::{
     AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, TlsError, TlsMaterial,
     client_config, defaults,
@@ -25,11 +26,17 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub store_engine: EngineKind,
     pub admin_addr: SocketAddr,
+    /// The merchant API (the facade).
+    pub http_addr: SocketAddr,
+    /// The merchant directory (`facade::Merchants`'s TOML file).
+    pub merchants: PathBuf,
     pub link: LinkSettings,
     pub vault: VaultSettings,
 }
 
-/// How to reach the vault, as the `authorizer` client.
+/// How to reach the vault, as two clients: `authorizer` (the link's reversals, the only role
+/// that may detokenize) and `facade` (One Click's list and remove), each with its own secret or
+/// certificate, so that the merchant API never holds the right to see a PAN.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VaultSettings {
@@ -40,6 +47,10 @@ pub struct VaultSettings {
     pub client: String,
     pub secret_env: Option<String>,
     pub secret_file: Option<PathBuf>,
+    /// The facade's client id (role `facade` in the vault's config).
+    pub facade_client: String,
+    pub facade_secret_env: Option<String>,
+    pub facade_secret_file: Option<PathBuf>,
     pub tls: Option<VaultTlsSettings>,
     pub connections: usize,
     pub timeout_ms: u64,
@@ -53,6 +64,9 @@ pub struct VaultTlsSettings {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The facade client's certificate and key (its name is its login over TLS).
+    pub facade_cert: Option<PathBuf>,
+    pub facade_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +101,8 @@ impl Default for Settings {
             data_dir: PathBuf::from("var/authorizer"),
             store_engine: EngineKind::Redb,
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            merchants: PathBuf::from("config/merchants.dev.toml"),
             link: LinkSettings::default(),
             vault: VaultSettings::default(),
         }
@@ -100,6 +116,9 @@ impl Default for VaultSettings {
             client: "authorizer".into(),
             secret_env: Some("VAULT_SECRET_AUTHORIZER".into()),
             secret_file: None,
+            facade_client: "facade".into(),
+            facade_secret_env: Some("VAULT_SECRET_FACADE".into()),
+            facade_secret_file: None,
             tls: None,
             connections: 2,
             timeout_ms: 2_000,
@@ -133,13 +152,18 @@ impl Default for LinkSettings {
 }
 
 /// The validated configuration the process runs with.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Config {
     pub data_dir: PathBuf,
     pub store_engine: EngineKind,
     pub admin_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub merchants: Merchants,
     pub link: LinkConfig,
+    /// As the `authorizer` client.
     pub vault: VaultAccess,
+    /// As the `facade` client.
+    pub facade_vault: VaultAccess,
 }
 
 /// The validated [`VaultSettings`]: everything `VaultClient::connect_with` takes.
@@ -170,6 +194,8 @@ pub enum SettingsError {
     VaultSecret(#[from] SecretError),
     #[error("[vault]: {0}")]
     Vault(&'static str),
+    #[error("{0}")]
+    Merchants(#[from] MerchantsError),
 }
 
 impl Settings {
@@ -220,61 +246,105 @@ impl Settings {
             max: ms(l.backoff_max_ms),
         };
         link.saf_retry_interval = ms(l.saf_retry_interval_ms);
-        let vault = self.vault.validate()?;
+        let (vault, facade_vault) = self.vault.validate()?;
         Ok(Config {
             data_dir: self.data_dir,
             store_engine: self.store_engine,
             admin_addr: self.admin_addr,
+            http_addr: self.http_addr,
+            merchants: Merchants::load(&self.merchants)?,
             link: link.validate()?,
             vault,
+            facade_vault,
         })
     }
 }
 
 impl VaultSettings {
-    fn validate(self) -> Result<VaultAccess, SettingsError> {
+    /// The `authorizer` client's access, then the `facade` client's.
+    fn validate(self) -> Result<(VaultAccess, VaultAccess), SettingsError> {
         if self.connections == 0 || self.timeout_ms == 0 {
             return Err(SettingsError::Vault(
                 "connections and timeout_ms must be above 0",
             ));
         }
-        let secret = SecretSource::from_keys(self.secret_env, self.secret_file)?;
-        let (endpoint, credentials) = match (self.tls, secret) {
-            (Some(t), _) => (
-                VaultEndpoint::Tls {
-                    addr: t.addr,
-                    server_name: t.server_name,
-                    files: TlsFiles {
-                        ca: t.ca,
-                        cert: t.cert,
-                        key: t.key,
-                    },
-                },
-                Credentials::Certificate,
-            ),
-            (None, Some(source)) => (
-                VaultEndpoint::Unix(self.socket),
-                Credentials::Secret {
-                    client: self.client,
-                    secret: ClientSecret::new(source.read()?.into_bytes()),
-                },
-            ),
-            (None, None) => {
-                return Err(SettingsError::Vault(
-                    "the Unix socket needs secret_env or secret_file",
-                ));
-            }
+        let options = ClientOptions {
+            connections: self.connections,
+            timeout: Duration::from_millis(self.timeout_ms),
+            ..ClientOptions::default()
         };
-        Ok(VaultAccess {
-            endpoint,
-            credentials,
-            options: ClientOptions {
-                connections: self.connections,
-                timeout: Duration::from_millis(self.timeout_ms),
-                ..ClientOptions::default()
+        let facade_tls = match &self.tls {
+            Some(t) => match (&t.facade_cert, &t.facade_key) {
+                (Some(cert), Some(key)) => Some(VaultTlsSettings {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    ..t.clone()
+                }),
+                _ => {
+                    return Err(SettingsError::Vault(
+                        "[vault.tls] needs facade_cert and facade_key for the facade client",
+                    ));
+                }
             },
-        })
+            None => None,
+        };
+        let authorizer = access(
+            &self.socket,
+            self.client,
+            SecretSource::from_keys(self.secret_env, self.secret_file)?,
+            self.tls,
+            options,
+        )?;
+        let facade = access(
+            &self.socket,
+            self.facade_client,
+            SecretSource::from_keys(self.facade_secret_env, self.facade_secret_file)?,
+            facade_tls,
+            options,
+        )?;
+        Ok((authorizer, facade))
     }
+}
+
+/// One client's endpoint and credentials: its certificate over TLS, else its secret.
+fn access(
+    socket: &Path,
+    client: String,
+    secret: Option<SecretSource>,
+    tls: Option<VaultTlsSettings>,
+    options: ClientOptions,
+) -> Result<VaultAccess, SettingsError> {
+    let (endpoint, credentials) = match (tls, secret) {
+        (Some(t), _) => (
+            VaultEndpoint::Tls {
+                addr: t.addr,
+                server_name: t.server_name,
+                files: TlsFiles {
+                    ca: t.ca,
+                    cert: t.cert,
+                    key: t.key,
+                },
+            },
+            Credentials::Certificate,
+        ),
+        (None, Some(source)) => (
+            VaultEndpoint::Unix(socket.to_owned()),
+            Credentials::Secret {
+                client,
+                secret: ClientSecret::new(source.read()?.into_bytes()),
+            },
+        ),
+        (None, None) => {
+            return Err(SettingsError::Vault(
+                "the Unix socket needs secret_env or secret_file (and facade_secret_env or facade_secret_file)",
+            ));
+        }
+    };
+    Ok(VaultAccess {
+        endpoint,
+        credentials,
+        options,
+    })
 }
 
 #[cfg(test)]
@@ -305,6 +375,8 @@ mod tests {
         let mut v = VaultSettings {
             secret_env: None,
             secret_file: Some(path.clone()),
+            facade_secret_env: None,
+            facade_secret_file: Some(path.clone()),
             ..VaultSettings::default()
         };
         {
@@ -312,10 +384,13 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         v.socket = dir.path().join("vault.sock");
-        let access = v.validate().unwrap();
+        let (access, facade) = v.validate().unwrap();
         assert!(matches!(access.endpoint, VaultEndpoint::Unix(p) if p.ends_with("vault.sock")));
         assert!(
             matches!(access.credentials, Credentials::Secret { client, secret } if client == "authorizer" && secret.expose() == b"s3cret")
+        );
+        assert!(
+            matches!(facade.credentials, Credentials::Secret { client, .. } if client == "facade")
         );
     }
 

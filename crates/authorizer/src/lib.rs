@@ -1,6 +1,6 @@
-//! The authorizer process: the composition of the link, saved cards through the vault, and the
-//! admin endpoint, with its configuration (ARCHITECTURE.md); `secrets` is the order engine's
-//! way to the vault. The engine's wiring and the facade join it in later rounds.
+//! The authorizer process: the composition of the link, saved cards through the vault, the
+//! merchant API (the `facade` crate), the order engine (`orders`, reaching the vault through
+//! `secrets`) and the admin endpoint, with its configuration (ARCHITECTURE.md).
 //!
 //! Owns the wiring, nothing of the ISO 8583 client itself (that is the `link` crate). It must
 //! never start serving before the configuration and the store are known good.
@@ -11,7 +11,8 @@ pub mod cards;
 pub mod config;
 pub mod ready;
 pub mod run;
+pub mod saved_cards;
 pub mod secrets;
-mod vault_conn;
+pub mod vault_client;
 
 pub use ready::Ready;

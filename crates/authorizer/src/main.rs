@@ -1,9 +1,17 @@
-//! `authorizer`: parse flags, validate the configuration, run until Ctrl-C or SIGTERM.
+//! `authorizer`: parse flags, validate the configuration, serve until Ctrl-C or SIGTERM; or
+//! `authorizer hash-password`, which reads a password on stdin and prints its argon2id hash for
+//! the merchants file.
 
+use std::io::BufRead as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use authorizer::Ready;
+use authorizer::run::{Listeners, run};
+use clap::{Parser, Subcommand};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 #[derive(Parser)]
 #[command(about = "Assist-compatible payment authorizer")]
@@ -11,44 +19,120 @@ struct Flags {
     /// TOML configuration file; without one, the dev defaults of ARCHITECTURE.md.
     #[arg(long, env = "AUTHORIZER_CONFIG")]
     config: Option<PathBuf>,
-    /// Overrides `admin_addr` (metrics).
+    /// Overrides `admin_addr` (metrics, health).
     #[arg(long)]
-    admin_addr: Option<std::net::SocketAddr>,
+    admin_addr: Option<SocketAddr>,
+    /// Overrides `http_addr` (the merchant API).
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// Overrides `merchants` (the merchant directory file).
+    #[arg(long)]
+    merchants: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read a password from stdin (one line; never from the command line, where `ps` and the
+    /// shell's history would keep it) and print its argon2id PHC hash.
+    HashPassword,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
         .init();
     let flags = Flags::parse();
+    if let Some(Command::HashPassword) = flags.command {
+        return hash_password();
+    }
     let mut settings = match &flags.config {
         Some(path) => authorizer::config::Settings::from_file(path)?,
         None => authorizer::config::Settings::default(),
     };
     settings.admin_addr = flags.admin_addr.unwrap_or(settings.admin_addr);
+    settings.http_addr = flags.http.unwrap_or(settings.http_addr);
+    settings.merchants = flags.merchants.unwrap_or(settings.merchants);
     let config = settings.validate()?;
+    let api = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding the merchant API address {}", config.http_addr))?;
     let admin = tokio::net::TcpListener::bind(config.admin_addr)
         .await
-        .context("binding the admin address")?;
-    announce(authorizer::Ready {
+        .with_context(|| format!("binding the admin address {}", config.admin_addr))?;
+    let ready = Ready {
+        api: api.local_addr()?,
         admin: admin.local_addr()?,
-    });
-    authorizer::run::run(config, admin, shutdown_signal()).await?;
+    };
+    let mut running = tokio::spawn(run(config, Listeners { api, admin }, shutdown_signal()?));
+    tokio::select! {
+        ended = &mut running => return Ok(ended??),
+        () = answers(ready.api) => announce(ready),
+    }
+    Ok(running.await??)
+}
+
+fn hash_password() -> anyhow::Result<()> {
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    let phc = facade::hash_password(password)?;
+    print_line(&phc);
     Ok(())
 }
 
-/// The readiness line on stdout, so a supervisor (or a test) that asked for port 0 learns the
-/// admin port.
-#[allow(clippy::print_stdout)]
-fn announce(ready: authorizer::Ready) {
-    println!("{ready}");
+/// Waits until the merchant API answers HTTP on `api` (a GET to a POST-only service: 405).
+async fn answers(api: SocketAddr) {
+    let mut target = api;
+    if target.ip().is_unspecified() {
+        target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    loop {
+        if probe(target).await.unwrap_or(false) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-    }
+async fn probe(api: SocketAddr) -> std::io::Result<bool> {
+    let mut s = tokio::net::TcpStream::connect(api).await?;
+    s.write_all(
+        b"GET /pay/oneclick/v1/token.cfm HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n",
+    )
+    .await?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).await?;
+    Ok(head.starts_with(b"HTTP/1.1 405"))
+}
+
+/// The readiness line on stdout, so a supervisor (or a test) that asked for port 0 learns the
+/// addresses, and knows the merchant API answers.
+fn announce(ready: Ready) {
+    print_line(&ready.to_string());
+}
+
+#[allow(clippy::print_stdout)]
+fn print_line(line: &str) {
+    println!("{line}");
+}
+
+/// Installed before anything serves, so that a SIGTERM right after the readiness line is a
+/// clean stop.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }

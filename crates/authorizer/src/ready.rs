@@ -1,32 +1,45 @@
-//! The one line the `authorizer` binary prints on stdout once its admin listener is bound:
-//! `admin listening on <addr>`. Supervisors and tests wait for it and learn the admin port from
-//! it when they asked for port 0; this type is both its writer and its reader, so the two cannot
-//! drift apart.
+//! The line the `authorizer` binary prints on stdout once its merchant API answers, and its
+//! reading: `READY api=<addr> admin=<addr>` (the simulator's shape), so that a supervisor or a
+//! test that asked for port 0 learns both addresses. This type is both its writer and its reader
+//! (the binary and `testkit` use it), so the two cannot drift apart.
 
 use std::fmt;
 use std::net::SocketAddr;
 
-/// The address the `authorizer` binary announces on its readiness line once its admin endpoint
-/// (metrics, health) is bound.
+/// Where the authorizer serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ready {
-    /// Where the admin endpoint is bound.
+    /// The merchant API.
+    pub api: SocketAddr,
+    /// The admin endpoint (metrics, health).
     pub admin: SocketAddr,
 }
 
 impl Ready {
-    const PREFIX: &'static str = "admin listening on ";
-
     /// Reads a readiness line; `None` for any other line.
     pub fn parse(line: &str) -> Option<Ready> {
-        let admin = line.trim().strip_prefix(Ready::PREFIX)?.parse().ok()?;
-        Some(Ready { admin })
+        let mut words = line.split_whitespace();
+        if words.next() != Some("READY") {
+            return None;
+        }
+        let (mut api, mut admin) = (None, None);
+        for word in words {
+            if let Some(a) = word.strip_prefix("api=") {
+                api = a.parse().ok();
+            } else if let Some(a) = word.strip_prefix("admin=") {
+                admin = a.parse().ok();
+            }
+        }
+        Some(Ready {
+            api: api?,
+            admin: admin?,
+        })
     }
 }
 
 impl fmt::Display for Ready {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", Ready::PREFIX, self.admin)
+        write!(f, "READY api={} admin={}", self.api, self.admin)
     }
 }
 
@@ -36,11 +49,12 @@ mod tests {
 
     #[test]
     fn reads_what_it_writes() {
-        let ready = Ready {
+        let r = Ready {
+            api: "127.0.0.1:8080".parse().unwrap(),
             admin: "127.0.0.1:9090".parse().unwrap(),
         };
-        assert_eq!(Ready::parse(&ready.to_string()), Some(ready));
-        assert_eq!(Ready::parse("admin listening on nowhere"), None);
-        assert_eq!(Ready::parse("READY iso=127.0.0.1:1 acs=127.0.0.1:2"), None);
+        assert_eq!(Ready::parse(&r.to_string()), Some(r));
+        assert_eq!(Ready::parse("admin listening on 127.0.0.1:9090"), None);
+        assert_eq!(Ready::parse("READY api=127.0.0.1:1"), None);
     }
 }

@@ -1,20 +1,32 @@
 //! The authorizer process: open the store, start the link with the vault as its card resolver,
-//! serve the admin endpoint, and stop cleanly when told to (mini-redis style: `main` parses flags
-//! and calls [`run`]).
+//! build the order engine over the link and the vault, resolve what a previous run left in
+//! flight, serve the merchant API (the facade) and the admin endpoint, sweep expired and
+//! unconfirmed orders periodically, and stop cleanly when told to (mini-redis style: `main`
+//! parses flags and calls [`run`]).
 //!
 //! Owns the wiring between parts, nothing else. It must never start serving before the
-//! configuration and the store are known good.
+//! configuration and the store are known good and recovery has run, and on shutdown both
+//! listeners stop taking new connections while requests already started finish.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
+use facade::Facade;
 use link::{Link, StartError};
+use orders::{Engine, EngineError, SystemClock};
+use vault::Role;
 
 use crate::cards::VaultCards;
 use crate::config::Config;
+use crate::saved_cards::FacadeVault;
+use crate::secrets::VaultSecrets;
+use crate::vault_client::LazyVault;
 
+/// Why the process stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("data directory")]
@@ -25,26 +37,132 @@ pub enum RunError {
     Link(#[from] StartError),
     #[error("admin endpoint")]
     Admin(#[source] std::io::Error),
+    #[error("merchant API")]
+    Api(#[source] std::io::Error),
+    #[error("recovery of the orders in flight")]
+    Recover(#[source] EngineError),
+}
+
+/// How often expired orders time out and unconfirmed Delayed ones are auto-cancelled (the
+/// deadlines are on the orders; this is only how late a deadline may be noticed), and how often
+/// recovery is tried again while some order is still unresolved.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The process's two listeners, bound by the caller (so a test can bind port 0).
+#[derive(Debug)]
+pub struct Listeners {
+    /// The merchant API.
+    pub api: TcpListener,
+    /// Metrics and health.
+    pub admin: TcpListener,
 }
 
 /// Runs the authorizer until `shutdown` resolves.
 pub async fn run(
     config: Config,
-    admin: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     std::fs::create_dir_all(&config.data_dir).map_err(RunError::DataDir)?;
     let store = store::Store::open(config.store_engine, &config.data_dir.join("authorizer.db"))?;
+    // One connection per role, shared by everything that speaks in it.
     let v = config.vault;
-    let cards = VaultCards::connecting(v.endpoint, v.credentials, v.options);
-    // The vault may come up after us: reversals wait for it (held, not sent without the card).
+    let authorizer_vault = Arc::new(LazyVault::connecting(v.endpoint, v.credentials, v.options));
+    let f = config.facade_vault;
+    let facade_vault = Arc::new(LazyVault::connecting(f.endpoint, f.credentials, f.options));
+    // The vault may come up after us: reversals wait for it (held, not sent without the card),
+    // and One Click answers "internal error" until it is there.
+    let cards = VaultCards::shared(authorizer_vault.clone());
     match cards.ready().await {
         Ok(()) => tracing::info!("vault connected"),
         Err(e) => tracing::warn!(error = %e, "vault not usable yet; reversals will wait for it"),
     }
-    let link = Link::start(config.link, store, Arc::new(cards))?;
-    tracing::info!(admin = ?admin.local_addr().ok(), "authorizer running");
-    let served = crate::admin::serve(admin, link.clone(), shutdown).await;
+    if let Err(e) = facade_vault
+        .expect_role(Role::Facade, "list or remove saved cards")
+        .await
+    {
+        tracing::warn!(error = %e, "the facade's vault client is not usable yet");
+    }
+    let link = Link::start(config.link, store.clone(), Arc::new(cards))?;
+    let engine = Arc::new(Engine::new(
+        store,
+        Arc::new(link.clone()),
+        Arc::new(VaultSecrets::shared(facade_vault.clone(), authorizer_vault)),
+        Arc::new(SystemClock),
+    ));
+    // Before the first request: every order a previous run left in flight is resolved (or, if
+    // the network or the vault cannot be reached yet, retried by the sweeper below).
+    let recovered = engine.recover().await.map_err(RunError::Recover)?;
+    tracing::info!(?recovered, "orders in flight resolved");
+    let pages = format!(
+        "http://{}",
+        listeners.api.local_addr().map_err(RunError::Api)?
+    );
+    let facade = Arc::new(Facade::new(
+        config.merchants,
+        Arc::new(FacadeVault(facade_vault)),
+        engine.clone(),
+        pages,
+    ));
+    tracing::info!(
+        api = ?listeners.api.local_addr().ok(),
+        admin = ?listeners.admin.local_addr().ok(),
+        "authorizer running"
+    );
+    // One shutdown for both servers.
+    let (stop, stopped) = watch::channel(());
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(());
+    });
+    let until_stopped = |mut rx: watch::Receiver<()>| async move {
+        let _ = rx.changed().await;
+    };
+    let sweeper = tokio::spawn(sweep(
+        engine.clone(),
+        recovered.unresolved > 0,
+        until_stopped(stopped.clone()),
+    ));
+    let api = axum::serve(listeners.api, facade.clone().router())
+        .with_graceful_shutdown(until_stopped(stopped.clone()));
+    let admin = crate::admin::serve(
+        listeners.admin,
+        link.clone(),
+        facade,
+        engine,
+        until_stopped(stopped),
+    );
+    let (api, admin) = tokio::join!(api, admin);
+    // Awaited, not aborted: a sweep already started finishes its order before the link stops.
+    let _ = sweeper.await;
     link.shutdown().await;
-    served.map_err(RunError::Admin)
+    api.map_err(RunError::Api)?;
+    admin.map_err(RunError::Admin)
+}
+
+/// Every [`SWEEP_INTERVAL`] until `stopped`: recovery again while an order is unresolved, then
+/// the sweep. Each pass runs to its end; the stop is only noticed between passes.
+async fn sweep(engine: Arc<Engine>, mut unresolved: bool, stopped: impl Future<Output = ()>) {
+    let mut every = tokio::time::interval(SWEEP_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            () = &mut stopped => return,
+            _ = every.tick() => {}
+        }
+        if unresolved {
+            match engine.recover().await {
+                Ok(report) => unresolved = report.unresolved > 0,
+                Err(e) => tracing::warn!(error = %e, "recovery failed; trying again"),
+            }
+        }
+        match engine.sweep().await {
+            Ok(report) if report != orders::SweepReport::default() => {
+                tracing::info!(?report, "swept");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep failed; trying again"),
+        }
+    }
 }

@@ -27,7 +27,7 @@ use vault::{
     VaultError,
 };
 
-use crate::vault_conn::{LazyVault, describe};
+use crate::vault_client::{LazyVault, describe};
 
 /// The vault as the order engine uses it. Clones share the connections.
 #[derive(Debug, Clone)]
@@ -55,6 +55,11 @@ impl VaultSecrets {
             facade: Arc::new(LazyVault::connected(facade)),
             authorizer: Arc::new(LazyVault::connected(authorizer)),
         }
+    }
+
+    /// Over the process's shared connections, one per role (the facade's and the link's).
+    pub fn shared(facade: Arc<LazyVault>, authorizer: Arc<LazyVault>) -> VaultSecrets {
+        VaultSecrets { facade, authorizer }
     }
 
     /// Connects each client on first use, and again on each call until it succeeds.
@@ -91,11 +96,17 @@ impl VaultSecrets {
     }
 
     async fn facade(&self) -> Result<&VaultClient, SecretsUnavailable> {
-        self.facade.client().await.map_err(SecretsUnavailable)
+        self.facade
+            .client()
+            .await
+            .map_err(|e| SecretsUnavailable(describe(&e)))
     }
 
     async fn authorizer(&self) -> Result<&VaultClient, SecretsUnavailable> {
-        self.authorizer.client().await.map_err(SecretsUnavailable)
+        self.authorizer
+            .client()
+            .await
+            .map_err(|e| SecretsUnavailable(describe(&e)))
     }
 
     /// Tokenizes `card` for `customer`, then binds it to `payment`.

@@ -1,9 +1,12 @@
 //! The real `authorizer` binary against the in-process simulator: it reads its config file,
 //! signs on over mutual TLS (with its vault not up yet: it starts anyway), shows the connection
 //! up on the admin port's `/metrics`, and signs off and exits cleanly on SIGTERM; and it refuses
-//! to start, with one clear line, when its vault secret is missing. With a real vault: `e2e`.
+//! to start, with one clear line, when its vault secret or its merchants file is bad. Its merchant
+//! API answers from the READY line on, a One Click call with the vault away being firstcode 2,
+//! never a 500. `hash-password` reads stdin. With a real vault: `e2e`.
 
-use std::process::Command;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
 
 use simulator::DevPki;
 use testkit::metrics::{samples, value};
@@ -22,6 +25,7 @@ async fn binary_signs_on_serves_metrics_and_stops_on_sigterm() {
         iso_addr: sim.handle.iso_addr,
         vault_socket: dir.path().join("no-vault.sock"),
         login: ClientLogin::new("authorizer"),
+        facade: ClientLogin::new("facade"),
     };
     let process = AuthorizerProcess::start(
         env!("CARGO_BIN_EXE_authorizer").as_ref(),
@@ -29,7 +33,19 @@ async fn binary_signs_on_serves_metrics_and_stops_on_sigterm() {
         &peers,
     )
     .await
-    .expect("announces its admin address");
+    .expect("announces its addresses");
+
+    let one_click = testkit::http::post(
+        process.api_addr,
+        "/pay/oneclick/v1/token.cfm",
+        r#"{"merchant":{"merchant_id":"452739","login":"demo_login","password":"Demopass2026"},"customernumber":"1234"}"#,
+    )
+    .await;
+    assert_eq!(one_click.status, 200, "{one_click:?}");
+    assert_eq!(
+        one_click.body, r#"{"fault":{"detail":"internal error","faultcode":2,"faultstring":0}}"#,
+        "the vault is away"
+    );
 
     let mut metrics = String::new();
     testkit::eventually("the pool to come up", async || {
@@ -99,4 +115,67 @@ fn binary_without_its_vault_secret_says_which_and_exits() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty(), "nothing listened");
+}
+
+#[test]
+fn binary_with_a_bad_merchants_file_names_it_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    DevPki::generate()
+        .write_to(&dir.path().join("certs"))
+        .unwrap();
+    let merchants = dir.path().join("merchants.toml");
+    std::fs::write(
+        &merchants,
+        "[[merchants]]\nid = \"1\"\nname = \"n\"\nlogin = \"login_one\"\n\
+         password_hash = \"not-a-hash\"\ncheckvalue_salt = \"s\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("authorizer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "admin_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\nmerchants = \"{}\"\n\
+             [link]\ncerts_dir = \"{}\"\n[vault]\nsecret_env = \"AUTHORIZER_TEST_SECRET\"\n\
+             facade_secret_env = \"AUTHORIZER_TEST_SECRET\"\n",
+            merchants.display(),
+            dir.path().join("certs").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_authorizer"))
+        .arg("--config")
+        .arg(&config)
+        .env("AUTHORIZER_TEST_SECRET", "s")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("merchant 1: password_hash: not a PHC string")
+            && !stderr.contains("not-a-hash")
+            && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing listened");
+}
+
+#[test]
+fn hash_password_reads_stdin_and_prints_a_phc_hash() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authorizer"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Newpass2027\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let phc = String::from_utf8(out.stdout).unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    assert!(!phc.contains("Newpass2027"));
 }

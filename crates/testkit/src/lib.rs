@@ -3,7 +3,8 @@
 //! ([`network`]), the vault in a temp directory for the vault's own integration tests and the
 //! config and command line every vault here runs with ([`vault`]), a plain ISO 8583 acquirer and
 //! message builders ([`iso`]), the named test cards ([`cards`]), polling ([`eventually`]),
-//! metrics scraping ([`metrics`]) and replayable fault seeds ([`faults`]).
+//! metrics scraping ([`metrics`]), a plain HTTP client for the merchant API ([`http`]) and
+//! replayable fault seeds ([`faults`]).
 //!
 //! Dev-only: production crates never depend on it (ARCHITECTURE.md). Its helpers panic on
 //! set-up failures, which is what a test wants, except where the demo's `walkthrough` binary
@@ -12,6 +13,7 @@
 
 pub mod cards;
 pub mod faults;
+pub mod http;
 pub mod iso;
 pub mod metrics;
 pub mod network;

@@ -159,6 +159,14 @@ impl Running {
         Ok((running, line))
     }
 
+    /// SIGKILL (a crash: nothing of the child's own shutdown runs), then waits until it is gone.
+    async fn kill(mut self) -> Result<(), ProcessError> {
+        self.child
+            .kill()
+            .await
+            .map_err(io(format!("kill {}", self.name)))
+    }
+
     /// SIGTERM, then waits (bounded) for a clean exit.
     async fn stop(mut self) -> Result<(), ProcessError> {
         let name = self.name;
@@ -332,8 +340,18 @@ pub struct VaultSetup {
 }
 
 impl VaultSetup {
-    /// Writes the config and runs `vault init --dev`.
+    /// Writes the config with one merchant of its own and runs `vault init --dev`.
     pub async fn init(bin: &Path, dir: &Path, merchant: &str) -> Result<VaultSetup, ProcessError> {
+        VaultSetup::init_merchants(bin, dir, &[(merchant, None)]).await
+    }
+
+    /// Writes the config with these merchants (id, and the shared customer list it belongs to),
+    /// each with listing threshold 1, and runs `vault init --dev`.
+    pub async fn init_merchants(
+        bin: &Path,
+        dir: &Path,
+        merchants: &[(&str, Option<&str>)],
+    ) -> Result<VaultSetup, ProcessError> {
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let setup = VaultSetup {
             bin: bin.to_path_buf(),
@@ -346,15 +364,19 @@ impl VaultSetup {
             role: login.id,
             secret: &login.secret,
         });
+        let merchants: Vec<MerchantEntry<'_>> = merchants
+            .iter()
+            .map(|&(id, union)| MerchantEntry {
+                id,
+                union,
+                listing_threshold: Some(1),
+            })
+            .collect();
         VaultConfig {
             head: "engine = \"redb\"",
             token_label: "testkit",
             hsm: "module = \"/usr/lib/softhsm/libsofthsm2.so\"\nsessions = 2",
-            merchants: &[MerchantEntry {
-                id: merchant,
-                union: None,
-                listing_threshold: Some(1),
-            }],
+            merchants: &merchants,
             clients: &clients,
             tls_identities: false,
         }
@@ -437,7 +459,8 @@ impl VaultProcess {
 }
 
 /// What the `authorizer` binary is configured with besides its own data directory: the network
-/// it signs on to and the vault it resolves saved cards with.
+/// it signs on to and the vault it resolves saved cards with (as `authorizer`) and serves One
+/// Click with (as `facade`).
 #[derive(Debug, Clone)]
 pub struct AuthorizerPeers {
     /// The directory with `ca.pem`, `client.pem` and `client-key.pem` (what `simulator certs`
@@ -450,6 +473,8 @@ pub struct AuthorizerPeers {
     /// The `authorizer` client's login at the vault; its secret reaches the child through its
     /// environment.
     pub login: ClientLogin,
+    /// The `facade` client's login at the vault, passed the same way.
+    pub facade: ClientLogin,
 }
 
 impl AuthorizerPeers {
@@ -460,15 +485,19 @@ impl AuthorizerPeers {
             iso_addr: sim.iso_addr,
             vault_socket: vault.socket(),
             login: vault.authorizer.clone(),
+            facade: vault.facade.clone(),
         }
     }
 }
 
-/// The `authorizer` binary: its config file and database in a directory of its own, its admin
-/// endpoint on 127.0.0.1:0 (learnt from its [`authorizer::Ready`] line).
+/// The `authorizer` binary: its config file and database in a directory of its own, its merchants
+/// file, its merchant API and admin endpoint on 127.0.0.1:0 (learnt from its
+/// [`authorizer::Ready`] line).
 #[derive(Debug)]
 pub struct AuthorizerProcess {
     running: Running,
+    /// Where its merchant API is bound.
+    pub api_addr: SocketAddr,
     /// Where its admin endpoint (metrics, health) is bound.
     pub admin_addr: SocketAddr,
 }
@@ -477,17 +506,30 @@ impl AuthorizerProcess {
     /// How often the store-and-forward queue is retried: short, so a test sees a retry soon.
     pub const SAF_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
-    /// Writes `dir/authorizer.toml` and starts the binary on it; ready once it printed its
-    /// readiness line.
+    /// With the repository's dev merchants (`config/merchants.dev.toml`).
     pub async fn start(
         bin: &Path,
         dir: &Path,
         peers: &AuthorizerPeers,
     ) -> Result<AuthorizerProcess, ProcessError> {
+        let dev = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/merchants.dev.toml");
+        AuthorizerProcess::start_with(bin, dir, peers, &dev).await
+    }
+
+    /// Writes `dir/authorizer.toml` with a merchants file of the caller's and starts the binary on
+    /// it; ready once it printed its readiness line, which it does once its merchant API answers.
+    pub async fn start_with(
+        bin: &Path,
+        dir: &Path,
+        peers: &AuthorizerPeers,
+        merchants: &Path,
+    ) -> Result<AuthorizerProcess, ProcessError> {
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let config = format!(
             r#"data_dir = "{data}"
 admin_addr = "127.0.0.1:0"
+http_addr = "127.0.0.1:0"
+merchants = "{merchants}"
 [link]
 certs_dir = "{certs}"
 endpoints = [{{ addr = "{iso}", server_name = "localhost" }}]
@@ -496,7 +538,12 @@ saf_retry_interval_ms = {retry}
 socket = "{socket}"
 client = "{client}"
 secret_env = "{env}"
+facade_client = "{facade}"
+facade_secret_env = "{facade_env}"
 "#,
+            merchants = merchants.display(),
+            facade = peers.facade.id,
+            facade_env = peers.facade.env(),
             data = AuthorizerProcess::data_dir(dir).display(),
             certs = peers.certs.display(),
             iso = peers.iso_addr,
@@ -512,9 +559,14 @@ secret_env = "{env}"
             .arg("--config")
             .arg(&path)
             .env(peers.login.env(), peers.login.secret.as_str())
+            .env(peers.facade.env(), peers.facade.secret.as_str())
             .env("RUST_LOG", log_filter());
         let (running, line) = Running::start("authorizer", command).await?;
-        let Some(authorizer::Ready { admin: admin_addr }) = authorizer::Ready::parse(&line) else {
+        let Some(authorizer::Ready {
+            api: api_addr,
+            admin: admin_addr,
+        }) = authorizer::Ready::parse(&line)
+        else {
             return Err(ProcessError::BadReadyLine {
                 name: "authorizer",
                 line,
@@ -522,6 +574,7 @@ secret_env = "{env}"
         };
         Ok(AuthorizerProcess {
             running,
+            api_addr,
             admin_addr,
         })
     }
@@ -541,5 +594,10 @@ secret_env = "{env}"
     /// SIGTERM: the process signs off and exits 0.
     pub async fn stop(self) -> Result<(), ProcessError> {
         self.running.stop().await
+    }
+
+    /// SIGKILL, as a crash: whatever it had in flight stays as its database has it.
+    pub async fn kill(self) -> Result<(), ProcessError> {
+        self.running.kill().await
     }
 }

@@ -1183,7 +1183,8 @@ async fn queries_find_every_attempt_by_number_and_by_period_and_state() {
     let f = fx();
     let declined = f.create(order("Q-1", INSUFFICIENT)).await;
     f.pay_new(declined, false).await;
-    // Attempts are listed oldest first; two made in the same second have no order to keep.
+    // Attempts are listed oldest first; created in the same instant they would tie, and the
+    // tie-break (the random billnumber) would make the order a coin toss.
     f.clock.advance(time::Duration::seconds(1));
     let paid = f.paid("Q-1", 1_000, false).await;
     let attempts = f

@@ -1,0 +1,76 @@
+//! The merchant API of `spec/assist-api.md` over HTTP (axum): every service's path, method and
+//! body bounds, authentication, order integrity, the strict header policy, One Click through the
+//! vault's `facade` role, and the engine services' mapping.
+//!
+//! Modules: `merchants` (the validated merchant directory and its TOML file), `auth`
+//! (argon2id credentials, the keyed cache of verified ones, slow-down and audit of failures),
+//! `headers` (the response header policy), `api` (path → service, method, bounded body, decode,
+//! dispatch, rendering), `one_click` (token.cfm and rem_token.cfm over [`SavedCards`]), `engine`
+//! (the order engine's services).
+//!
+//! Owns HTTP and the Assist mapping, nothing of the protocol's syntax (the `assist` crate), of the
+//! order life cycle (the `orders` crate) or of card storage (the vault). Must never panic on
+//! input, answer a 500 with internals, or put a card number or a password into an answer or a log.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod api;
+pub mod auth;
+mod engine;
+pub mod headers;
+pub mod merchants;
+pub mod one_click;
+
+use std::sync::Arc;
+
+use orders::Engine;
+
+pub use api::{FORM_BODY_LIMIT, JSON_BODY_LIMIT};
+pub use auth::{Authenticator, HashError, SlowDown, hash_password};
+pub use merchants::{Merchant, Merchants, MerchantsError};
+pub use one_click::SavedCards;
+
+/// Everything a request needs; shared by all of them.
+#[derive(Debug)]
+pub struct Facade {
+    merchants: Merchants,
+    auth: Authenticator,
+    cards: Arc<dyn SavedCards>,
+    orders: Arc<Engine>,
+    /// Where the payment pages are served (`http://host:port`, no trailing slash).
+    pages: String,
+}
+
+impl Facade {
+    /// A facade over a merchant directory, the vault's saved cards, the order engine and the
+    /// base URL of the payment pages.
+    pub fn new(
+        merchants: Merchants,
+        cards: Arc<dyn SavedCards>,
+        orders: Arc<Engine>,
+        pages: impl Into<String>,
+    ) -> Facade {
+        Facade {
+            merchants,
+            auth: Authenticator::new(SlowDown::default()),
+            cards,
+            orders,
+            pages: pages.into().trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The merchant directory (the authorizer's cut-off and sweep read its calendars).
+    pub fn merchants(&self) -> &Merchants {
+        &self.merchants
+    }
+
+    /// The HTTP routes, with the header policy on every answer.
+    pub fn router(self: Arc<Self>) -> axum::Router {
+        api::router(self)
+    }
+
+    /// Prometheus text of the facade's counters, for the admin endpoint.
+    pub fn metrics(&self) -> String {
+        self.auth.counts().render()
+    }
+}

@@ -1,0 +1,67 @@
+//! A plain HTTP/1.1 client for tests of the merchant API: one request per connection
+//! (`Connection: close`), read to the end, so that a test sees exactly the bytes the server wrote
+//! (status, every header, the body) and no client library normalises them away.
+//!
+//! Owns nothing but the request and its reading. Must never retry, follow a redirect or sleep.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// What came back: status, headers (lower-case names) and body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// Each header as `(lower-case name, value)`, in the order they came.
+    pub headers: Vec<(String, String)>,
+    /// The body, as text (the merchant API answers UTF-8 only).
+    pub body: String,
+}
+
+impl Answer {
+    /// The first header named `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request on its own connection; panics on a transport failure or a malformed answer,
+/// which is what a test wants.
+pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Answer {
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read the answer");
+    let raw = String::from_utf8(raw).expect("a UTF-8 answer");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a head and a body");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.get(9..12))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("a status line: {head}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// A form POST (the Assist services' encoding).
+pub async fn post(addr: SocketAddr, path: &str, body: &str) -> Answer {
+    request(addr, "POST", path, body).await
+}
