@@ -30,12 +30,20 @@ const MAX_GROUP: usize = 4096;
 /// What a call did, before the log gives it a number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// When the call was answered, in Unix milliseconds by the vault's clock.
     pub at_ms: u64,
+    /// The client id the caller authenticated as (a refused login's claimed id, sanitised); empty
+    /// for the vault's own work.
     pub client: String,
+    /// The caller's role; `None` before it authenticated and for the vault's own work.
     pub role: Option<Role>,
+    /// The protocol op code (`protocol::op_code`), or [`OP_CONNECTION`] for no protocol call.
     pub op: u8,
+    /// The token the call named, if any, so every access to one card can be found.
     pub token: Option<Token>,
+    /// The merchant or union the call acted in, once resolved; empty when there is none.
     pub scope: String,
+    /// The merchant's customer number in clear (an identifier, not card data); empty when none.
     pub customer: String,
     /// 0 for success, else the protocol's error code.
     pub outcome: u8,
@@ -130,18 +138,29 @@ fn chain(prev: &[u8; 32], entry: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Why the audit log cannot be appended to or does not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
+    /// The log or its head could not be read from the store (the vault's storage, not the caller).
     #[error("cannot read the audit log")]
     Store(#[from] StoreError),
     /// The commit holding the entry (and the changes it describes) failed; shared by every
     /// entry of that commit.
     #[error("commit of audit entry and changes failed")]
     Commit(#[source] Arc<StoreError>),
+    /// The appender task has ended (the vault is shutting down, or it failed): nothing more is
+    /// logged, so no call can be answered.
     #[error("audit log stopped")]
     Stopped,
+    /// The stored chain is broken at entry `seq`: altered, removed, inserted or reordered entries,
+    /// or a cut tail. Evidence of tampering or corruption, never the caller's doing.
     #[error("audit entry {seq}: {problem}")]
-    Broken { seq: u64, problem: &'static str },
+    Broken {
+        /// The first entry that does not fit the chain (0 when an entry does not even parse).
+        seq: u64,
+        /// What is wrong with it, in the vault's fixed wording.
+        problem: &'static str,
+    },
     /// The sealed checkpoints outside the database disagree with the log, or cannot be read.
     #[error("audit checkpoints")]
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
@@ -280,7 +299,9 @@ fn parse_stored(v: &[u8]) -> Result<(u64, [u8; 32]), AuditError> {
 /// What `vault audit verify` found in an intact log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// How many entries the log holds.
     pub entries: u64,
+    /// The hash of the last entry, the head the sealed checkpoints must agree with.
     pub head: [u8; 32],
 }
 

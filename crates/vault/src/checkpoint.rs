@@ -36,28 +36,57 @@ const DOMAIN: &[u8] = b"vault-audit-checkpoint-v1\0";
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     // Evidence that the log or its checkpoints were tampered with.
+    /// The file is gone although the log has entries: deleted, or a database restored without
+    /// it. The operator restores it from the off-host copy.
     #[error(
         "checkpoint file {0} is missing while the audit log has entries: restore it from the off-host copy"
     )]
     Missing(PathBuf),
+    /// A line is not a `v1` checkpoint line: the file was edited or corrupted.
     #[error("checkpoint file line {line} is malformed")]
-    Malformed { line: usize },
+    Malformed {
+        /// The 1-based line of the checkpoint file.
+        line: usize,
+    },
+    /// A line's MAC was not made by the HSM's audit key: a forged or altered checkpoint.
     #[error("checkpoint file line {line} has a MAC the HSM's audit key did not make")]
-    BadMac { line: usize },
+    BadMac {
+        /// The 1-based line of the checkpoint file.
+        line: usize,
+    },
+    /// A line's sequence is lower than the line before: lines were reordered or spliced in.
     #[error("checkpoint file line {line} goes back in sequence")]
-    OutOfOrder { line: usize },
+    OutOfOrder {
+        /// The 1-based line of the checkpoint file.
+        line: usize,
+    },
+    /// An entry's chain hash differs from its sealed checkpoint: the log was altered, erased or
+    /// recomputed by someone who could write the database.
     #[error("entry {seq} differs from its sealed checkpoint (altered, erased or recomputed)")]
-    Diverges { seq: u64 },
+    Diverges {
+        /// The sealed entry whose hash differs.
+        seq: u64,
+    },
+    /// The log has fewer entries than a sealed checkpoint covers: its tail was cut.
     #[error("the log ends at entry {entries}, before sealed checkpoint {sealed} (tail cut)")]
-    CutBelow { entries: u64, sealed: u64 },
+    CutBelow {
+        /// How many entries the log still holds.
+        entries: u64,
+        /// The sequence of the sealed checkpoint beyond the log's end.
+        sealed: u64,
+    },
 
     // The vault's own parts failed.
+    /// The file could not be opened, read or appended to (permissions, disk): the host's fault.
     #[error("cannot read or append to the checkpoint file {path}")]
     Io {
+        /// The checkpoint file.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
+    /// The HSM refused or failed to MAC a checkpoint.
     #[error("the HSM could not MAC a checkpoint")]
     Hsm(#[from] HsmError),
 }
@@ -65,9 +94,13 @@ pub enum CheckpointError {
 /// One sealed (sequence, head hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The audit entry the checkpoint seals (0 for the genesis checkpoint of an empty log).
     pub seq: u64,
+    /// The chain hash after entry `seq`.
     pub head: [u8; 32],
+    /// When the checkpoint was made, in Unix milliseconds.
     pub at_ms: u64,
+    /// HMAC-SHA-256 by the HSM's audit key over the domain, `seq`, `head` and `at_ms`.
     pub mac: [u8; 32],
 }
 

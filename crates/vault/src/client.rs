@@ -34,7 +34,9 @@ pub enum ClientError {
     /// No connection could be opened (socket, TCP or TLS handshake).
     #[error("cannot connect to the vault at {endpoint}")]
     Connect {
+        /// The socket path or address tried, for the operator; never a credential.
         endpoint: String,
+        /// What the operating system, TLS or the time-out said.
         #[source]
         source: std::io::Error,
     },
@@ -74,11 +76,15 @@ impl From<VaultError> for ClientError {
 /// Where the vault listens.
 #[derive(Debug, Clone)]
 pub enum VaultEndpoint {
+    /// The vault's Unix socket (mode 0600) on this host; the client sends its secret in `hello`.
     Unix(PathBuf),
     /// A remote vault over mutual TLS; `server_name` must be in the vault's certificate.
     Tls {
+        /// The vault's TCP listener.
         addr: SocketAddr,
+        /// The name the vault's certificate must carry (DNS name or IP address).
         server_name: String,
+        /// This client's certificate and key, and the CA that signed the vault's certificate.
         files: TlsFiles,
     },
 }
@@ -87,10 +93,15 @@ pub enum VaultEndpoint {
 /// in the endpoint's files does it.
 #[derive(Debug, Clone)]
 pub enum Credentials {
+    /// For the Unix socket: a client id and its secret, sent in `hello`.
     Secret {
+        /// The client id configured in the vault.
         client: String,
+        /// The client's secret, wiped on drop and never printed.
         secret: ClientSecret,
     },
+    /// Over TLS: the client certificate in the endpoint's files names exactly one configured
+    /// client.
     Certificate,
 }
 
@@ -119,6 +130,8 @@ impl Default for ClientOptions {
     }
 }
 
+/// A connection pool to one vault, cheap to clone and share between tasks; every call is
+/// answered by the vault or fails with a [`ClientError`] saying whose fault it was.
 #[derive(Debug, Clone)]
 pub struct VaultClient {
     inner: Arc<Inner>,
@@ -147,6 +160,7 @@ trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 impl VaultClient {
+    /// Connects with the default [`ClientOptions`]; see [`VaultClient::connect_with`].
     pub async fn connect(
         endpoint: VaultEndpoint,
         credentials: Credentials,
@@ -177,10 +191,13 @@ impl VaultClient {
         })
     }
 
+    /// The role the vault gave this client at the first handshake, which decides what it may call.
     pub fn role(&self) -> Role {
         self.inner.role
     }
 
+    /// (Facade role.) Saves a card for a customer, or finds the same card saved before and updates
+    /// it; the answer carries the token and the masked card, never the PAN.
     pub async fn tokenize(&self, req: TokenizeRequest) -> Result<SavedCard, ClientError> {
         match self.call(Op::Write(WriteOp::Tokenize(req))).await? {
             Reply::Saved(s) => Ok(s),
@@ -254,6 +271,7 @@ impl VaultClient {
         }
     }
 
+    /// (Facade role.) The customer's status and cards, masked; the authorizer may not list.
     pub async fn list(
         &self,
         merchant: &MerchantId,
@@ -271,6 +289,7 @@ impl VaultClient {
         }
     }
 
+    /// (Facade role.) Removes one of the customer's cards.
     pub async fn remove(
         &self,
         merchant: &MerchantId,
@@ -285,6 +304,8 @@ impl VaultClient {
         .await
     }
 
+    /// (Facade role.) Sets the customer's status; under `Deny` the vault refuses to tokenize for
+    /// them.
     pub async fn set_customer_status(
         &self,
         merchant: &MerchantId,

@@ -15,14 +15,30 @@ use crate::model::{ClientSecret, MerchantId, Role, Scope};
 use crate::secret::{SecretError, SecretSource};
 use crate::tls::TlsFiles;
 
+/// Why the configuration cannot be used; the vault does not start. Never carries a secret's value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file cannot be read (missing, permissions).
     #[error("cannot read config {path}: {reason}")]
-    Read { path: PathBuf, reason: String },
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// What the operating system said.
+        reason: String,
+    },
+    /// The file is not TOML or does not match the config's shape (unknown key, wrong type).
     #[error("config {path} is not valid: {reason}")]
-    Parse { path: PathBuf, reason: String },
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// What the TOML parser said.
+        reason: String,
+    },
+    /// The file parses but breaks a rule (a merchant listed twice, no HSM PIN, no retention): the
+    /// operator's to fix.
     #[error("config: {0}")]
     Invalid(String),
+    /// A secret (HSM PIN or client secret) named by the config cannot be read.
     #[error(transparent)]
     Secret(#[from] SecretError),
 }
@@ -145,6 +161,7 @@ impl RawSecret {
 /// A merchant's One Click settings.
 #[derive(Debug, Clone)]
 pub struct MerchantPolicy {
+    /// The merchant's own scope, or its union's: where its customers and cards live.
     pub scope: Scope,
     /// Successful payments before a card is offered for One Click.
     pub listing_threshold: u32,
@@ -179,9 +196,12 @@ pub enum TlsIdentity {
 /// not stop one, so the secret's length is what makes guessing hopeless.
 pub const MIN_SECRET_LEN: usize = 16;
 
+/// The TCP listener with mutual TLS (`[tls]`); absent, the vault listens on its Unix socket only.
 #[derive(Debug, Clone)]
 pub struct TlsListen {
+    /// The address to listen on.
     pub listen: SocketAddr,
+    /// The vault's certificate and key, and the CA that signs the clients' certificates.
     pub files: TlsFiles,
 }
 
@@ -264,20 +284,32 @@ impl Default for AuditPolicy {
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where the database, its lock and the audit checkpoint file live (owner-only).
     pub data_dir: PathBuf,
+    /// The storage engine of the `store` crate.
     pub engine: EngineKind,
+    /// The Unix socket (created mode 0600) the local clients connect to.
     pub socket: PathBuf,
+    /// The mutual-TLS listener, if configured.
     pub tls: Option<TlsListen>,
+    /// The PKCS#11 module, token and user PIN of the HSM holding the vault's keys.
     pub hsm: HsmConfig,
+    /// Years a card is kept after its last successful payment (or its saving) before it is erased.
     pub retention_years: u16,
+    /// How often the retention sweep runs.
     pub sweep_interval: Duration,
+    /// Every merchant the vault serves; a call naming another is refused as unknown merchant.
     pub merchants: HashMap<MerchantId, MerchantPolicy>,
+    /// Every client that may connect, with its role and how it proves who it is.
     pub clients: Vec<ClientEntry>,
     /// The environment variables secrets were read from (`*_env`). `vault serve` refuses them
     /// unless told otherwise: a variable stays in `/proc/<pid>/environ` for the process's life.
     pub env_secrets: Vec<String>,
+    /// The `[payments]` section: grant lifetime, reversal window, allowed clock skew.
     pub payments: PaymentPolicy,
+    /// The `[detokenize]` section: each client's detokenize budget and alert threshold.
     pub detokenize: DetokenizeLimit,
+    /// The `[audit]` section: how often the audit chain is checkpointed and where.
     pub audit: AuditPolicy,
 }
 
@@ -285,7 +317,9 @@ pub struct Config {
 /// its user PIN file, which a full [`Config::load`] would then read.
 #[derive(Debug, Clone)]
 pub struct DevToken {
+    /// The data directory, where the dev token's files go.
     pub data_dir: PathBuf,
+    /// The label of the dev token to create.
     pub token_label: String,
     /// `[hsm] pin_file`, where the dev user PIN is written (0600) when it does not exist.
     pub pin_file: Option<PathBuf>,
@@ -311,6 +345,8 @@ impl DevToken {
 }
 
 impl Config {
+    /// Reads, parses and validates the config at `path`, reading every secret it names; anything
+    /// wrong fails here, before the vault opens a file or the HSM.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: path.to_path_buf(),

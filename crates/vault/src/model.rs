@@ -11,13 +11,17 @@ use zeroize::Zeroizing;
 
 pub use card::{CustomerNumber, MerchantId, PaymentRef, Token};
 
+/// A value that breaks a domain type's rules while decoding or configuring; names the rule,
+/// never the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
     /// A merchant id, customer number or token (their rules live with the types, in `card`).
     #[error(transparent)]
     Name(#[from] card::NameError),
+    /// A union name is empty, longer than 64 characters or has a character outside the set.
     #[error("scope name must be 1 to 64 characters from A-Z a-z 0-9 . _ - :")]
     Scope,
+    /// A cardholder name is empty, longer than 64 characters or holds a control character.
     #[error("cardholder name must be 1 to 64 printable characters")]
     CardholderName,
 }
@@ -32,11 +36,14 @@ fn valid(s: &str, max: usize, extra: &[u8]) -> bool {
 /// (one legal entity, a group of legal entities, a group of merchants).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Scope {
+    /// A merchant on its own: its customer numbers and cards are its alone.
     Merchant(MerchantId),
+    /// A configured union of merchants sharing customer numbers and cards (`union = "..."`).
     Union(String),
 }
 
 impl Scope {
+    /// A union scope, after checking its name (1..64 of `A-Z a-z 0-9 . _ - :`).
     pub fn union(name: &str) -> Result<Scope, ModelError> {
         if valid(name, 64, b"._-:") {
             Ok(Scope::Union(name.to_string()))
@@ -59,6 +66,7 @@ impl Scope {
 pub struct CardholderName(Zeroizing<String>);
 
 impl CardholderName {
+    /// Checks the name (1..64 characters, no control character) and takes it into wiped memory.
     pub fn parse(s: &str) -> Result<CardholderName, ModelError> {
         let ok = (1..=64).contains(&s.chars().count()) && !s.chars().any(char::is_control);
         if ok {
@@ -67,6 +75,7 @@ impl CardholderName {
             Err(ModelError::CardholderName)
         }
     }
+    /// The name in clear, for sealing or for the authorizer; never for a log.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -101,6 +110,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role named in the config (`facade`, `authorizer`, `admin`); `None` for any other.
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "facade" => Some(Role::Facade),
@@ -109,6 +119,7 @@ impl Role {
             _ => None,
         }
     }
+    /// The role's config name, as in errors and the audit log.
     pub fn name(self) -> &'static str {
         match self {
             Role::Facade => "facade",
@@ -123,6 +134,7 @@ impl Role {
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
+    /// The vault's clock now; what the vault stores, never the client's time.
     pub fn now() -> Timestamp {
         Timestamp(
             std::time::SystemTime::now()
@@ -155,15 +167,20 @@ impl Timestamp {
 /// A card's displayable facts (PCI DSS allows BIN and last four).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaskedCard {
+    /// The first digits of the PAN (issuer identification).
     pub bin: card::Bin,
+    /// The last four digits of the PAN.
     pub last4: card::Last4,
+    /// The card's payment system, from its BIN.
     pub brand: card::Brand,
     /// Issuing bank from the vault's BIN table; empty when unknown.
     pub bank: String,
+    /// The card's expiry month and year; the listing derives `active` from it.
     pub expiry: Expiry,
 }
 
 impl MaskedCard {
+    /// The displayable facts of `pan`; the PAN itself is not kept.
     pub fn of(pan: &Pan, expiry: Expiry, bank: String) -> MaskedCard {
         MaskedCard {
             bin: pan.bin(),
@@ -178,7 +195,9 @@ impl MaskedCard {
 /// The answer to tokenize.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedCard {
+    /// The card's token, what the merchant stores instead of the PAN.
     pub token: Token,
+    /// What may be shown of the saved card.
     pub card: MaskedCard,
     /// False when the same card was already saved for this customer and its token was updated.
     pub created: bool,
@@ -188,7 +207,9 @@ pub struct SavedCard {
 /// `bank`, `expire`, `active`, `needCVC`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedCard {
+    /// The token the payment page sends back to pay with this card.
     pub token: Token,
+    /// What the shopper is shown to pick the card.
     pub card: MaskedCard,
     /// False once the card has expired.
     pub active: bool,
@@ -199,25 +220,35 @@ pub struct ListedCard {
 /// The answer to list: the customer's status and the cards that reached the listing threshold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerCards {
+    /// Whether the customer is new, a member or denied One Click.
     pub status: CustomerStatus,
+    /// Cards at or past the listing threshold, at most [`crate::protocol::MAX_CARDS`].
     pub cards: Vec<ListedCard>,
 }
 
 /// The answer to detokenize; only the authorizer role ever receives one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardSecret {
+    /// The full card number, for the authorizer's authorization or reversal only.
     pub pan: Pan,
+    /// The card's expiry, sent with the PAN to the network.
     pub expiry: Expiry,
+    /// The name embossed on the card, if it was saved.
     pub holder: Option<CardholderName>,
 }
 
 /// What to save.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenizeRequest {
+    /// The merchant saving the card; its scope decides where the card lives.
     pub merchant: MerchantId,
+    /// The merchant's number for the customer the card is saved for.
     pub customer: CustomerNumber,
+    /// The full card number; sealed at once, kept only as BIN and last four besides.
     pub pan: Pan,
+    /// The card's expiry month and year.
     pub expiry: Expiry,
+    /// The name embossed on the card, if the shopper gave one.
     pub holder: Option<CardholderName>,
 }
 
@@ -226,16 +257,24 @@ pub struct TokenizeRequest {
 /// (transport, time-out) are [`crate::client::ClientError`]. Never carries card data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VaultError {
+    /// The request does not decode or a field breaks its rules: the client's fault. The text names
+    /// the field, never its value.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The `hello` named no configured client, or the wrong secret; answered after the login
+    /// throttle's wait.
     #[error("client is not authenticated")]
     Unauthenticated,
+    /// The caller's role may not make this call (the text is the role); audited.
     #[error("role {0} may not do this")]
     Forbidden(&'static str),
+    /// No such card (token) for this customer in this scope.
     #[error("no such card for this customer")]
     NotFound,
+    /// Tokenize for a customer the merchant set to `Deny`.
     #[error("the customer refused One Click (status Deny)")]
     CustomerDenied,
+    /// The request names a merchant the vault is not configured for.
     #[error("unknown merchant")]
     UnknownMerchant,
     /// The vault failed (its store, its HSM, its audit log); the text names what, never a value.
@@ -256,9 +295,11 @@ pub enum VaultError {
 pub struct ClientSecret(Zeroizing<Vec<u8>>);
 
 impl ClientSecret {
+    /// Takes the secret into memory wiped on drop.
     pub fn new(secret: Vec<u8>) -> ClientSecret {
         ClientSecret(Zeroizing::new(secret))
     }
+    /// The secret's bytes, to send in `hello` or compare; never to log.
     pub fn expose(&self) -> &[u8] {
         &self.0
     }

@@ -17,11 +17,20 @@ pub enum PrivateError {
         path.display(),
         if *dir { "700" } else { "600" }
     )]
-    Exposed { path: PathBuf, mode: u32, dir: bool },
+    Exposed {
+        /// The refused path.
+        path: PathBuf,
+        /// Its permission bits, shown in octal.
+        mode: u32,
+        /// Whether it is a directory (the advice is then `chmod 700`, else `chmod 600`).
+        dir: bool,
+    },
     /// Its metadata cannot be read.
     #[error("cannot check the permissions of {}", path.display())]
     Stat {
+        /// The path that could not be checked.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },

@@ -25,6 +25,7 @@ pub const MAX_FRAME: usize = 64 * 1024;
 /// Most cards one customer may hold in one scope, so a listing always fits in a frame.
 pub const MAX_CARDS: usize = 100;
 
+/// The frame codec both sides use: a 4-byte big-endian length, at most [`MAX_FRAME`] bytes.
 pub fn codec() -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .length_field_length(4)
@@ -41,7 +42,10 @@ const RESPONSE: u8 = 0x52;
 pub enum Op {
     /// First request on a connection: who the client is (over the Unix socket, with its secret).
     Hello {
+        /// The configured client id over the Unix socket; empty over TLS, where the certificate
+        /// names the client.
         client: String,
+        /// The client's secret over the Unix socket; empty over TLS. Wiped on drop, never printed.
         secret: ClientSecret,
     },
     /// Changes no card record: answered from the records (a detokenize notes which payment it
@@ -53,63 +57,99 @@ pub enum Op {
     Admin(AdminOp),
 }
 
+/// An op that changes no card record (facade: list, issue a grant; authorizer: the two
+/// detokenizes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadOp {
     /// The card's PAN for `payment`, on presenting the single-use grant the facade obtained for
     /// exactly this merchant, customer, token and payment.
     Detokenize {
+        /// The merchant making the call; its scope decides whose cards are meant.
         merchant: MerchantId,
+        /// The merchant's number for the customer.
         customer: CustomerNumber,
+        /// The card to detokenize.
         token: Token,
+        /// The payment the PAN is for; the vault notes it, for a later reversal.
         payment: PaymentRef,
+        /// The grant the facade obtained for these same four values; used up whatever the outcome.
         grant: GrantId,
     },
+    /// (Facade role.) The customer's status and the cards that reached the merchant's listing
+    /// threshold, masked. The authorizer may not list.
     List {
+        /// The merchant making the call; its scope decides whose cards are meant.
         merchant: MerchantId,
+        /// The merchant's number for the customer.
         customer: CustomerNumber,
     },
     /// A single-use grant to detokenize `token` for `payment` (the facade asks, serving the
     /// shopper's or merchant's request for that payment).
     IssueGrant {
+        /// The merchant making the call; its scope decides whose cards are meant.
         merchant: MerchantId,
+        /// The merchant's number for the customer.
         customer: CustomerNumber,
+        /// The card the grant is for; it must exist.
         token: Token,
+        /// The payment the grant is for.
         payment: PaymentRef,
     },
     /// The PAN again to reverse `payment` (store-and-forward): only for a payment the vault
     /// detokenized with a grant, within the reversal window.
     DetokenizeForReversal {
+        /// The merchant making the call; its scope decides whose cards are meant.
         merchant: MerchantId,
+        /// The merchant's number for the customer.
         customer: CustomerNumber,
+        /// The card to detokenize again.
         token: Token,
+        /// The payment to reverse; the vault must have detokenized it with a grant.
         payment: PaymentRef,
     },
 }
 
+/// An op that changes one customer's records, under that customer's lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
+    /// (Facade role.) Saves a card, or finds the same card saved before for this customer and
+    /// updates it; refused for a customer set to `Deny`.
     Tokenize(TokenizeRequest),
+    /// (Facade role.) Erases one of the customer's cards and its fingerprint entry.
     Remove {
+        /// The merchant making the call; its scope decides whose cards are meant.
         merchant: MerchantId,
+        /// The merchant's number for the customer.
         customer: CustomerNumber,
+        /// The card to erase.
         token: Token,
     },
+    /// (Facade role.) Sets the customer's One Click status (`Deny` refuses saving and offering).
     SetStatus {
+        /// The merchant making the call; its scope decides whose cards are meant.
         merchant: MerchantId,
+        /// The merchant's number for the customer.
         customer: CustomerNumber,
+        /// The new status.
         status: CustomerStatus,
     },
     /// A successful payment: counted once per `payment`, timed by the vault's clock (`at`, the
     /// client's time, is only checked to be within the allowed skew).
     RecordPayment {
+        /// The merchant making the call; its scope decides whose cards are meant.
         merchant: MerchantId,
+        /// The merchant's number for the customer.
         customer: CustomerNumber,
+        /// The card the payment was made with.
         token: Token,
+        /// The payment, so that a retry is not counted twice.
         payment: PaymentRef,
+        /// The client's time of the payment, only checked against the vault's clock.
         at: Timestamp,
     },
 }
 
+/// An operator's op over the whole vault (admin role).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminOp {
     /// Erase every card past its retention period.
@@ -125,18 +165,31 @@ pub enum AdminOp {
 /// Which operation a request asks for, without its fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
+    /// Authentication, the first request of a connection.
     Hello,
+    /// Save a card.
     Tokenize,
+    /// A card's PAN for a payment, with a grant.
     Detokenize,
+    /// A customer's status and listed cards.
     List,
+    /// Erase a card.
     Remove,
+    /// Set a customer's status.
     SetStatus,
+    /// Count a successful payment.
     RecordPayment,
+    /// Erase cards past retention.
     Purge,
+    /// Start a new DEK (and KEK) version.
     RotateKeys,
+    /// Start a new fingerprint key version.
     RotateFingerprintKey,
+    /// A single-use detokenize grant.
     IssueGrant,
+    /// A card's PAN again, to reverse a payment.
     DetokenizeForReversal,
+    /// Verify the audit log and its checkpoints.
     VerifyAudit,
 }
 
@@ -161,6 +214,7 @@ code_table! {
 }
 
 impl Op {
+    /// Which op this is, without its fields (for the op byte, the role table and the audit entry).
     pub fn kind(&self) -> OpKind {
         match self {
             Op::Hello { .. } => OpKind::Hello,
@@ -220,15 +274,25 @@ impl Op {
 /// The status byte of a response: success, or which [`VaultError`] the vault answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// The call succeeded; a reply follows.
     Ok,
+    /// [`VaultError::BadRequest`]: the request does not decode or breaks a field's rules.
     BadRequest,
+    /// [`VaultError::Unauthenticated`]: the login was refused.
     Unauthenticated,
+    /// [`VaultError::Forbidden`]: the caller's role may not make this call.
     Forbidden,
+    /// [`VaultError::NotFound`]: no such card for this customer.
     NotFound,
+    /// [`VaultError::CustomerDenied`]: the customer is set to `Deny`.
     CustomerDenied,
+    /// [`VaultError::UnknownMerchant`]: the merchant is not configured.
     UnknownMerchant,
+    /// [`VaultError::Internal`]: the vault's own parts failed.
     Internal,
+    /// [`VaultError::GrantRefused`]: no valid grant binds the detokenize to the payment.
     GrantRefused,
+    /// [`VaultError::RateLimited`]: the client is over its detokenize rate.
     RateLimited,
 }
 
@@ -249,6 +313,7 @@ code_table! {
 }
 
 impl VaultError {
+    /// The status byte this error is answered with.
     pub fn status(&self) -> Status {
         match self {
             VaultError::BadRequest(_) => Status::BadRequest,
@@ -281,14 +346,23 @@ impl VaultError {
 /// Which answer a successful response carries, without its fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyKind {
+    /// [`Reply::Welcome`].
     Welcome,
+    /// [`Reply::Saved`].
     Saved,
+    /// [`Reply::Secret`].
     Secret,
+    /// [`Reply::Cards`].
     Cards,
+    /// [`Reply::Done`].
     Done,
+    /// [`Reply::Purged`].
     Purged,
+    /// [`Reply::Rotated`].
     Rotated,
+    /// [`Reply::Granted`].
     Granted,
+    /// [`Reply::AuditVerified`].
     AuditVerified,
 }
 
@@ -331,32 +405,50 @@ code_table! {
     }
 }
 
+/// One request: an op, numbered so that its answer can be matched on a pipelined connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// Chosen by the client, unique among its requests in flight; the response carries it back.
     pub id: u64,
+    /// What the client asks for.
     pub op: Op,
 }
 
+/// What a successful call answers, one variant per kind of op.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
+    /// To `hello`: the role the vault gives the client.
     Welcome(Role),
+    /// To tokenize: the token and the masked card.
     Saved(SavedCard),
+    /// To detokenize: the PAN, expiry and holder; only ever sent to the authorizer role.
     Secret(CardSecret),
+    /// To list: the customer's status and listed cards.
     Cards(CustomerCards),
+    /// To remove, set-status and record-payment: the change is durable.
     Done,
+    /// To purge: how many cards were erased.
     Purged(u64),
+    /// To a key rotation: the new key version.
     Rotated(u32),
+    /// To issue-grant: the single-use grant.
     Granted(GrantId),
+    /// To verify-audit: what the check covered.
     AuditVerified(AuditSummary),
 }
 
+/// One answer, to the request with the same id; answers come back as calls finish, in any order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The id of the request answered.
     pub id: u64,
+    /// The reply, or the error the vault answered with (never card data in its text).
     pub result: Result<Reply, VaultError>,
 }
 
 impl Request {
+    /// The request's bytes, in a buffer wiped once sent (a tokenize carries a PAN, a hello a
+    /// secret).
     pub fn encode(&self) -> Bytes {
         // A tokenize carries a PAN and a hello a secret: the buffer is wiped once sent.
         let mut w = WipingBuf::with_capacity(96);
@@ -433,6 +525,7 @@ impl Request {
         w.into_bytes()
     }
 
+    /// Reads and validates a request; an error names a field and an offset, never a value.
     pub fn decode(buf: &[u8]) -> Result<Request, DecodeError> {
         let mut r = Reader::new(buf);
         if r.u8()? != REQUEST {
@@ -532,6 +625,7 @@ impl Request {
 }
 
 impl Response {
+    /// The response's bytes, in a buffer wiped once sent (a detokenize answer carries a PAN).
     pub fn encode(&self) -> Bytes {
         // A detokenize answer carries a PAN: the buffer is wiped once sent.
         let mut w = WipingBuf::with_capacity(128);
@@ -550,6 +644,7 @@ impl Response {
         w.into_bytes()
     }
 
+    /// Reads and validates a response; an error names a field and an offset, never a value.
     pub fn decode(buf: &[u8]) -> Result<Response, DecodeError> {
         let mut r = Reader::new(buf);
         if r.u8()? != RESPONSE {
@@ -659,6 +754,7 @@ fn masked(r: &mut Reader<'_>) -> Result<MaskedCard, DecodeError> {
 }
 
 impl Reply {
+    /// Which kind of reply this is, without its fields.
     pub fn kind(&self) -> ReplyKind {
         match self {
             Reply::Welcome(_) => ReplyKind::Welcome,

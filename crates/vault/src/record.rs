@@ -13,9 +13,13 @@ use crate::fingerprint::Scheme;
 use crate::model::{CardholderName, MaskedCard, Timestamp, Token};
 use crate::wire::{DecodeError, Reader, Writer};
 
+/// Prefix of every card record (`card/<scope>\0<customer>\0<token>`).
 pub const CARD: &[u8] = b"card/";
+/// Prefix of the marks of customers set to `Deny` (`deny/<scope>\0<customer>`).
 pub const DENY: &[u8] = b"deny/";
+/// Prefix of the wrapped DEKs (`dek/<version>`, version big-endian); never an unwrapped key.
 pub const DEK: &[u8] = b"dek/";
+/// The key of the DEK version that seals new records.
 pub const CURRENT_KEY: &[u8] = b"meta/current-key";
 const FINGERPRINT: &[u8] = b"fp/";
 
@@ -35,6 +39,7 @@ pub fn cards_of(scope: &str, customer: &str) -> Vec<u8> {
     k
 }
 
+/// The key of one card record.
 pub fn card_key(scope: &str, customer: &str, token: &Token) -> Vec<u8> {
     let mut k = cards_of(scope, customer);
     k.extend_from_slice(token.as_bytes());
@@ -52,6 +57,7 @@ pub fn parse_card_key(key: &[u8]) -> Option<(String, String, Token)> {
     Some((scope, customer, Token::from_bytes(token)))
 }
 
+/// The key of the fingerprint index entry that finds a customer's card again within a scope.
 pub fn fingerprint_key(scope: &str, customer: &str, fingerprint: &[u8; 32]) -> Vec<u8> {
     let mut k = owner_key(FINGERPRINT, scope, customer);
     k.push(0);
@@ -59,10 +65,12 @@ pub fn fingerprint_key(scope: &str, customer: &str, fingerprint: &[u8; 32]) -> V
     k
 }
 
+/// The key of the mark that a customer is set to `Deny`.
 pub fn deny_key(scope: &str, customer: &str) -> Vec<u8> {
     owner_key(DENY, scope, customer)
 }
 
+/// The key of the wrapped DEK of `version`; big-endian, so versions sort in order.
 pub fn dek_key(version: u32) -> Vec<u8> {
     let mut k = DEK.to_vec();
     k.extend_from_slice(&version.to_be_bytes());
@@ -72,6 +80,7 @@ pub fn dek_key(version: u32) -> Vec<u8> {
 /// One saved card.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardRecord {
+    /// The card's token, also the last part of its key and bound into the seal.
     pub token: Token,
     /// Which DEK sealed `sealed`.
     pub key_version: u32,
@@ -82,9 +91,14 @@ pub struct CardRecord {
     pub fingerprint: [u8; 32],
     /// How `fingerprint` was made; the background pass moves older ones to the current scheme.
     pub fingerprint_scheme: Scheme,
+    /// What may be shown of the card (BIN, last 4, brand, bank, expiry); never the full PAN.
     pub card: MaskedCard,
+    /// When the card was first saved, by the vault's clock.
     pub created: Timestamp,
+    /// When a payment with the card last succeeded; starts the retention clock.
     pub last_payment: Option<Timestamp>,
+    /// Successful payments recorded, each once; from the merchant's threshold on, the card is
+    /// offered for One Click.
     pub successes: u32,
 }
 
@@ -94,6 +108,7 @@ impl CardRecord {
         self.last_payment.unwrap_or(self.created)
     }
 
+    /// The stored form (format 2); [`CardRecord::decode`] reads it back.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Vec::with_capacity(160 + self.sealed.len());
         w.put_u8(2);
@@ -121,6 +136,7 @@ impl CardRecord {
         w
     }
 
+    /// Reads a stored record (format 1 or 2); an error names a field and an offset, never a value.
     pub fn decode(buf: &[u8]) -> Result<CardRecord, DecodeError> {
         let mut r = Reader::new(buf);
         // Version 1 records predate scoped fingerprints: theirs is of the PAN alone.
@@ -187,6 +203,7 @@ pub fn secret_plaintext(pan: &Pan, holder: Option<&CardholderName>) -> Zeroizing
     w
 }
 
+/// The PAN and holder back from an opened seal (the inverse of [`secret_plaintext`]).
 pub fn parse_secret(plain: &[u8]) -> Result<(Pan, Option<CardholderName>), DecodeError> {
     let mut r = Reader::new(plain);
     let pan = Pan::from_ascii(r.bytes()?).map_err(|_| r.invalid("pan"))?;

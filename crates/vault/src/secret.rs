@@ -9,16 +9,27 @@ use std::path::{Path, PathBuf};
 /// A config names a secret by `<name>_env = "VAR"` or `<name>_file = "path"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
+    /// The name of the environment variable holding the secret.
     Env(String),
+    /// The path of a file holding the secret, readable by its owner only.
     File(PathBuf),
 }
 
+/// Why a secret cannot be read; never carries the secret's value. The operator's to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// The named environment variable is not set (the error carries its name).
     #[error("secret {0}: environment variable is not set")]
     MissingEnv(String),
     #[error("secret file {}: {reason}", path.display())]
-    File { path: PathBuf, reason: String },
+    /// The file cannot be read, or group or others can reach it (the secret may have leaked).
+    File {
+        /// The secret file.
+        path: PathBuf,
+        /// What is wrong with it, never its contents.
+        reason: String,
+    },
+    /// The config gives both `*_env` and `*_file` for one secret.
     #[error("a secret needs exactly one of *_env or *_file")]
     Ambiguous,
 }

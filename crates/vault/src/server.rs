@@ -35,22 +35,31 @@ const MAX_IN_FLIGHT: usize = 4096;
 /// [`Trace::WINDOW`] long; this only bounds how late its summary is written).
 const SUMMARISE_EVERY: Duration = Duration::from_secs(10);
 
+/// Why `serve` cannot start or stopped serving; the vault exits with it.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The vault over its store and HSM could not be opened (keys, audit log, checkpoints).
     #[error("cannot open the vault")]
     Open(#[from] OpenError),
+    /// The HSM's PKCS#11 module, token or PIN could not be used.
     #[error("cannot open the HSM")]
     Hsm(#[from] hsm::HsmError),
+    /// The vault database could not be opened (missing, locked, corrupt).
     #[error("cannot open the vault database")]
     Store(#[from] store::StoreError),
+    /// The TLS listener's certificate, key or CA could not be loaded.
     #[error("cannot set up the TLS listener")]
     Tls(#[from] crate::tls::TlsError),
+    /// The Unix socket could not be created or bound.
     #[error("cannot listen on {path}")]
     Listen {
+        /// The socket path.
         path: String,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
+    /// The database file is reachable by group or others.
     #[error(transparent)]
     Private(#[from] crate::private::PrivateError),
 }
@@ -58,7 +67,9 @@ pub enum ServeError {
 /// The sockets `serve` serves; bound by the caller so tests can use their own paths and port 0.
 #[derive(Debug)]
 pub struct Listeners {
+    /// The Unix socket, for clients proving themselves with a secret.
     pub unix: UnixListener,
+    /// The TCP listener with mutual TLS, when configured.
     pub tls: Option<TcpListener>,
 }
 

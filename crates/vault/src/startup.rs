@@ -23,7 +23,12 @@ pub enum StartError {
         dir.display(),
         lock.display()
     )]
-    Locked { dir: PathBuf, lock: PathBuf },
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The lock file the other process holds.
+        lock: PathBuf,
+    },
     /// The data directory (or the database) can be reached by group or others.
     #[error(transparent)]
     Private(#[from] PrivateError),
@@ -32,14 +37,18 @@ pub enum StartError {
     /// The data directory or its lock file could not be created or opened.
     #[error("cannot create or open {}", path.display())]
     Create {
+        /// The directory or file that could not be created or opened.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
     /// A process hardening call failed.
     #[error("cannot {what}")]
     Harden {
+        /// What the vault tried to do, in its own words (for the error text).
         what: &'static str,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },

@@ -8,20 +8,28 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+/// Why a side's TLS files cannot be turned into a configuration; the operator's to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// A PEM file cannot be read.
     #[error("cannot read {path}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
+    /// A certificate or CA file holds no PEM certificate.
     #[error("{0} holds no certificate")]
     NoCertificate(PathBuf),
+    /// A key file holds no PEM private key rustls can use.
     #[error("{0} holds no private key")]
     NoKey(PathBuf),
+    /// rustls refused the certificates or key (say, a key that does not match its certificate).
     #[error("TLS configuration refused")]
     Config(#[from] rustls::Error),
+    /// The server's CA file cannot make a client certificate verifier.
     #[error("the CA certificates cannot verify client certificates")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
     /// A private key file that group or others can read.
@@ -35,8 +43,11 @@ const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13
 /// PEM files of one side: its certificate chain and key, and the CA that signs the other side.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
+    /// The CA that signs the other side's certificate, the only root trusted.
     pub ca: PathBuf,
+    /// This side's certificate chain.
     pub cert: PathBuf,
+    /// This side's private key: owner-only, refused otherwise.
     pub key: PathBuf,
 }
 
@@ -47,6 +58,7 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
+/// Every PEM certificate in `path`; none is an error.
 pub fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read(path)?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
@@ -78,6 +90,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// A client that offers only TLS 1.3, trusts only `files.ca` and presents its certificate.
 pub fn client_config(files: &TlsFiles) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let cfg = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)?

@@ -13,6 +13,7 @@ macro_rules! code_table {
                 $($variant => $code,)+
             }
         }
+        /// The value a code stands for; `None` for a code not in the table.
         $vis fn $from(code: u8) -> Option<$ty> {
             match code {
                 $($code => Some($variant),)+
@@ -23,12 +24,22 @@ macro_rules! code_table {
 }
 pub(crate) use code_table;
 
+/// Why bytes are not a valid message or record: names a field and an offset, never a value.
+/// From a peer it is the peer's fault (answered `bad request`); from the store, corruption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// The bytes end before the message does (the offset where more was needed).
     #[error("message ends early at byte {0}")]
     Truncated(usize),
+    /// A field's bytes break its type's rules (an unknown code, a bad tag, an invalid name).
     #[error("{field}: invalid value at byte {at}")]
-    Invalid { field: &'static str, at: usize },
+    Invalid {
+        /// The field's name in the protocol or record.
+        field: &'static str,
+        /// The offset just after what was read of it.
+        at: usize,
+    },
+    /// Bytes are left after a complete message (how many).
     #[error("{0} trailing bytes after the message")]
     Trailing(usize),
 }

@@ -21,7 +21,9 @@ use crate::service::rules::Rules;
 /// Who is calling, as authenticated by the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The configured client id, recorded in each of its calls' audit entries.
     pub client: String,
+    /// What it may call, from its configuration, never from the request.
     pub role: Role,
     /// Who was on the other end of the connection ([`crate::peer::Peer::describe`]), recorded
     /// with each of its calls.

@@ -17,14 +17,20 @@ use crate::wire::DecodeError;
 /// Why opening the vault, or making, loading or rotating its keys, failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// The data directory has no current key: `vault init` was not run (the operator's to do).
     #[error("vault keys are not initialized in this data directory: run `vault init`")]
     NotInitialized,
+    /// The HSM could not create, find, wrap or unwrap a key.
     #[error("an HSM key operation failed")]
     Hsm(#[from] HsmError),
+    /// The store could not read or write the key records.
     #[error("cannot read or write the vault's key records")]
     Store(#[from] StoreError),
+    /// The audit log could not be started (its head or checkpoints do not verify, or the store).
     #[error("cannot start the audit log")]
     Audit(#[from] AuditError),
+    /// The wrapped DEK record of this version is missing or does not parse: corruption or
+    /// tampering.
     #[error("stored key record {0} is malformed")]
     BadKeyRecord(u32),
 }
@@ -37,18 +43,26 @@ pub enum CallError {
     Refused(#[from] VaultError),
 
     // The vault's own parts failed: answered `Internal`, logged with the cause.
+    /// The store failed a read or a commit.
     #[error("store read or write failed")]
     Store(#[from] StoreError),
+    /// An HSM call (fingerprint, key creation) failed.
     #[error("HSM call failed")]
     Hsm(#[from] HsmError),
+    /// A record's sealed card data does not open under its DEK, or sealing failed.
     #[error("sealed card data does not open or seal")]
     Seal(#[from] SealError),
+    /// A stored record does not decode: corruption or tampering, never the caller's doing.
     #[error("a stored record is malformed")]
     Record(#[from] DecodeError),
+    /// The call's audit entry (and its change) could not be made durable, so it is not answered
+    /// as done.
     #[error("audit log append failed")]
     Audit(#[from] AuditError),
+    /// A key rotation asked for by an admin call failed.
     #[error("key rotation failed")]
     Keys(#[from] OpenError),
+    /// The blocking task that ran the rotation panicked or was cancelled.
     #[error("the key rotation task failed")]
     Task(#[from] tokio::task::JoinError),
 }

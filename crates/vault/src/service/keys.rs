@@ -18,8 +18,17 @@ use crate::record;
 /// What `vault init` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Initialized {
-    Created { version: u32 },
-    Found { version: u32 },
+    /// There was no current key: a first DEK was made and stored wrapped (under a new KEK
+    /// unless the token had one).
+    Created {
+        /// The version of the new DEK.
+        version: u32,
+    },
+    /// The current DEK was there and unwraps; only a missing fingerprint or audit key was made.
+    Found {
+        /// The current DEK version.
+        version: u32,
+    },
 }
 
 /// Creates the keys when there are none (a KEK in the HSM unless one exists, the fingerprint key,
