@@ -1,5 +1,6 @@
 //! Whose a saved card is and what it is called: [`MerchantId`], [`CustomerNumber`] and
-//! [`Token`], and which payment a card is used for ([`PaymentRef`]). The vault keys its records by them, the link names the card of a reversal by them
+//! [`Token`], and which payment a card is used for ([`PaymentRef`]). The vault keys its records
+//! by them, the link names the card of a reversal by them
 //! ([`MerchantId`] is also DE 42 on the wire: the dev merchant 452739 is the same number in the
 //! Assist API and in ISO 8583), so they live in this leaf crate that both depend on.
 //!
@@ -11,12 +12,16 @@ use std::fmt;
 /// Why a name was refused. Messages never contain the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
+    /// A customer number with a character outside the allowed set, empty or over 32: the caller's.
     #[error("CustomerNumber must be 1 to 32 characters from A-Z a-z 0-9 . _ - @ +")]
     CustomerNumber,
+    /// A merchant ID with a character outside the allowed set, empty or over 32: the caller's.
     #[error("merchant id must be 1 to 32 characters from A-Z a-z 0-9 . _ -")]
     MerchantId,
+    /// A token that is not a UUID: the caller's, or a mistyped token.
     #[error("token must be a UUID")]
     Token,
+    /// A payment reference with a character outside the allowed set, empty or over 64.
     #[error("payment reference must be 1 to 64 characters from A-Z a-z 0-9 . _ - :")]
     PaymentRef,
 }
@@ -32,12 +37,15 @@ fn valid(s: &str, max: usize, extra: &[u8]) -> bool {
 pub struct Token(pub uuid::Uuid);
 
 impl Token {
+    /// A new token for a card being saved: random, so it says nothing about the card.
     pub fn random() -> Token {
         Token(uuid::Uuid::new_v4())
     }
+    /// The UUID's sixteen bytes, as the vault keys its records by them.
     pub fn as_bytes(&self) -> &[u8; 16] {
         self.0.as_bytes()
     }
+    /// The token whose bytes [`Token::as_bytes`] gave, read back from a stored key.
     pub fn from_bytes(b: [u8; 16]) -> Token {
         Token(uuid::Uuid::from_bytes(b))
     }
@@ -75,6 +83,7 @@ impl fmt::Debug for Token {
 pub struct CustomerNumber(String);
 
 impl CustomerNumber {
+    /// One to 32 ASCII letters, digits or `. _ - @ +`; [`NameError::CustomerNumber`] otherwise.
     pub fn parse(s: &str) -> Result<CustomerNumber, NameError> {
         if valid(s, 32, b"._-@+") {
             Ok(CustomerNumber(s.to_string()))
@@ -82,6 +91,7 @@ impl CustomerNumber {
             Err(NameError::CustomerNumber)
         }
     }
+    /// The customer number as the merchant gave it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -99,6 +109,7 @@ impl fmt::Debug for CustomerNumber {
 pub struct MerchantId(String);
 
 impl MerchantId {
+    /// One to 32 ASCII letters, digits or `. _ -`; [`NameError::MerchantId`] otherwise.
     pub fn parse(s: &str) -> Result<MerchantId, NameError> {
         if valid(s, 32, b"._-") {
             Ok(MerchantId(s.to_string()))
@@ -106,6 +117,7 @@ impl MerchantId {
             Err(NameError::MerchantId)
         }
     }
+    /// The merchant ID as Assist and DE 42 write it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -126,6 +138,7 @@ impl fmt::Debug for MerchantId {
 pub struct PaymentRef(String);
 
 impl PaymentRef {
+    /// One to 64 ASCII letters, digits or `. _ - :`; [`NameError::PaymentRef`] otherwise.
     pub fn parse(s: &str) -> Result<PaymentRef, NameError> {
         if valid(s, 64, b"._-:") {
             Ok(PaymentRef(s.to_string()))
@@ -133,6 +146,7 @@ impl PaymentRef {
             Err(NameError::PaymentRef)
         }
     }
+    /// The reference as the order engine gave it.
     pub fn as_str(&self) -> &str {
         &self.0
     }

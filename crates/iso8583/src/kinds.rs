@@ -21,6 +21,7 @@ pub enum EntryMode {
 }
 
 impl EntryMode {
+    /// The three digits of DE 22.
     pub fn code(self) -> &'static [u8; 3] {
         match self {
             EntryMode::Keyed => b"010",
@@ -39,6 +40,7 @@ pub enum Condition {
 }
 
 impl Condition {
+    /// The two digits of DE 25.
     pub fn code(self) -> &'static [u8; 2] {
         match self {
             Condition::Ecommerce => b"59",
@@ -50,12 +52,16 @@ impl Condition {
 /// DE 70 codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetworkCode {
+    /// `001`: sign-on; a connection carries no traffic until it is answered with `00`.
     SignOn,
+    /// `002`: sign-off before a connection is closed on purpose.
     SignOff,
+    /// `301`: echo test, keeping a quiet connection alive and proving the peer still answers.
     Echo,
 }
 
 impl NetworkCode {
+    /// The three digits of DE 70.
     pub fn code(self) -> &'static [u8; 3] {
         match self {
             NetworkCode::SignOn => b"001",
@@ -70,6 +76,7 @@ impl NetworkCode {
 pub struct Origin<'a> {
     /// DE 7, `MMDDhhmmss` in UTC.
     pub transmission: TransmissionTime,
+    /// DE 11, the trace number the answer is matched by.
     pub stan: Stan,
     /// DE 32.
     pub acquirer: &'a [u8],
@@ -88,13 +95,19 @@ pub struct Origin<'a> {
 /// (the link's store-and-forward does) without keeping the original message and its PAN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Original<'a> {
+    /// The original's MTI, the first part of DE 90.
     pub mti: Mti,
+    /// The original's STAN (DE 11), in DE 90.
     pub stan: Stan,
+    /// The original's DE 7, in DE 90.
     pub transmission: TransmissionTime,
     /// DE 32 of the original.
     pub acquirer: &'a [u8],
+    /// The original's DE 3, repeated by the follow-up.
     pub processing: ProcessingCode,
+    /// The original's DE 4: what a reversal undoes and a completion may not exceed.
     pub amount: Amount,
+    /// The original's DE 37, repeated so the network finds the original without the PAN.
     pub rrn: Rrn,
     /// DE 49, ISO 4217 numeric.
     pub currency: u16,
@@ -120,12 +133,16 @@ impl Original<'_> {
 /// Which reversal message: the first (0400), or one from store-and-forward (0420, then 0421).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReversalAttempt {
+    /// 0400: the first attempt, sent at once.
     Request,
+    /// 0420: the first attempt from store-and-forward.
     Advice,
+    /// 0421: every later attempt from store-and-forward.
     AdviceRepeat,
 }
 
 impl ReversalAttempt {
+    /// The MTI this attempt is sent as.
     pub fn mti(self) -> Mti {
         match self {
             ReversalAttempt::Request => Mti::REVERSAL_REQUEST,
@@ -137,16 +154,23 @@ impl ReversalAttempt {
 
 /// The fields of a card request (0100 or 0200) that are not about its origin.
 pub struct CardRequest<'a> {
+    /// DE 2, the card number; borrowed, and masked by this type's `Debug`.
     pub pan: &'a [u8],
+    /// DE 3: purchase or refund.
     pub processing: ProcessingCode,
+    /// DE 4, in minor units of `currency`.
     pub amount: Amount,
-    /// DE 12 `hhmmss` and DE 13 `MMDD`, local time of the merchant.
+    /// DE 12 `hhmmss`, the merchant's local time.
     pub local_time: [u8; 6],
+    /// DE 13 `MMDD`, the merchant's local date.
     pub local_date: [u8; 4],
     /// DE 14, `YYMM`.
     pub expiry: [u8; 4],
+    /// DE 22: keyed in or credential on file.
     pub entry_mode: EntryMode,
+    /// DE 25: cardholder present (e-commerce) or merchant-initiated.
     pub condition: Condition,
+    /// DE 37, the reference later follow-ups (0220, 0400) repeat.
     pub rrn: Rrn,
     /// DE 48 subelements, ascending by tag; empty for none.
     pub additional: &'a [(u8, &'a [u8])],

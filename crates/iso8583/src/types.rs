@@ -9,18 +9,31 @@ use std::fmt;
 pub struct Mti(u16);
 
 impl Mti {
+    /// 0100: authorization only, the first stage of a two-stage payment.
     pub const AUTH_REQUEST: Mti = Mti(100);
+    /// 0110: the network's answer to a 0100.
     pub const AUTH_RESPONSE: Mti = Mti(110);
+    /// 0200: financial request, a one-stage purchase or a refund.
     pub const FINANCIAL_REQUEST: Mti = Mti(200);
+    /// 0210: the network's answer to a 0200.
     pub const FINANCIAL_RESPONSE: Mti = Mti(210);
+    /// 0220: completion advice confirming a Delayed authorization for its final amount.
     pub const COMPLETION_ADVICE: Mti = Mti(220);
+    /// 0230: the network's answer to a 0220.
     pub const COMPLETION_ADVICE_RESPONSE: Mti = Mti(230);
+    /// 0400: reversal, a cancel before settlement or the undoing of a timed-out 0100/0200.
     pub const REVERSAL_REQUEST: Mti = Mti(400);
+    /// 0410: the network's answer to a 0400.
     pub const REVERSAL_RESPONSE: Mti = Mti(410);
+    /// 0420: a reversal sent again from store-and-forward.
     pub const REVERSAL_ADVICE: Mti = Mti(420);
+    /// 0421: a repeat of a 0420 that went unanswered.
     pub const REVERSAL_ADVICE_REPEAT: Mti = Mti(421);
+    /// 0430: the network's answer to a 0420 or 0421.
     pub const REVERSAL_ADVICE_RESPONSE: Mti = Mti(430);
+    /// 0800: network management (sign-on, sign-off, echo; DE 70 says which).
     pub const NETWORK_REQUEST: Mti = Mti(800);
+    /// 0810: the network's answer to a 0800.
     pub const NETWORK_RESPONSE: Mti = Mti(810);
 
     /// Any four-digit MTI, `0..=9999`.
@@ -38,10 +51,12 @@ impl Mti {
             .map(Mti)
     }
 
+    /// The MTI as a number, e.g. 100 for 0100.
     pub fn value(self) -> u16 {
         self.0
     }
 
+    /// The four ASCII digits that open a message on the wire.
     pub fn to_ascii(self) -> [u8; 4] {
         digits_4(self.0)
     }
@@ -108,16 +123,20 @@ pub(crate) fn parse_digits(digits: &[u8]) -> Option<u64> {
 pub struct Stan(u32);
 
 impl Stan {
+    /// The largest STAN six digits hold.
     pub const MAX: u32 = 999_999;
 
+    /// A STAN of at most six digits; `None` above [`Stan::MAX`].
     pub fn new(value: u32) -> Option<Stan> {
         (value <= Stan::MAX).then_some(Stan(value))
     }
 
+    /// The STAN as a number.
     pub fn value(self) -> u32 {
         self.0
     }
 
+    /// The six zero-padded ASCII digits of DE 11.
     pub fn to_ascii(self) -> [u8; 6] {
         ascii_digits(u64::from(self.0))
     }
@@ -140,6 +159,7 @@ impl fmt::Debug for Stan {
 pub struct Rrn([u8; 12]);
 
 impl Rrn {
+    /// Twelve ASCII letters or digits, as DE 37 carries them.
     pub fn from_ascii(value: &[u8]) -> Option<Rrn> {
         let v: [u8; 12] = value.try_into().ok()?;
         v.iter().all(u8::is_ascii_alphanumeric).then_some(Rrn(v))
@@ -150,10 +170,12 @@ impl Rrn {
         (n <= 999_999_999_999).then(|| Rrn(ascii_digits(n)))
     }
 
+    /// The twelve bytes of DE 37.
     pub fn as_bytes(&self) -> &[u8; 12] {
         &self.0
     }
 
+    /// The RRN as text, for logs and stored references.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
@@ -193,10 +215,12 @@ impl TransmissionTime {
             .then_some(TransmissionTime(v))
     }
 
+    /// The ten digits of DE 7.
     pub fn as_bytes(&self) -> &[u8; 10] {
         &self.0
     }
 
+    /// DE 7 as text, for logs and stored references.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
@@ -219,8 +243,10 @@ impl fmt::Debug for TransmissionTime {
 pub struct Amount(pub u64);
 
 impl Amount {
+    /// The largest amount DE 4's twelve digits hold.
     pub const MAX: u64 = 999_999_999_999;
 
+    /// The twelve zero-padded digits of DE 4; `None` above [`Amount::MAX`], never cut.
     pub fn to_ascii(self) -> Option<[u8; 12]> {
         (self.0 <= Amount::MAX).then(|| ascii_digits(self.0))
     }
@@ -237,23 +263,40 @@ impl fmt::Display for Amount {
 pub struct ResponseCode([u8; 2]);
 
 impl ResponseCode {
+    /// `00`: approved.
     pub const APPROVED: ResponseCode = ResponseCode(*b"00");
+    /// `05`: do not honour, the issuer's general decline.
     pub const DO_NOT_HONOUR: ResponseCode = ResponseCode(*b"05");
+    /// `12`: invalid transaction, e.g. an MIT quoting an unknown network transaction ID.
     pub const INVALID_TRANSACTION: ResponseCode = ResponseCode(*b"12");
+    /// `13`: invalid amount.
     pub const INVALID_AMOUNT: ResponseCode = ResponseCode(*b"13");
+    /// `14`: invalid card number.
     pub const INVALID_CARD: ResponseCode = ResponseCode(*b"14");
+    /// `30`: format error: the network could not parse our message.
     pub const FORMAT_ERROR: ResponseCode = ResponseCode(*b"30");
+    /// `51`: insufficient funds.
     pub const INSUFFICIENT_FUNDS: ResponseCode = ResponseCode(*b"51");
+    /// `54`: expired card.
     pub const EXPIRED_CARD: ResponseCode = ResponseCode(*b"54");
+    /// `57`: transaction not permitted to the cardholder.
     pub const NOT_PERMITTED: ResponseCode = ResponseCode(*b"57");
+    /// `61`: exceeds the amount limit.
     pub const EXCEEDS_AMOUNT_LIMIT: ResponseCode = ResponseCode(*b"61");
+    /// `65`: exceeds the frequency limit.
     pub const EXCEEDS_FREQUENCY: ResponseCode = ResponseCode(*b"65");
+    /// `1A`: additional authentication required: the payment needs 3-D Secure.
     pub const AUTHENTICATION_REQUIRED: ResponseCode = ResponseCode(*b"1A");
+    /// `N7`: the CVC2 did not match.
     pub const CVC_MISMATCH: ResponseCode = ResponseCode(*b"N7");
+    /// `91`: the issuer or the switch is unavailable.
     pub const ISSUER_UNAVAILABLE: ResponseCode = ResponseCode(*b"91");
+    /// `94`: duplicate transmission.
     pub const DUPLICATE: ResponseCode = ResponseCode(*b"94");
+    /// `96`: system malfunction at the network.
     pub const SYSTEM_MALFUNCTION: ResponseCode = ResponseCode(*b"96");
 
+    /// Two ASCII letters or digits, as DE 39 carries them; unknown codes are kept, not refused.
     pub fn from_ascii(value: &[u8]) -> Option<ResponseCode> {
         let v: [u8; 2] = value.try_into().ok()?;
         v.iter()
@@ -261,14 +304,17 @@ impl ResponseCode {
             .then_some(ResponseCode(v))
     }
 
+    /// The two bytes of DE 39.
     pub fn as_bytes(&self) -> &[u8; 2] {
         &self.0
     }
 
+    /// The code as text, for logs, metrics labels and mapping to the merchant's response code.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
+    /// Whether this is `00`, the only code that approves.
     pub fn is_approved(self) -> bool {
         self == ResponseCode::APPROVED
     }
@@ -298,6 +344,7 @@ pub enum CofIndicator {
 }
 
 impl CofIndicator {
+    /// The one-letter value of DE 48.01.
     pub fn code(self) -> &'static [u8] {
         match self {
             CofIndicator::FirstUse => b"I",
@@ -306,6 +353,7 @@ impl CofIndicator {
         }
     }
 
+    /// Reads DE 48.01; `None` for a letter the spec does not define.
     pub fn from_code(code: &[u8]) -> Option<CofIndicator> {
         match code {
             b"I" => Some(CofIndicator::FirstUse),
@@ -328,6 +376,7 @@ pub enum MitReason {
 }
 
 impl MitReason {
+    /// The one-letter value of DE 48.02.
     pub fn code(self) -> &'static [u8] {
         match self {
             MitReason::Recurring => b"R",
@@ -336,6 +385,7 @@ impl MitReason {
         }
     }
 
+    /// Reads DE 48.02; `None` for a letter the spec does not define.
     pub fn from_code(code: &[u8]) -> Option<MitReason> {
         match code {
             b"R" => Some(MitReason::Recurring),
@@ -352,15 +402,20 @@ impl MitReason {
 pub struct Eci([u8; 2]);
 
 impl Eci {
+    /// `05`: the cardholder was fully authenticated.
     pub const AUTHENTICATED: Eci = Eci(*b"05");
+    /// `06`: authentication was attempted; the issuer or the card does not take part.
     pub const ATTEMPTED: Eci = Eci(*b"06");
+    /// `07`: not authenticated.
     pub const NOT_AUTHENTICATED: Eci = Eci(*b"07");
 
+    /// Two digits, as the 3-D Secure server reports them.
     pub fn parse(value: &str) -> Option<Eci> {
         let v: [u8; 2] = value.as_bytes().try_into().ok()?;
         v.iter().all(u8::is_ascii_digit).then_some(Eci(v))
     }
 
+    /// The two digits of DE 48.20.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
@@ -377,6 +432,7 @@ impl fmt::Debug for Eci {
 pub struct Cavv([u8; 28]);
 
 impl Cavv {
+    /// Exactly 28 characters of the base64 alphabet, as the ACS issued them.
     pub fn parse(value: &str) -> Option<Cavv> {
         let v: [u8; 28] = value.as_bytes().try_into().ok()?;
         v.iter()
@@ -384,6 +440,7 @@ impl Cavv {
             .then_some(Cavv(v))
     }
 
+    /// The 28 characters of DE 48.21.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
@@ -400,6 +457,7 @@ impl fmt::Debug for Cavv {
 pub struct DsTransactionId([u8; 36]);
 
 impl DsTransactionId {
+    /// A UUID in its hyphenated 36-character form (8-4-4-4-12 hex digits).
     pub fn parse(value: &str) -> Option<DsTransactionId> {
         let v: [u8; 36] = value.as_bytes().try_into().ok()?;
         let shaped = v.iter().enumerate().all(|(i, b)| match i {
@@ -409,6 +467,7 @@ impl DsTransactionId {
         shaped.then_some(DsTransactionId(v))
     }
 
+    /// The 36 characters of DE 48.23.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
@@ -430,6 +489,7 @@ pub enum ProcessingCode {
 }
 
 impl ProcessingCode {
+    /// The six digits of DE 3.
     pub fn code(self) -> &'static [u8; 6] {
         match self {
             ProcessingCode::Purchase => b"000000",
@@ -437,6 +497,7 @@ impl ProcessingCode {
         }
     }
 
+    /// Reads DE 3; `None` for a code this dialect does not use.
     pub fn from_code(code: &[u8]) -> Option<ProcessingCode> {
         match code {
             b"000000" => Some(ProcessingCode::Purchase),
@@ -448,15 +509,25 @@ impl ProcessingCode {
 
 /// Tags of DE 48, named as `spec/iso8583.md` names them.
 pub mod tag {
+    /// 01, request: the credential-on-file indicator ([`super::CofIndicator`]).
     pub const COF_INDICATOR: u8 = 1;
+    /// 02, request: why the merchant started it ([`super::MitReason`]); only with 01 = `M`.
     pub const MIT_REASON: u8 = 2;
+    /// 03, request and response: the network transaction ID of a first use, quoted by later MITs.
     pub const NETWORK_TRANSACTION_ID: u8 = 3;
+    /// 10, request: the card's CVC2, three or four digits; must never be logged or stored.
     pub const CVC2: u8 = 10;
+    /// 20, request: the 3-D Secure electronic commerce indicator ([`super::Eci`]).
     pub const ECI: u8 = 20;
+    /// 21, request: the cardholder authentication value from the ACS ([`super::Cavv`]).
     pub const CAVV: u8 = 21;
+    /// 22, request: the 3-D Secure protocol version, e.g. `2.2.0`.
     pub const THREE_DS_VERSION: u8 = 22;
+    /// 23, request: the directory server's transaction ID ([`super::DsTransactionId`]).
     pub const DS_TRANSACTION_ID: u8 = 23;
+    /// 30, response: the CVC2 check, `M` match, `N` no match, `P` not processed.
     pub const CVC2_RESULT: u8 = 30;
+    /// 31, response: the authentication value check, `2` valid, `1` invalid, `0` not checked.
     pub const CAVV_RESULT: u8 = 31;
 }
 

@@ -24,6 +24,7 @@ pub struct Endpoint {
 pub struct AcquirerId(String);
 
 impl AcquirerId {
+    /// One to eleven digits, as DE 32 allows; [`ConfigError::AcquirerId`] otherwise.
     pub fn parse(s: &str) -> Result<AcquirerId, ConfigError> {
         if (1..=11).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
             Ok(AcquirerId(s.to_owned()))
@@ -32,6 +33,7 @@ impl AcquirerId {
         }
     }
 
+    /// The digits of DE 32.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -42,6 +44,7 @@ impl AcquirerId {
 pub struct TerminalId([u8; 8]);
 
 impl TerminalId {
+    /// One to eight printable ASCII characters, padded with spaces to eight.
     pub fn parse(s: &str) -> Result<TerminalId, ConfigError> {
         if s.is_empty() || s.len() > 8 || !s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
             return Err(ConfigError::TerminalId);
@@ -51,14 +54,18 @@ impl TerminalId {
         Ok(TerminalId(t))
     }
 
+    /// The eight bytes of DE 41, padding included.
     pub fn as_bytes(&self) -> &[u8; 8] {
         &self.0
     }
 }
 
+/// How long a slot waits between reconnects after a failed connect or a dropped connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
+    /// The delay before the first retry, doubled at each failure.
     pub initial: Duration,
+    /// The cap, so a long outage is still retried at a steady pace.
     pub max: Duration,
 }
 
@@ -74,45 +81,61 @@ impl Backoff {
     }
 }
 
+/// Everything [`crate::Link::start`] needs to reach the processing centre; checked by
+/// [`LinkConfig::validate`] before the pool starts.
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
+    /// The processing centre's addresses, tried in order on a failed connect (fail-over).
     pub endpoints: Vec<Endpoint>,
+    /// Mutual TLS 1.3 with our client certificate ([`crate::tls::client_config`]).
     pub tls: Arc<ClientConfig>,
     /// Persistent connections in the pool.
     pub connections: usize,
     /// Requests in flight on one connection; a caller past it waits (back-pressure).
     pub max_in_flight: usize,
+    /// DE 32 of every message: the acquirer the network knows us as.
     pub acquirer_id: AcquirerId,
+    /// DE 41 of every message; with DE 7 and the STAN, how an answer is matched to its request.
     pub terminal_id: TerminalId,
     /// How long a 0100/0200/0220 waits for its answer before it is reversed.
     pub request_timeout: Duration,
     /// How long a 0400/0420/0421 waits before it (again) goes to store-and-forward.
     pub reversal_timeout: Duration,
+    /// How long a TCP connect and TLS handshake may take before the next endpoint is tried.
     pub connect_timeout: Duration,
     /// An echo test (0800/301) goes out when a connection has been quiet this long.
     pub echo_interval: Duration,
+    /// The delays between reconnects of a slot.
     pub backoff: Backoff,
     /// How often store-and-forward retries while reversals are pending.
     pub saf_retry_interval: Duration,
 }
 
+/// Why a [`LinkConfig`] was refused: always the fault of whoever wrote the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// No endpoint was given.
     #[error("link: at least one endpoint is needed")]
     NoEndpoints,
+    /// An endpoint's server name cannot be checked against a certificate.
     #[error("link: endpoint server name {0:?} is not a valid DNS name or IP address")]
     ServerName(String),
+    /// `connections` or `max_in_flight` is zero: the pool could carry nothing.
     #[error("link: connections and max_in_flight must be at least 1")]
     ZeroPool,
+    /// DE 32 is not 1 to 11 digits.
     #[error("link: acquirer_id must be 1 to 11 digits")]
     AcquirerId,
+    /// DE 41 is empty, longer than 8 or not printable ASCII.
     #[error("link: terminal_id must be 1 to 8 printable ASCII characters")]
     TerminalId,
+    /// A time-out or interval is zero, or the backoff's cap is below its initial delay.
     #[error("link: time-outs and intervals must be greater than zero")]
     ZeroDuration,
 }
 
 impl Endpoint {
+    /// The endpoint at `addr` (`host:port`) whose certificate must name `server_name`.
     pub fn new(addr: impl Into<String>, server_name: &str) -> Result<Endpoint, ConfigError> {
         let server_name = ServerName::try_from(server_name.to_owned())
             .map_err(|_| ConfigError::ServerName(server_name.to_owned()))?;
@@ -132,18 +155,27 @@ pub mod defaults {
     pub const ENDPOINT: &str = "127.0.0.1:8583";
     /// The name on the dev simulator's certificate.
     pub const SERVER_NAME: &str = "localhost";
+    /// Persistent connections in the pool.
     pub const CONNECTIONS: usize = 2;
+    /// Requests in flight on one connection before callers wait.
     pub const MAX_IN_FLIGHT: usize = 256;
     /// DE 32: the acquirer's institution ID (not a merchant's).
     pub const ACQUIRER_ID: &str = "400001";
     /// DE 41.
     pub const TERMINAL_ID: &str = "ASSIST01";
+    /// How long an authorization or completion waits for its answer.
     pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+    /// How long a reversal waits before it goes to store-and-forward.
     pub const REVERSAL_TIMEOUT: Duration = Duration::from_secs(5);
+    /// How long a connect and handshake may take.
     pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+    /// How long a connection may be quiet before an echo test.
     pub const ECHO_INTERVAL: Duration = Duration::from_secs(30);
+    /// The first reconnect delay.
     pub const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+    /// The longest reconnect delay.
     pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
+    /// How often pending reversals are repeated.
     pub const SAF_RETRY_INTERVAL: Duration = Duration::from_secs(10);
 }
 
@@ -169,6 +201,8 @@ impl LinkConfig {
         }
     }
 
+    /// The configuration itself when every bound and duration is usable, so a zero pool or a zero
+    /// time-out is refused at start, not met under traffic.
     pub fn validate(self) -> Result<LinkConfig, ConfigError> {
         if self.endpoints.is_empty() {
             return Err(ConfigError::NoEndpoints);

@@ -16,10 +16,13 @@ use crate::saf::SafError;
 /// Nothing reached the network, and nothing will: safe to decline or to try again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Unavailable {
+    /// No connection of the pool is signed on: the processing centre is down or unreachable.
     #[error("no connection to the processing centre is up")]
     NoConnection,
+    /// [`crate::Link::shutdown`] has begun: the caller's request came too late.
     #[error("the link is shutting down")]
     ShuttingDown,
+    /// The connection dropped with the request still queued, so it never reached the wire.
     #[error("the connection dropped before the request was written")]
     NotWritten,
 }
@@ -27,11 +30,13 @@ pub enum Unavailable {
 /// Something of ours failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Internal {
+    /// The codec refused a value that does not fit its field; nothing was sent.
     #[error("the request could not be encoded")]
     Encode(#[source] EncodeError),
     /// The STAN sequence came round to a request still in flight (a million requests old).
     #[error("STAN {0} is still in flight")]
     StanInUse(Stan),
+    /// The store-and-forward queue could not be read or written.
     #[error("store-and-forward")]
     Store(#[source] SafError),
     /// A task of the link panicked.
@@ -51,8 +56,10 @@ pub(crate) enum NotSent {
 /// Why [`Link::start`](crate::Link::start) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The caller's configuration was refused.
     #[error("link configuration")]
     Config(#[source] ConfigError),
+    /// The store-and-forward queue could not be opened: ours (disk, database).
     #[error("opening the store-and-forward queue")]
     Store(#[source] SafError),
 }
@@ -76,8 +83,11 @@ pub enum AuthorizeError {
     /// [`Link::prepare`]: crate::Link::prepare
     #[error("authorization STAN {stan} RRN {rrn} sent; its outcome is unknown")]
     OutcomeUnknown {
+        /// DE 11 the request went out under.
         stan: Stan,
+        /// DE 37 of the request.
         rrn: Rrn,
+        /// Why no reversal could be queued.
         #[source]
         cause: Internal,
     },
@@ -105,7 +115,12 @@ pub enum ReverseError {
     #[error(
         "a partial reversal must leave less than the original amount ({remaining} of {original})"
     )]
-    NotAPartialReversal { remaining: Amount, original: Amount },
+    NotAPartialReversal {
+        /// The amount the caller asked to leave authorized.
+        remaining: Amount,
+        /// The amount of the original authorization.
+        original: Amount,
+    },
     /// Internal. When the record was queued before this happened, the forwarder still delivers it
     /// (see [`Link::pending_reversals`](crate::Link::pending_reversals)).
     #[error("reversal failed")]

@@ -227,6 +227,7 @@ impl Link {
             .collect())
     }
 
+    /// The link's counters, shared with its tasks; `render()` gives the Prometheus text.
     pub fn metrics(&self) -> Arc<LinkMetrics> {
         Arc::clone(&self.shared.metrics)
     }

@@ -51,9 +51,13 @@ const BUCKETS_US: [u64; 14] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ConnectionState {
+    /// No connection; the supervisor is waiting out its backoff.
     Down = 0,
+    /// TCP connect and TLS handshake under way.
     Connecting = 1,
+    /// Connected; the 0800/001 sign-on is not answered yet, so no traffic.
     SigningOn = 2,
+    /// Signed on and open to traffic.
     Up = 3,
 }
 
@@ -71,32 +75,46 @@ impl ConnectionState {
 /// Per-slot connection gauges.
 #[derive(Debug)]
 pub struct SlotMetrics {
+    /// The slot's [`ConnectionState`] as its `u8`: `link_connection_state{slot,endpoint}`.
     pub state: AtomicU8,
     /// Index into the configured endpoints of the current (or last tried) endpoint.
     pub endpoint: AtomicU64,
+    /// Connections this slot signed on: `link_connects_total`.
     pub connects: AtomicU64,
+    /// Connections this slot lost or closed: `link_disconnects_total`.
     pub disconnects: AtomicU64,
 }
 
+/// Every counter of the link, shared by its tasks and rendered for `GET /metrics`.
 #[derive(Debug)]
 pub struct LinkMetrics {
     endpoints: Vec<String>,
+    /// One entry per pool slot, by slot index.
     pub slots: Vec<SlotMetrics>,
+    /// Requests written and not yet answered: `link_in_flight`.
     pub in_flight: AtomicI64,
     sent: [AtomicU64; SENT_MTIS.len()],
     responses: [AtomicU64; CODES.len() + 1],
+    /// Requests that got no answer in time (each then reversed): `link_timeouts_total`.
     pub timeouts: AtomicU64,
+    /// Requests whose connection dropped before the answer: `link_connection_lost_total`.
     pub connection_lost: AtomicU64,
+    /// Reversals the network answered `00` (0410/0430): `link_reversals_acknowledged_total`.
     pub reversals_acknowledged: AtomicU64,
+    /// Reversals in store-and-forward not yet acknowledged: `link_reversals_pending`.
     pub reversals_pending: AtomicI64,
+    /// Reversal sends put off because the card could not be looked up: `link_reversals_held_total`.
     pub reversals_held: AtomicU64,
+    /// Answers to requests already given up (logged, ignored): `link_late_responses_total`.
     pub late_responses: AtomicU64,
+    /// Frames from the network that did not decode: `link_malformed_responses_total`.
     pub malformed_responses: AtomicU64,
     latency: [AtomicU64; BUCKETS_US.len() + 1],
     latency_sum_us: AtomicU64,
 }
 
 impl LinkMetrics {
+    /// All zero, every slot down; `endpoints` are the addresses the state gauge is labelled with.
     pub fn new(endpoints: Vec<String>, slots: usize) -> LinkMetrics {
         LinkMetrics {
             endpoints,
@@ -123,12 +141,14 @@ impl LinkMetrics {
         }
     }
 
+    /// Counts a request written under `mti`; an MTI the link never sends is not counted.
     pub fn record_sent(&self, mti: Mti) {
         if let Some(i) = SENT_MTIS.iter().position(|m| *m == mti) {
             self.sent[i].fetch_add(1, Relaxed);
         }
     }
 
+    /// Requests sent under `mti` so far.
     pub fn sent(&self, mti: Mti) -> u64 {
         SENT_MTIS
             .iter()
@@ -136,6 +156,8 @@ impl LinkMetrics {
             .map_or(0, |i| self.sent[i].load(Relaxed))
     }
 
+    /// Counts a matched answer by its DE 39 (outside the spec's codes, or absent, as `other`) and
+    /// its round trip in the latency histogram.
     pub fn record_response(&self, code: Option<ResponseCode>, latency: Duration) {
         let i = code
             .and_then(|c| CODES.iter().position(|k| *k == c))
@@ -150,6 +172,7 @@ impl LinkMetrics {
         self.latency_sum_us.fetch_add(us, Relaxed);
     }
 
+    /// Matched answers with `code` so far; 0 for a code outside the spec.
     pub fn responses(&self, code: ResponseCode) -> u64 {
         CODES
             .iter()
@@ -157,12 +180,14 @@ impl LinkMetrics {
             .map_or(0, |i| self.responses[i].load(Relaxed))
     }
 
+    /// Records `slot`'s connection state; an unknown slot is ignored.
     pub fn set_state(&self, slot: usize, state: ConnectionState) {
         if let Some(s) = self.slots.get(slot) {
             s.state.store(state as u8, Relaxed);
         }
     }
 
+    /// `slot`'s connection state; [`ConnectionState::Down`] for an unknown slot.
     pub fn state(&self, slot: usize) -> ConnectionState {
         self.slots.get(slot).map_or(ConnectionState::Down, |s| {
             ConnectionState::from_u8(s.state.load(Relaxed))

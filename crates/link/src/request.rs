@@ -29,6 +29,7 @@ pub enum TransactionKind {
 }
 
 impl TransactionKind {
+    /// The MTI this kind is sent as: 0100 for an authorization, 0200 otherwise.
     pub fn mti(self) -> Mti {
         match self {
             TransactionKind::Authorization => Mti::AUTH_REQUEST,
@@ -36,6 +37,7 @@ impl TransactionKind {
         }
     }
 
+    /// DE 3 of this kind: purchase, or refund for money back to the card.
     pub fn processing_code(self) -> ProcessingCode {
         match self {
             TransactionKind::Authorization | TransactionKind::Purchase => ProcessingCode::Purchase,
@@ -49,14 +51,19 @@ impl TransactionKind {
 pub struct Currency(u16);
 
 impl Currency {
+    /// Russian rouble, 643.
     pub const RUB: Currency = Currency(643);
+    /// US dollar, 840.
     pub const USD: Currency = Currency(840);
+    /// Euro, 978.
     pub const EUR: Currency = Currency(978);
 
+    /// Any three-digit code `1..=999`; whether the network accepts it is the network's to say.
     pub fn new(code: u16) -> Option<Currency> {
         (1..=999).contains(&code).then_some(Currency(code))
     }
 
+    /// The numeric code as DE 49 carries it.
     pub fn code(self) -> u16 {
         self.0
     }
@@ -67,11 +74,13 @@ impl Currency {
 pub struct NetworkTxnId(String);
 
 impl NetworkTxnId {
+    /// One to fifteen ASCII letters or digits, as DE 48.03 allows.
     pub fn parse(s: &str) -> Option<NetworkTxnId> {
         ((1..=15).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
             .then(|| NetworkTxnId(s.to_owned()))
     }
 
+    /// The ID as the network gave it, for storing with the saved card.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -107,6 +116,7 @@ impl ApprovalCode {
         ApprovalCode(padded)
     }
 
+    /// The six characters of DE 38, trailing spaces included.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
@@ -124,7 +134,9 @@ pub enum CredentialOnFile {
     Cardholder,
     /// `M`: a later payment started by the merchant.
     Merchant {
+        /// DE 48.02: why the merchant started it.
         reason: MitReason,
+        /// DE 48.03: the network ID of the approved first use this payment hangs off.
         original: NetworkTxnId,
     },
 }
@@ -133,10 +145,13 @@ pub enum CredentialOnFile {
 /// without a CAVV is how a merchant that disabled 3-D Secure for the order says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreeDs {
+    /// DE 48.20: how far the cardholder was authenticated.
     pub eci: Eci,
+    /// DE 48.21: the ACS's proof of the authentication; absent when 3-D Secure was not done.
     pub cavv: Option<Cavv>,
     /// The protocol version the ACS spoke (`2.2.0`).
     pub version: Option<String>,
+    /// DE 48.23: the directory server's ID of the authentication, when there was one.
     pub ds_transaction_id: Option<DsTransactionId>,
 }
 
@@ -145,8 +160,11 @@ pub struct ThreeDs {
 /// the PAN. A saved card is named by its merchant, the merchant's customer and the vault's token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CardRef {
+    /// The merchant the card was saved for.
     pub merchant: MerchantId,
+    /// The merchant's customer the card belongs to.
     pub customer: CustomerNumber,
+    /// The vault's token for the card, never the PAN.
     pub token: Token,
     /// The payment the card was detokenized for: the vault gives the card again for a reversal
     /// of that payment only. `None` in records queued before payments were bound (the vault
@@ -195,10 +213,12 @@ impl std::str::FromStr for CardRef {
 /// Why text is not a [`CardRef`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CardRefError {
+    /// The text is not three or four parts separated by single spaces: a corrupt record.
     #[error(
         "a card reference is a merchant, a customer, a token and optionally a payment, separated by one space"
     )]
     Parts,
+    /// One part is not a valid merchant, customer, token or payment name.
     #[error("card reference part")]
     Name(#[source] card::NameError),
 }
@@ -212,25 +232,37 @@ impl From<card::NameError> for CardRefError {
 /// DE 42 (card acceptor ID) and, optionally, DE 43 and DE 18.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Merchant {
+    /// DE 42: the card acceptor ID the network knows the merchant by.
     #[serde(with = "persisted::merchant_id")]
     pub id: MerchantId,
+    /// DE 43: the merchant's name and location as the cardholder's statement shows it.
     pub name_location: Option<String>,
+    /// DE 18: the merchant category code, which issuer rules may decline on.
     pub category_code: Option<u16>,
 }
 
 /// A 0100 or 0200. Borrowed card data lives only until the frame is encoded.
 #[derive(Debug)]
 pub struct AuthorizationRequest<'a> {
+    /// Authorization only, purchase or refund: decides the MTI and DE 3.
     pub kind: TransactionKind,
+    /// DE 2; borrowed, copied only into the frame's zeroizing buffer, never kept or logged.
     pub pan: &'a Pan,
+    /// DE 14, `YYMM`; an expired card is declined with 54.
     pub expiry: Expiry,
+    /// DE 48.10; borrowed like the PAN and never stored. Absent for an MIT and a Token Pay CIT.
     pub cvc: Option<&'a Cvc>,
     /// How to find the PAN again if this request has to be reversed from store-and-forward.
     pub card: CardRef,
+    /// DE 4, in minor units of `currency`.
     pub amount: Amount,
+    /// DE 49.
     pub currency: Currency,
+    /// Whether and how a stored credential is used: DE 22, DE 25 and DE 48.01-03.
     pub cof: CredentialOnFile,
+    /// The 3-D Secure result, when the cardholder went through the ACS.
     pub three_ds: Option<ThreeDs>,
+    /// DE 42, 43 and 18 of the merchant being paid.
     pub merchant: Merchant,
 }
 
@@ -238,20 +270,29 @@ pub struct AuthorizationRequest<'a> {
 /// in store-and-forward records in the shape those records have always had (`persisted`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransactionRef {
+    /// The MTI the request went out as (0100 or 0200).
     #[serde(with = "persisted::mti")]
     pub mti: Mti,
+    /// DE 11 the request was sent under.
     #[serde(with = "persisted::stan")]
     pub stan: Stan,
+    /// DE 7 of the request; with the STAN, how DE 90 names it.
     #[serde(with = "persisted::transmission")]
     pub transmission: TransmissionTime,
+    /// DE 37, repeated by every follow-up.
     #[serde(with = "persisted::rrn")]
     pub rrn: Rrn,
+    /// DE 4 of the request: what a reversal undoes and a completion may not exceed.
     #[serde(with = "persisted::amount")]
     pub amount: Amount,
+    /// DE 3 of the request, repeated by every follow-up.
     #[serde(with = "persisted::processing_code")]
     pub processing_code: ProcessingCode,
+    /// DE 49 of the request.
     pub currency: Currency,
+    /// The merchant of the request, repeated by every follow-up.
     pub merchant: Merchant,
+    /// How to find the PAN again for a follow-up; never the PAN itself.
     #[serde(with = "persisted::card_ref")]
     pub card: CardRef,
 }
@@ -296,6 +337,7 @@ impl Prepared {
         &self.reference
     }
 
+    /// The reference, for a caller that no longer needs the reservation.
     pub fn into_reference(self) -> TransactionRef {
         self.reference
     }
@@ -319,25 +361,34 @@ pub enum ReversalState {
 /// The answer to an authorization, as far as money is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkOutcome {
+    /// The network approved (DE 39 `00`): the money is authorized.
     Approved {
+        /// What a completion or reversal of it quotes.
         reference: TransactionRef,
+        /// DE 38, the issuer's approval code.
         approval_code: ApprovalCode,
         /// Present on an approved first use (DE 48.03): later MITs quote it.
         network_txn_id: Option<NetworkTxnId>,
     },
+    /// The network answered with a code other than `00`: nothing moved.
     Declined {
+        /// What the request was known by.
         reference: TransactionRef,
+        /// DE 39, the reason for the decline.
         code: ResponseCode,
     },
     /// No answer in time (or the connection died under it): the link reversed it. The payment
     /// did not happen, whatever the network thought for a moment.
     TimedOutReversed {
+        /// What the request was known by, and what its reversal quoted.
         reference: TransactionRef,
+        /// Whether the reversal was already acknowledged or is queued for store-and-forward.
         reversal: ReversalState,
     },
 }
 
 impl LinkOutcome {
+    /// The request's reference, whatever the outcome.
     pub fn reference(&self) -> &TransactionRef {
         match self {
             LinkOutcome::Approved { reference, .. }
@@ -350,9 +401,13 @@ impl LinkOutcome {
 /// A 0220: completes a Delayed authorization for the final amount (at most the authorized one).
 #[derive(Debug)]
 pub struct CompletionRequest<'a> {
+    /// DE 2; borrowed, copied only into the frame's zeroizing buffer.
     pub pan: &'a Pan,
+    /// DE 14, mandatory on a 0220.
     pub expiry: Expiry,
+    /// DE 4, the final amount; at most what was authorized.
     pub amount: Amount,
+    /// The authorization being completed, quoted in DE 90.
     pub original: &'a TransactionRef,
 }
 

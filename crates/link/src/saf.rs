@@ -20,6 +20,7 @@ const PREFIX: &[u8] = b"link/saf/";
 /// A queued reversal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingReversal {
+    /// The request being reversed: what DE 90 quotes and how its card is found again.
     pub original: TransactionRef,
     /// For a partial reversal, the amount that stays authorized (DE 95); `None` reverses it all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -34,6 +35,7 @@ pub struct PendingReversal {
 pub struct SafKey(u64);
 
 impl SafKey {
+    /// The record's sequence number, for logs and the operator's list of pending reversals.
     pub fn id(self) -> u64 {
         self.0
     }
@@ -50,14 +52,20 @@ impl SafKey {
     }
 }
 
+/// Why the store-and-forward queue could not be read or written: never the caller's fault.
 #[derive(Debug, thiserror::Error)]
 pub enum SafError {
+    /// The store failed (disk, database): ours, and the reversal is not durable.
     #[error("store-and-forward storage")]
     Store(#[from] StoreError),
+    /// A record or key that does not read as a reversal: a damaged store, or one written by a build
+    /// this one cannot read (`persisted`); it stops the forwarder's pass.
     #[error("store-and-forward record {0:?} is corrupt")]
     Corrupt(SafKey),
 }
 
+/// The queue of reversals the network has not acknowledged, durable in the store, with the
+/// claims that keep each one with a single sender.
 #[derive(Debug)]
 pub struct SafQueue {
     store: Store,
@@ -84,6 +92,7 @@ impl Drop for Claim<'_> {
 }
 
 impl SafQueue {
+    /// The queue already in `store`, counting what an earlier run left pending.
     pub fn open(store: Store) -> Result<SafQueue, SafError> {
         let live = SkipSet::new();
         for (k, _) in store.scan_prefix(PREFIX)? {
@@ -127,6 +136,7 @@ impl SafQueue {
         self.live.contains(&key.0)
     }
 
+    /// Writes `record` under `key` (new, or with its attempts counted); durable on return.
     pub async fn put(&self, key: SafKey, record: &PendingReversal) -> Result<(), SafError> {
         let value = serde_json::to_vec(record).map_err(|_| SafError::Corrupt(key))?;
         let mut batch = Batch::default();

@@ -10,18 +10,32 @@ use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 
+/// Why the TLS material could not become a client config: the operator's material is wrong.
+/// Never carries key material; it names the part that was wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// The named part is not valid PEM.
     #[error("{what}: not valid PEM")]
-    Pem { what: &'static str },
+    Pem {
+        /// The part of the material that was wrong (CA certificate, client certificate or key).
+        what: &'static str,
+    },
+    /// The named part holds no certificate.
     #[error("{what}: no certificate found")]
-    NoCertificate { what: &'static str },
+    NoCertificate {
+        /// The part that should have held a certificate.
+        what: &'static str,
+    },
+    /// The client key's PEM holds no private key.
     #[error("client key: no private key found")]
     NoKey,
+    /// rustls refused the CA certificate.
     #[error("CA certificate rejected: {0}")]
     Ca(rustls::Error),
+    /// rustls refused our certificate chain or its key (e.g. they do not match).
     #[error("client certificate or key rejected: {0}")]
     ClientAuth(rustls::Error),
+    /// The crypto provider cannot do TLS 1.3; a build problem, not the operator's.
     #[error("TLS 1.3 unavailable: {0}")]
     Protocol(rustls::Error),
 }
@@ -29,8 +43,11 @@ pub enum TlsError {
 /// PEM text of the three pieces of TLS material. The key's buffer is wiped on drop.
 #[derive(Clone)]
 pub struct TlsMaterial {
+    /// The CA that signed the processing centre's certificate: the only one trusted.
     pub ca_cert_pem: String,
+    /// Our certificate chain, presented to the processing centre.
     pub client_cert_pem: String,
+    /// Our certificate's private key; wiped on drop, never logged.
     pub client_key_pem: zeroize::Zeroizing<String>,
 }
 
