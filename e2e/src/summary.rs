@@ -10,19 +10,30 @@ use std::fmt;
 /// The steps of the One Click walkthrough, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepName {
+    /// 1: the facade tokenizes the test card for the customer.
     SaveCard,
+    /// 2: the customer's cards listed before any payment: none yet (threshold 1).
     ListBeforePayment,
+    /// 3: 3-D Secure at the simulator's ACS, the shopper answering the challenge.
     ThreeDSecure,
+    /// 4: the first payment on the saved card (COF `I`, CVC2 and 3-D Secure).
     FirstUse,
+    /// 5: the listing again, now showing the paid card.
     ListAfterPayment,
+    /// 6: a One Click payment the shopper starts (CIT, COF `C`, CVC only).
     OneClick,
+    /// 7: a recurring payment the merchant starts (MIT, COF `M`, reason `R`, no CVC).
     Recurring,
+    /// 8: One Click with a wrong CVC2, which the issuer declines `N7`.
     CvcMismatch,
+    /// 9: One Click for the magic amount 99.61, declined `61` (exceeds amount limit).
     AmountLimit,
+    /// 10: One Click for the magic amount 99.01, never answered, so the link reverses it.
     LostAnswer,
 }
 
 impl StepName {
+    /// The step's name in the summary's table.
     pub fn label(self) -> &'static str {
         match self {
             StepName::SaveCard => "save card (facade: tokenize)",
@@ -42,8 +53,11 @@ impl StepName {
 /// The trace of one payment message, as the link assigned it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
+    /// The message type (0200 for the walkthrough's purchases).
     pub mti: u16,
+    /// DE 11, the systems trace audit number the link gave the message.
     pub stan: u32,
+    /// DE 37, the retrieval reference number the ledger records it under.
     pub rrn: String,
     /// Minor units.
     pub amount: u64,
@@ -52,42 +66,65 @@ pub struct Payment {
 /// A card as a One Click listing shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedCardView {
+    /// The vault's token for the card, what the merchant keeps instead of the PAN.
     pub token: String,
+    /// The PAN masked, first 6 and last 4 digits.
     pub masked: String,
+    /// The card's payment system as Assist names it, such as `VISA`.
     pub brand: &'static str,
     /// `MM.YYYY`.
     pub expire: String,
+    /// False once the card has expired.
     pub active: bool,
+    /// Whether the shopper must type the CVC (always, One Click being customer-initiated).
     pub need_cvc: bool,
 }
 
 /// What a step gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// The vault saved the card.
     Saved {
+        /// The card's token.
         token: String,
+        /// A new token, not a card saved before for this customer.
         created: bool,
     },
+    /// The vault listed the customer's cards.
     Listed {
+        /// The customer's One Click standing in the vault: new, member or denied.
         status: String,
+        /// The cards shown, masked.
         cards: Vec<ListedCardView>,
     },
+    /// The ACS answered the 3-D Secure authentication.
     Authenticated {
+        /// The transaction status (`Y` authenticated).
         status: String,
+        /// The Electronic Commerce Indicator, if the ACS gave one.
         eci: Option<String>,
+        /// Whether a CAVV came back (never the CAVV itself).
         cavv_present: bool,
+        /// The directory server's transaction ID.
         ds_trans_id: String,
     },
+    /// The issuer approved the payment (response code `00`).
     Approved {
+        /// DE 38, the issuer's approval code.
         approval_code: String,
+        /// The network's transaction ID, which later MITs on the card quote.
         network_txn_id: Option<String>,
         /// The success was recorded in the vault (listing threshold, retention clock).
         recorded: bool,
     },
+    /// The issuer declined the payment.
     Declined {
+        /// DE 39, the response code.
         code: String,
     },
+    /// No answer came in time, so the link reversed the payment.
     TimedOutReversed {
+        /// What became of the reversal (`Acknowledged` when the network took it).
         reversal: String,
     },
 }
@@ -101,9 +138,11 @@ pub enum Expect {
     Listed(usize),
     /// `Y` with an ECI and a CAVV.
     Authenticated,
+    /// Approved, and the success recorded in the vault.
     Approved,
     /// Approved with the network's transaction ID (a first use).
     ApprovedWithNetworkId,
+    /// Declined with this response code.
     Declined(&'static str),
     /// No answer in time, and the network acknowledged the link's reversal.
     Reversed,
@@ -123,13 +162,18 @@ impl fmt::Display for Expect {
     }
 }
 
+/// One step of the walkthrough: what was done, on which card, and what came of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
+    /// Which step.
     pub name: StepName,
     /// Masked card, 6 + 4.
     pub card: String,
+    /// The payment message's trace, for the steps that send one.
     pub payment: Option<Payment>,
+    /// What the step gave.
     pub outcome: Outcome,
+    /// What it should have given.
     pub expected: Expect,
 }
 
@@ -236,8 +280,10 @@ pub struct Reconciliation {
     /// Sum of the approved amounts the walkthrough saw (minor units).
     pub approved_amount: u64,
     /// Card references the link's resolver turned back into a PAN through the vault (one per
-    /// reversal sent), and those it could not.
+    /// reversal sent).
     pub cards_resolved: u64,
+    /// Card references the link's resolver could not turn back into a PAN; a reversal then
+    /// goes without DE 2.
     pub cards_unresolved: u64,
     /// Opening minus current balance of the walkthrough's card in the ledger.
     pub card_debited: i64,
@@ -248,6 +294,8 @@ pub struct Reconciliation {
 }
 
 impl Reconciliation {
+    /// Whether the ledger holds exactly the walkthrough's approvals, declines and reversals,
+    /// every reversal found its card, and the card was debited exactly the approved amounts.
     pub fn ok(&self) -> bool {
         self.walkthrough_approvals == self.ledger_approvals
             && self.walkthrough_declines == self.ledger_declines
@@ -262,13 +310,16 @@ impl Reconciliation {
 /// Everything a walkthrough reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
+    /// Every step, in the order run.
     pub steps: Vec<Step>,
+    /// The walkthrough against the simulator's ledger.
     pub reconciliation: Reconciliation,
     /// `vault audit verify`'s verdict, run after the vault stopped.
     pub audit: String,
 }
 
 impl Summary {
+    /// The named step, if the walkthrough got that far.
     pub fn step(&self, name: StepName) -> Option<&Step> {
         self.steps.iter().find(|s| s.name == name)
     }

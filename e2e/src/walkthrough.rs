@@ -49,37 +49,62 @@ const LOST_ANSWER_MAGIC: u64 = 9901;
 /// 5 s so that the lost answer costs the walkthrough little, long enough for a loaded machine.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Why the walkthrough stopped before its summary. A declined or reversed payment is not an
+/// error (it is a step's outcome); these mean the test setup or a process failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WalkthroughError {
+    /// A child process (simulator, vault) would not start, stop or answer, or the vault's audit
+    /// verification could not run.
     #[error(transparent)]
     Process(#[from] ProcessError),
+    /// A vault call failed: the vault was unreachable, refused our client or answered an error.
     #[error("vault: {0}")]
     Vault(#[from] vault::ClientError),
+    /// A value only the vault's model checks (the test cardholder's name) breaks its rules: a
+    /// bug here.
     #[error("vault input: {0}")]
     Model(#[from] vault::ModelError),
+    /// The test card's number, CVC or expiry is not valid: a bug here.
     #[error("card: {0}")]
     Card(#[from] card::CardError),
+    /// A merchant ID, customer number, token or payment reference the walkthrough makes is
+    /// malformed: a bug here.
     #[error("name: {0}")]
     Name(#[from] card::NameError),
+    /// The link refused its configuration or could not open its store-and-forward queue.
     #[error("link start: {0}")]
     Start(#[from] link::StartError),
+    /// The link's configuration could not be made from the simulator's PKI.
     #[error(transparent)]
     LinkSetup(#[from] LinkSetupError),
+    /// A payment got no outcome from the link (not sent, or an internal failure); a decline or
+    /// a time-out is an outcome, not this.
     #[error("authorization: {0}")]
     Authorize(#[from] link::AuthorizeError),
+    /// The link's store (`authorizer.redb`) could not be opened.
     #[error("link store: {0}")]
     Store(#[from] store::StoreError),
+    /// The simulator's ACS or ledger endpoint failed or answered something unexpected.
     #[error("ACS: {0}")]
     Acs(#[from] simulator::acs_client::AcsClientError),
+    /// A file system operation on the data directory failed.
     #[error("{what}: {source}")]
     Io {
+        /// What was being done, and to which path.
         what: String,
+        /// Why it failed.
         source: std::io::Error,
     },
+    /// The link did not sign on to the simulator in time (given): the simulator or the TLS
+    /// setup is at fault.
     #[error("the link did not sign on to the simulator within {0:?}")]
     LinkNotReady(Duration),
+    /// The simulator's ACS authenticated the test card without an ECI, which the first use
+    /// needs: the simulator's fault.
     #[error("the ACS gave no ECI for the test card")]
     NoEci,
+    /// The data directory already holds something: a walkthrough needs a fresh one, since it
+    /// makes new keys and PINs.
     #[error(
         "{0} is not empty: the walkthrough makes new keys and PINs, so it needs a fresh directory"
     )]
@@ -89,12 +114,14 @@ pub enum WalkthroughError {
 /// Where the walkthrough runs.
 #[derive(Debug, Clone)]
 pub struct WalkthroughConfig {
+    /// The `simulator`, `vault` and `authorizer` executables to start.
     pub binaries: Binaries,
     /// Gets `simulator/`, `vault/` and `authorizer/` subdirectories; must be empty or absent.
     pub data_dir: PathBuf,
 }
 
 impl WalkthroughConfig {
+    /// Holds the simulator's PKI (`certs/`) and its ledger.
     pub fn simulator_dir(&self) -> PathBuf {
         self.data_dir.join("simulator")
     }

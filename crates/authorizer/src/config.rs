@@ -23,14 +23,22 @@ use link::{
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
+    /// Where the authorizer's store (`authorizer.db`: orders, the link's store-and-forward queue)
+    /// lives; default `var/authorizer`.
     pub data_dir: PathBuf,
+    /// The store's engine, `redb` (the default) or `sled`.
     pub store_engine: EngineKind,
+    /// The operators' admin endpoint (`/metrics`, `/health`, `POST /cutoff/<merchant_id>`), not
+    /// the merchants'; default `127.0.0.1:9090`.
     pub admin_addr: SocketAddr,
-    /// The merchant API (the facade).
+    /// The merchant API (the facade); default `127.0.0.1:8080`.
     pub http_addr: SocketAddr,
-    /// The merchant directory (`facade::Merchants`'s TOML file).
+    /// The merchant directory (`facade::Merchants`'s TOML file); default
+    /// `config/merchants.dev.toml`.
     pub merchants: PathBuf,
+    /// `[link]`: the ISO 8583 connection to the processing centre.
     pub link: LinkSettings,
+    /// `[vault]`: the two vault clients, `authorizer` and `facade`.
     pub vault: VaultSettings,
 }
 
@@ -40,58 +48,101 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VaultSettings {
-    /// The vault's Unix socket (ignored when `tls` is set).
+    /// The vault's Unix socket (ignored when `tls` is set); default `var/vault/vault.sock`.
     pub socket: PathBuf,
     /// This process's client id in the vault's config; over the socket it proves itself with
-    /// the secret, over TLS with its certificate.
+    /// the secret, over TLS with its certificate; default `authorizer`.
     pub client: String,
+    /// The environment variable holding the `authorizer` client's secret (default
+    /// `VAULT_SECRET_AUTHORIZER`); exactly one of this and `secret_file` on the Unix socket.
     pub secret_env: Option<String>,
+    /// A file holding the `authorizer` client's secret, readable by its owner only (mode 600);
+    /// none by default.
     pub secret_file: Option<PathBuf>,
-    /// The facade's client id (role `facade` in the vault's config).
+    /// The facade's client id (role `facade` in the vault's config); default `facade`.
     pub facade_client: String,
+    /// The environment variable holding the `facade` client's secret (default
+    /// `VAULT_SECRET_FACADE`); exactly one of this and `facade_secret_file` on the Unix socket.
     pub facade_secret_env: Option<String>,
+    /// A file holding the `facade` client's secret, readable by its owner only (mode 600); none
+    /// by default.
     pub facade_secret_file: Option<PathBuf>,
+    /// `[vault.tls]`: a remote vault over mutual TLS instead of the Unix socket, the certificates
+    /// being the logins; none by default.
     pub tls: Option<VaultTlsSettings>,
+    /// Connections each client opens to the vault (on demand, used in turn); default 2, must be
+    /// above 0.
     pub connections: usize,
+    /// Longest wait in milliseconds for the vault's answer to one request, after which the payment
+    /// or reversal counts the vault as unavailable; default 2000, must be above 0.
     pub timeout_ms: u64,
 }
 
+/// `[vault.tls]`: a remote vault reached over mutual TLS, where each client's certificate is its
+/// login (no secrets); every key but the facade's pair is required.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaultTlsSettings {
+    /// The vault's TCP address (`host:port`).
     pub addr: SocketAddr,
+    /// The name the vault's certificate must carry.
     pub server_name: String,
+    /// The CA certificate (PEM) the vault's certificate must chain to.
     pub ca: PathBuf,
+    /// The `authorizer` client's certificate (PEM); its name is the login.
     pub cert: PathBuf,
+    /// The `authorizer` client's private key (PEM); errors name the file, never its content.
     pub key: PathBuf,
-    /// The facade client's certificate and key (its name is its login over TLS).
+    /// The facade client's certificate (its name is its login over TLS); required with `tls`.
     pub facade_cert: Option<PathBuf>,
+    /// The facade client's private key; required with `tls`.
     pub facade_key: Option<PathBuf>,
 }
 
+/// One processing-centre address in `[link] endpoints`, tried in the order written (fail-over).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointSettings {
+    /// `host:port` of the processing centre's ISO 8583 listener.
     pub addr: String,
+    /// The name the processing centre's certificate must carry.
     pub server_name: String,
 }
 
+/// `[link]` as written: the ISO 8583 link to the processing centre, in milliseconds where
+/// [`LinkConfig`] takes durations; every key defaults to [`defaults`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LinkSettings {
+    /// The processing centre's addresses in fail-over order; default the dev simulator,
+    /// `127.0.0.1:8583` named `localhost`.
     pub endpoints: Vec<EndpointSettings>,
-    /// Directory with `ca.pem`, `client.pem` and `client-key.pem` (what `simulator certs` writes).
+    /// Directory with `ca.pem`, `client.pem` and `client-key.pem` (what `simulator certs` writes);
+    /// default `var/certs`.
     pub certs_dir: PathBuf,
+    /// Persistent connections to the processing centre; default 2, must be above 0.
     pub connections: usize,
+    /// Requests in flight on one connection before callers wait (back-pressure); default 256.
     pub max_in_flight: usize,
+    /// DE 32, the acquirer's institution ID (1 to 11 digits, not a merchant's); default `400001`.
     pub acquirer_id: String,
+    /// DE 41, the terminal ID (1 to 8 printable ASCII characters); default `ASSIST01`.
     pub terminal_id: String,
+    /// How long an authorization or completion waits for its answer before it is reversed;
+    /// default 5000.
     pub request_timeout_ms: u64,
+    /// How long a reversal waits for its answer before it goes to store-and-forward; default 5000.
     pub reversal_timeout_ms: u64,
+    /// How long a TCP connect and TLS handshake may take before the next endpoint is tried;
+    /// default 3000.
     pub connect_timeout_ms: u64,
+    /// How long a connection may be quiet before an echo test (0800) goes out; default 30000.
     pub echo_interval_ms: u64,
+    /// The first delay before reconnecting a lost connection; default 100.
     pub backoff_initial_ms: u64,
+    /// The longest reconnect delay, at least `backoff_initial_ms`; default 10000.
     pub backoff_max_ms: u64,
+    /// How often pending reversals in the store-and-forward queue are sent again; default 10000.
     pub saf_retry_interval_ms: u64,
 }
 
@@ -154,51 +205,82 @@ impl Default for LinkSettings {
 /// The validated configuration the process runs with.
 #[derive(Debug)]
 pub struct Config {
+    /// Where the authorizer's store lives.
     pub data_dir: PathBuf,
+    /// The store's engine.
     pub store_engine: EngineKind,
+    /// The admin endpoint's address (metrics, health, cut-off).
     pub admin_addr: SocketAddr,
+    /// The merchant API's address.
     pub http_addr: SocketAddr,
+    /// The merchant directory, loaded and checked.
     pub merchants: Merchants,
+    /// The ISO 8583 link's validated configuration, TLS client config included.
     pub link: LinkConfig,
-    /// As the `authorizer` client.
+    /// The vault as the `authorizer` client (the only role that may detokenize).
     pub vault: VaultAccess,
-    /// As the `facade` client.
+    /// The vault as the `facade` client (tokenize, list, remove, grants).
     pub facade_vault: VaultAccess,
 }
 
 /// The validated [`VaultSettings`]: everything `VaultClient::connect_with` takes.
 #[derive(Debug, Clone)]
 pub struct VaultAccess {
+    /// Where the vault is: its Unix socket, or its TLS address and this client's certificate files.
     pub endpoint: VaultEndpoint,
+    /// How this client logs in: its secret over the socket, its certificate over TLS.
     pub credentials: Credentials,
+    /// Connections and time-outs, shared by both clients.
     pub options: ClientOptions,
 }
 
+/// Why the configuration was refused at start: always the fault of whoever wrote the file or set
+/// up the files and environment it names, never of a merchant or the network.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// A file (the configuration, or a certificate or key in `certs_dir`) could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The configuration file is not TOML of the expected shape (unknown keys are refused).
     #[error("{path}: {source}")]
     Parse {
+        /// The configuration file.
         path: PathBuf,
+        /// Where and why.
         source: toml::de::Error,
     },
+    /// `[link]` breaks a rule of the link's (an endpoint, a bound, an ID or a duration).
     #[error("{0}")]
     Link(#[from] ConfigError),
+    /// The link's certificates or key in `certs_dir` are not usable PEM (the key's content is
+    /// never shown).
     #[error("TLS material in {dir}: {source}")]
-    Tls { dir: PathBuf, source: TlsError },
+    Tls {
+        /// The `certs_dir` holding them.
+        dir: PathBuf,
+        /// What is wrong.
+        source: TlsError,
+    },
+    /// A vault client's secret is missing (variable unset), unsafe (a file others can read) or
+    /// given twice.
     #[error("[vault]: {0}")]
     VaultSecret(#[from] SecretError),
+    /// `[vault]` is inconsistent: zero connections or time-out, a socket without a secret, TLS
+    /// without the facade's certificate.
     #[error("[vault]: {0}")]
     Vault(&'static str),
+    /// The merchants file cannot be read or a merchant's entry breaks a rule.
     #[error("{0}")]
     Merchants(#[from] MerchantsError),
 }
 
 impl Settings {
+    /// The file at `path` as written, unknown keys refused and missing ones at their defaults.
     pub fn from_file(path: &Path) -> Result<Settings, SettingsError> {
         let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
             path: path.to_owned(),
@@ -210,6 +292,8 @@ impl Settings {
         })
     }
 
+    /// The typed [`Config`]: reads the link's certificates, the vault secrets and the merchants
+    /// file, and checks every bound, so that a bad setting stops the start instead of a payment.
     pub fn validate(self) -> Result<Config, SettingsError> {
         let l = self.link;
         let dir = l.certs_dir.clone();

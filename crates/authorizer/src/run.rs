@@ -29,16 +29,23 @@ use crate::vault_client::LazyVault;
 /// Why the process stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// `data_dir` could not be created: the host's (permissions, disk) or the configuration's.
     #[error("data directory")]
     DataDir(#[source] std::io::Error),
+    /// The store (`authorizer.db`) could not be opened: ours (disk, a corrupt or locked file).
     #[error("store")]
     Store(#[from] store::StoreError),
+    /// The link refused its configuration or could not open its store-and-forward queue.
     #[error("link")]
     Link(#[from] StartError),
+    /// The admin endpoint stopped serving with an I/O error.
     #[error("admin endpoint")]
     Admin(#[source] std::io::Error),
+    /// The merchant API's listener failed (its address unknown, or serving stopped on I/O).
     #[error("merchant API")]
     Api(#[source] std::io::Error),
+    /// Resolving the orders a previous run left in flight failed before serving: ours (the
+    /// store or a stored record); an order merely unresolved (network or vault away) is retried.
     #[error("recovery of the orders in flight")]
     Recover(#[source] EngineError),
 }
