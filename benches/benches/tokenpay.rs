@@ -1,0 +1,428 @@
+//! Token Pay payments per second and latency through the real merchant API, with every process
+//! on this machine: the release `vault`, `simulator` and `authorizer` binaries (built first if
+//! stale) on 127.0.0.1, started with the dev defaults on ephemeral ports, and this process as the
+//! merchant's server, posting `/pay/tokenpay.cfm` (`TokenType=5`, `Format=5`) with the dev
+//! merchant's credentials over HTTP/1.1 keep-alive connections (hyper).
+//!
+//! Each payment is a new order paid with a card saved through the vault's facade role: the
+//! authorizer authenticates the merchant, runs the order engine (durable commits), asks the vault
+//! for a grant and the card (two round trips) and authorizes it with the simulator over the ISO
+//! 8583 link. Every answer is checked (HTTP 200, `orderstate` Approved); failures are counted and
+//! printed, never dropped.
+//!
+//! - `max rate`: [`CONNECTIONS`] connections (`TOKENPAY_BENCH_CONNECTIONS`), each posting its next
+//!   payment as soon as the last one is answered, for one second of warm-up and then
+//!   `TOKENPAY_BENCH_SECS` (default 5) seconds measured; prints payments per second and failures.
+//! - `fixed rate`: open loop at 1,000 payments per second for 10 s, one request due every
+//!   millisecond whatever happened to the earlier ones, latency measured from when it was due
+//!   (no coordinated omission); prints p50/p90/p99/p99.9/max, how late the timer fired and failures.
+//!
+//! Not a criterion bench: each phase is one long run against one set of processes, bounded in
+//! time (about 20 s with the binaries built), and the processes are stopped at the end.
+#![allow(clippy::print_stderr)] // a bench reports on stderr
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use card::{Expiry, Pan};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use testkit::cards::PLAIN_APPROVED;
+use testkit::processes::{
+    AuthorizerPeers, AuthorizerProcess, Binaries, ClientLogin, SimulatorProcess, VaultProcess,
+    VaultSetup,
+};
+use vault::{
+    ClientOptions, CustomerNumber, MerchantId, PaymentRef, Timestamp, TokenizeRequest, VaultClient,
+    VaultEndpoint,
+};
+
+/// The dev merchant whose credentials every payment carries.
+const MERCHANT: &str = "452739";
+
+/// Customers with a saved card each; payments go round them. The dev merchant's daily limit
+/// (150,000.00 per customer) is far above what a run pays ([`AMOUNT`] each, about 100,000
+/// payments over all customers at most).
+const CUSTOMERS: usize = 64;
+
+/// What each payment is for.
+const AMOUNT: &str = "1.00";
+
+/// Connections of the max-rate phase, unless `TOKENPAY_BENCH_CONNECTIONS` says otherwise. Enough
+/// payments in flight to keep every stage busy on two cores (the engine's group commits, the
+/// vault's pipelined requests and the link's pipelined authorizations all batch what is in flight:
+/// at 10,000/s and a few milliseconds each, Little's law wants some 30–60 in flight), few enough
+/// that the figure is the service's throughput, not a queue.
+const CONNECTIONS: usize = 64;
+
+/// The fixed rate, payments per second (one due every millisecond) ...
+const RATE: u64 = 1_000;
+/// ... for this long.
+const FIXED_SECS: u64 = 10;
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// The three processes; each is killed if dropped before it is stopped.
+struct Stack {
+    _dir: tempfile::TempDir,
+    sim: SimulatorProcess,
+    vault: VaultProcess,
+    authorizer: AuthorizerProcess,
+}
+
+impl Stack {
+    /// Vault with the dev merchants (their shared customer list), simulator, and the authorizer
+    /// with the repository's dev merchants file, in a temporary directory.
+    async fn start() -> (Stack, VaultSetup) {
+        let bins = Binaries::locate().expect("the release binaries");
+        let dir = tempfile::tempdir().unwrap();
+        let sim = SimulatorProcess::start(&bins.simulator, &dir.path().join("simulator"))
+            .await
+            .unwrap();
+        let setup = VaultSetup::init_merchants(
+            &bins.vault,
+            &dir.path().join("vault"),
+            &[
+                (MERCHANT, Some("demo-entity")),
+                ("452740", Some("demo-entity")),
+            ],
+        )
+        .await
+        .unwrap();
+        let vault = setup.serve().await.unwrap();
+        let authorizer = AuthorizerProcess::start(
+            &bins.authorizer,
+            &dir.path().join("authorizer"),
+            &AuthorizerPeers::new(&sim, &setup),
+        )
+        .await
+        .unwrap();
+        let stack = Stack {
+            _dir: dir,
+            sim,
+            vault,
+            authorizer,
+        };
+        (stack, setup)
+    }
+
+    /// Graceful stops, the authorizer first (it signs off from the simulator).
+    async fn stop(self) {
+        self.authorizer.stop().await.expect("stop the authorizer");
+        self.vault.stop().await.expect("stop the vault");
+        self.sim.stop().await.expect("stop the simulator");
+    }
+}
+
+/// Saves [`PLAIN_APPROVED`] for customers `bench-0` … through the vault's facade role and
+/// records one payment with each (grant, detokenize and record, as a payment makes them), as
+/// the end-to-end tests do; returns each customer's Token Pay form body without its OrderNumber.
+async fn saved_cards(setup: &VaultSetup) -> Vec<String> {
+    let connect = |login: &ClientLogin| {
+        VaultClient::connect_with(
+            VaultEndpoint::Unix(setup.socket()),
+            login.credentials(),
+            ClientOptions::default(),
+        )
+    };
+    let facade = connect(&setup.facade).await.unwrap();
+    let authorizer = connect(&setup.authorizer).await.unwrap();
+    let merchant = MerchantId::parse(MERCHANT).unwrap();
+    let mut forms = Vec::with_capacity(CUSTOMERS);
+    for c in 0..CUSTOMERS {
+        let name = format!("bench-{c}");
+        let customer = CustomerNumber::parse(&name).unwrap();
+        let saved = facade
+            .tokenize(TokenizeRequest {
+                merchant: merchant.clone(),
+                customer: customer.clone(),
+                pan: Pan::parse(PLAIN_APPROVED).unwrap(),
+                expiry: Expiry::new(12, 2099).unwrap(),
+                holder: None,
+            })
+            .await
+            .unwrap();
+        let payment = PaymentRef::parse("saved-card-first-use").unwrap();
+        let grant = facade
+            .grant_detokenize(&merchant, &customer, saved.token, &payment)
+            .await
+            .unwrap();
+        drop(
+            authorizer
+                .detokenize(&merchant, &customer, saved.token, &payment, grant)
+                .await
+                .unwrap(),
+        );
+        authorizer
+            .record_payment(
+                &merchant,
+                &customer,
+                saved.token,
+                &payment,
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        let token = format!(r#"{{"Token":"{}","CustomerNumber":"{name}"}}"#, saved.token);
+        forms.push(format!(
+            "Merchant_ID={MERCHANT}&Login=demo_login&Password=Demopass2026&OrderAmount={AMOUNT}\
+             &OrderCurrency=RUB&Delay=0&Lastname=Ivanov&Firstname=Ivan&Email=ivan%40example.com\
+             &TokenType=5&Format=5&PaymentToken={}",
+            percent_encoded(&token)
+        ));
+    }
+    forms
+}
+
+/// `value` as a form field: every byte but the unreserved ones percent-encoded.
+fn percent_encoded(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// What posts payments: the HTTP client, the API's address and each customer's form.
+#[derive(Clone)]
+struct Payer {
+    client: HttpClient,
+    uri: hyper::Uri,
+    forms: Arc<Vec<String>>,
+}
+
+/// Why a payment did not come back Approved.
+#[derive(Debug)]
+enum Failure {
+    /// No answer: connecting, sending or reading failed.
+    Transport(String),
+    /// An answer other than 200.
+    Status(u16, String),
+    /// A 200 whose one order is not Approved (or that is not the expected JSON).
+    NotApproved(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Transport(e) => write!(f, "no answer: {e}"),
+            Failure::Status(status, body) => write!(f, "HTTP {status}: {body}"),
+            Failure::NotApproved(body) => write!(f, "not approved: {body}"),
+        }
+    }
+}
+
+impl Payer {
+    fn new(api: SocketAddr, forms: Vec<String>) -> Payer {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(usize::MAX)
+            .build(connector);
+        Payer {
+            client,
+            uri: format!("http://{api}/pay/tokenpay.cfm").parse().unwrap(),
+            forms: Arc::new(forms),
+        }
+    }
+
+    /// Token Pay for payment `n` (customer `n` modulo [`CUSTOMERS`], OrderNumber `<run>-<n>`),
+    /// checked: HTTP 200 and its one order Approved.
+    async fn pay(&self, run: &str, n: u64) -> Result<(), Failure> {
+        let form = &self.forms[(n % self.forms.len() as u64) as usize];
+        let body = format!("{form}&OrderNumber={run}-{n}");
+        let request = hyper::Request::post(self.uri.clone())
+            .header(
+                hyper::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let answer = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| Failure::Transport(format!("{e:?}")))?;
+        let status = answer.status().as_u16();
+        let body = answer
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Failure::Transport(format!("{e:?}")))?
+            .to_bytes();
+        let text = || String::from_utf8_lossy(&body).into_owned();
+        if status != 200 {
+            return Err(Failure::Status(status, text()));
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| Failure::NotApproved(text()))?;
+        // Format 5: `{"<root>": {"orders": [{…, "orderstate": "Approved", …}]}}`.
+        let orders = json
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|root| root["orders"].as_array());
+        match orders.map(Vec::as_slice) {
+            Some([order]) if order["orderstate"] == "Approved" => Ok(()),
+            _ => Err(Failure::NotApproved(text())),
+        }
+    }
+}
+
+/// Failures of a run: how many, and the first few in full.
+#[derive(Default)]
+struct Failures {
+    count: AtomicU64,
+    first: std::sync::Mutex<Vec<Failure>>,
+}
+
+impl Failures {
+    fn record(&self, f: Failure) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first.lock().unwrap();
+        if first.len() < 3 {
+            first.push(f);
+        }
+    }
+
+    fn report(&self, phase: &str) {
+        let count = self.count.load(Ordering::Relaxed);
+        eprintln!("tokenpay {phase}: {count} failed");
+        for f in self.first.lock().unwrap().iter() {
+            eprintln!("tokenpay {phase}: failure {f}");
+        }
+    }
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `connections` payers, each posting its next payment when the last one is answered, for one
+/// second of warm-up (not counted) and `secs` seconds measured.
+async fn max_rate(payer: &Payer, connections: u64, secs: u64) {
+    let failures = Arc::new(Failures::default());
+    let approved = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let measured_from = started + Duration::from_secs(1);
+    let end = measured_from + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..connections)
+        .map(|c| {
+            let (payer, failures, approved) = (payer.clone(), failures.clone(), approved.clone());
+            tokio::spawn(async move {
+                let mut n = c;
+                loop {
+                    let now = Instant::now();
+                    if now >= end {
+                        break;
+                    }
+                    let counted = now >= measured_from;
+                    match payer.pay("max", n).await {
+                        Ok(()) if counted => {
+                            approved.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(()) => {}
+                        Err(f) => failures.record(f),
+                    }
+                    n += connections;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Payments started in the window and answered after it count too: the window runs to when
+    // the last one came back.
+    let elapsed = measured_from.elapsed();
+    let approved = approved.load(Ordering::Relaxed);
+    eprintln!(
+        "tokenpay max rate: {approved} payments approved in {elapsed:.2?} over {connections} connections: {:.0} payments/s",
+        approved as f64 / elapsed.as_secs_f64()
+    );
+    failures.report("max rate");
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Open loop: one payment due every millisecond for [`FIXED_SECS`], each started as its own task
+/// when its tick fires, its latency measured from when it was due.
+async fn fixed_rate(payer: &Payer) {
+    let failures = Arc::new(Failures::default());
+    let total = RATE * FIXED_SECS;
+    let mut tasks = Vec::with_capacity(total as usize);
+    let mut lags = Vec::with_capacity(total as usize);
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / RATE as u32);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for n in 0..total {
+        let due = tick.tick().await;
+        lags.push(due.elapsed());
+        let (payer, failures) = (payer.clone(), failures.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(f) = payer.pay("fixed", n).await {
+                failures.record(f);
+            }
+            due.elapsed()
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        latencies.push(t.await.unwrap());
+    }
+    latencies.sort_unstable();
+    lags.sort_unstable();
+    eprintln!(
+        "tokenpay fixed rate: {} payments at {RATE}/s for {FIXED_SECS} s: p50 {:.2?} p90 {:.2?} p99 {:.2?} p99.9 {:.2?} max {:.2?}",
+        latencies.len(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.90),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 0.999),
+        latencies.last().copied().unwrap_or_default(),
+    );
+    eprintln!(
+        "tokenpay fixed rate: timer lag (tick fired after due) p50 {:.2?} p99 {:.2?} max {:.2?}",
+        percentile(&lags, 0.50),
+        percentile(&lags, 0.99),
+        lags.last().copied().unwrap_or_default(),
+    );
+    failures.report("fixed rate");
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument (a filter) is ignored: one bench here.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (stack, setup) = Stack::start().await;
+        let forms = saved_cards(&setup).await;
+        eprintln!(
+            "tokenpay: vault, simulator and authorizer up (authorizer API {}), {CUSTOMERS} cards saved",
+            stack.authorizer.api_addr
+        );
+        let payer = Payer::new(stack.authorizer.api_addr, forms);
+        let connections = env_or("TOKENPAY_BENCH_CONNECTIONS", CONNECTIONS as u64);
+        max_rate(&payer, connections, env_or("TOKENPAY_BENCH_SECS", 5)).await;
+        fixed_rate(&payer).await;
+        drop(payer);
+        stack.stop().await;
+    });
+}
