@@ -30,7 +30,7 @@ fn main() {
             .env("SOFTHSM2_CONF", &conf)
             .env(CHILD, dir.path())
             .env("VAULT_BENCH_PIN", "pin-bench")
-            .env("VAULT_BENCH_SECRET", "bench-secret")
+            .env("VAULT_BENCH_SECRET", "bench-secret-0123456")
             .status()
             .expect("re-run bench");
         // `exit` skips destructors: remove the token and database first.
@@ -128,7 +128,7 @@ secret_env = "VAULT_BENCH_SECRET"
         let connect = |id: &str| {
             let creds = Credentials::Secret {
                 client: id.into(),
-                secret: ClientSecret::new(b"bench-secret".to_vec()),
+                secret: ClientSecret::new(b"bench-secret-0123456".to_vec()),
             };
             VaultClient::connect_with(VaultEndpoint::Unix(socket.clone()), creds, opts)
         };
