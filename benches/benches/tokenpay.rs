@@ -27,20 +27,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use card::{Expiry, Pan};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use testkit::cards::PLAIN_APPROVED;
 use testkit::processes::{
-    AuthorizerPeers, AuthorizerProcess, Binaries, ClientLogin, SimulatorProcess, VaultProcess,
-    VaultSetup,
+    AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorProcess, VaultProcess, VaultSetup,
 };
-use vault::{
-    ClientOptions, CustomerNumber, MerchantId, PaymentRef, Timestamp, TokenizeRequest, VaultClient,
-    VaultEndpoint,
-};
+use testkit::vault::save_paid_card;
+use vault::{CustomerNumber, MerchantId};
 
 /// The dev merchant whose credentials every payment carries.
 const MERCHANT: &str = "452739";
@@ -123,52 +119,17 @@ impl Stack {
 /// records one payment with each (grant, detokenize and record, as a payment makes them), as
 /// the end-to-end tests do; returns each customer's Token Pay form body without its OrderNumber.
 async fn saved_cards(setup: &VaultSetup) -> Vec<String> {
-    let connect = |login: &ClientLogin| {
-        VaultClient::connect_with(
-            VaultEndpoint::Unix(setup.socket()),
-            login.credentials(),
-            ClientOptions::default(),
-        )
-    };
-    let facade = connect(&setup.facade).await.unwrap();
-    let authorizer = connect(&setup.authorizer).await.unwrap();
+    let facade = setup.client(&setup.facade).await.unwrap();
+    let authorizer = setup.client(&setup.authorizer).await.unwrap();
     let merchant = MerchantId::parse(MERCHANT).unwrap();
     let mut forms = Vec::with_capacity(CUSTOMERS);
     for c in 0..CUSTOMERS {
         let name = format!("bench-{c}");
         let customer = CustomerNumber::parse(&name).unwrap();
-        let saved = facade
-            .tokenize(TokenizeRequest {
-                merchant: merchant.clone(),
-                customer: customer.clone(),
-                pan: Pan::parse(PLAIN_APPROVED).unwrap(),
-                expiry: Expiry::new(12, 2099).unwrap(),
-                holder: None,
-            })
+        let token = save_paid_card(&facade, &authorizer, &merchant, &customer, PLAIN_APPROVED)
             .await
             .unwrap();
-        let payment = PaymentRef::parse("saved-card-first-use").unwrap();
-        let grant = facade
-            .grant_detokenize(&merchant, &customer, saved.token, &payment)
-            .await
-            .unwrap();
-        drop(
-            authorizer
-                .detokenize(&merchant, &customer, saved.token, &payment, grant)
-                .await
-                .unwrap(),
-        );
-        authorizer
-            .record_payment(
-                &merchant,
-                &customer,
-                saved.token,
-                &payment,
-                Timestamp::now(),
-            )
-            .await
-            .unwrap();
-        let token = format!(r#"{{"Token":"{}","CustomerNumber":"{name}"}}"#, saved.token);
+        let token = format!(r#"{{"Token":"{token}","CustomerNumber":"{name}"}}"#);
         forms.push(format!(
             "Merchant_ID={MERCHANT}&Login=demo_login&Password=Demopass2026&OrderAmount={AMOUNT}\
              &OrderCurrency=RUB&Delay=0&Lastname=Ivanov&Firstname=Ivan&Email=ivan%40example.com\

@@ -15,7 +15,6 @@
 
 use std::path::Path;
 
-use card::{Expiry, Pan};
 use quick_xml::events::Event;
 use serde_json::{Value, json};
 use simulator::{AcsClient, Action, Ledger, LedgerEntry};
@@ -25,10 +24,8 @@ use testkit::processes::{
     AuthorizerPeers, AuthorizerProcess, Binaries, ClientLogin, SimulatorProcess, VaultProcess,
     VaultSetup,
 };
-use vault::{
-    ClientOptions, CustomerNumber, MerchantId, PaymentRef, Timestamp, TokenizeRequest, VaultClient,
-    VaultEndpoint,
-};
+use testkit::vault::save_paid_card;
+use vault::{CustomerNumber, MerchantId, VaultClient};
 
 /// Seed 001's token.cfm example, as written, with the dev merchant's login and password.
 const SEED_TOKEN_LIST: &str = r#"{"merchant":{"merchant_id":"452739", "login":"demo_login", "password":"Demopass2026"}, "customernumber":"1234", "language":"RU"}"#;
@@ -102,55 +99,21 @@ impl Stack {
     }
 
     async fn client(&self, login: &ClientLogin) -> VaultClient {
-        VaultClient::connect_with(
-            VaultEndpoint::Unix(self.setup.socket()),
-            login.credentials(),
-            ClientOptions::default(),
-        )
-        .await
-        .unwrap()
+        self.setup.client(login).await.unwrap()
     }
 
-    /// Saves a card for a customer of the dev merchant through the facade role, and records one
-    /// successful payment with it (a grant of the facade role, detokenize and record of the
-    /// authorizer role, as a payment makes them), so that it reaches the listing threshold of 1.
+    /// Saves a card for a customer of the dev merchant through the facade role, with one
+    /// successful payment recorded (`testkit::vault::save_paid_card`), so that it reaches the
+    /// listing threshold of 1.
     async fn saved_card(&self, customer: &str, pan: &str) -> String {
         let facade = self.client(&self.setup.facade).await;
+        let authorizer = self.client(&self.setup.authorizer).await;
         let merchant = MerchantId::parse("452739").unwrap();
         let customer = CustomerNumber::parse(customer).unwrap();
-        let saved = facade
-            .tokenize(TokenizeRequest {
-                merchant: merchant.clone(),
-                customer: customer.clone(),
-                pan: Pan::parse(pan).unwrap(),
-                expiry: Expiry::new(12, 2099).unwrap(),
-                holder: None,
-            })
+        save_paid_card(&facade, &authorizer, &merchant, &customer, pan)
             .await
-            .unwrap();
-        let payment = PaymentRef::parse("saved-card-first-use").unwrap();
-        let grant = facade
-            .grant_detokenize(&merchant, &customer, saved.token, &payment)
-            .await
-            .unwrap();
-        let authorizer = self.client(&self.setup.authorizer).await;
-        drop(
-            authorizer
-                .detokenize(&merchant, &customer, saved.token, &payment, grant)
-                .await
-                .unwrap(),
-        );
-        authorizer
-            .record_payment(
-                &merchant,
-                &customer,
-                saved.token,
-                &payment,
-                Timestamp::now(),
-            )
-            .await
-            .unwrap();
-        saved.token.to_string()
+            .unwrap()
+            .to_string()
     }
 
     async fn post(&self, path: &str, body: &str) -> Answer {

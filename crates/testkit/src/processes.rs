@@ -396,6 +396,19 @@ impl VaultSetup {
         self.data_dir().join("vault.sock")
     }
 
+    /// A client of the serving vault over its Unix socket, logged in as `login`.
+    pub async fn client(
+        &self,
+        login: &ClientLogin,
+    ) -> Result<vault::VaultClient, vault::ClientError> {
+        vault::VaultClient::connect_with(
+            vault::VaultEndpoint::Unix(self.socket()),
+            login.credentials(),
+            vault::ClientOptions::default(),
+        )
+        .await
+    }
+
     fn command(&self) -> Command {
         let mut c = Command::from(crate::vault::command(&self.bin, &self.dir));
         c.env("RUST_LOG", log_filter());

@@ -433,6 +433,33 @@ pub async fn granted_detokenize(
     authorizer.detokenize(m, c, token, &p, grant).await
 }
 
+/// Saves `pan` (expiring 12/2099) for `c` of `m` through the facade role and records one
+/// successful payment with it (the facade's grant, the authorizer's detokenize and record, as a
+/// payment makes them), so that it reaches a listing threshold of 1; its token.
+pub async fn save_paid_card(
+    facade: &VaultClient,
+    authorizer: &VaultClient,
+    m: &MerchantId,
+    c: &CustomerNumber,
+    pan: &str,
+) -> Result<Token, ClientError> {
+    let saved = facade
+        .tokenize(TokenizeRequest {
+            merchant: m.clone(),
+            customer: c.clone(),
+            pan: card::Pan::parse(pan).unwrap(),
+            expiry: card::Expiry::new(12, 2099).unwrap(),
+            holder: None,
+        })
+        .await?;
+    let first_use = "saved-card-first-use";
+    drop(granted_detokenize(facade, authorizer, m, c, saved.token, first_use).await?);
+    authorizer
+        .record_payment(m, c, saved.token, &payment(first_use), Timestamp::now())
+        .await?;
+    Ok(saved.token)
+}
+
 /// What the vault answered to a call that must have been refused (panics on success or on a
 /// failure the vault did not answer, such as a time-out).
 pub fn refusal<T: std::fmt::Debug>(result: Result<T, ClientError>) -> VaultError {
