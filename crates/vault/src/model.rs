@@ -9,7 +9,7 @@ use std::fmt;
 use card::{Expiry, Pan};
 use zeroize::Zeroizing;
 
-pub use card::{CustomerNumber, MerchantId, PaymentRef, Token};
+pub use card::{CardUse, CustomerNumber, MerchantId, PaymentRef, Token};
 
 /// A value that breaks a domain type's rules while decoding or configuring; names the rule,
 /// never the value.

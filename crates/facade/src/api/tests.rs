@@ -179,6 +179,7 @@ impl orders::CardSecrets for NoSecrets {
         &'a self,
         _: &'a link::CardRef,
         _: orders::OperationRef,
+        _: card::CardUse,
     ) -> BoxFuture<'a, Result<Option<orders::ResolvedCard>, orders::SecretsUnavailable>> {
         Box::pin(async { Err(orders::SecretsUnavailable("no vault".into())) })
     }
@@ -188,14 +189,6 @@ impl orders::CardSecrets for NoSecrets {
         _: &'a link::CardRef,
         _: time::OffsetDateTime,
     ) -> BoxFuture<'a, Result<(), orders::SecretsUnavailable>> {
-        Box::pin(async { Err(orders::SecretsUnavailable("no vault".into())) })
-    }
-
-    fn list<'a>(
-        &'a self,
-        _: &'a MerchantId,
-        _: &'a CustomerNumber,
-    ) -> BoxFuture<'a, Result<Vec<orders::ListedCard>, orders::SecretsUnavailable>> {
         Box::pin(async { Err(orders::SecretsUnavailable("no vault".into())) })
     }
 }

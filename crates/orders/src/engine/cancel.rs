@@ -143,7 +143,11 @@ impl Engine {
             .as_ref()
             .ok_or_else(|| EngineError::Corrupt(bill.to_string()))?;
         let opref = OperationRef { bill, number: n };
-        let Some(found) = self.secrets.resolve(&card.card, opref).await? else {
+        let Some(found) = self
+            .secrets
+            .resolve(&card.card, opref, card::CardUse::OnFile)
+            .await?
+        else {
             op.decline(DeclineReason::UnknownCard, Timestamp::of(self.now()));
             order.captured_record_mut().operations.push(op);
             let record = Lifecycle::from(order).into_record();

@@ -97,7 +97,11 @@ impl Engine {
         let original = r.payment_reference().ok_or_else(corrupt)?.clone();
         let card = r.card.as_ref().ok_or_else(corrupt)?.card.clone();
         let opref = OperationRef { bill, number: n };
-        let Some(found) = self.secrets.resolve(&card, opref).await? else {
+        let Some(found) = self
+            .secrets
+            .resolve(&card, opref, card::CardUse::OnFile)
+            .await?
+        else {
             return self
                 .charge_declined(order.into(), n, DeclineReason::UnknownCard, None)
                 .await;

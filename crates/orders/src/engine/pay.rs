@@ -7,7 +7,7 @@
 //! Owns the credential-on-file choices of `spec/iso8583.md` (DE 48.01/02/03, CVC, 3-D Secure).
 //! Must never pay with any card but the one the token names for this customer.
 
-use card::{CustomerNumber, Cvc, Token};
+use card::{CardUse, CustomerNumber, Cvc, Token};
 use iso8583::{Amount, Eci, MitReason};
 use link::{AuthorizationRequest, CardRef, CredentialOnFile, ThreeDs, TransactionKind};
 
@@ -247,7 +247,11 @@ impl Engine {
                     token,
                     payment: Some(opref.payment_ref()),
                 };
-                let Some(found) = self.secrets.resolve(&card_ref, opref).await? else {
+                let found = self
+                    .secrets
+                    .resolve(&card_ref, opref, CardUse::Offered)
+                    .await?;
+                let Some(found) = found else {
                     return self
                         .decline_before_network(order, op, DeclineReason::UnknownCard)
                         .await;
@@ -265,18 +269,18 @@ impl Engine {
                 )
             }
             Source::Card(PaymentCard::TokenPay { token }) => {
-                let listed = self.secrets.list(&m.id, &owner).await?;
-                let usable = listed.iter().any(|c| c.token == token && c.active);
                 let card_ref = CardRef {
                     merchant: m.id.clone(),
                     customer: owner,
                     token,
                     payment: Some(opref.payment_ref()),
                 };
-                let found = match usable {
-                    true => self.secrets.resolve(&card_ref, opref).await?,
-                    false => None,
-                };
+                // The vault refuses a token the merchant could not have shown (another
+                // customer's, removed, below the listing threshold, expired) like an unknown one.
+                let found = self
+                    .secrets
+                    .resolve(&card_ref, opref, CardUse::Offered)
+                    .await?;
                 let Some(found) = found else {
                     return self
                         .decline_before_network(order, op, DeclineReason::UnknownCard)
@@ -296,7 +300,9 @@ impl Engine {
             }
             Source::Mit { card, reason } => {
                 let (Some(found), Some(original)) = (
-                    self.secrets.resolve(&card.card, opref).await?,
+                    self.secrets
+                        .resolve(&card.card, opref, CardUse::OnFile)
+                        .await?,
                     card.network_txn_id.clone(),
                 ) else {
                     return self
@@ -408,13 +414,24 @@ impl Engine {
             i
         });
         let record = after.into_record();
-        self.write(Change::default(), &record, initial.as_ref())
-            .await?;
-        if let Some(card) = record.card.as_ref().filter(|c| c.saved) {
-            // The listing threshold and retention clock only; the payment stands either way.
-            if let Err(e) = self.secrets.record_payment(&card.card, now).await {
-                tracing::warn!(bill = %record.bill, error = %e, "vault did not record the payment");
+        // The vault's note feeds the listing threshold and the retention clock only, and the
+        // payment stands either way, so it need not wait for our write: both run at once and a
+        // payment waits for one durable commit instead of two in a row. (If our write failed
+        // the vault has counted a payment that recovery then reverses: one success too many
+        // for the threshold, never a card shown that was not saved.)
+        let recorded = async {
+            match record.card.as_ref().filter(|c| c.saved) {
+                Some(card) => self.secrets.record_payment(&card.card, now).await,
+                None => Ok(()),
             }
+        };
+        let (written, recorded) = futures::join!(
+            self.write(Change::default(), &record, initial.as_ref()),
+            recorded
+        );
+        written?;
+        if let Err(e) = recorded {
+            tracing::warn!(bill = %record.bill, error = %e, "vault did not record the payment");
         }
         Ok(OperationResult {
             order: record,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use card::{CustomerNumber, Cvc, Expiry, MerchantId, Pan, Token};
+use card::{CardUse, CustomerNumber, Cvc, Expiry, MerchantId, Pan, Token};
 use futures::future::BoxFuture;
 use iso8583::{Amount, Eci, MitReason, ResponseCode, Rrn, Stan, TransmissionTime};
 use link::{
@@ -19,7 +19,7 @@ use time::macros::datetime;
 
 use super::*;
 use crate::model::{CancelReason, OperationState, OrderState};
-use crate::secrets::{ListedCard, NewCard, ResolvedCard, SecretsUnavailable};
+use crate::secrets::{NewCard, ResolvedCard, SecretsUnavailable};
 use crate::settings::TurnoverLimits;
 use crate::{Clock, OperationRef, PaymentCard};
 
@@ -166,6 +166,8 @@ impl Acquirer for FakeNet {
 pub(crate) struct FakeVault {
     cards: Mutex<HashMap<CardRef, (Pan, Expiry, bool)>>,
     lookups: Mutex<Vec<OperationRef>>,
+    /// What each resolve allowed, in order.
+    uses: Mutex<Vec<CardUse>>,
     recorded: AtomicU32,
 }
 
@@ -221,8 +223,10 @@ impl CardSecrets for FakeVault {
         &'a self,
         card: &'a CardRef,
         payment: OperationRef,
+        card_use: CardUse,
     ) -> BoxFuture<'a, Result<Option<ResolvedCard>, SecretsUnavailable>> {
         self.lookups.lock().unwrap().push(payment);
+        self.uses.lock().unwrap().push(card_use);
         let found = self
             .cards
             .lock()
@@ -231,6 +235,8 @@ impl CardSecrets for FakeVault {
                 payment: None,
                 ..card.clone()
             })
+            // A held card is never one the merchant could offer.
+            .filter(|(_, _, saved)| *saved || card_use == CardUse::OnFile)
             .map(|(pan, expiry, _)| ResolvedCard {
                 pan: pan.clone(),
                 expiry: *expiry,
@@ -245,27 +251,6 @@ impl CardSecrets for FakeVault {
     ) -> BoxFuture<'a, Result<(), SecretsUnavailable>> {
         self.recorded.fetch_add(1, Ordering::Relaxed);
         Box::pin(async { Ok(()) })
-    }
-
-    fn list<'a>(
-        &'a self,
-        merchant: &'a MerchantId,
-        customer: &'a CustomerNumber,
-    ) -> BoxFuture<'a, Result<Vec<ListedCard>, SecretsUnavailable>> {
-        let cards = self
-            .cards
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(r, (_, _, saved))| {
-                *saved && r.merchant == *merchant && r.customer == *customer
-            })
-            .map(|(r, _)| ListedCard {
-                token: r.token,
-                active: true,
-            })
-            .collect();
-        Box::pin(async move { Ok(cards) })
     }
 }
 
@@ -939,6 +924,26 @@ async fn token_pay_with_another_customers_or_unknown_token_is_declined_before_th
     assert_eq!(f.net.auths(), 0);
 }
 
+#[tokio::test]
+async fn token_pay_and_one_click_ask_the_vault_only_for_a_card_the_merchant_could_offer() {
+    let f = fx();
+    let token = f.saved_card();
+    f.engine
+        .token_pay(&f.m, order("T-1", 800), token)
+        .await
+        .unwrap();
+    let bill = f.create(order("A-1", 700)).await;
+    let cvc = Cvc::parse("123").unwrap();
+    f.engine
+        .pay(&f.m, bill, PaymentCard::OneClick { token, cvc: &cvc })
+        .await
+        .unwrap();
+    assert_eq!(
+        *f.vault.uses.lock().unwrap(),
+        [CardUse::Offered, CardUse::Offered]
+    );
+}
+
 // ---- recurring ----
 
 fn agreement() -> RecurringRequest {
@@ -992,6 +997,14 @@ async fn a_recurring_payment_is_an_mit_carrying_the_first_network_id() {
         original: NetworkTxnId::parse(FIRST_USE_ID).unwrap(),
     };
     assert_eq!((cof, cvc), (expected, false));
+}
+
+#[tokio::test]
+async fn a_recurring_payment_may_use_the_card_on_file_whether_offered_or_not() {
+    let f = fx();
+    let initial = f.initial(agreement()).await;
+    f.rp(initial, "R-1", 2_000, Currency::RUB).await.unwrap();
+    assert_eq!(f.vault.uses.lock().unwrap().last(), Some(&CardUse::OnFile));
 }
 
 #[tokio::test]
