@@ -79,7 +79,7 @@ impl Doorbell {
 }
 
 /// A notification with every attempt made, as the cabinet shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NotificationView {
     /// The notification.
     pub notice: Notice,
@@ -124,6 +124,9 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// How long a stop waits for the tries in flight: a dead merchant must not hold the process.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// How many due entries one read of the schedule takes.
 const PAGE: usize = 256;
 
@@ -166,6 +169,13 @@ impl Outbox {
         }
     }
 
+    /// The outbox woken by `bell`: the one handed to the engine, which is built before the
+    /// renderer the outbox needs.
+    pub fn with_doorbell(mut self, bell: Doorbell) -> Outbox {
+        self.doorbell = bell;
+        self
+    }
+
     /// The bell the engine rings after committing a notification.
     pub fn doorbell(&self) -> Doorbell {
         self.doorbell.clone()
@@ -176,8 +186,9 @@ impl Outbox {
         self.busy.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Delivers until `shutdown` resolves, then waits for the tries in flight (each bounded by
-    /// the deliverer's time-out); what is still due is picked up at the next start.
+    /// Delivers until `shutdown` resolves, then gives the tries in flight [`SHUTDOWN_GRACE`] to
+    /// finish and abandons the rest: they stay due in the store and are tried again at the next
+    /// start (a merchant may then see one twice, never none).
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         let mut tries = JoinSet::new();
         tokio::pin!(shutdown);
@@ -203,7 +214,14 @@ impl Outbox {
                 Some(_) = tries.join_next(), if !tries.is_empty() => {}
             }
         }
-        while tries.join_next().await.is_some() {}
+        let drained = async { while tries.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+            tracing::info!(
+                left = tries.len(),
+                "outbox: tries still in flight abandoned at shutdown"
+            );
+            tries.shutdown().await;
+        }
     }
 
     /// Starts a try for every due notification a slot allows; when to look again.
