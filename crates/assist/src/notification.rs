@@ -137,3 +137,85 @@ impl Notification {
         form
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::codes::OperationType;
+    use crate::render::tests::{operation, order};
+    use crate::values::Amount;
+
+    fn value(form: &[(&'static str, String)], name: &str) -> String {
+        form.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    #[test]
+    fn the_spec_fields_in_order_sealed_over_the_operations_amount() {
+        let mut op = operation(2);
+        op.operationtype = OperationType::Cancel;
+        op.amount = Amount::from_minor(150);
+        let mut n = Notification {
+            merchant: MerchantId(111111),
+            order: order(),
+            operation: Some(op),
+            customernumber: Some("1234".into()),
+            token: Some(CardToken(uuid::Uuid::from_u128(1))),
+        };
+        n.seal(
+            &AnswerIntegrity::Checkvalue("secret"),
+            datetime!(2026-03-10 12:00:07),
+        )
+        .unwrap();
+        let form = n.form();
+        let names: Vec<_> = form.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names[..FIELDS.len()], FIELDS);
+        assert_eq!(names[FIELDS.len()..], ["customernumber", "token"]);
+        assert_eq!(value(&form, "billnumber"), "5360051305345061.2");
+        assert_eq!(value(&form, "operationtype"), "300");
+        assert_eq!(
+            (value(&form, "amount"), value(&form, "orderamount")),
+            ("1.50".into(), "4.00".into())
+        );
+        assert_eq!(
+            value(&form, "checkvalue"),
+            crate::integrity::checkvalue("secret", "111111ok1.50RUBCanceled")
+        );
+        assert_eq!(value(&form, "packetdate"), "10.03.2026 12:00:07");
+        assert_eq!(value(&form, "meannumber"), "411111****1111");
+        assert_eq!(
+            value(&form, "token"),
+            "00000000-0000-0000-0000-000000000001"
+        );
+    }
+
+    #[test]
+    fn an_order_without_operation_carries_its_own_amount_and_no_card_on_file_fields() {
+        let mut n = Notification {
+            merchant: MerchantId(111111),
+            order: order(),
+            operation: None,
+            customernumber: Some("1234".into()),
+            token: None,
+        };
+        n.seal(
+            &AnswerIntegrity::Checkvalue("secret"),
+            datetime!(2026-03-10 12:00:07),
+        )
+        .unwrap();
+        let form = n.form();
+        assert_eq!(form.len(), FIELDS.len(), "customernumber only with a token");
+        assert_eq!(value(&form, "billnumber"), "5360051305345061");
+        assert_eq!(value(&form, "amount"), "4.00");
+        assert_eq!(value(&form, "operationtype"), "");
+        // The spec's vector: SALT secret, X 111111ok4.00RUBCanceled.
+        assert_eq!(
+            value(&form, "checkvalue"),
+            "74DEB154081757F1E8097DDFAC35FC5C"
+        );
+    }
+}
