@@ -159,9 +159,14 @@ where
     let _conn = Abort(tokio::spawn(async move {
         let _ = conn.await;
     }));
-    let host = match target.port {
-        80 | 443 => target.host.clone(),
-        port => format!("{}:{port}", target.host),
+    // An IPv6 address goes back into brackets in the Host header.
+    let host = match target.host.contains(':') {
+        true => format!("[{}]", target.host),
+        false => target.host.clone(),
+    };
+    let host = match (target.https, target.port) {
+        (false, 80) | (true, 443) => host,
+        (_, port) => format!("{host}:{port}"),
     };
     let request = hyper::Request::post(target.path_and_query.as_str())
         .header(hyper::header::HOST, host)
