@@ -89,6 +89,10 @@ struct RawMerchant {
     #[serde(default = "moscow")]
     time_zone: String,
     notification_url: Option<String>,
+    #[serde(default = "payments")]
+    notify: Vec<String>,
+    #[serde(default)]
+    notify_only_successful: bool,
     #[serde(default)]
     test_mode: bool,
     #[serde(default)]
@@ -112,6 +116,9 @@ fn a_day() -> u32 {
 }
 fn moscow() -> String {
     "+03:00".into()
+}
+fn payments() -> Vec<String> {
+    vec!["payments".into()]
 }
 
 #[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +175,9 @@ pub struct Merchant {
     pub time_zone: UtcOffset,
     /// Where result notifications go.
     pub notification_url: Option<Url>,
+    /// Which results are notified (read by the engine when an operation ends; without a URL,
+    /// none is).
+    pub notify: orders::Notifications,
     /// Test mode: never reaches the live network.
     pub test_mode: bool,
     disabled: Vec<Service>,
@@ -218,6 +228,7 @@ impl Merchant {
             mit_allowed: self.mit,
             limits,
             customer_list: self.customer_list.clone(),
+            notifications: self.notification_url.is_some().then_some(self.notify),
             ..orders::MerchantSettings::new(self.vault_id.clone())
         }
     }
@@ -268,6 +279,11 @@ impl Merchants {
     /// The merchant with this id.
     pub fn get(&self, id: MerchantId) -> Option<&Merchant> {
         self.by_id.get(&id)
+    }
+
+    /// The merchant the engine and the vault name `id`.
+    pub fn by_vault_id(&self, id: &card::MerchantId) -> Option<&Merchant> {
+        self.get(MerchantId(id.as_str().parse().ok()?))
     }
 
     /// How many merchants there are.
@@ -345,6 +361,28 @@ impl RawMerchant {
             .as_deref()
             .map(|u| value(&who, "notification_url", u))
             .transpose()?;
+        let mut notify = orders::Notifications {
+            payments: false,
+            charges: false,
+            cancels: false,
+            timeouts: false,
+            only_successful: self.notify_only_successful,
+        };
+        for result in &self.notify {
+            let switch = match result.as_str() {
+                "payments" => &mut notify.payments,
+                "charges" => &mut notify.charges,
+                "cancels" => &mut notify.cancels,
+                "timeouts" => &mut notify.timeouts,
+                _ => {
+                    return Err(bad(
+                        "notify",
+                        "each must be payments, charges, cancels or timeouts",
+                    ));
+                }
+            };
+            *switch = true;
+        }
         let disabled = self
             .disabled_services
             .iter()
@@ -373,6 +411,7 @@ impl RawMerchant {
             order_lifetime: Duration::minutes(i64::from(self.order_lifetime_minutes)),
             time_zone,
             notification_url,
+            notify,
             test_mode: self.test_mode,
             disabled,
         })
@@ -479,6 +518,7 @@ mod tests {
             ("daily_limit = \"1.234\"\n", "daily_limit"),
             ("disabled_services = [\"nope\"]\n", "disabled_services"),
             ("notification_url = \"ftp://x\"\n", "notification_url"),
+            ("notify = [\"refunds\"]\n", "notify"),
             ("customer_list = \"a b\"\n", "customer_list"),
         ] {
             let err = one(extra).unwrap_err().to_string();
@@ -504,6 +544,27 @@ mod tests {
             err.contains("password_hash") && !err.contains("plain-secret"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn notifications_follow_the_url_and_the_chosen_results() {
+        let none = one("").unwrap();
+        let none = none.get(MerchantId(1)).unwrap();
+        assert_eq!(
+            none.settings().notifications,
+            None,
+            "no URL, no notification"
+        );
+        let m = one("notification_url = \"https://shop.example/notify\"\n\
+             notify = [\"payments\", \"cancels\"]\nnotify_only_successful = true\n")
+        .unwrap();
+        let n = m
+            .get(MerchantId(1))
+            .unwrap()
+            .settings()
+            .notifications
+            .unwrap();
+        assert!(n.payments && n.cancels && !n.charges && !n.timeouts && n.only_successful);
     }
 
     #[test]
