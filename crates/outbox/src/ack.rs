@@ -71,7 +71,9 @@ pub fn parse(body: &[u8]) -> Result<Codes, AckError> {
                 let (mut first, mut second) = (None, None);
                 for attr in e.attributes() {
                     let attr = attr.map_err(|_| AckError::Malformed)?;
-                    let value = attr.unescape_value().map_err(|_| AckError::Malformed)?;
+                    let value = attr
+                        .normalized_value(quick_xml::XmlVersion::default())
+                        .map_err(|_| AckError::Malformed)?;
                     let code = Some(value.trim().to_owned())
                         .filter(|c| (1..=10).contains(&c.len()))
                         .filter(|c| c.bytes().all(|b| b.is_ascii_digit()));
