@@ -187,7 +187,7 @@ fn answer(merchant: &Merchant) -> Answers<'_> {
 
 /// What an engine error answers: the merchant's request refused with its codes, or firstcode 2
 /// without the reason (logged for the operator, never answered).
-fn refusal(e: EngineError) -> Fault {
+pub(crate) fn refusal(e: EngineError) -> Fault {
     match e {
         EngineError::Request(r) => {
             let (first, second) = r.codes();

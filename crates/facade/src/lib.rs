@@ -6,7 +6,7 @@
 //! (argon2id credentials, the keyed cache of verified ones, slow-down and audit of failures),
 //! `headers` (the response header policy), `api` (path → service, method, bounded body, decode,
 //! dispatch, rendering), `one_click` (token.cfm and rem_token.cfm over [`SavedCards`]), `engine`
-//! (the order engine's services).
+//! (the order engine's services), `cabinet` (the merchant's cabinet under `/cabinet/`).
 //!
 //! Owns HTTP and the Assist mapping, nothing of the protocol's syntax (the `assist` crate), of the
 //! order life cycle (the `orders` crate) or of card storage (the vault). Must never panic on
@@ -16,6 +16,7 @@
 
 mod api;
 pub mod auth;
+pub mod cabinet;
 mod engine;
 pub mod headers;
 pub mod merchants;
@@ -27,6 +28,9 @@ use orders::Engine;
 
 pub use api::{FORM_BODY_LIMIT, JSON_BODY_LIMIT};
 pub use auth::{Authenticator, HashError, SlowDown, hash_password};
+pub use cabinet::{
+    CabinetOptions, MerchantOverlay, SessionPolicy, SettingsStore, SettingsStoreError,
+};
 pub use merchants::{Merchant, Merchants, MerchantsError};
 pub use one_click::SavedCards;
 
@@ -39,6 +43,8 @@ pub struct Facade {
     orders: Arc<Engine>,
     /// Where the payment pages are served (`http://host:port`, no trailing slash).
     pages: String,
+    /// The merchant's cabinet: sessions and the settings' overlay.
+    cabinet: cabinet::Cabinet,
 }
 
 impl Facade {
@@ -56,7 +62,27 @@ impl Facade {
             cards,
             orders,
             pages: pages.into().trim_end_matches('/').to_owned(),
+            cabinet: cabinet::Cabinet::new(CabinetOptions::default(), Default::default()),
         }
+    }
+
+    /// The cabinet served with `options`, its settings kept in `store`, starting from the
+    /// overlays `saved` there.
+    pub fn with_cabinet(
+        mut self,
+        options: CabinetOptions,
+        store: Arc<dyn SettingsStore>,
+        saved: Vec<MerchantOverlay>,
+    ) -> Facade {
+        self.cabinet =
+            cabinet::Cabinet::new(options, cabinet::settings::Overlays::new(store, saved));
+        self
+    }
+
+    /// The return URLs in force for a merchant when an order names none (the cabinet's settings
+    /// over the merchants file).
+    pub fn return_urls(&self, merchant: &Merchant) -> cabinet::settings::ReturnUrls {
+        self.cabinet.settings.return_urls(merchant)
     }
 
     /// The merchant directory (the authorizer's cut-off and sweep read its calendars).

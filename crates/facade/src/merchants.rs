@@ -89,6 +89,8 @@ struct RawMerchant {
     #[serde(default = "moscow")]
     time_zone: String,
     notification_url: Option<String>,
+    url_return_ok: Option<String>,
+    url_return_no: Option<String>,
     #[serde(default)]
     test_mode: bool,
     #[serde(default)]
@@ -168,6 +170,11 @@ pub struct Merchant {
     pub time_zone: UtcOffset,
     /// Where result notifications go.
     pub notification_url: Option<Url>,
+    /// Where the shopper returns after a successful payment when the order names no URL (the
+    /// cabinet's settings may replace it).
+    pub url_return_ok: Option<Url>,
+    /// Where the shopper returns after a failed payment when the order names no URL.
+    pub url_return_no: Option<Url>,
     /// Test mode: never reaches the live network.
     pub test_mode: bool,
     disabled: Vec<Service>,
@@ -258,6 +265,9 @@ impl Merchants {
         for m in raw.merchants {
             let shown = m.id.clone();
             let merchant = m.validate()?;
+            if by_id.values().any(|m: &Merchant| m.login == merchant.login) {
+                return Err(invalid(&shown, "login", "used by another merchant"));
+            }
             if by_id.insert(merchant.id, merchant).is_some() {
                 return Err(invalid(&shown, "id", "listed twice"));
             }
@@ -268,6 +278,11 @@ impl Merchants {
     /// The merchant with this id.
     pub fn get(&self, id: MerchantId) -> Option<&Merchant> {
         self.by_id.get(&id)
+    }
+
+    /// The merchant whose API login this is (the cabinet's login form names no Merchant_ID).
+    pub fn by_login(&self, login: &Login) -> Option<&Merchant> {
+        self.by_id.values().find(|m| &m.login == login)
     }
 
     /// How many merchants there are.
@@ -345,6 +360,10 @@ impl RawMerchant {
             .as_deref()
             .map(|u| value(&who, "notification_url", u))
             .transpose()?;
+        let url =
+            |field, u: &Option<String>| u.as_deref().map(|u| value(&who, field, u)).transpose();
+        let url_return_ok = url("url_return_ok", &self.url_return_ok)?;
+        let url_return_no = url("url_return_no", &self.url_return_no)?;
         let disabled = self
             .disabled_services
             .iter()
@@ -373,6 +392,8 @@ impl RawMerchant {
             order_lifetime: Duration::minutes(i64::from(self.order_lifetime_minutes)),
             time_zone,
             notification_url,
+            url_return_ok,
+            url_return_no,
             test_mode: self.test_mode,
             disabled,
         })
@@ -479,6 +500,7 @@ mod tests {
             ("daily_limit = \"1.234\"\n", "daily_limit"),
             ("disabled_services = [\"nope\"]\n", "disabled_services"),
             ("notification_url = \"ftp://x\"\n", "notification_url"),
+            ("url_return_ok = \"javascript:x\"\n", "url_return_ok"),
             ("customer_list = \"a b\"\n", "customer_list"),
         ] {
             let err = one(extra).unwrap_err().to_string();

@@ -21,6 +21,7 @@ use crate::merchants::Merchants;
 #[derive(Debug, Default)]
 struct FakeVault {
     cards: Mutex<Vec<(MerchantId, CustomerNumber, ListedCard)>>,
+    denied: Mutex<Vec<(MerchantId, CustomerNumber)>>,
 }
 
 impl SavedCards for FakeVault {
@@ -37,12 +38,13 @@ impl SavedCards for FakeVault {
             .filter(|(m, c, _)| m == merchant && c == customer)
             .map(|(_, _, card)| card.clone())
             .collect();
-        Box::pin(async move {
-            Ok(CustomerCards {
-                status: CustomerStatus::Member,
-                cards,
-            })
-        })
+        let who = (merchant.clone(), customer.clone());
+        let status = if self.denied.lock().unwrap().contains(&who) {
+            CustomerStatus::Deny
+        } else {
+            CustomerStatus::Member
+        };
+        Box::pin(async move { Ok(CustomerCards { status, cards }) })
     }
 
     fn remove<'a>(
@@ -63,6 +65,21 @@ impl SavedCards for FakeVault {
             }
         })
     }
+
+    fn set_status<'a>(
+        &'a self,
+        merchant: &'a MerchantId,
+        customer: &'a CustomerNumber,
+        status: CustomerStatus,
+    ) -> BoxFuture<'a, Result<(), ClientError>> {
+        let who = (merchant.clone(), customer.clone());
+        let mut denied = self.denied.lock().unwrap();
+        denied.retain(|d| d != &who);
+        if status == CustomerStatus::Deny {
+            denied.push(who);
+        }
+        Box::pin(async { Ok(()) })
+    }
 }
 
 use crate::one_click::SavedCards;
@@ -80,7 +97,9 @@ fn cheap_hash(password: &str) -> String {
     .to_string()
 }
 
-fn app() -> Router {
+/// The facade over two merchants (452739 with One Click and customer 1234's card, 452741),
+/// a fake vault and an engine without a network; the cabinet's tests use it too.
+pub(crate) fn app() -> Router {
     let hash = cheap_hash("Demopass2026");
     let merchants = Merchants::parse(
         &format!(
@@ -102,6 +121,7 @@ fn app() -> Router {
         ),
         active: true,
         need_cvc: true,
+        successes: 1,
     };
     vault.cards.lock().unwrap().push((
         MerchantId::parse("452739").unwrap(),

@@ -190,6 +190,7 @@ impl<'a> Rules<'a> {
                     active: !rec.card.expiry.is_expired_at(year, month),
                     card: rec.card,
                     need_cvc: true,
+                    successes: rec.successes,
                 });
             }
         }

@@ -1,0 +1,254 @@
+//! The settings screen, and the overlay it edits: what a merchant may change itself (the return
+//! URLs used when an order sends none) over what the merchants file says, effective at once and
+//! kept by a [`SettingsStore`] (the authorizer's store) so that a restart keeps it. The order
+//! integrity the merchant uses is shown, never its salt or keys.
+//!
+//! Owns the overlay's shape, its rules and its screen. A change is written before it is used and
+//! audited (which fields, never their old values' secrets). Must never show or log a salt.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use assist::integrity::OrderIntegrity;
+use assist::values::{MerchantId, ParamValue as _, Url};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::html::{csrf_field, escape};
+use super::i18n::Msg;
+use super::{posted, visit};
+use crate::Facade;
+use crate::merchants::Merchant;
+
+/// A merchant's own settings, as last saved from the cabinet; they replace the file's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantOverlay {
+    /// Whose.
+    pub merchant: u64,
+    /// Where the shopper returns after a successful payment when the order names no
+    /// `URL_RETURN_OK`.
+    pub url_return_ok: Option<String>,
+    /// Where the shopper returns after a failed payment when the order names no
+    /// `URL_RETURN_NO`.
+    pub url_return_no: Option<String>,
+}
+
+impl MerchantOverlay {
+    /// The stored form (JSON).
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads a stored overlay back.
+    pub fn decode(bytes: &[u8]) -> Result<MerchantOverlay, SettingsStoreError> {
+        serde_json::from_slice(bytes).map_err(|_| SettingsStoreError::Corrupt)
+    }
+}
+
+/// Why settings could not be kept or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsStoreError {
+    /// The store refused or failed the write (ours: disk, a closed store).
+    #[error("the settings store is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored overlay does not read back (ours: a corrupt or foreign record).
+    #[error("a stored settings overlay is corrupt")]
+    Corrupt,
+}
+
+/// Where overlays are kept; the authorizer implements it over its store.
+pub trait SettingsStore: Send + Sync + fmt::Debug {
+    /// Writes a merchant's overlay durably (replacing the one before).
+    fn save<'a>(
+        &'a self,
+        overlay: &'a MerchantOverlay,
+    ) -> BoxFuture<'a, Result<(), SettingsStoreError>>;
+}
+
+/// The return URLs in force for a merchant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReturnUrls {
+    /// After a successful payment.
+    pub ok: Option<Url>,
+    /// After a failed one.
+    pub no: Option<Url>,
+}
+
+/// Every merchant's overlay, and where they are kept.
+#[derive(Debug, Default)]
+pub(crate) struct Overlays {
+    by_merchant: RwLock<HashMap<MerchantId, MerchantOverlay>>,
+    store: Option<Arc<dyn SettingsStore>>,
+}
+
+impl Overlays {
+    /// The overlays read at start, kept in `store` from now on. One that no longer passes the
+    /// rules is dropped with a warning (the file's values apply).
+    pub(crate) fn new(store: Arc<dyn SettingsStore>, saved: Vec<MerchantOverlay>) -> Overlays {
+        let mut by_merchant = HashMap::new();
+        for o in saved {
+            if urls(&o).is_some() {
+                by_merchant.insert(MerchantId(o.merchant), o);
+            } else {
+                tracing::warn!(
+                    merchant = o.merchant,
+                    "a saved settings overlay is invalid; ignored"
+                );
+            }
+        }
+        Overlays {
+            by_merchant: RwLock::new(by_merchant),
+            store: Some(store),
+        }
+    }
+
+    /// The return URLs in force: the overlay's once one was saved, else the file's.
+    pub(crate) fn return_urls(&self, merchant: &Merchant) -> ReturnUrls {
+        let overlays = self
+            .by_merchant
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match overlays.get(&merchant.id).and_then(urls) {
+            Some(urls) => urls,
+            None => ReturnUrls {
+                ok: merchant.url_return_ok.clone(),
+                no: merchant.url_return_no.clone(),
+            },
+        }
+    }
+
+    async fn save(&self, overlay: MerchantOverlay) -> Result<(), SettingsStoreError> {
+        if let Some(store) = &self.store {
+            store.save(&overlay).await?;
+        }
+        self.by_merchant
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(MerchantId(overlay.merchant), overlay);
+        Ok(())
+    }
+}
+
+/// The overlay's URLs, if each passes the API's rule for a URL.
+fn urls(o: &MerchantOverlay) -> Option<ReturnUrls> {
+    let url = |u: &Option<String>| u.as_deref().map(Url::parse).transpose().ok();
+    Some(ReturnUrls {
+        ok: url(&o.url_return_ok)?,
+        no: url(&o.url_return_no)?,
+    })
+}
+
+/// `GET /cabinet/settings`.
+pub(crate) async fn show(
+    State(facade): State<Arc<Facade>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let visit = match visit(&facade, &headers, &uri) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let lang = visit.lang;
+    let current = facade.cabinet.settings.return_urls(visit.merchant);
+    let url_field = |id: &str, label: Msg, value: &Option<Url>| {
+        format!(
+            "<label>{}<input id=\"{id}\" name=\"{id}\" type=\"url\" maxlength=\"255\" value=\"{}\"></label>",
+            escape(lang.t(label)),
+            escape(value.as_ref().map_or("", |u| u.as_str()))
+        )
+    };
+    let integrity = match &visit.merchant.integrity {
+        OrderIntegrity::Checkvalue { .. } => escape(lang.t(Msg::IntegrityCheckvalue)),
+        OrderIntegrity::Signature { keys } => {
+            format!("{} {}", escape(lang.t(Msg::IntegritySignature)), keys.len())
+        }
+    };
+    let body = format!(
+        "<h1>{title}</h1><form class=\"card\" id=\"settings-form\" method=\"post\" action=\"/cabinet/settings\">\
+         <h2>{returns}</h2>{csrf}{ok}{no}<button id=\"save\" type=\"submit\">{save}</button></form>\
+         <section id=\"integrity\"><h2>{integrity_title}</h2><p id=\"integrity-kind\">{integrity}</p></section>",
+        title = escape(lang.t(Msg::Settings)),
+        returns = escape(lang.t(Msg::ReturnUrls)),
+        csrf = csrf_field(visit.csrf()),
+        ok = url_field("url_return_ok", Msg::ReturnOk, &current.ok),
+        no = url_field("url_return_no", Msg::ReturnNo, &current.no),
+        save = escape(lang.t(Msg::Save)),
+        integrity_title = escape(lang.t(Msg::Integrity)),
+    );
+    visit.page(StatusCode::OK, Msg::Settings, &body)
+}
+
+/// `POST /cabinet/settings`.
+pub(crate) async fn save(
+    State(facade): State<Arc<Facade>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let (visit, form) = match posted(&facade, &headers, &uri, &body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let overlay = MerchantOverlay {
+        merchant: visit.merchant.id.0,
+        url_return_ok: form.get("url_return_ok").map(str::to_owned),
+        url_return_no: form.get("url_return_no").map(str::to_owned),
+    };
+    if urls(&overlay).is_none() {
+        return visit.done("/cabinet/settings", false, visit.lang.t(Msg::BadUrl));
+    }
+    let before = facade.cabinet.settings.return_urls(visit.merchant);
+    let result = facade.cabinet.settings.save(overlay.clone()).await;
+    tracing::info!(
+        target: "audit",
+        merchant = %visit.merchant.id,
+        url_return_ok_changed = before.ok.as_ref().map(Url::as_str) != overlay.url_return_ok.as_deref(),
+        url_return_no_changed = before.no.as_ref().map(Url::as_str) != overlay.url_return_no.as_deref(),
+        ok = result.is_ok(),
+        "cabinet settings change"
+    );
+    match result {
+        Ok(()) => visit.done("/cabinet/settings", true, visit.lang.t(Msg::SettingsSaved)),
+        Err(e) => {
+            tracing::warn!(merchant = %visit.merchant.id, error = %e, "cabinet settings not saved");
+            visit.done("/cabinet/settings", false, visit.lang.t(Msg::Unavailable))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overlay_reads_back_as_written() {
+        let o = MerchantOverlay {
+            merchant: 452739,
+            url_return_ok: Some("https://shop.example/ok".into()),
+            url_return_no: None,
+        };
+        assert_eq!(MerchantOverlay::decode(&o.encode()).unwrap(), o);
+        assert!(matches!(
+            MerchantOverlay::decode(b"{\"merchant\":1,\"salt\":\"x\"}"),
+            Err(SettingsStoreError::Corrupt)
+        ));
+    }
+
+    #[test]
+    fn only_http_urls_pass() {
+        let with = |u: &str| MerchantOverlay {
+            merchant: 1,
+            url_return_ok: Some(u.into()),
+            url_return_no: None,
+        };
+        assert!(urls(&with("https://shop.example/ok?x=1")).is_some());
+        assert!(urls(&with("javascript:alert(1)")).is_none());
+        assert!(urls(&with("https://shop.example/a b")).is_none());
+    }
+}
