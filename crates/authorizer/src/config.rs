@@ -13,7 +13,7 @@ use store::EngineKind;
 use vault::tls::TlsFiles;
 use vault::{ClientOptions, ClientSecret, Credentials, SecretError, SecretSource, VaultEndpoint};
 
-use facade::{Merchants, MerchantsError};
+use facade::{CabinetOptions, Merchants, MerchantsError};
 use link::{
     AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, TlsError, TlsMaterial,
     client_config, defaults,
@@ -40,6 +40,54 @@ pub struct Settings {
     pub link: LinkSettings,
     /// `[vault]`: the two vault clients, `authorizer` and `facade`.
     pub vault: VaultSettings,
+    /// `[cabinet]`: the merchant's cabinet under `/cabinet/` on the merchant API's address.
+    pub cabinet: CabinetSettings,
+}
+
+/// `[cabinet]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CabinetSettings {
+    /// Mark the cabinet's cookies `Secure`: set it when merchants reach the cabinet over HTTPS
+    /// (a TLS-terminating proxy in front); default false, the dev default being plain HTTP on
+    /// 127.0.0.1. A request a proxy marks `X-Forwarded-Proto: https` gets `Secure` either way.
+    pub secure_cookies: bool,
+    /// Minutes a session may go unused before it is closed; default 15, must be above 0.
+    pub idle_minutes: u64,
+    /// Hours a session lives after its login however busy; default 8, must be above 0.
+    pub absolute_hours: u64,
+    /// Most sessions at once (the least recently used one is closed past it); default 10000.
+    pub max_sessions: usize,
+}
+
+impl Default for CabinetSettings {
+    fn default() -> CabinetSettings {
+        let d = facade::SessionPolicy::default();
+        CabinetSettings {
+            secure_cookies: false,
+            idle_minutes: d.idle.as_secs() / 60,
+            absolute_hours: d.absolute.as_secs() / 3600,
+            max_sessions: d.max,
+        }
+    }
+}
+
+impl CabinetSettings {
+    fn validate(self) -> Result<CabinetOptions, SettingsError> {
+        if self.idle_minutes == 0 || self.absolute_hours == 0 || self.max_sessions == 0 {
+            return Err(SettingsError::Cabinet(
+                "idle_minutes, absolute_hours and max_sessions must be above 0",
+            ));
+        }
+        Ok(CabinetOptions {
+            sessions: facade::SessionPolicy {
+                idle: Duration::from_secs(self.idle_minutes.saturating_mul(60)),
+                absolute: Duration::from_secs(self.absolute_hours.saturating_mul(3600)),
+                max: self.max_sessions,
+            },
+            secure_cookies: self.secure_cookies,
+        })
+    }
 }
 
 /// How to reach the vault, as two clients: `authorizer` (the link's reversals, the only role
@@ -156,6 +204,7 @@ impl Default for Settings {
             merchants: PathBuf::from("config/merchants.dev.toml"),
             link: LinkSettings::default(),
             vault: VaultSettings::default(),
+            cabinet: CabinetSettings::default(),
         }
     }
 }
@@ -221,6 +270,8 @@ pub struct Config {
     pub vault: VaultAccess,
     /// The vault as the `facade` client (tokenize, list, remove, grants).
     pub facade_vault: VaultAccess,
+    /// The merchant's cabinet: cookies and sessions.
+    pub cabinet: CabinetOptions,
 }
 
 /// The validated [`VaultSettings`]: everything `VaultClient::connect_with` takes.
@@ -274,6 +325,9 @@ pub enum SettingsError {
     /// without the facade's certificate.
     #[error("[vault]: {0}")]
     Vault(&'static str),
+    /// `[cabinet]` breaks a bound.
+    #[error("[cabinet]: {0}")]
+    Cabinet(&'static str),
     /// The merchants file cannot be read or a merchant's entry breaks a rule.
     #[error("{0}")]
     Merchants(#[from] MerchantsError),
@@ -290,6 +344,11 @@ impl Settings {
             path: path.to_owned(),
             source,
         })
+    }
+
+    /// The `facade` client's access alone (the operators' customer commands need nothing else).
+    pub fn facade_vault(self) -> Result<VaultAccess, SettingsError> {
+        Ok(self.vault.validate()?.1)
     }
 
     /// The typed [`Config`]: reads the link's certificates, the vault secrets and the merchants
@@ -340,6 +399,7 @@ impl Settings {
             link: link.validate()?,
             vault,
             facade_vault,
+            cabinet: self.cabinet.validate()?,
         })
     }
 }

@@ -20,6 +20,7 @@ use link::{Link, StartError};
 use orders::{Engine, EngineError, SystemClock};
 use vault::Role;
 
+use crate::cabinet_settings::StoredSettings;
 use crate::cards::VaultCards;
 use crate::config::Config;
 use crate::saved_cards::FacadeVault;
@@ -48,6 +49,9 @@ pub enum RunError {
     /// store or a stored record); an order merely unresolved (network or vault away) is retried.
     #[error("recovery of the orders in flight")]
     Recover(#[source] EngineError),
+    /// The cabinet's saved settings could not be read: ours (the store or a stored record).
+    #[error("the cabinet's saved settings")]
+    Settings(#[source] facade::SettingsStoreError),
 }
 
 /// How often expired orders time out and unconfirmed Delayed ones are auto-cancelled (the
@@ -92,7 +96,7 @@ pub async fn run(
     }
     let link = Link::start(config.link, store.clone(), Arc::new(cards))?;
     let engine = Arc::new(Engine::new(
-        store,
+        store.clone(),
         Arc::new(link.clone()),
         Arc::new(VaultSecrets::shared(facade_vault.clone(), authorizer_vault)),
         Arc::new(SystemClock),
@@ -105,12 +109,17 @@ pub async fn run(
         "http://{}",
         listeners.api.local_addr().map_err(RunError::Api)?
     );
-    let facade = Arc::new(Facade::new(
-        config.merchants,
-        Arc::new(FacadeVault(facade_vault)),
-        engine.clone(),
-        pages,
-    ));
+    let settings = StoredSettings(store.clone());
+    let saved = settings.load().map_err(RunError::Settings)?;
+    let facade = Arc::new(
+        Facade::new(
+            config.merchants,
+            Arc::new(FacadeVault(facade_vault)),
+            engine.clone(),
+            pages,
+        )
+        .with_cabinet(config.cabinet, Arc::new(settings), saved),
+    );
     tracing::info!(
         api = ?listeners.api.local_addr().ok(),
         admin = ?listeners.admin.local_addr().ok(),
