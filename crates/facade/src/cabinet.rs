@@ -203,6 +203,9 @@ impl Visit<'_> {
 }
 
 /// The signed-in merchant of a request, or the way to the login page.
+// The error is the page to answer instead, made once per request on its way out: boxing it
+// would buy nothing but an allocation.
+#[allow(clippy::result_large_err)]
 pub(crate) fn visit<'f>(
     facade: &'f Facade,
     headers: &HeaderMap,
@@ -249,6 +252,9 @@ impl Form {
 
 /// A signed-in POST whose form carries its session's CSRF token; else the page that says the
 /// form has expired (403), or the login page.
+// The error is the page to answer instead, made once per request on its way out: boxing it
+// would buy nothing but an allocation.
+#[allow(clippy::result_large_err)]
 pub(crate) fn posted<'f>(
     facade: &'f Facade,
     headers: &HeaderMap,
