@@ -77,6 +77,27 @@ impl Stack {
         self.start_authorizer().await;
     }
 
+    /// `authorizer --config <its config> customer <args>` as an operator runs it; its stdout.
+    fn operator(&self, args: &[&str]) -> String {
+        let config = self.dir.path().join("authorizer").join("authorizer.toml");
+        let (authorizer, facade) = (&self.setup.authorizer, &self.setup.facade);
+        let out = std::process::Command::new(&self.bins.authorizer)
+            .arg("--config")
+            .arg(config)
+            .arg("customer")
+            .args(args)
+            .env(authorizer.env(), authorizer.env_value())
+            .env(facade.env(), facade.env_value())
+            .output()
+            .expect("the authorizer binary runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     fn api(&self) -> SocketAddr {
         self.authorizer.as_ref().expect("running").api_addr
     }
@@ -312,4 +333,29 @@ async fn settings_take_effect_and_survive_a_restart() {
         Some("https://shop.example/thanks")
     );
     b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_deny_allow_and_remove_from_the_command_line() {
+    let stack = Stack::start().await;
+    let token = stack.saved_card("cab-4", "4111111111111111").await;
+    let who = ["--merchant", "452739", "--customer", "cab-4"];
+    let show = |stack: &Stack| stack.operator(&[&["show"][..], &who].concat());
+    let shown = show(&stack);
+    assert!(shown.contains("Member, 1 saved card(s)"), "{shown}");
+    assert!(
+        shown.contains("411111******1111") && shown.contains(&token),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("4111111111111111"),
+        "never the whole number"
+    );
+
+    stack.operator(&[&["deny"][..], &who].concat());
+    assert!(show(&stack).contains(": Deny,"));
+    stack.operator(&[&["allow"][..], &who].concat());
+    assert!(show(&stack).contains(": Member,"));
+    stack.operator(&[&["remove-card"][..], &who, &["--token", &token]].concat());
+    assert!(show(&stack).contains("0 saved card(s)"), "{}", show(&stack));
 }

@@ -323,6 +323,12 @@ impl ClientLogin {
     pub fn env(&self) -> String {
         format!("TESTKIT_VAULT_SECRET_{}", self.id.to_uppercase())
     }
+
+    /// The value of [`ClientLogin::env`] for a child this test starts itself (an operator's
+    /// command against the same vault).
+    pub fn env_value(&self) -> &str {
+        &self.secret
+    }
 }
 
 /// The vault, configured in `dir`: a SoftHSM2 token made by `vault init --dev` (which writes the
