@@ -6,7 +6,8 @@
 //! (argon2id credentials, the keyed cache of verified ones, slow-down and audit of failures),
 //! `headers` (the response header policy), `api` (path → service, method, bounded body, decode,
 //! dispatch, rendering), `one_click` (token.cfm and rem_token.cfm over [`SavedCards`]), `engine`
-//! (the order engine's services).
+//! (the order engine's services), `pages` (the shopper's payment pages under `/pay/page/` and
+//! `/pay/static/`).
 //!
 //! Owns HTTP and the Assist mapping, nothing of the protocol's syntax (the `assist` crate), of the
 //! order life cycle (the `orders` crate) or of card storage (the vault). Must never panic on
@@ -20,6 +21,7 @@ mod engine;
 pub mod headers;
 pub mod merchants;
 pub mod one_click;
+pub mod pages;
 
 use std::sync::Arc;
 
@@ -38,7 +40,9 @@ pub struct Facade {
     cards: Arc<dyn SavedCards>,
     orders: Arc<Engine>,
     /// Where the payment pages are served (`http://host:port`, no trailing slash).
-    pages: String,
+    pages_url: String,
+    /// The payment pages' own state (form key, attempt counters, cards held for 3-D Secure).
+    pages: pages::Pages,
 }
 
 impl Facade {
@@ -55,8 +59,17 @@ impl Facade {
             auth: Authenticator::new(SlowDown::default()),
             cards,
             orders,
-            pages: pages.into().trim_end_matches('/').to_owned(),
+            pages_url: pages.into().trim_end_matches('/').to_owned(),
+            pages: pages::Pages::new(None),
         }
+    }
+
+    /// The 3DS server the payment pages authenticate a first payment that saves a card with.
+    /// Without one, such a payment is declined as "3-D Secure failed" unless the order says
+    /// `disable3DS=1`.
+    pub fn with_three_ds(mut self, acs: Arc<dyn pages::ThreeDsServer>) -> Facade {
+        self.pages = pages::Pages::new(Some(acs));
+        self
     }
 
     /// The merchant directory (the authorizer's cut-off and sweep read its calendars).
