@@ -105,12 +105,15 @@ pub async fn run(
         "http://{}",
         listeners.api.local_addr().map_err(RunError::Api)?
     );
-    let facade = Arc::new(Facade::new(
-        config.merchants,
-        Arc::new(FacadeVault(facade_vault)),
-        engine.clone(),
-        pages,
-    ));
+    let facade = Arc::new(
+        Facade::new(
+            config.merchants,
+            Arc::new(FacadeVault(facade_vault)),
+            engine.clone(),
+            pages,
+        )
+        .with_three_ds(Arc::new(config.acs)),
+    );
     tracing::info!(
         api = ?listeners.api.local_addr().ok(),
         admin = ?listeners.admin.local_addr().ok(),
@@ -130,8 +133,15 @@ pub async fn run(
         recovered.unresolved > 0,
         until_stopped(stopped.clone()),
     ));
-    let api = axum::serve(listeners.api, facade.clone().router())
-        .with_graceful_shutdown(until_stopped(stopped.clone()));
+    // With the peer's address: the payment pages count failed card attempts per client.
+    let api = axum::serve(
+        listeners.api,
+        facade
+            .clone()
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(until_stopped(stopped.clone()));
     let admin = crate::admin::serve(
         listeners.admin,
         link.clone(),

@@ -488,6 +488,8 @@ pub struct AuthorizerPeers {
     pub login: ClientLogin,
     /// The `facade` client's login at the vault, passed the same way.
     pub facade: ClientLogin,
+    /// The simulator's ACS (`http://host:port`), for the payment pages' 3-D Secure.
+    pub acs_url: String,
 }
 
 impl AuthorizerPeers {
@@ -499,6 +501,7 @@ impl AuthorizerPeers {
             vault_socket: vault.socket(),
             login: vault.authorizer.clone(),
             facade: vault.facade.clone(),
+            acs_url: format!("http://{}", sim.acs_addr),
         }
     }
 }
@@ -543,6 +546,7 @@ impl AuthorizerProcess {
 admin_addr = "127.0.0.1:0"
 http_addr = "127.0.0.1:0"
 merchants = "{merchants}"
+acs_url = "{acs}"
 [link]
 certs_dir = "{certs}"
 endpoints = [{{ addr = "{iso}", server_name = "localhost" }}]
@@ -555,6 +559,7 @@ facade_client = "{facade}"
 facade_secret_env = "{facade_env}"
 "#,
             merchants = merchants.display(),
+            acs = peers.acs_url,
             facade = peers.facade.id,
             facade_env = peers.facade.env(),
             data = AuthorizerProcess::data_dir(dir).display(),
