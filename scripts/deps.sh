@@ -3,7 +3,8 @@
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
-apt_packages=(softhsm2 opensc)
+# chromium and chromium-driver: the page tests drive a real headless browser (testkit::browser).
+apt_packages=(softhsm2 opensc chromium chromium-driver)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,13 +4,14 @@
 //! config and command line every vault here runs with ([`vault`]), a plain ISO 8583 acquirer and
 //! message builders ([`iso`]), the named test cards ([`cards`]), polling ([`eventually`]),
 //! metrics scraping ([`metrics`]), a plain HTTP client for the merchant API ([`http`]) and
-//! replayable fault seeds ([`faults`]).
+//! replayable fault seeds ([`faults`]), and a headless Chromium for the pages ([`browser`]).
 //!
 //! Dev-only: production crates never depend on it (ARCHITECTURE.md). Its helpers panic on
 //! set-up failures, which is what a test wants, except where the demo's `walkthrough` binary
 //! uses them ([`processes`], [`network::link_config`]): those return errors. It must never sleep
 //! to wait for something that can be awaited or polled, and never pass a PAN to a child process.
 
+pub mod browser;
 pub mod cards;
 pub mod faults;
 pub mod http;
