@@ -271,4 +271,4 @@ impl Facade {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

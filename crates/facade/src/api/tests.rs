@@ -19,8 +19,10 @@ use super::*;
 use crate::merchants::Merchants;
 
 #[derive(Debug, Default)]
-struct FakeVault {
-    cards: Mutex<Vec<(MerchantId, CustomerNumber, ListedCard)>>,
+pub(crate) struct FakeVault {
+    pub(crate) cards: Mutex<Vec<(MerchantId, CustomerNumber, ListedCard)>>,
+    /// The status every customer has; Member when not set.
+    pub(crate) status: Mutex<Option<CustomerStatus>>,
 }
 
 impl SavedCards for FakeVault {
@@ -37,12 +39,12 @@ impl SavedCards for FakeVault {
             .filter(|(m, c, _)| m == merchant && c == customer)
             .map(|(_, _, card)| card.clone())
             .collect();
-        Box::pin(async move {
-            Ok(CustomerCards {
-                status: CustomerStatus::Member,
-                cards,
-            })
-        })
+        let status = self
+            .status
+            .lock()
+            .unwrap()
+            .unwrap_or(CustomerStatus::Member);
+        Box::pin(async move { Ok(CustomerCards { status, cards }) })
     }
 
     fn remove<'a>(
@@ -69,7 +71,7 @@ use crate::one_click::SavedCards;
 
 const TOKEN: &str = "B092E5A1-57BD-46E6-F380-7D5EC7730578";
 
-fn cheap_hash(password: &str) -> String {
+pub(crate) fn cheap_hash(password: &str) -> String {
     argon2::Argon2::new(
         argon2::Algorithm::Argon2id,
         argon2::Version::V0x13,
@@ -201,7 +203,7 @@ impl orders::CardSecrets for NoSecrets {
 }
 
 /// An engine over a store of its own (kept for the test's life by leaking its directory).
-fn offline_engine() -> Arc<orders::Engine> {
+pub(crate) fn offline_engine() -> Arc<orders::Engine> {
     let dir = tempfile::tempdir().unwrap().keep();
     let store = store::Store::open(store::EngineKind::Redb, &dir.join("orders.redb")).unwrap();
     Arc::new(orders::Engine::new(
