@@ -137,17 +137,39 @@ struct Running {
 
 impl Running {
     /// Starts `command` and returns it with the first line it printed on stdout; the rest of its
-    /// stdout is drained so that it can never block on a full pipe.
+    /// stdout is drained so that it can never block on a full pipe. Its log (stderr) goes to ours
+    /// and is also appended to `log`, so that a test can read what a process logged (the card
+    /// data leak test greps it).
     async fn start(
         name: &'static str,
         mut command: Command,
+        log: &Path,
     ) -> Result<(Running, String), ProcessError> {
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .await
+            .map_err(io(format!("open {}", log.display())))?;
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(io(format!("start {name}")))?;
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt as _;
+                let mut lines = BufReader::new(stderr).lines();
+                let mut ours = tokio::io::stderr();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let line = format!("{line}\n");
+                    let _ = file.write_all(line.as_bytes()).await;
+                    let _ = ours.write_all(line.as_bytes()).await;
+                }
+                let _ = file.flush().await;
+            });
+        }
         let stdout = child.stdout.take().ok_or(ProcessError::NotReady { name })?;
         let mut lines = BufReader::new(stdout).lines();
         let running = Running { name, child };
@@ -251,7 +273,8 @@ impl SimulatorProcess {
             .arg("--ledger")
             .arg(&ledger_file)
             .env("RUST_LOG", log_filter());
-        let (running, line) = Running::start("simulator", command).await?;
+        let (running, line) =
+            Running::start("simulator", command, &dir.join("simulator.log")).await?;
         let Some(simulator::Ready {
             iso: iso_addr,
             acs: acs_addr,
@@ -441,7 +464,8 @@ impl VaultSetup {
     pub async fn serve(&self) -> Result<VaultProcess, ProcessError> {
         let mut command = self.command();
         command.arg("serve");
-        let (running, line) = Running::start("vault", command).await?;
+        let (running, line) =
+            Running::start("vault", command, &self.dir.join("vault.log")).await?;
         if vault::Ready::parse(&line).is_none() {
             return Err(ProcessError::BadReadyLine {
                 name: "vault",
@@ -579,7 +603,8 @@ facade_secret_env = "{facade_env}"
             .env(peers.login.env(), peers.login.secret.as_str())
             .env(peers.facade.env(), peers.facade.secret.as_str())
             .env("RUST_LOG", log_filter());
-        let (running, line) = Running::start("authorizer", command).await?;
+        let (running, line) =
+            Running::start("authorizer", command, &dir.join("authorizer.log")).await?;
         let Some(authorizer::Ready {
             api: api_addr,
             admin: admin_addr,
