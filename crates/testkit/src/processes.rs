@@ -464,8 +464,7 @@ impl VaultSetup {
     pub async fn serve(&self) -> Result<VaultProcess, ProcessError> {
         let mut command = self.command();
         command.arg("serve");
-        let (running, line) =
-            Running::start("vault", command, &self.dir.join("vault.log")).await?;
+        let (running, line) = Running::start("vault", command, &self.dir.join("vault.log")).await?;
         if vault::Ready::parse(&line).is_none() {
             return Err(ProcessError::BadReadyLine {
                 name: "vault",
