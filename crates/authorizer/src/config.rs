@@ -13,6 +13,7 @@ use store::EngineKind;
 use vault::tls::TlsFiles;
 use vault::{ClientOptions, ClientSecret, Credentials, SecretError, SecretSource, VaultEndpoint};
 
+use facade::pages::{BadAcsUrl, HttpAcs};
 use facade::{CabinetOptions, Merchants, MerchantsError};
 use link::{
     AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, TlsError, TlsMaterial,
@@ -40,6 +41,10 @@ pub struct Settings {
     pub link: LinkSettings,
     /// `[vault]`: the two vault clients, `authorizer` and `facade`.
     pub vault: VaultSettings,
+    /// The 3-D Secure ACS the payment pages authenticate a first payment that saves a card with
+    /// (its JSON API server to server, and the browser's challenge page); plain
+    /// `http://host:port`; default the dev simulator's, `http://127.0.0.1:8584`.
+    pub acs_url: String,
     /// `[cabinet]`: the merchant's cabinet under `/cabinet/` on the merchant API's address.
     pub cabinet: CabinetSettings,
 }
@@ -204,6 +209,7 @@ impl Default for Settings {
             merchants: PathBuf::from("config/merchants.dev.toml"),
             link: LinkSettings::default(),
             vault: VaultSettings::default(),
+            acs_url: "http://127.0.0.1:8584".into(),
             cabinet: CabinetSettings::default(),
         }
     }
@@ -270,6 +276,8 @@ pub struct Config {
     pub vault: VaultAccess,
     /// The vault as the `facade` client (tokenize, list, remove, grants).
     pub facade_vault: VaultAccess,
+    /// The payment pages' 3DS server side of the ACS.
+    pub acs: HttpAcs,
     /// The merchant's cabinet: cookies and sessions.
     pub cabinet: CabinetOptions,
 }
@@ -331,6 +339,9 @@ pub enum SettingsError {
     /// The merchants file cannot be read or a merchant's entry breaks a rule.
     #[error("{0}")]
     Merchants(#[from] MerchantsError),
+    /// `acs_url` is not `http://host[:port]`.
+    #[error("acs_url: {0}")]
+    Acs(#[from] BadAcsUrl),
 }
 
 impl Settings {
@@ -390,6 +401,7 @@ impl Settings {
         };
         link.saf_retry_interval = ms(l.saf_retry_interval_ms);
         let (vault, facade_vault) = self.vault.validate()?;
+        let acs = HttpAcs::new(&self.acs_url)?;
         Ok(Config {
             data_dir: self.data_dir,
             store_engine: self.store_engine,
@@ -399,6 +411,7 @@ impl Settings {
             link: link.validate()?,
             vault,
             facade_vault,
+            acs,
             cabinet: self.cabinet.validate()?,
         })
     }
@@ -501,6 +514,7 @@ mod tests {
         assert_eq!(s.link.connections, 4);
         assert_eq!(s.link.endpoints[0].addr, "127.0.0.1:8583");
         assert_eq!(s.admin_addr.port(), 9090);
+        assert_eq!(s.acs_url, "http://127.0.0.1:8584");
         assert!(toml::from_str::<Settings>("[link]\nconections = 4\n").is_err());
     }
 

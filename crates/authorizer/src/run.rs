@@ -118,6 +118,7 @@ pub async fn run(
             engine.clone(),
             pages,
         )
+        .with_three_ds(Arc::new(config.acs))
         .with_cabinet(config.cabinet, Arc::new(settings), saved),
     );
     tracing::info!(
@@ -139,8 +140,15 @@ pub async fn run(
         recovered.unresolved > 0,
         until_stopped(stopped.clone()),
     ));
-    let api = axum::serve(listeners.api, facade.clone().router())
-        .with_graceful_shutdown(until_stopped(stopped.clone()));
+    // With the peer's address: the payment pages count failed card attempts per client.
+    let api = axum::serve(
+        listeners.api,
+        facade
+            .clone()
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(until_stopped(stopped.clone()));
     let admin = crate::admin::serve(
         listeners.admin,
         link.clone(),

@@ -222,7 +222,7 @@ pub(crate) fn visit<'f>(
     Ok(Visit {
         facade,
         merchant,
-        lang: Lang::of(headers),
+        lang: Lang::of_request(headers),
         session,
         active,
         here: uri

@@ -216,11 +216,11 @@ pub(crate) fn refusal(e: EngineError) -> Fault {
 }
 
 impl Facade {
-    /// The payment page of an order (served by the payment pages, a later issue).
+    /// The payment page of an order.
     fn page_url(&self, order: &OrderRecord) -> Result<String, Fault> {
         Ok(format!(
             "{}/pay/page/{}",
-            self.pages,
+            self.pages_url,
             answers::billnumber(order.bill)?
         ))
     }

@@ -6,7 +6,9 @@
 //! (argon2id credentials, the keyed cache of verified ones, slow-down and audit of failures),
 //! `headers` (the response header policy), `api` (path → service, method, bounded body, decode,
 //! dispatch, rendering), `one_click` (token.cfm and rem_token.cfm over [`SavedCards`]), `engine`
-//! (the order engine's services), `cabinet` (the merchant's cabinet under `/cabinet/`).
+//! (the order engine's services), `pages` (the shopper's payment pages under `/pay/page/` and
+//! `/pay/static/`), `cabinet` (the merchant's cabinet under `/cabinet/`), `html` (what the two
+//! share: escaping, the page language, amounts).
 //!
 //! Owns HTTP and the Assist mapping, nothing of the protocol's syntax (the `assist` crate), of the
 //! order life cycle (the `orders` crate) or of card storage (the vault). Must never panic on
@@ -19,8 +21,10 @@ pub mod auth;
 pub mod cabinet;
 mod engine;
 pub mod headers;
+mod html;
 pub mod merchants;
 pub mod one_click;
+pub mod pages;
 
 use std::sync::Arc;
 
@@ -42,7 +46,9 @@ pub struct Facade {
     cards: Arc<dyn SavedCards>,
     orders: Arc<Engine>,
     /// Where the payment pages are served (`http://host:port`, no trailing slash).
-    pages: String,
+    pages_url: String,
+    /// The payment pages' own state (form key, attempt counters, cards held for 3-D Secure).
+    pages: pages::Pages,
     /// The merchant's cabinet: sessions and the settings' overlay.
     cabinet: cabinet::Cabinet,
 }
@@ -61,9 +67,18 @@ impl Facade {
             auth: Authenticator::new(SlowDown::default()),
             cards,
             orders,
-            pages: pages.into().trim_end_matches('/').to_owned(),
+            pages_url: pages.into().trim_end_matches('/').to_owned(),
+            pages: pages::Pages::new(None),
             cabinet: cabinet::Cabinet::new(CabinetOptions::default(), Default::default()),
         }
+    }
+
+    /// The 3DS server the payment pages authenticate a first payment that saves a card with.
+    /// Without one, such a payment is declined as "3-D Secure failed" unless the order says
+    /// `disable3DS=1`.
+    pub fn with_three_ds(mut self, acs: Arc<dyn pages::ThreeDsServer>) -> Facade {
+        self.pages = pages::Pages::new(Some(acs));
+        self
     }
 
     /// The cabinet served with `options`, its settings kept in `store`, starting from the

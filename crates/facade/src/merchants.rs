@@ -13,7 +13,7 @@ use std::path::Path;
 
 use assist::integrity::{MerchantKey, OrderIntegrity};
 use assist::requests::Service;
-use assist::values::{Amount, Currency, Login, MerchantId, ParamValue, Url};
+use assist::values::{Amount, Currency, Language, Login, MerchantId, ParamValue, Url};
 use serde::Deserialize;
 use time::{Duration, Time, UtcOffset};
 
@@ -95,6 +95,10 @@ struct RawMerchant {
     test_mode: bool,
     #[serde(default)]
     disabled_services: Vec<String>,
+    #[serde(default = "ru")]
+    language: String,
+    #[serde(default)]
+    frame_ancestors: Vec<String>,
 }
 
 fn one() -> u32 {
@@ -102,6 +106,9 @@ fn one() -> u32 {
 }
 fn rub() -> String {
     "RUB".into()
+}
+fn ru() -> String {
+    "RU".into()
 }
 fn midnight() -> String {
     "00:00".into()
@@ -177,6 +184,10 @@ pub struct Merchant {
     pub url_return_no: Option<Url>,
     /// Test mode: never reaches the live network.
     pub test_mode: bool,
+    /// The payment pages' language when an order does not name one.
+    pub language: Language,
+    /// Origins allowed to frame the payment pages (CSP `frame-ancestors`); empty: none may.
+    pub frame_ancestors: Vec<String>,
     disabled: Vec<Service>,
 }
 
@@ -374,6 +385,17 @@ impl RawMerchant {
                     .ok_or_else(|| bad("disabled_services", "unknown service name"))
             })
             .collect::<Result<_, _>>()?;
+        let language: Language = value(&who, "language", &self.language)?;
+        if let Some(bad_origin) = self.frame_ancestors.iter().find(|o| !is_frame_source(o)) {
+            return Err(bad(
+                "frame_ancestors",
+                if bad_origin.is_empty() {
+                    "an origin must not be empty"
+                } else {
+                    "each must be 'self' or an http(s) origin without path, space or ';'"
+                },
+            ));
+        }
         Ok(Merchant {
             id,
             vault_id,
@@ -395,9 +417,29 @@ impl RawMerchant {
             url_return_ok,
             url_return_no,
             test_mode: self.test_mode,
+            language,
+            frame_ancestors: self.frame_ancestors,
             disabled,
         })
     }
+}
+
+/// A CSP source a merchant may name in `frame-ancestors`: `'self'` or a scheme and host (with an
+/// optional port), so that nothing it writes can end the directive or add another.
+fn is_frame_source(s: &str) -> bool {
+    if s == "'self'" {
+        return true;
+    }
+    let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'*'))
 }
 
 /// A value checked by the same rule as the API's parameter of that type.
@@ -502,6 +544,11 @@ mod tests {
             ("notification_url = \"ftp://x\"\n", "notification_url"),
             ("url_return_ok = \"javascript:x\"\n", "url_return_ok"),
             ("customer_list = \"a b\"\n", "customer_list"),
+            ("language = \"DE\"\n", "language"),
+            (
+                "frame_ancestors = [\"https://shop.test; script-src *\"]\n",
+                "frame_ancestors",
+            ),
         ] {
             let err = one(extra).unwrap_err().to_string();
             assert!(

@@ -19,9 +19,12 @@ use super::*;
 use crate::merchants::Merchants;
 
 #[derive(Debug, Default)]
-struct FakeVault {
-    cards: Mutex<Vec<(MerchantId, CustomerNumber, ListedCard)>>,
-    denied: Mutex<Vec<(MerchantId, CustomerNumber)>>,
+pub(crate) struct FakeVault {
+    pub(crate) cards: Mutex<Vec<(MerchantId, CustomerNumber, ListedCard)>>,
+    /// The status every customer has; Member when not set.
+    pub(crate) status: Mutex<Option<CustomerStatus>>,
+    /// Customers set to Deny one by one (the cabinet's tests).
+    pub(crate) denied: Mutex<Vec<(MerchantId, CustomerNumber)>>,
 }
 
 impl SavedCards for FakeVault {
@@ -42,7 +45,10 @@ impl SavedCards for FakeVault {
         let status = if self.denied.lock().unwrap().contains(&who) {
             CustomerStatus::Deny
         } else {
-            CustomerStatus::Member
+            self.status
+                .lock()
+                .unwrap()
+                .unwrap_or(CustomerStatus::Member)
         };
         Box::pin(async move { Ok(CustomerCards { status, cards }) })
     }
@@ -86,7 +92,7 @@ use crate::one_click::SavedCards;
 
 const TOKEN: &str = "B092E5A1-57BD-46E6-F380-7D5EC7730578";
 
-fn cheap_hash(password: &str) -> String {
+pub(crate) fn cheap_hash(password: &str) -> String {
     argon2::Argon2::new(
         argon2::Algorithm::Argon2id,
         argon2::Version::V0x13,
@@ -221,7 +227,7 @@ impl orders::CardSecrets for NoSecrets {
 }
 
 /// An engine over a store of its own (kept for the test's life by leaking its directory).
-fn offline_engine() -> Arc<orders::Engine> {
+pub(crate) fn offline_engine() -> Arc<orders::Engine> {
     let dir = tempfile::tempdir().unwrap().keep();
     let store = store::Store::open(store::EngineKind::Redb, &dir.join("orders.redb")).unwrap();
     Arc::new(orders::Engine::new(

@@ -3,7 +3,7 @@
 //! no script at all and only our own style sheet), and the one style sheet.
 //!
 //! Owns the markup's frame and the ids the browser tests rely on. Every value that is not a
-//! literal of the cabinet goes through [`escape`]. Must never render an inline script or style,
+//! literal of the cabinet goes through [`escape`] (shared with the payment pages in `crate::html`). Must never render an inline script or style,
 //! a third-party URL, or a card number beyond its BIN and last four digits.
 
 use std::fmt::Write as _;
@@ -19,21 +19,7 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-ac
 
 const CSS: &str = include_str!("cabinet.css");
 
-/// `s` safe inside element content and quoted attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use crate::html::{amount, decimal, escape};
 
 /// `s` as one query-string value.
 pub(crate) fn query_value(s: &str) -> String {
@@ -50,11 +36,6 @@ pub(crate) struct Chrome<'a> {
     pub(crate) csrf: Option<&'a str>,
     /// The path of this page (the language switch comes back to it).
     pub(crate) here: &'a str,
-}
-
-/// `minor` units as a merchant reads them.
-pub(crate) fn amount(lang: Lang, minor: u64) -> String {
-    format!("{}{}{:02}", minor / 100, lang.decimal(), minor % 100)
 }
 
 /// A whole page: the layout around `body`.
@@ -154,23 +135,4 @@ pub(crate) async fn css() -> Response {
         CSS,
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn markup_and_quotes_are_escaped() {
-        assert_eq!(
-            escape("<a href=\"x\" title='y'>&</a>"),
-            "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
-        );
-    }
-
-    #[test]
-    fn amounts_use_the_languages_separator() {
-        assert_eq!(amount(Lang::Ru, 123_405), "1234,05");
-        assert_eq!(amount(Lang::En, 7), "0.07");
-    }
 }

@@ -11,24 +11,10 @@ use axum::http::header::ACCEPT_LANGUAGE;
 /// The cookie that keeps the merchant's choice.
 pub(crate) const LANG_COOKIE: &str = "cabinet_lang";
 
-/// A page's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Lang {
-    /// Russian.
-    Ru,
-    /// English.
-    En,
-}
+pub(crate) use crate::html::Lang;
 
 impl Lang {
-    /// The `lang` attribute, the cookie's value and the switch's path segment.
-    pub(crate) fn code(self) -> &'static str {
-        match self {
-            Lang::Ru => "ru",
-            Lang::En => "en",
-        }
-    }
-
+    /// The language of a `lang` attribute, the cookie's value, the switch's path segment.
     pub(crate) fn from_code(code: &str) -> Option<Lang> {
         match code {
             "ru" => Some(Lang::Ru),
@@ -47,7 +33,7 @@ impl Lang {
 
     /// The merchant's choice, else the first of Russian and English the browser asks for (in its
     /// order; q-values are rarely anything but decreasing), else Russian.
-    pub(crate) fn of(headers: &HeaderMap) -> Lang {
+    pub(crate) fn of_request(headers: &HeaderMap) -> Lang {
         let chosen = super::cookie(headers, LANG_COOKIE).and_then(|v| Lang::from_code(&v));
         chosen
             .or_else(|| {
@@ -63,14 +49,6 @@ impl Lang {
                     .next()
             })
             .unwrap_or(Lang::Ru)
-    }
-
-    /// The decimal separator of amounts.
-    pub(crate) fn decimal(self) -> char {
-        match self {
-            Lang::Ru => ',',
-            Lang::En => '.',
-        }
     }
 
     /// A sentence in this language.
@@ -209,19 +187,22 @@ mod tests {
     #[test]
     fn the_merchants_choice_wins_over_the_browser() {
         let h = headers(&[("cookie", "cabinet_lang=en"), ("accept-language", "ru-RU")]);
-        assert_eq!(Lang::of(&h), Lang::En);
+        assert_eq!(Lang::of_request(&h), Lang::En);
     }
 
     #[test]
     fn the_browser_language_is_taken_when_known_else_russian() {
         assert_eq!(
-            Lang::of(&headers(&[(
+            Lang::of_request(&headers(&[(
                 "accept-language",
                 "de-DE,en-GB;q=0.8,ru;q=0.5"
             )])),
             Lang::En
         );
-        assert_eq!(Lang::of(&headers(&[("accept-language", "de")])), Lang::Ru);
-        assert_eq!(Lang::of(&HeaderMap::new()), Lang::Ru);
+        assert_eq!(
+            Lang::of_request(&headers(&[("accept-language", "de")])),
+            Lang::Ru
+        );
+        assert_eq!(Lang::of_request(&HeaderMap::new()), Lang::Ru);
     }
 }

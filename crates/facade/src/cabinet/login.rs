@@ -40,7 +40,7 @@ pub(crate) async fn form(
 
 /// The login form with a fresh token (in its cookie and its hidden field).
 fn login_page(facade: &Facade, headers: &HeaderMap, status: StatusCode, wrong: bool) -> Response {
-    let lang = Lang::of(headers);
+    let lang = Lang::of_request(headers);
     let token = random_hex();
     let chrome = Chrome {
         lang,
@@ -84,7 +84,7 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let lang = Lang::of(&headers);
+    let lang = Lang::of_request(&headers);
     let form = Form::parse(&body);
     let expected = super::cookie(&headers, LOGIN_COOKIE).map(zeroize::Zeroizing::new);
     let genuine = match (&expected, form.get("csrf")) {

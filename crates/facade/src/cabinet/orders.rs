@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use assist::values::{Amount, Currency, ParamValue as _};
+use assist::values::{Amount, ParamValue as _};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -22,7 +22,7 @@ use orders::{
 };
 use time::{Date, Month, OffsetDateTime, Time, UtcOffset};
 
-use super::html::{amount, escape, query_value};
+use super::html::{amount, decimal, escape, query_value};
 use super::i18n::{Lang, Msg};
 use super::session::random_hex;
 use super::{Form, Visit, posted, visit};
@@ -275,8 +275,7 @@ fn when(t: Timestamp, zone: UtcOffset) -> String {
 }
 
 fn money(lang: Lang, minor: u64, currency: link::Currency) -> String {
-    let alpha = Currency::from_numeric(currency.code()).map_or("", |c| c.alpha());
-    format!("{} {alpha}", amount(lang, minor))
+    escape(&amount(lang, minor, currency.code()))
 }
 
 /// `411111******1111 VISA 12/30`, or nothing before a card is known.
@@ -441,7 +440,7 @@ fn actions(visit: &Visit<'_>, o: &OrderRecord) -> String {
             bill = o.bill,
             title = escape(lang.t(Msg::ChargeTitle)),
             label = escape(lang.t(Msg::ChargeAmount)),
-            full = escape(&amount(lang, o.authorized)),
+            full = escape(&decimal(lang, o.authorized)),
             button = escape(lang.t(Msg::ChargeButton)),
         );
     }
@@ -459,7 +458,7 @@ fn actions(visit: &Visit<'_>, o: &OrderRecord) -> String {
                 "<label>{}<input id=\"cancel-amount\" name=\"amount\" inputmode=\"decimal\" \
                  placeholder=\"{}\"></label>",
                 escape(lang.t(Msg::CancelAmount)),
-                escape(&amount(lang, left)),
+                escape(&decimal(lang, left)),
             )
         };
         let _ = write!(

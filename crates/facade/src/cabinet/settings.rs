@@ -240,6 +240,38 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn the_files_urls_apply_until_the_merchant_saves_its_own() {
+        let merchants = crate::Merchants::parse(
+            "[[merchants]]\nid = \"1\"\nname = \"n\"\nlogin = \"login_one\"\n\
+             password_hash = \"$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$0m1jCTGqeKwl7TbbszBs1A\"\n\
+             checkvalue_salt = \"s\"\nurl_return_ok = \"https://file.example/ok\"\n",
+            "t",
+        )
+        .unwrap();
+        let m = merchants.get(MerchantId(1)).unwrap();
+        let overlays = Overlays::default();
+        let from_file = overlays.return_urls(m);
+        assert_eq!(
+            from_file.ok.map(|u| u.to_string()).as_deref(),
+            Some("https://file.example/ok")
+        );
+        overlays
+            .save(MerchantOverlay {
+                merchant: 1,
+                url_return_ok: None,
+                url_return_no: Some("https://shop.example/no".into()),
+            })
+            .await
+            .unwrap();
+        let saved = overlays.return_urls(m);
+        assert_eq!(saved.ok, None, "cleared in the cabinet");
+        assert_eq!(
+            saved.no.map(|u| u.to_string()).as_deref(),
+            Some("https://shop.example/no")
+        );
+    }
+
     #[test]
     fn only_http_urls_pass() {
         let with = |u: &str| MerchantOverlay {
