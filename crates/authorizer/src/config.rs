@@ -19,6 +19,7 @@ use link::{
     AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, TlsError, TlsMaterial,
     client_config, defaults,
 };
+use outbox::{HttpConfig, HttpDeliver, OutboxConfig, RetrySchedule};
 
 /// The file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +48,8 @@ pub struct Settings {
     pub acs_url: String,
     /// `[cabinet]`: the merchant's cabinet under `/cabinet/` on the merchant API's address.
     pub cabinet: CabinetSettings,
+    /// `[notifications]`: how result notifications reach the merchants' servers.
+    pub notifications: NotificationSettings,
 }
 
 /// `[cabinet]` as written.
@@ -77,6 +80,49 @@ impl Default for CabinetSettings {
     }
 }
 
+/// `[notifications]` as written, in milliseconds; every key has a default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationSettings {
+    /// The waits after each failed try; default 1, 5, 10, 20 and 40 minutes then four hourly
+    /// ones (ten tries over about 5 h 15 min; the spec asks for at least 8 over at least 4 h).
+    pub retry_ms: Vec<u64>,
+    /// TCP connect plus TLS handshake; default 5000.
+    pub connect_timeout_ms: u64,
+    /// A whole try, connect to the last byte of the answer; default 30000.
+    pub timeout_ms: u64,
+    /// The ports a notification URL may use; default 80, 443, 8080 and 8443 (the spec's).
+    /// Tests add the port their merchant server was given.
+    pub allowed_ports: Vec<u16>,
+    /// A CA certificate (PEM) trusted besides the public roots, for a dev merchant's HTTPS; none
+    /// by default.
+    pub ca_file: Option<PathBuf>,
+    /// Tries in flight for one merchant at most; default 4.
+    pub per_merchant: usize,
+    /// Tries in flight at most; default 64.
+    pub total: usize,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> NotificationSettings {
+        let o = OutboxConfig::default();
+        let h = HttpConfig::default();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        NotificationSettings {
+            retry_ms: (1..o.schedule.tries())
+                .filter_map(|t| o.schedule.after_try(u32::try_from(t).ok()?))
+                .map(ms)
+                .collect(),
+            connect_timeout_ms: ms(h.connect_timeout),
+            timeout_ms: ms(h.total_timeout),
+            allowed_ports: h.allowed_ports,
+            ca_file: None,
+            per_merchant: o.per_merchant,
+            total: o.total,
+        }
+    }
+}
+
 impl CabinetSettings {
     fn validate(self) -> Result<CabinetOptions, SettingsError> {
         if self.idle_minutes == 0 || self.absolute_hours == 0 || self.max_sessions == 0 {
@@ -91,6 +137,57 @@ impl CabinetSettings {
                 max: self.max_sessions,
             },
             secure_cookies: self.secure_cookies,
+        })
+    }
+}
+
+/// The validated `[notifications]`.
+#[derive(Debug)]
+pub struct Notifications {
+    /// The delivery loop's schedule and bounds.
+    pub outbox: OutboxConfig,
+    /// The HTTP(S) client, with its roots loaded.
+    pub deliver: HttpDeliver,
+}
+
+impl NotificationSettings {
+    fn validate(self) -> Result<Notifications, SettingsError> {
+        let bad = SettingsError::Notifications;
+        if self.connect_timeout_ms == 0 || self.timeout_ms == 0 {
+            return Err(bad(
+                "connect_timeout_ms and timeout_ms must be above 0".into()
+            ));
+        }
+        if self.per_merchant == 0 || self.total < self.per_merchant {
+            return Err(bad(
+                "per_merchant must be above 0 and total at least per_merchant".into(),
+            ));
+        }
+        if self.allowed_ports.is_empty() {
+            return Err(bad("allowed_ports must name at least one port".into()));
+        }
+        let schedule = RetrySchedule::new(
+            self.retry_ms
+                .iter()
+                .copied()
+                .map(Duration::from_millis)
+                .collect(),
+        )
+        .map_err(|e| bad(format!("retry_ms: {e}")))?;
+        let deliver = HttpDeliver::new(HttpConfig {
+            allowed_ports: self.allowed_ports,
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            total_timeout: Duration::from_millis(self.timeout_ms),
+            extra_ca: self.ca_file,
+        })
+        .map_err(|e| bad(e.to_string()))?;
+        Ok(Notifications {
+            outbox: OutboxConfig {
+                schedule,
+                per_merchant: self.per_merchant,
+                total: self.total,
+            },
+            deliver,
         })
     }
 }
@@ -211,6 +308,7 @@ impl Default for Settings {
             vault: VaultSettings::default(),
             acs_url: "http://127.0.0.1:8584".into(),
             cabinet: CabinetSettings::default(),
+            notifications: NotificationSettings::default(),
         }
     }
 }
@@ -280,6 +378,8 @@ pub struct Config {
     pub acs: HttpAcs,
     /// The merchant's cabinet: cookies and sessions.
     pub cabinet: CabinetOptions,
+    /// Result notifications.
+    pub notifications: Notifications,
 }
 
 /// The validated [`VaultSettings`]: everything `VaultClient::connect_with` takes.
@@ -342,6 +442,9 @@ pub enum SettingsError {
     /// `acs_url` is not `http://host[:port]`.
     #[error("acs_url: {0}")]
     Acs(#[from] BadAcsUrl),
+    /// `[notifications]` breaks a rule (a bound, the retry schedule, the CA file).
+    #[error("[notifications]: {0}")]
+    Notifications(String),
 }
 
 impl Settings {
@@ -402,6 +505,7 @@ impl Settings {
         link.saf_retry_interval = ms(l.saf_retry_interval_ms);
         let (vault, facade_vault) = self.vault.validate()?;
         let acs = HttpAcs::new(&self.acs_url)?;
+        let notifications = self.notifications.validate()?;
         Ok(Config {
             data_dir: self.data_dir,
             store_engine: self.store_engine,
@@ -413,6 +517,7 @@ impl Settings {
             facade_vault,
             acs,
             cabinet: self.cabinet.validate()?,
+            notifications,
         })
     }
 }
@@ -550,6 +655,28 @@ mod tests {
         assert!(
             matches!(facade.credentials, Credentials::Secret { client, .. } if client == "facade")
         );
+    }
+
+    #[test]
+    fn notifications_default_to_the_spec_and_refuse_bad_bounds() {
+        let n = NotificationSettings::default();
+        assert_eq!(n.allowed_ports, vec![80, 443, 8080, 8443]);
+        assert!(n.retry_ms.len() + 1 >= 8);
+        assert!(n.retry_ms.iter().sum::<u64>() >= 4 * 3_600_000);
+        let n = n.validate().unwrap();
+        assert_eq!(n.outbox.schedule, RetrySchedule::default());
+        for bad in [
+            "retry_ms = []\n",
+            "retry_ms = [0]\n",
+            "timeout_ms = 0\n",
+            "per_merchant = 8\ntotal = 4\n",
+            "allowed_ports = []\n",
+            "ca_file = \"/nonexistent-ca.pem\"\n",
+        ] {
+            let s: NotificationSettings = toml::from_str(bad).unwrap();
+            let err = s.validate().unwrap_err().to_string();
+            assert!(err.starts_with("[notifications]"), "{bad}: {err}");
+        }
     }
 
     #[test]

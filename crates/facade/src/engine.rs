@@ -1,7 +1,8 @@
 //! The engine services (order.cfm, payrequest.cfm, tokenpay.cfm, rp.cfm, charge.cfm,
 //! cancel.cfm/wscancel.cfm, orderstate.cfm, orderresult.cfm): each typed request becomes one
 //! call of the order engine (`requests`) and its result one `assist` answer (`answers`); a
-//! refusal is the engine's `RequestError::codes()`.
+//! refusal is the engine's `RequestError::codes()`. The outbox's result notifications are
+//! rendered here too ([`outbox::Render`]), from the same answer model.
 //!
 //! Owns that mapping and nothing else: authentication and integrity are checked before a request
 //! gets here, and the engine owns every rule of the order life cycle. Must never put a card
@@ -17,6 +18,7 @@ use assist::requests::{
     RecurrentRequest, TokenPayRequest,
 };
 use orders::{EngineError, OrderRecord, RequestError};
+use outbox::RenderError;
 use time::OffsetDateTime;
 
 use crate::Facade;
@@ -212,6 +214,42 @@ pub(crate) fn refusal(e: EngineError) -> Fault {
             tracing::warn!(error = %e, "engine call failed");
             Fault::internal()
         }
+    }
+}
+
+/// Result notifications are rendered here, when they are sent: from the order as stored and the
+/// merchant's entry as it is now (its URL, salt, test mode).
+impl outbox::Render for Facade {
+    fn render(&self, notice: &outbox::Notice) -> Result<outbox::Request, RenderError> {
+        let gone = |what: &str| RenderError::Gone(format!("the {what} is not there any more"));
+        let merchant = card::MerchantId::parse(&notice.merchant)
+            .ok()
+            .and_then(|id| self.merchants.by_vault_id(&id))
+            .ok_or_else(|| gone("merchant"))?;
+        let url = merchant
+            .notification_url
+            .as_ref()
+            .ok_or(RenderError::NoUrl)?;
+        let bill = orders::BillNumber::new(notice.id.bill).ok_or_else(|| gone("order"))?;
+        let order = match self.orders.order(&merchant.vault_id, bill) {
+            Ok(order) => order,
+            Err(EngineError::Request(_)) => return Err(gone("order")),
+            Err(e) => {
+                tracing::warn!(error = %e, "a notification's order could not be read");
+                return Err(RenderError::Internal("the order could not be read".into()));
+            }
+        };
+        let notification = answer(merchant)
+            .notification(&order, notice.id.operation)
+            .map_err(|_| gone("operation"))?;
+        Ok(outbox::Request {
+            url: url.as_str().to_owned(),
+            form: notification
+                .form()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+        })
     }
 }
 

@@ -44,7 +44,7 @@ pub use model::{
     OrderRecord, OrderState, PaymentMeans, Transaction, TurnoverBooking, TxnPurpose, TxnState,
 };
 pub use secrets::{CardSecrets, ListedCard, NewCard, ResolvedCard, SecretsUnavailable};
-pub use settings::{MOSCOW, MerchantSettings, TurnoverLimits};
+pub use settings::{MOSCOW, MerchantSettings, Notifications, SettingsLookup, TurnoverLimits};
 pub use state::{
     AfterCancel, Approved, Canceled, Captured, Charged, Declined, Delayed, InProcess, Lifecycle,
     PartialCanceled, PartialDelayed, Timeout,

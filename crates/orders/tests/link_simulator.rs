@@ -471,7 +471,7 @@ async fn a_payment_answered_by_the_network_but_lost_by_a_crash_is_reversed_on_re
         engine.order(&w.m.id, bill).unwrap().state,
         OrderState::InProcess
     );
-    let report = engine.recover().await.unwrap();
+    let report = engine.recover(&|_| None).await.unwrap();
     assert_eq!(report.payments_reversed, 1);
     let o = engine.order(&w.m.id, bill).unwrap();
     assert_eq!(o.state, OrderState::Declined);

@@ -14,7 +14,7 @@ use crate::integrity::AnswerIntegrity;
 use crate::requests::Service;
 use crate::values::{Amount, BillNumber, BillRef, CardToken, Currency, MerchantId, ParamValue};
 
-fn order() -> OrderRecord {
+pub(crate) fn order() -> OrderRecord {
     let mut o = OrderRecord {
         billnumber: BillNumber::new(5_360_051_305_345_061).unwrap(),
         ordernumber: "ok".into(),
@@ -45,7 +45,7 @@ fn order() -> OrderRecord {
     o
 }
 
-fn operation(n: u32) -> OperationRecord {
+pub(crate) fn operation(n: u32) -> OperationRecord {
     OperationRecord {
         billnumber: BillRef::extended(BillNumber::new(5_360_051_305_345_061).unwrap(), n),
         operationtype: OperationType::Payment,

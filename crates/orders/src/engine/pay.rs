@@ -191,8 +191,9 @@ impl Engine {
         }
         if ts >= r.expires_at {
             let expired = order.expired();
-            self.write(Change::default(), expired.record(), None)
-                .await?;
+            let mut change = Change::default();
+            change.notify(m, expired.record(), 0, now);
+            self.write(change, expired.record(), None).await?;
             return Err(RequestError::NotAllowed {
                 action: Action::Pay,
                 state: expired.record().state,
@@ -219,7 +220,7 @@ impl Engine {
             && !r.disable_3ds
         {
             return self
-                .decline_before_network(order, op, DeclineReason::ThreeDsMissing)
+                .decline_before_network(m, order, op, DeclineReason::ThreeDsMissing)
                 .await;
         }
 
@@ -230,7 +231,7 @@ impl Engine {
         };
         let Some(bookings) = bookings else {
             return self
-                .decline_before_network(order, op, DeclineReason::TurnoverLimit)
+                .decline_before_network(m, order, op, DeclineReason::TurnoverLimit)
                 .await;
         };
 
@@ -291,7 +292,7 @@ impl Engine {
                 };
                 let Some(found) = self.secrets.resolve(&card_ref, opref).await? else {
                     return self
-                        .decline_before_network(order, op, DeclineReason::UnknownCard)
+                        .decline_before_network(m, order, op, DeclineReason::UnknownCard)
                         .await;
                 };
                 resolved = found;
@@ -321,7 +322,7 @@ impl Engine {
                 };
                 let Some(found) = found else {
                     return self
-                        .decline_before_network(order, op, DeclineReason::UnknownCard)
+                        .decline_before_network(m, order, op, DeclineReason::UnknownCard)
                         .await;
                 };
                 resolved = found;
@@ -342,7 +343,7 @@ impl Engine {
                     card.network_txn_id.clone(),
                 ) else {
                     return self
-                        .decline_before_network(order, op, DeclineReason::UnknownCard)
+                        .decline_before_network(m, order, op, DeclineReason::UnknownCard)
                         .await;
                 };
                 resolved = found;
@@ -422,7 +423,7 @@ impl Engine {
         let ts = Timestamp::of(now);
         let (approval_code, network_txn_id) = match result {
             AuthResult::Declined { reason, de39 } => {
-                return self.decline_payment(order, n, reason, txn, de39).await;
+                return self.decline_payment(m, order, n, reason, txn, de39).await;
             }
             AuthResult::Approved {
                 approval_code,
@@ -450,8 +451,9 @@ impl Engine {
             i
         });
         let record = after.into_record();
-        self.write(Change::default(), &record, initial.as_ref())
-            .await?;
+        let mut change = Change::default();
+        change.notify(m, &record, n, now);
+        self.write(change, &record, initial.as_ref()).await?;
         if let Some(card) = record.card.as_ref().filter(|c| c.saved) {
             // The listing threshold and retention clock only; the payment stands either way.
             if let Err(e) = self.secrets.record_payment(&card.card, now).await {
@@ -468,13 +470,15 @@ impl Engine {
     /// back.
     pub(super) async fn decline_payment(
         &self,
+        m: &MerchantSettings,
         mut order: InProcess,
         n: u32,
         reason: DeclineReason,
         txn: TxnState,
         de39: Option<String>,
     ) -> Result<OperationResult, EngineError> {
-        let ts = Timestamp::of(self.now());
+        let now = self.now();
+        let ts = Timestamp::of(now);
         let mut change = Change::default();
         let r = order.record_mut();
         if let Some(op) = r.operation_mut(n) {
@@ -483,6 +487,7 @@ impl Engine {
         }
         limits::release(&self.persist, &mut change, &mut r.turnover, u64::MAX)?;
         let record = Lifecycle::from(order.declined()).into_record();
+        change.notify(m, &record, n, now);
         self.write(change, &record, None).await?;
         Ok(OperationResult {
             order: record,
@@ -493,15 +498,19 @@ impl Engine {
     /// Declines `op` before anything reached the network.
     async fn decline_before_network(
         &self,
+        m: &MerchantSettings,
         mut order: InProcess,
         mut op: Operation,
         reason: DeclineReason,
     ) -> Result<OperationResult, EngineError> {
-        op.decline(reason, Timestamp::of(self.now()));
+        let now = self.now();
+        op.decline(reason, Timestamp::of(now));
         let n = op.number;
         order.record_mut().operations.push(op);
         let record = Lifecycle::from(order.declined()).into_record();
-        self.write(Change::default(), &record, None).await?;
+        let mut change = Change::default();
+        change.notify(m, &record, n, now);
+        self.write(change, &record, None).await?;
         Ok(OperationResult {
             order: record,
             operation: n,

@@ -297,6 +297,7 @@ struct Fx {
     clock: Arc<TestClock>,
     m: MerchantSettings,
     dir: tempfile::TempDir,
+    store: Store,
 }
 
 fn merchant(id: &str) -> MerchantSettings {
@@ -312,7 +313,7 @@ fn fx() -> Fx {
     let vault = Arc::new(FakeVault::default());
     let clock = Arc::new(TestClock(Mutex::new(START)));
     let engine = Arc::new(Engine::new(
-        store,
+        store.clone(),
         net.clone(),
         vault.clone(),
         clock.clone(),
@@ -324,7 +325,13 @@ fn fx() -> Fx {
         clock,
         m: merchant("452739"),
         dir,
+        store,
     }
+}
+
+/// The settings of no merchant, for the engine's own passes in tests that need no notification.
+fn nobody(_: &MerchantId) -> Option<MerchantSettings> {
+    None
 }
 
 pub(crate) fn blank_record(amount: u64) -> OrderRecord {
@@ -803,14 +810,14 @@ async fn the_sweep_expires_unpaid_orders_and_reverses_uncharged_delayed_ones() {
     let unpaid = f.create(order("A-1", 1_000)).await;
     let delayed = f.paid("A-2", 2_000, true).await;
     f.clock.advance(time::Duration::days(2));
-    let report = f.engine.sweep().await.unwrap();
+    let report = f.engine.sweep(&nobody).await.unwrap();
     assert_eq!((report.expired, report.auto_cancelled), (1, 0));
     assert_eq!(
         f.engine.order(&f.m.id, unpaid).unwrap().state,
         OrderState::Timeout
     );
     f.clock.advance(time::Duration::days(6));
-    let report = f.engine.sweep().await.unwrap();
+    let report = f.engine.sweep(&nobody).await.unwrap();
     assert_eq!(report.auto_cancelled, 1);
     let o = f.engine.order(&f.m.id, delayed).unwrap();
     assert_eq!(o.state, OrderState::Canceled);
@@ -1154,10 +1161,11 @@ async fn a_payment_caught_in_flight_is_reversed_and_declined_after_reopen() {
     task.abort();
     let _ = task.await;
     drop(f.engine);
+    drop(f.store);
     // The process is gone; a new one opens the same file.
     let store = Store::open(EngineKind::Redb, &f.dir.path().join("authorizer.redb")).unwrap();
     let engine = Engine::new(store, f.net.clone(), f.vault.clone(), f.clock.clone());
-    let report = engine.recover().await.unwrap();
+    let report = engine.recover(&nobody).await.unwrap();
     assert_eq!(report.payments_reversed, 1);
     let o = engine.order(&f.m.id, bill).unwrap();
     assert_eq!(
@@ -1172,7 +1180,7 @@ async fn a_payment_caught_in_flight_is_reversed_and_declined_after_reopen() {
         })
     );
     assert_eq!(
-        engine.recover().await.unwrap(),
+        engine.recover(&nobody).await.unwrap(),
         RecoveryReport::default(),
         "nothing left"
     );
@@ -1220,6 +1228,182 @@ async fn queries_find_every_attempt_by_number_and_by_period_and_state() {
         f.engine.order(&other, paid),
         Err(EngineError::Request(RequestError::UnknownOrder))
     ));
+}
+
+// ---- notifications ----
+
+/// The notifications in the store: (billnumber, operation, kind).
+fn notices(store: &Store) -> Vec<(u64, u32, outbox::Kind)> {
+    store
+        .scan_prefix(b"outbox/n/")
+        .unwrap()
+        .into_iter()
+        .map(|(_, v)| {
+            let n: outbox::Notice = serde_json::from_slice(&v).unwrap();
+            (n.id.bill, n.id.operation, n.kind)
+        })
+        .collect()
+}
+
+fn notifying(f: &mut Fx, n: crate::Notifications) {
+    f.m.notifications = Some(n);
+}
+
+#[tokio::test]
+async fn a_final_payment_is_notified_in_the_same_change() {
+    let mut f = fx();
+    notifying(&mut f, crate::Notifications::default());
+    let bill = f.paid("N-1", 1_000, false).await;
+    assert_eq!(
+        notices(&f.store),
+        vec![(bill.get(), 1, outbox::Kind::Payment)]
+    );
+}
+
+#[tokio::test]
+async fn without_notification_settings_nothing_is_queued() {
+    let f = fx();
+    f.paid("N-1", 1_000, false).await;
+    assert!(notices(&f.store).is_empty());
+}
+
+#[tokio::test]
+async fn only_successful_leaves_out_a_declined_payment() {
+    let mut f = fx();
+    notifying(
+        &mut f,
+        crate::Notifications {
+            only_successful: true,
+            ..crate::Notifications::default()
+        },
+    );
+    f.paid("N-1", INSUFFICIENT, false).await;
+    assert!(notices(&f.store).is_empty());
+    let ok = f.paid("N-2", 1_000, false).await;
+    assert_eq!(
+        notices(&f.store),
+        vec![(ok.get(), 1, outbox::Kind::Payment)]
+    );
+}
+
+#[tokio::test]
+async fn charges_cancels_and_timeouts_are_notified_when_asked() {
+    let mut f = fx();
+    notifying(
+        &mut f,
+        crate::Notifications {
+            payments: false,
+            charges: true,
+            cancels: true,
+            timeouts: true,
+            only_successful: false,
+        },
+    );
+    let paid = f.paid("N-1", 3_000, true).await;
+    f.engine.charge(&f.m, paid, None).await.unwrap();
+    f.cancel(paid, Some(1_000), None).await.unwrap();
+    let unpaid = f.create(order("N-2", 1_000)).await;
+    f.clock.advance(time::Duration::days(2));
+    let m = f.m.clone();
+    f.engine.sweep(&|_| Some(m.clone())).await.unwrap();
+    let mut expected = vec![
+        (paid.get(), 2, outbox::Kind::Charge),
+        (paid.get(), 3, outbox::Kind::Cancel),
+        (unpaid.get(), 0, outbox::Kind::Timeout),
+    ];
+    expected.sort_by_key(|(bill, op, _)| (*bill, *op));
+    assert_eq!(notices(&f.store), expected);
+}
+
+#[tokio::test]
+async fn a_recurring_mit_payment_is_notified_as_a_payment() {
+    let mut f = fx();
+    let initial = f.initial(agreement()).await;
+    notifying(&mut f, crate::Notifications::default());
+    let r = f.rp(initial, "R-1", 2_000, Currency::RUB).await.unwrap();
+    assert_eq!(
+        notices(&f.store),
+        vec![(r.order.bill.get(), 1, outbox::Kind::Payment)]
+    );
+}
+
+/// redb that refuses any write carrying a notification, as a disk that fails that commit would.
+struct FailsNotifications(store::RedbEngine);
+
+impl store::Engine for FailsNotifications {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, store::StoreError> {
+        self.0.get(key)
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<store::Pair>, store::StoreError> {
+        self.0.scan_prefix(prefix)
+    }
+    fn scan_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<store::Pair>, store::StoreError> {
+        self.0.scan_range(start, end, limit)
+    }
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<store::Pair>, store::StoreError> {
+        self.0.last_with_prefix(prefix)
+    }
+    fn write(&self, batches: &[store::Batch]) -> Result<(), store::StoreError> {
+        let notifies = batches
+            .iter()
+            .flat_map(store::Batch::ops)
+            .any(|op| matches!(op, store::Op::Put { key, .. } if key.starts_with(b"outbox/")));
+        if notifies {
+            return Err(store::StoreError::CommitterStopped);
+        }
+        self.0.write(batches)
+    }
+}
+
+#[tokio::test]
+async fn a_failed_commit_leaves_neither_the_new_state_nor_its_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let redb = store::RedbEngine::open(&dir.path().join("a.redb")).unwrap();
+    let store = Store::with_engine(Arc::new(FailsNotifications(redb))).unwrap();
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(FakeNet::default()),
+        Arc::new(FakeVault::default()),
+        Arc::new(TestClock(Mutex::new(START))),
+    );
+    let mut m = merchant("452739");
+    m.notifications = Some(crate::Notifications::default());
+    let bill = engine
+        .create_order(&m, order("N-1", 1_000))
+        .await
+        .unwrap()
+        .bill;
+    let pan = Pan::parse(PAN).unwrap();
+    let cvc = Cvc::parse("123").unwrap();
+    let card = NewCard {
+        pan: &pan,
+        expiry: Expiry::new(12, 2030).unwrap(),
+        cvc: &cvc,
+        holder: None,
+    };
+    let paid = engine
+        .pay(
+            &m,
+            bill,
+            PaymentCard::New {
+                card,
+                save: false,
+                three_ds: None,
+            },
+        )
+        .await;
+    assert!(matches!(paid, Err(EngineError::Store(_))), "{paid:?}");
+    assert_eq!(
+        engine.order(&m.id, bill).unwrap().state,
+        OrderState::InProcess,
+        "the approval was not written"
+    );
+    assert!(notices(&store).is_empty());
 }
 
 #[test]
