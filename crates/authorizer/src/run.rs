@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use facade::{Facade, Merchant};
+use facade::Facade;
 use link::{Link, StartError};
 use orders::{Engine, EngineError, MerchantSettings, SystemClock};
 use outbox::{Doorbell, Outbox};
@@ -135,6 +135,7 @@ pub async fn run(
     let outbox = Arc::new(
         Outbox::new(store, facade.clone(), Arc::new(n.deliver), n.outbox).with_doorbell(doorbell),
     );
+    facade.attach_outbox(&outbox);
     tracing::info!(
         api = ?listeners.api.local_addr().ok(),
         admin = ?listeners.admin.local_addr().ok(),
@@ -188,7 +189,12 @@ pub async fn run(
 /// The engine's view of a merchant, from the facade's directory (whose notification settings the
 /// sweep and recovery need for what they finish).
 fn settings_of(facade: &Facade) -> impl Fn(&card::MerchantId) -> Option<MerchantSettings> + Sync {
-    move |id| facade.merchants().by_vault_id(id).map(Merchant::settings)
+    move |id| {
+        facade
+            .merchants()
+            .by_vault_id(id)
+            .map(|m| facade.merchant_settings(m))
+    }
 }
 
 /// Every [`SWEEP_INTERVAL`] until `stopped`: recovery again while an order is unresolved, then

@@ -5,8 +5,9 @@
 //! to a page: the browser's back and reload never repeat an action), in Russian and English.
 //!
 //! Modules: `session` (sessions and their CSRF tokens), `i18n` (the words), `html` (escaping,
-//! layout, headers, the style sheet), `login`, `orders`, `customers`, `settings` (each a screen's
-//! handlers and markup).
+//! layout, headers, the style sheet), `login`, `orders`, `notifications` (an order's result
+//! notifications and their re-send), `customers`, `settings` (each a screen's handlers and
+//! markup).
 //!
 //! Owns the cabinet's HTTP side: which merchant a request is, whether a form is genuine, what
 //! each screen shows. Every action goes through what the API's services use (the order engine's
@@ -18,6 +19,7 @@ mod customers;
 mod html;
 mod i18n;
 mod login;
+mod notifications;
 mod orders;
 mod session;
 pub mod settings;
@@ -87,6 +89,10 @@ pub(crate) fn routes() -> Router<Arc<Facade>> {
         .route("/cabinet/orders/{bill}", get(orders::show))
         .route("/cabinet/orders/{bill}/charge", post(orders::charge))
         .route("/cabinet/orders/{bill}/cancel", post(orders::cancel))
+        .route(
+            "/cabinet/orders/{bill}/notifications/{operation}/resend",
+            post(notifications::resend),
+        )
         .route("/cabinet/customers", get(customers::find))
         .route("/cabinet/customers/status", post(customers::set_status))
         .route(

@@ -51,6 +51,9 @@ pub struct Facade {
     pages: pages::Pages,
     /// The merchant's cabinet: sessions and the settings' overlay.
     cabinet: cabinet::Cabinet,
+    /// The result notifications, once the authorizer made them (they render through this
+    /// facade, hence attached after it and held weakly): the cabinet lists and re-sends them.
+    outbox: std::sync::OnceLock<std::sync::Weak<outbox::Outbox>>,
 }
 
 impl Facade {
@@ -70,6 +73,7 @@ impl Facade {
             pages_url: pages.into().trim_end_matches('/').to_owned(),
             pages: pages::Pages::new(None),
             cabinet: cabinet::Cabinet::new(CabinetOptions::default(), Default::default()),
+            outbox: std::sync::OnceLock::new(),
         }
     }
 
@@ -92,6 +96,28 @@ impl Facade {
         self.cabinet =
             cabinet::Cabinet::new(options, cabinet::settings::Overlays::new(store, saved));
         self
+    }
+
+    /// The result notifications the cabinet shows and re-sends (attached once; a second call
+    /// changes nothing).
+    pub fn attach_outbox(&self, outbox: &Arc<outbox::Outbox>) {
+        let _ = self.outbox.set(Arc::downgrade(outbox));
+    }
+
+    /// The result notifications, while the authorizer runs them.
+    pub(crate) fn outbox(&self) -> Option<Arc<outbox::Outbox>> {
+        self.outbox.get().and_then(std::sync::Weak::upgrade)
+    }
+
+    /// The order engine's view of a merchant with the settings in force (the cabinet's over the
+    /// merchants file): every engine call and the authorizer's sweep and recovery take it.
+    pub fn merchant_settings(&self, merchant: &Merchant) -> orders::MerchantSettings {
+        self.cabinet.settings.engine_settings(merchant)
+    }
+
+    /// Where a merchant's notifications go now (the cabinet's setting over the merchants file).
+    pub fn notification_url(&self, merchant: &Merchant) -> Option<assist::values::Url> {
+        self.cabinet.settings.notifications(merchant).url
     }
 
     /// The return URLs in force for a merchant when an order names none (the cabinet's settings

@@ -297,7 +297,7 @@ fn masked_card(o: &OrderRecord) -> String {
 // The error is the page to answer instead, made once per request on its way out: boxing it
 // would buy nothing but an allocation.
 #[allow(clippy::result_large_err)]
-fn order_of(visit: &Visit<'_>, bill: &str) -> Result<OrderRecord, Response> {
+pub(crate) fn order_of(visit: &Visit<'_>, bill: &str) -> Result<OrderRecord, Response> {
     let bill = bill_of(bill).ok_or_else(|| visit.not_found())?;
     match visit.facade.orders.order(&visit.merchant.vault_id, bill) {
         Ok(o) => Ok(o),
@@ -375,6 +375,7 @@ fn order_page(visit: &Visit<'_>, o: &OrderRecord) -> String {
     s.push_str("</dl></section>");
     s.push_str(&operations(lang, zone, o));
     s.push_str(&actions(visit, o));
+    s.push_str(&super::notifications::section(visit, o));
     s
 }
 
@@ -508,7 +509,11 @@ pub(crate) async fn charge(
     };
     let result = facade
         .orders
-        .charge(&visit.merchant.settings(), order.bill, amount)
+        .charge(
+            &facade.merchant_settings(visit.merchant),
+            order.bill,
+            amount,
+        )
         .await;
     tracing::info!(
         target: "audit",
@@ -554,7 +559,11 @@ pub(crate) async fn cancel(
     };
     let result = facade
         .orders
-        .cancel(&visit.merchant.settings(), order.bill, request)
+        .cancel(
+            &facade.merchant_settings(visit.merchant),
+            order.bill,
+            request,
+        )
         .await;
     tracing::info!(
         target: "audit",

@@ -509,7 +509,7 @@ pub(crate) async fn pay_new(
             return form_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, state).await;
         }
     };
-    let settings = ctx.merchant.settings();
+    let settings = ctx.facade.merchant_settings(ctx.merchant);
     if input.payer != orders::PayerDetails::default()
         && let Err(e) = facade
             .orders
@@ -647,7 +647,7 @@ pub(crate) async fn three_ds_return(
     let result = facade
         .orders
         .pay(
-            &ctx.merchant.settings(),
+            &ctx.facade.merchant_settings(ctx.merchant),
             ctx.order.bill,
             PaymentCard::New {
                 card,
@@ -733,7 +733,7 @@ pub(crate) async fn pay_saved(
     let result = facade
         .orders
         .pay(
-            &ctx.merchant.settings(),
+            &ctx.facade.merchant_settings(ctx.merchant),
             ctx.order.bill,
             PaymentCard::OneClick { token, cvc: &cvc },
         )
@@ -830,7 +830,7 @@ pub(crate) async fn retry(
     }
     match facade
         .orders
-        .create_order(&ctx.merchant.settings(), again(o))
+        .create_order(&ctx.facade.merchant_settings(ctx.merchant), again(o))
         .await
     {
         Ok(next) => see_other(&format!("/pay/page/{}", next.bill)),
