@@ -4,10 +4,13 @@
 //! the vault's facade role); the cabinet then finds one, charges it and cancels part of it, sets
 //! a One Click customer to Deny and back, removes a card after its confirmation, refuses a wrong
 //! password, keeps its settings across a restart, and refuses a form POSTed without its CSRF
-//! token (sent by a plain HTTP client carrying the browser's session cookie). Every screen is
-//! drawn under `target/screenshots/cabinet-<screen>.png`.
+//! token (sent by a plain HTTP client carrying the browser's session cookie), points the
+//! merchant's result notifications at a shop server of the test and re-sends one by hand. Every
+//! screen is drawn under `target/screenshots/cabinet-<screen>.png`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use testkit::browser::{Browser, Options};
 use testkit::eventually;
@@ -18,8 +21,41 @@ use testkit::processes::{
 use testkit::vault::save_paid_card;
 use vault::{CustomerNumber, MerchantId};
 
-/// The three processes with the dev merchants (a shared customer list).
+/// A merchant's server that acknowledges every result notification and counts them.
+#[derive(Debug, Clone)]
+struct Shop {
+    addr: SocketAddr,
+    received: Arc<AtomicUsize>,
+}
+
+impl Shop {
+    async fn serve() -> Shop {
+        let received = Arc::new(AtomicUsize::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let count = received.clone();
+        let app = axum::Router::new().route(
+            "/notify",
+            axum::routing::post(move || {
+                count.fetch_add(1, Ordering::SeqCst);
+                async {
+                    r#"<?xml version="1.0" encoding="UTF-8"?><pushpaymentresult firstcode="0" secondcode="0"></pushpaymentresult>"#
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Shop { addr, received }
+    }
+
+    fn received(&self) -> usize {
+        self.received.load(Ordering::SeqCst)
+    }
+}
+
+/// The three processes with the dev merchants (a shared customer list), the authorizer allowed
+/// to notify the test's shop server.
 struct Stack {
+    shop: Shop,
     dir: tempfile::TempDir,
     bins: Binaries,
     sim: SimulatorProcess,
@@ -47,6 +83,7 @@ impl Stack {
         .unwrap();
         let vault = setup.serve().await.unwrap();
         let mut stack = Stack {
+            shop: Shop::serve().await,
             dir,
             bins,
             sim,
@@ -59,11 +96,19 @@ impl Stack {
     }
 
     async fn start_authorizer(&mut self) {
+        let dev =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/merchants.dev.toml");
+        let sections = format!(
+            "[notifications]\nallowed_ports = [80, 443, 8080, 8443, {}]\n",
+            self.shop.addr.port()
+        );
         self.authorizer = Some(
-            AuthorizerProcess::start(
+            AuthorizerProcess::start_configured(
                 &self.bins.authorizer,
                 &self.dir.path().join("authorizer"),
                 &AuthorizerPeers::new(&self.sim, &self.setup),
+                &dev,
+                &sections,
             )
             .await
             .unwrap(),
@@ -358,4 +403,62 @@ async fn operators_deny_allow_and_remove_from_the_command_line() {
     assert!(show(&stack).contains(": Member,"));
     stack.operator(&[&["remove-card"][..], &who, &["--token", &token]].concat());
     assert!(show(&stack).contains("0 saved card(s)"), "{}", show(&stack));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_points_its_notifications_at_its_server_and_re_sends_one() {
+    let stack = Stack::start().await;
+    let b = browser().await;
+    log_in(&stack, &b).await;
+    b.click("#nav-settings").await;
+    let url = format!("http://{}/notify", stack.shop.addr);
+    b.fill("#notification_url", &url).await;
+    assert!(
+        b.wait_for("#notify_payments")
+            .await
+            .is_selected()
+            .await
+            .unwrap(),
+        "payments by default"
+    );
+    b.click("#save").await;
+    text_becomes(&b, "#flash", "saved").await;
+
+    // Taken at once, without a restart: the next payment is notified.
+    let token = stack.saved_card("cab-5", "4111111111111111").await;
+    let paid = stack
+        .token_pay("CAB-200", "75.00", false, "cab-5", &token)
+        .await;
+    assert_eq!(paid.status, 200, "{paid:?}");
+    eventually("the shop notified once", async || {
+        stack.shop.received() == 1
+    })
+    .await;
+
+    b.goto(&stack.url("/cabinet/?number=CAB-200")).await;
+    b.click("#orders .order-link").await;
+    let order_page = b.url().await;
+    eventually("the attempt shown as acknowledged", async || {
+        b.goto(&order_page).await;
+        b.has(".notification .notice-state").await
+            && b.text(".notification .notice-state")
+                .await
+                .contains("acknowledged")
+    })
+    .await;
+    b.click(".notification .resend").await;
+    text_becomes(&b, "#flash", "being sent again").await;
+    eventually("the shop notified again", async || {
+        stack.shop.received() == 2
+    })
+    .await;
+    eventually("the second attempt shown, by hand", async || {
+        b.goto(&order_page).await;
+        b.text(".notification .attempts").await.contains("by hand")
+    })
+    .await;
+    // The section is below the order; its anchor scrolls to it without a script.
+    b.goto(&format!("{order_page}#notification-1")).await;
+    b.screenshot("cabinet-notifications").await;
+    b.close().await;
 }
