@@ -60,7 +60,8 @@ mod tests {
         let overlay = MerchantOverlay {
             merchant: 452739,
             url_return_ok: Some("https://shop.example/ok".into()),
-            url_return_no: None,
+            notification_url: Some("https://shop.example/notify".into()),
+            ..MerchantOverlay::default()
         };
         {
             let settings = StoredSettings(Store::open(store::EngineKind::Redb, &path).unwrap());

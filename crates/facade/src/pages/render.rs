@@ -30,6 +30,10 @@ impl Head {
     }
 }
 
+/// The basket of a chip, drawn inline: no image to fetch, no font that might lack the glyph.
+const BASKET: &str = "<svg viewBox=\"0 0 24 24\" width=\"16\" height=\"16\" aria-hidden=\"true\">\
+<path fill=\"currentColor\" d=\"M9 3h6l1 2h4v2H4V5h4l1-2zM6 9h12l-1 12H7L6 9z\"/></svg>";
+
 /// A saved card as a chip.
 #[derive(Debug, Clone)]
 pub(crate) struct Chip {
@@ -143,7 +147,7 @@ fn chips(head: &Head, base: &str, chips: &[Chip], selected: Option<&str>, new: b
         }
         let _ = write!(
             s,
-            "<a class=\"basket\" data-last4=\"{l4}\" href=\"{base}/remove?card={tok}\" title=\"{t}\" aria-label=\"{t}\">🗑</a></span>",
+            "<a class=\"basket\" data-last4=\"{l4}\" href=\"{base}/remove?card={tok}\" title=\"{t}\" aria-label=\"{t}\">{BASKET}</a></span>",
             l4 = escape(&c.last4),
             base = escape(base),
             tok = escape(&c.token),
