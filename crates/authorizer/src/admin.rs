@@ -68,7 +68,7 @@ async fn cutoff(
     else {
         return (StatusCode::NOT_FOUND, "no such merchant\n");
     };
-    match engine.run_cutoff(&merchant.settings()).await {
+    match engine.run_cutoff(&facade.merchant_settings(merchant)).await {
         Ok(()) => {
             tracing::info!(merchant = %merchant.id, "cut-off run by the operator");
             (StatusCode::OK, "cut-off done\n")

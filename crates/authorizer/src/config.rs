@@ -13,7 +13,8 @@ use store::EngineKind;
 use vault::tls::TlsFiles;
 use vault::{ClientOptions, ClientSecret, Credentials, SecretError, SecretSource, VaultEndpoint};
 
-use facade::{Merchants, MerchantsError};
+use facade::pages::{BadAcsUrl, HttpAcs};
+use facade::{CabinetOptions, Merchants, MerchantsError};
 use link::{
     AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, TlsError, TlsMaterial,
     client_config, defaults,
@@ -41,8 +42,42 @@ pub struct Settings {
     pub link: LinkSettings,
     /// `[vault]`: the two vault clients, `authorizer` and `facade`.
     pub vault: VaultSettings,
+    /// The 3-D Secure ACS the payment pages authenticate a first payment that saves a card with
+    /// (its JSON API server to server, and the browser's challenge page); plain
+    /// `http://host:port`; default the dev simulator's, `http://127.0.0.1:8584`.
+    pub acs_url: String,
+    /// `[cabinet]`: the merchant's cabinet under `/cabinet/` on the merchant API's address.
+    pub cabinet: CabinetSettings,
     /// `[notifications]`: how result notifications reach the merchants' servers.
     pub notifications: NotificationSettings,
+}
+
+/// `[cabinet]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CabinetSettings {
+    /// Mark the cabinet's cookies `Secure`: set it when merchants reach the cabinet over HTTPS
+    /// (a TLS-terminating proxy in front); default false, the dev default being plain HTTP on
+    /// 127.0.0.1. A request a proxy marks `X-Forwarded-Proto: https` gets `Secure` either way.
+    pub secure_cookies: bool,
+    /// Minutes a session may go unused before it is closed; default 15, must be above 0.
+    pub idle_minutes: u64,
+    /// Hours a session lives after its login however busy; default 8, must be above 0.
+    pub absolute_hours: u64,
+    /// Most sessions at once (the least recently used one is closed past it); default 10000.
+    pub max_sessions: usize,
+}
+
+impl Default for CabinetSettings {
+    fn default() -> CabinetSettings {
+        let d = facade::SessionPolicy::default();
+        CabinetSettings {
+            secure_cookies: false,
+            idle_minutes: d.idle.as_secs() / 60,
+            absolute_hours: d.absolute.as_secs() / 3600,
+            max_sessions: d.max,
+        }
+    }
 }
 
 /// `[notifications]` as written, in milliseconds; every key has a default.
@@ -85,6 +120,24 @@ impl Default for NotificationSettings {
             per_merchant: o.per_merchant,
             total: o.total,
         }
+    }
+}
+
+impl CabinetSettings {
+    fn validate(self) -> Result<CabinetOptions, SettingsError> {
+        if self.idle_minutes == 0 || self.absolute_hours == 0 || self.max_sessions == 0 {
+            return Err(SettingsError::Cabinet(
+                "idle_minutes, absolute_hours and max_sessions must be above 0",
+            ));
+        }
+        Ok(CabinetOptions {
+            sessions: facade::SessionPolicy {
+                idle: Duration::from_secs(self.idle_minutes.saturating_mul(60)),
+                absolute: Duration::from_secs(self.absolute_hours.saturating_mul(3600)),
+                max: self.max_sessions,
+            },
+            secure_cookies: self.secure_cookies,
+        })
     }
 }
 
@@ -253,6 +306,8 @@ impl Default for Settings {
             merchants: PathBuf::from("config/merchants.dev.toml"),
             link: LinkSettings::default(),
             vault: VaultSettings::default(),
+            acs_url: "http://127.0.0.1:8584".into(),
+            cabinet: CabinetSettings::default(),
             notifications: NotificationSettings::default(),
         }
     }
@@ -319,6 +374,10 @@ pub struct Config {
     pub vault: VaultAccess,
     /// The vault as the `facade` client (tokenize, list, remove, grants).
     pub facade_vault: VaultAccess,
+    /// The payment pages' 3DS server side of the ACS.
+    pub acs: HttpAcs,
+    /// The merchant's cabinet: cookies and sessions.
+    pub cabinet: CabinetOptions,
     /// Result notifications.
     pub notifications: Notifications,
 }
@@ -374,9 +433,15 @@ pub enum SettingsError {
     /// without the facade's certificate.
     #[error("[vault]: {0}")]
     Vault(&'static str),
+    /// `[cabinet]` breaks a bound.
+    #[error("[cabinet]: {0}")]
+    Cabinet(&'static str),
     /// The merchants file cannot be read or a merchant's entry breaks a rule.
     #[error("{0}")]
     Merchants(#[from] MerchantsError),
+    /// `acs_url` is not `http://host[:port]`.
+    #[error("acs_url: {0}")]
+    Acs(#[from] BadAcsUrl),
     /// `[notifications]` breaks a rule (a bound, the retry schedule, the CA file).
     #[error("[notifications]: {0}")]
     Notifications(String),
@@ -393,6 +458,11 @@ impl Settings {
             path: path.to_owned(),
             source,
         })
+    }
+
+    /// The `facade` client's access alone (the operators' customer commands need nothing else).
+    pub fn facade_vault(self) -> Result<VaultAccess, SettingsError> {
+        Ok(self.vault.validate()?.1)
     }
 
     /// The typed [`Config`]: reads the link's certificates, the vault secrets and the merchants
@@ -434,6 +504,7 @@ impl Settings {
         };
         link.saf_retry_interval = ms(l.saf_retry_interval_ms);
         let (vault, facade_vault) = self.vault.validate()?;
+        let acs = HttpAcs::new(&self.acs_url)?;
         let notifications = self.notifications.validate()?;
         Ok(Config {
             data_dir: self.data_dir,
@@ -444,6 +515,8 @@ impl Settings {
             link: link.validate()?,
             vault,
             facade_vault,
+            acs,
+            cabinet: self.cabinet.validate()?,
             notifications,
         })
     }
@@ -546,6 +619,7 @@ mod tests {
         assert_eq!(s.link.connections, 4);
         assert_eq!(s.link.endpoints[0].addr, "127.0.0.1:8583");
         assert_eq!(s.admin_addr.port(), 9090);
+        assert_eq!(s.acs_url, "http://127.0.0.1:8584");
         assert!(toml::from_str::<Settings>("[link]\nconections = 4\n").is_err());
     }
 

@@ -16,12 +16,13 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use facade::{Facade, Merchant};
+use facade::Facade;
 use link::{Link, StartError};
 use orders::{Engine, EngineError, MerchantSettings, SystemClock};
 use outbox::{Doorbell, Outbox};
 use vault::Role;
 
+use crate::cabinet_settings::StoredSettings;
 use crate::cards::VaultCards;
 use crate::config::Config;
 use crate::saved_cards::FacadeVault;
@@ -50,6 +51,9 @@ pub enum RunError {
     /// store or a stored record); an order merely unresolved (network or vault away) is retried.
     #[error("recovery of the orders in flight")]
     Recover(#[source] EngineError),
+    /// The cabinet's saved settings could not be read: ours (the store or a stored record).
+    #[error("the cabinet's saved settings")]
+    Settings(#[source] facade::SettingsStoreError),
 }
 
 /// How often expired orders time out and unconfirmed Delayed ones are auto-cancelled (the
@@ -107,12 +111,18 @@ pub async fn run(
         "http://{}",
         listeners.api.local_addr().map_err(RunError::Api)?
     );
-    let facade = Arc::new(Facade::new(
-        config.merchants,
-        Arc::new(FacadeVault(facade_vault)),
-        engine.clone(),
-        pages,
-    ));
+    let settings = StoredSettings(store.clone());
+    let saved = settings.load().map_err(RunError::Settings)?;
+    let facade = Arc::new(
+        Facade::new(
+            config.merchants,
+            Arc::new(FacadeVault(facade_vault)),
+            engine.clone(),
+            pages,
+        )
+        .with_three_ds(Arc::new(config.acs))
+        .with_cabinet(config.cabinet, Arc::new(settings), saved),
+    );
     // Before the first request: every order a previous run left in flight is resolved (or, if
     // the network or the vault cannot be reached yet, retried by the sweeper below).
     let recovered = engine
@@ -125,6 +135,7 @@ pub async fn run(
     let outbox = Arc::new(
         Outbox::new(store, facade.clone(), Arc::new(n.deliver), n.outbox).with_doorbell(doorbell),
     );
+    facade.attach_outbox(&outbox);
     tracing::info!(
         api = ?listeners.api.local_addr().ok(),
         admin = ?listeners.admin.local_addr().ok(),
@@ -146,8 +157,15 @@ pub async fn run(
         until_stopped(stopped.clone()),
     ));
     let deliveries = tokio::spawn(outbox.clone().run(until_stopped(stopped.clone())));
-    let api = axum::serve(listeners.api, facade.clone().router())
-        .with_graceful_shutdown(until_stopped(stopped.clone()));
+    // With the peer's address: the payment pages count failed card attempts per client.
+    let api = axum::serve(
+        listeners.api,
+        facade
+            .clone()
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(until_stopped(stopped.clone()));
     let admin = crate::admin::serve(
         listeners.admin,
         crate::admin::Parts {
@@ -171,7 +189,12 @@ pub async fn run(
 /// The engine's view of a merchant, from the facade's directory (whose notification settings the
 /// sweep and recovery need for what they finish).
 fn settings_of(facade: &Facade) -> impl Fn(&card::MerchantId) -> Option<MerchantSettings> + Sync {
-    move |id| facade.merchants().by_vault_id(id).map(Merchant::settings)
+    move |id| {
+        facade
+            .merchants()
+            .by_vault_id(id)
+            .map(|m| facade.merchant_settings(m))
+    }
 }
 
 /// Every [`SWEEP_INTERVAL`] until `stopped`: recovery again while an order is unresolved, then

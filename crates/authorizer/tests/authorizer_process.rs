@@ -26,6 +26,7 @@ async fn binary_signs_on_serves_metrics_and_stops_on_sigterm() {
         vault_socket: dir.path().join("no-vault.sock"),
         login: ClientLogin::new("authorizer"),
         facade: ClientLogin::new("facade"),
+        acs_url: format!("http://{}", sim.handle.acs_addr),
     };
     let process = AuthorizerProcess::start(
         env!("CARGO_BIN_EXE_authorizer").as_ref(),

@@ -40,6 +40,8 @@ pub(crate) enum Outcome {
 
 pub(crate) fn router(facade: Arc<Facade>) -> Router {
     Router::new()
+        .merge(crate::cabinet::routes())
+        .merge(crate::pages::routes())
         .fallback(serve)
         .with_state(facade)
         .layer(axum::middleware::map_response(crate::headers::strict))
@@ -270,4 +272,4 @@ impl Facade {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

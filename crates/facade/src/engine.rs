@@ -57,7 +57,10 @@ async fn create(
 ) -> Result<OrderRecord, Fault> {
     facade
         .orders
-        .create_order(&merchant.settings(), requests::new_order(merchant, r)?)
+        .create_order(
+            &facade.merchant_settings(merchant),
+            requests::new_order(merchant, r)?,
+        )
         .await
         .map_err(refusal)
 }
@@ -71,7 +74,7 @@ pub(crate) async fn token_pay(
     let (order, token) = requests::token_pay(merchant, r)?;
     let result = facade
         .orders
-        .token_pay(&merchant.settings(), order, token)
+        .token_pay(&facade.merchant_settings(merchant), order, token)
         .await
         .map_err(refusal)?;
     answer(merchant).payment(&result).map(Outcome::Body)
@@ -85,7 +88,7 @@ pub(crate) async fn recurring(
 ) -> Result<Outcome, Fault> {
     let result = facade
         .orders
-        .pay_recurring(&merchant.settings(), requests::recurring(r)?)
+        .pay_recurring(&facade.merchant_settings(merchant), requests::recurring(r)?)
         .await
         .map_err(refusal)?;
     answer(merchant).payment(&result).map(Outcome::Body)
@@ -111,7 +114,11 @@ pub(crate) async fn charge(
     }
     let result = facade
         .orders
-        .charge(&merchant.settings(), bill, amount.map(|(a, _)| a))
+        .charge(
+            &facade.merchant_settings(merchant),
+            bill,
+            amount.map(|(a, _)| a),
+        )
         .await
         .map_err(refusal)?;
     answer(merchant).payment(&result).map(Outcome::Body)
@@ -126,7 +133,7 @@ pub(crate) async fn cancel(
     let (bill, req) = requests::cancel(r)?;
     let result = facade
         .orders
-        .cancel(&merchant.settings(), bill, req)
+        .cancel(&facade.merchant_settings(merchant), bill, req)
         .await
         .map_err(refusal)?;
     answer(merchant).cancel(&result).map(Outcome::Body)
@@ -189,7 +196,7 @@ fn answer(merchant: &Merchant) -> Answers<'_> {
 
 /// What an engine error answers: the merchant's request refused with its codes, or firstcode 2
 /// without the reason (logged for the operator, never answered).
-fn refusal(e: EngineError) -> Fault {
+pub(crate) fn refusal(e: EngineError) -> Fault {
     match e {
         EngineError::Request(r) => {
             let (first, second) = r.codes();
@@ -226,10 +233,7 @@ impl outbox::Render for Facade {
             .ok()
             .and_then(|id| self.merchants.by_vault_id(&id))
             .ok_or_else(|| gone("merchant"))?;
-        let url = merchant
-            .notification_url
-            .as_ref()
-            .ok_or(RenderError::NoUrl)?;
+        let url = self.notification_url(merchant).ok_or(RenderError::NoUrl)?;
         let bill = orders::BillNumber::new(notice.id.bill).ok_or_else(|| gone("order"))?;
         let order = match self.orders.order(&merchant.vault_id, bill) {
             Ok(order) => order,
@@ -254,11 +258,11 @@ impl outbox::Render for Facade {
 }
 
 impl Facade {
-    /// The payment page of an order (served by the payment pages, a later issue).
+    /// The payment page of an order.
     fn page_url(&self, order: &OrderRecord) -> Result<String, Fault> {
         Ok(format!(
             "{}/pay/page/{}",
-            self.pages,
+            self.pages_url,
             answers::billnumber(order.bill)?
         ))
     }

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use assist::integrity::{MerchantKey, OrderIntegrity};
 use assist::requests::Service;
-use assist::values::{Amount, Currency, Login, MerchantId, ParamValue, Url};
+use assist::values::{Amount, Currency, Language, Login, MerchantId, ParamValue, Url};
 use serde::Deserialize;
 use time::{Duration, Time, UtcOffset};
 
@@ -89,6 +89,8 @@ struct RawMerchant {
     #[serde(default = "moscow")]
     time_zone: String,
     notification_url: Option<String>,
+    url_return_ok: Option<String>,
+    url_return_no: Option<String>,
     #[serde(default = "payments")]
     notify: Vec<String>,
     #[serde(default)]
@@ -97,6 +99,10 @@ struct RawMerchant {
     test_mode: bool,
     #[serde(default)]
     disabled_services: Vec<String>,
+    #[serde(default = "ru")]
+    language: String,
+    #[serde(default)]
+    frame_ancestors: Vec<String>,
 }
 
 fn one() -> u32 {
@@ -104,6 +110,9 @@ fn one() -> u32 {
 }
 fn rub() -> String {
     "RUB".into()
+}
+fn ru() -> String {
+    "RU".into()
 }
 fn midnight() -> String {
     "00:00".into()
@@ -175,11 +184,20 @@ pub struct Merchant {
     pub time_zone: UtcOffset,
     /// Where result notifications go.
     pub notification_url: Option<Url>,
+    /// Where the shopper returns after a successful payment when the order names no URL (the
+    /// cabinet's settings may replace it).
+    pub url_return_ok: Option<Url>,
+    /// Where the shopper returns after a failed payment when the order names no URL.
+    pub url_return_no: Option<Url>,
     /// Which results are notified (read by the engine when an operation ends; without a URL,
     /// none is).
     pub notify: orders::Notifications,
     /// Test mode: never reaches the live network.
     pub test_mode: bool,
+    /// The payment pages' language when an order does not name one.
+    pub language: Language,
+    /// Origins allowed to frame the payment pages (CSP `frame-ancestors`); empty: none may.
+    pub frame_ancestors: Vec<String>,
     disabled: Vec<Service>,
 }
 
@@ -269,6 +287,9 @@ impl Merchants {
         for m in raw.merchants {
             let shown = m.id.clone();
             let merchant = m.validate()?;
+            if by_id.values().any(|m: &Merchant| m.login == merchant.login) {
+                return Err(invalid(&shown, "login", "used by another merchant"));
+            }
             if by_id.insert(merchant.id, merchant).is_some() {
                 return Err(invalid(&shown, "id", "listed twice"));
             }
@@ -279,6 +300,11 @@ impl Merchants {
     /// The merchant with this id.
     pub fn get(&self, id: MerchantId) -> Option<&Merchant> {
         self.by_id.get(&id)
+    }
+
+    /// The merchant whose API login this is (the cabinet's login form names no Merchant_ID).
+    pub fn by_login(&self, login: &Login) -> Option<&Merchant> {
+        self.by_id.values().find(|m| &m.login == login)
     }
 
     /// The merchant the engine and the vault name `id`.
@@ -361,6 +387,10 @@ impl RawMerchant {
             .as_deref()
             .map(|u| value(&who, "notification_url", u))
             .transpose()?;
+        let url =
+            |field, u: &Option<String>| u.as_deref().map(|u| value(&who, field, u)).transpose();
+        let url_return_ok = url("url_return_ok", &self.url_return_ok)?;
+        let url_return_no = url("url_return_no", &self.url_return_no)?;
         let mut notify = orders::Notifications {
             payments: false,
             charges: false,
@@ -393,6 +423,17 @@ impl RawMerchant {
                     .ok_or_else(|| bad("disabled_services", "unknown service name"))
             })
             .collect::<Result<_, _>>()?;
+        let language: Language = value(&who, "language", &self.language)?;
+        if let Some(bad_origin) = self.frame_ancestors.iter().find(|o| !is_frame_source(o)) {
+            return Err(bad(
+                "frame_ancestors",
+                if bad_origin.is_empty() {
+                    "an origin must not be empty"
+                } else {
+                    "each must be 'self' or an http(s) origin without path, space or ';'"
+                },
+            ));
+        }
         Ok(Merchant {
             id,
             vault_id,
@@ -411,11 +452,33 @@ impl RawMerchant {
             order_lifetime: Duration::minutes(i64::from(self.order_lifetime_minutes)),
             time_zone,
             notification_url,
+            url_return_ok,
+            url_return_no,
             notify,
             test_mode: self.test_mode,
+            language,
+            frame_ancestors: self.frame_ancestors,
             disabled,
         })
     }
+}
+
+/// A CSP source a merchant may name in `frame-ancestors`: `'self'` or a scheme and host (with an
+/// optional port), so that nothing it writes can end the directive or add another.
+fn is_frame_source(s: &str) -> bool {
+    if s == "'self'" {
+        return true;
+    }
+    let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'*'))
 }
 
 /// A value checked by the same rule as the API's parameter of that type.
@@ -518,8 +581,14 @@ mod tests {
             ("daily_limit = \"1.234\"\n", "daily_limit"),
             ("disabled_services = [\"nope\"]\n", "disabled_services"),
             ("notification_url = \"ftp://x\"\n", "notification_url"),
+            ("url_return_ok = \"javascript:x\"\n", "url_return_ok"),
             ("notify = [\"refunds\"]\n", "notify"),
             ("customer_list = \"a b\"\n", "customer_list"),
+            ("language = \"DE\"\n", "language"),
+            (
+                "frame_ancestors = [\"https://shop.test; script-src *\"]\n",
+                "frame_ancestors",
+            ),
         ] {
             let err = one(extra).unwrap_err().to_string();
             assert!(

@@ -33,7 +33,7 @@ pub use acquirer::Acquirer;
 pub use clock::{Clock, SystemClock, Timestamp};
 pub use decline::{DeclineCodes, DeclineReason, ShopperReason};
 pub use engine::{
-    CancelRequest, Engine, NewOrder, OperationResult, PaymentCard, RecoveryReport,
+    CancelRequest, Engine, NewOrder, OperationResult, PayerDetails, PaymentCard, RecoveryReport,
     RecurringPayment, RecurringRequest, SweepReport,
 };
 pub use error::{Action, AgreementRule, EngineError, RequestError};

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Form, State};
+use axum::extract::{Form, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Json, Router, routing};
@@ -47,6 +47,8 @@ pub struct AuthResult {
 #[derive(Debug)]
 struct Pending {
     card: CardFingerprint,
+    /// What the challenge page shows of the card (a 3DS server's browser entry has no PAN).
+    last4: String,
     ds_trans_id: String,
     return_url: Option<String>,
     created: Instant,
@@ -154,16 +156,17 @@ impl Acs {
                         return Err(AcsError::Busy);
                     }
                 }
+                let last4 = pan.last4().to_string();
                 pending.insert(
                     acs_trans_id.clone(),
                     Pending {
                         card,
+                        last4: last4.clone(),
                         ds_trans_id: ds_trans_id.clone(),
                         return_url,
                         created: Instant::now(),
                     },
                 );
-                let last4 = pan.last4().to_string();
                 Ok(Start::Challenge {
                     acs_trans_id,
                     ds_trans_id,
@@ -171,6 +174,16 @@ impl Acs {
                 })
             }
         }
+    }
+
+    /// The last four digits of a pending challenge's card, for its page.
+    fn pending_last4(&self, acs_trans_id: &str) -> Option<String> {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(acs_trans_id)
+            .filter(|p| p.created.elapsed() < PENDING_TTL)
+            .map(|p| p.last4.clone())
     }
 
     /// Completes a challenge; one attempt per transaction.
@@ -200,6 +213,7 @@ pub fn routes(acs: Arc<Acs>) -> Router {
     Router::new()
         .route("/", routing::get(index))
         .route("/acs/authenticate", routing::post(page_start))
+        .route("/acs/creq", routing::get(page_creq))
         .route("/acs/challenge", routing::post(page_challenge))
         .route("/acs/api/authenticate", routing::post(api_start))
         .route("/acs/api/challenge", routing::post(api_challenge))
@@ -251,6 +265,21 @@ async fn page_start(State(acs): State<Arc<Acs>>, Form(form): Form<StartRequest>)
             ..
         }) => Html(challenge_page(&acs_trans_id, &last4)).into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CreqQuery {
+    acs_trans_id: String,
+}
+
+/// The browser's entry when a 3DS server started the authentication through the JSON API (the
+/// PAN went server to server): only the ACS's transaction id comes with the browser, and the
+/// challenge page is the same as after `/acs/authenticate`.
+async fn page_creq(State(acs): State<Arc<Acs>>, Query(q): Query<CreqQuery>) -> Response {
+    match acs.pending_last4(&q.acs_trans_id) {
+        Some(last4) => Html(challenge_page(&q.acs_trans_id, &last4)).into_response(),
+        None => AcsError::UnknownTransaction.into_response(),
     }
 }
 
@@ -348,8 +377,8 @@ const INDEX_PAGE: &str = r#"<!doctype html>
 </body></html>
 "#;
 
-/// The challenge page; `acs_trans_id` is a UUID and `last4` four digits, so neither needs
-/// escaping.
+/// The challenge page; `last4` is four digits and `acs_trans_id` a pending transaction's UUID
+/// (looked up before it gets here), so neither needs escaping.
 fn challenge_page(acs_trans_id: &str, last4: &str) -> String {
     format!(
         r#"<!doctype html>

@@ -286,3 +286,68 @@ async fn the_ledger_endpoint_serves_the_same_snapshot_as_the_handle() {
     assert_eq!(served.entries[0].amount, Some(321));
     assert_eq!(served.entries[0].card.as_deref(), Some("411111******1111"));
 }
+
+async fn get(addr: SocketAddr, path: &str) -> (StatusCode, String) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let request = Request::get(path)
+        .header(header::HOST, addr.to_string())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn a_3ds_server_started_challenge_opens_in_the_browser_with_the_transaction_id_only() {
+    let sim = Sim::start(Faults::default()).await;
+    let addr = sim.handle.acs_addr;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let body = format!("{{\"pan\":\"{VISA_CHALLENGE}\",\"return_url\":\"http://shop.test/back\"}}");
+    let request = Request::post("/acs/api/authenticate")
+        .header(header::HOST, addr.to_string())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let answer = sender.send_request(request).await.unwrap();
+    let answer = answer.into_body().collect().await.unwrap().to_bytes();
+    let started: AuthResult = serde_json::from_slice(&answer).unwrap();
+    let id = started.acs_trans_id.unwrap();
+
+    let (status, page) = get(addr, &format!("/acs/creq?acs_trans_id={id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("action=\"/acs/challenge\"") && page.contains(&id));
+    assert!(page.contains("1111") && !page.contains(VISA_CHALLENGE));
+    let (status, location, _) = http(
+        addr,
+        "/acs/challenge",
+        &format!("acs_trans_id={id}&code=1234"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = location.unwrap();
+    assert!(
+        location.starts_with("http://shop.test/back?status=Y&"),
+        "{location}"
+    );
+    assert_eq!(
+        query_value(&location, "ds_trans_id"),
+        Some(started.ds_trans_id)
+    );
+
+    let (status, _) = get(addr, &format!("/acs/creq?acs_trans_id={id}")).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a finished challenge is gone"
+    );
+}

@@ -272,6 +272,13 @@ fn capabilities(options: &Options, profile: &Path) -> Capabilities {
                 if options.javascript { 1 } else { 2 },
         },
     });
+    // Headless Chromium will not make a window narrower than 500 pixels: a phone's width is
+    // emulated instead, so that the page really lays out at it.
+    if options.width < 500 {
+        chrome["mobileEmulation"] = json!({
+            "deviceMetrics": { "width": options.width, "height": options.height, "pixelRatio": 1.0 },
+        });
+    }
     if let Some(binary) = browser_binary() {
         chrome["binary"] = json!(binary);
     }

@@ -137,17 +137,39 @@ struct Running {
 
 impl Running {
     /// Starts `command` and returns it with the first line it printed on stdout; the rest of its
-    /// stdout is drained so that it can never block on a full pipe.
+    /// stdout is drained so that it can never block on a full pipe. Its log (stderr) goes to ours
+    /// and is also appended to `log`, so that a test can read what a process logged (the card
+    /// data leak test greps it).
     async fn start(
         name: &'static str,
         mut command: Command,
+        log: &Path,
     ) -> Result<(Running, String), ProcessError> {
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .await
+            .map_err(io(format!("open {}", log.display())))?;
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(io(format!("start {name}")))?;
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt as _;
+                let mut lines = BufReader::new(stderr).lines();
+                let mut ours = tokio::io::stderr();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let line = format!("{line}\n");
+                    let _ = file.write_all(line.as_bytes()).await;
+                    let _ = ours.write_all(line.as_bytes()).await;
+                }
+                let _ = file.flush().await;
+            });
+        }
         let stdout = child.stdout.take().ok_or(ProcessError::NotReady { name })?;
         let mut lines = BufReader::new(stdout).lines();
         let running = Running { name, child };
@@ -251,7 +273,8 @@ impl SimulatorProcess {
             .arg("--ledger")
             .arg(&ledger_file)
             .env("RUST_LOG", log_filter());
-        let (running, line) = Running::start("simulator", command).await?;
+        let (running, line) =
+            Running::start("simulator", command, &dir.join("simulator.log")).await?;
         let Some(simulator::Ready {
             iso: iso_addr,
             acs: acs_addr,
@@ -322,6 +345,12 @@ impl ClientLogin {
     /// command line, which any user of the machine can read).
     pub fn env(&self) -> String {
         format!("TESTKIT_VAULT_SECRET_{}", self.id.to_uppercase())
+    }
+
+    /// The value of [`ClientLogin::env`] for a child this test starts itself (an operator's
+    /// command against the same vault).
+    pub fn env_value(&self) -> &str {
+        &self.secret
     }
 }
 
@@ -441,7 +470,7 @@ impl VaultSetup {
     pub async fn serve(&self) -> Result<VaultProcess, ProcessError> {
         let mut command = self.command();
         command.arg("serve");
-        let (running, line) = Running::start("vault", command).await?;
+        let (running, line) = Running::start("vault", command, &self.dir.join("vault.log")).await?;
         if vault::Ready::parse(&line).is_none() {
             return Err(ProcessError::BadReadyLine {
                 name: "vault",
@@ -488,6 +517,8 @@ pub struct AuthorizerPeers {
     pub login: ClientLogin,
     /// The `facade` client's login at the vault, passed the same way.
     pub facade: ClientLogin,
+    /// The simulator's ACS (`http://host:port`), for the payment pages' 3-D Secure.
+    pub acs_url: String,
 }
 
 impl AuthorizerPeers {
@@ -499,6 +530,7 @@ impl AuthorizerPeers {
             vault_socket: vault.socket(),
             login: vault.authorizer.clone(),
             facade: vault.facade.clone(),
+            acs_url: format!("http://{}", sim.acs_addr),
         }
     }
 }
@@ -555,6 +587,7 @@ impl AuthorizerProcess {
 admin_addr = "127.0.0.1:0"
 http_addr = "127.0.0.1:0"
 merchants = "{merchants}"
+acs_url = "{acs}"
 [link]
 certs_dir = "{certs}"
 endpoints = [{{ addr = "{iso}", server_name = "localhost" }}]
@@ -568,6 +601,7 @@ facade_secret_env = "{facade_env}"
 {sections}
 "#,
             merchants = merchants.display(),
+            acs = peers.acs_url,
             facade = peers.facade.id,
             facade_env = peers.facade.env(),
             data = AuthorizerProcess::data_dir(dir).display(),
@@ -587,7 +621,8 @@ facade_secret_env = "{facade_env}"
             .env(peers.login.env(), peers.login.secret.as_str())
             .env(peers.facade.env(), peers.facade.secret.as_str())
             .env("RUST_LOG", log_filter());
-        let (running, line) = Running::start("authorizer", command).await?;
+        let (running, line) =
+            Running::start("authorizer", command, &dir.join("authorizer.log")).await?;
         let Some(authorizer::Ready {
             api: api_addr,
             admin: admin_addr,

@@ -808,6 +808,7 @@ fn put_reply(w: &mut WipingBuf, reply: &Reply) {
                 put_masked(w, &card.card);
                 w.put_bool(card.active);
                 w.put_bool(card.need_cvc);
+                w.put_u32(card.successes);
             }
         }
         Reply::Done => {}
@@ -862,6 +863,7 @@ fn reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
                     card: masked(r)?,
                     active: r.bool("active")?,
                     need_cvc: r.bool("need_cvc")?,
+                    successes: r.u32()?,
                 });
             }
             Reply::Cards(CustomerCards { status, cards })
@@ -1007,6 +1009,7 @@ mod tests {
                     card,
                     active: false,
                     need_cvc: true,
+                    successes: 7,
                 }],
             })),
             Ok(Reply::Done),

@@ -19,8 +19,12 @@ use super::*;
 use crate::merchants::Merchants;
 
 #[derive(Debug, Default)]
-struct FakeVault {
-    cards: Mutex<Vec<(MerchantId, CustomerNumber, ListedCard)>>,
+pub(crate) struct FakeVault {
+    pub(crate) cards: Mutex<Vec<(MerchantId, CustomerNumber, ListedCard)>>,
+    /// The status every customer has; Member when not set.
+    pub(crate) status: Mutex<Option<CustomerStatus>>,
+    /// Customers set to Deny one by one (the cabinet's tests).
+    pub(crate) denied: Mutex<Vec<(MerchantId, CustomerNumber)>>,
 }
 
 impl SavedCards for FakeVault {
@@ -37,12 +41,16 @@ impl SavedCards for FakeVault {
             .filter(|(m, c, _)| m == merchant && c == customer)
             .map(|(_, _, card)| card.clone())
             .collect();
-        Box::pin(async move {
-            Ok(CustomerCards {
-                status: CustomerStatus::Member,
-                cards,
-            })
-        })
+        let who = (merchant.clone(), customer.clone());
+        let status = if self.denied.lock().unwrap().contains(&who) {
+            CustomerStatus::Deny
+        } else {
+            self.status
+                .lock()
+                .unwrap()
+                .unwrap_or(CustomerStatus::Member)
+        };
+        Box::pin(async move { Ok(CustomerCards { status, cards }) })
     }
 
     fn remove<'a>(
@@ -63,13 +71,28 @@ impl SavedCards for FakeVault {
             }
         })
     }
+
+    fn set_status<'a>(
+        &'a self,
+        merchant: &'a MerchantId,
+        customer: &'a CustomerNumber,
+        status: CustomerStatus,
+    ) -> BoxFuture<'a, Result<(), ClientError>> {
+        let who = (merchant.clone(), customer.clone());
+        let mut denied = self.denied.lock().unwrap();
+        denied.retain(|d| d != &who);
+        if status == CustomerStatus::Deny {
+            denied.push(who);
+        }
+        Box::pin(async { Ok(()) })
+    }
 }
 
 use crate::one_click::SavedCards;
 
 const TOKEN: &str = "B092E5A1-57BD-46E6-F380-7D5EC7730578";
 
-fn cheap_hash(password: &str) -> String {
+pub(crate) fn cheap_hash(password: &str) -> String {
     argon2::Argon2::new(
         argon2::Algorithm::Argon2id,
         argon2::Version::V0x13,
@@ -80,7 +103,9 @@ fn cheap_hash(password: &str) -> String {
     .to_string()
 }
 
-fn app() -> Router {
+/// The facade over two merchants (452739 with One Click and customer 1234's card, 452741),
+/// a fake vault and an engine without a network; the cabinet's tests use it too.
+pub(crate) fn app() -> Router {
     let hash = cheap_hash("Demopass2026");
     let merchants = Merchants::parse(
         &format!(
@@ -102,6 +127,7 @@ fn app() -> Router {
         ),
         active: true,
         need_cvc: true,
+        successes: 1,
     };
     vault.cards.lock().unwrap().push((
         MerchantId::parse("452739").unwrap(),
@@ -194,7 +220,7 @@ impl orders::CardSecrets for NoSecrets {
 }
 
 /// An engine over a store of its own (kept for the test's life by leaking its directory).
-fn offline_engine() -> Arc<orders::Engine> {
+pub(crate) fn offline_engine() -> Arc<orders::Engine> {
     let dir = tempfile::tempdir().unwrap().keep();
     let store = store::Store::open(store::EngineKind::Redb, &dir.join("orders.redb")).unwrap();
     Arc::new(orders::Engine::new(

@@ -41,7 +41,7 @@ use crate::settings::{MerchantSettings, SettingsLookup};
 use crate::state::InProcess;
 
 pub use cancel::CancelRequest;
-pub use pay::PaymentCard;
+pub use pay::{PayerDetails, PaymentCard};
 pub use recover::RecoveryReport;
 pub use recurring::RecurringPayment;
 pub use sweep::SweepReport;

@@ -83,7 +83,49 @@ fn card_owner(order: &OrderRecord) -> Result<CustomerNumber, EngineError> {
     }
 }
 
+/// What the payment page asks the shopper for when the merchant did not send it (seed 004: the
+/// first name, last name and e-mail are required for a card payment).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PayerDetails {
+    /// Firstname.
+    pub firstname: Option<String>,
+    /// Lastname.
+    pub lastname: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+}
+
 impl Engine {
+    /// The payment page's customer fields: each one the order lacks is kept with it, one the
+    /// merchant sent is never replaced. Only while the order is In Process and unpaid.
+    pub async fn complete_payer(
+        &self,
+        m: &MerchantSettings,
+        bill: crate::BillNumber,
+        payer: PayerDetails,
+    ) -> Result<OrderRecord, EngineError> {
+        let (_held, mut record) = self.lock_order(Some(&m.id), bill, &[]).await?;
+        if record.state != crate::model::OrderState::InProcess || record.payment().is_some() {
+            return Err(RequestError::NotAllowed {
+                action: Action::Pay,
+                state: record.state,
+            }
+            .into());
+        }
+        let d = &mut record.details;
+        for (kept, given) in [
+            (&mut d.firstname, payer.firstname),
+            (&mut d.lastname, payer.lastname),
+            (&mut d.email, payer.email),
+        ] {
+            if kept.is_none() {
+                *kept = given;
+            }
+        }
+        self.write(Change::default(), &record, None).await?;
+        Ok(record)
+    }
+
     /// The payment pages' call: pays order `bill` with a new card or One Click.
     pub async fn pay(
         &self,

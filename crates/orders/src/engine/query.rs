@@ -25,6 +25,12 @@ impl Engine {
         self.load_for(Some(merchant), bill)
     }
 
+    /// The order behind a payment page's URL, which carries the billnumber alone (random among
+    /// 9·10^15, so it is the page's capability): the caller finds the merchant from the order.
+    pub fn order_of_page(&self, bill: BillNumber) -> Result<OrderRecord, EngineError> {
+        self.load_for(None, bill)
+    }
+
     /// orderstate.cfm / orderresult.cfm by OrderNumber: every attempt, oldest first.
     pub fn orders_by_number(
         &self,

@@ -189,6 +189,7 @@ impl<'a> Rules<'a> {
                     active: !expired(&rec, now),
                     card: rec.card,
                     need_cvc: true,
+                    successes: rec.successes,
                 });
             }
         }
