@@ -421,6 +421,63 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn the_engine_notifies_as_the_saved_settings_say() {
+        let merchants = crate::Merchants::parse(
+            "[[merchants]]\nid = \"1\"\nname = \"n\"\nlogin = \"login_one\"\n\
+             password_hash = \"$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$0m1jCTGqeKwl7TbbszBs1A\"\n\
+             checkvalue_salt = \"s\"\n",
+            "t",
+        )
+        .unwrap();
+        let m = merchants.get(MerchantId(1)).unwrap();
+        let overlays = Overlays::default();
+        assert_eq!(
+            overlays.engine_settings(m).notifications,
+            None,
+            "no URL in the file"
+        );
+        let cancels = NotifyChoice {
+            cancels: true,
+            only_successful: true,
+            ..NotifyChoice::default()
+        };
+        overlays
+            .save(MerchantOverlay {
+                merchant: 1,
+                notification_url: Some("https://shop.example/notify".into()),
+                notify: cancels,
+                ..MerchantOverlay::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            overlays.engine_settings(m).notifications,
+            Some(cancels.into())
+        );
+        assert_eq!(
+            overlays
+                .notifications(m)
+                .url
+                .map(|u| u.to_string())
+                .as_deref(),
+            Some("https://shop.example/notify")
+        );
+        overlays
+            .save(MerchantOverlay {
+                merchant: 1,
+                notify: cancels,
+                ..MerchantOverlay::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            overlays.engine_settings(m).notifications,
+            None,
+            "URL cleared: none sent"
+        );
+    }
+
     #[test]
     fn only_http_urls_pass() {
         let with = |u: &str| MerchantOverlay {
