@@ -71,14 +71,42 @@ api=http://127.0.0.1:8080
 code=$(curl -s -o /dev/null -w '%{http_code}' "$api/pay/oneclick/v1/token.cfm" || true)
 [ "$code" = 405 ] || { echo "the merchant API does not answer on $api (HTTP $code)" >&2; exit 1; }
 
+# A shop's checkout form, as a merchant's site would render it: order.cfm with the checkvalue
+# over Merchant_ID;OrderNumber;OrderAmount;OrderCurrency and the dev salt (spec/assist-api.md).
+md5() { printf %s "$1" | md5sum | cut -c1-32 | tr a-f A-F; }
+order="demo-$(date +%s)"
+checkvalue=$(md5 "$(md5 demosalt)$(md5 "452739;$order;10.00;RUB")")
+form="<form method=\"post\" action=\"$api/pay/order.cfm\">
+  <input type=\"hidden\" name=\"Merchant_ID\" value=\"452739\">
+  <input type=\"hidden\" name=\"OrderNumber\" value=\"$order\">
+  <input type=\"hidden\" name=\"OrderAmount\" value=\"10.00\">
+  <input type=\"hidden\" name=\"OrderCurrency\" value=\"RUB\">
+  <input type=\"hidden\" name=\"OrderComment\" value=\"Demo order\">
+  <input type=\"hidden\" name=\"CustomerNumber\" value=\"1234\">
+  <input type=\"hidden\" name=\"Lastname\" value=\"Ivanov\">
+  <input type=\"hidden\" name=\"Firstname\" value=\"Ivan\">
+  <input type=\"hidden\" name=\"Email\" value=\"ivan@example.com\">
+  <input type=\"hidden\" name=\"checkvalue\" value=\"$checkvalue\">
+  <button>Pay 10.00 RUB</button>
+</form>"
+printf '<!doctype html><meta charset="utf-8"><title>Demo shop</title>\n%s\n' "$form" > "$var/demo-shop.html"
+
 cat <<INFO
 
 == running (dev defaults of ARCHITECTURE.md) ==
   merchant API    $api   (Assist services; dev merchants 452739 demo_login / 452740 demo_login2, password Demopass2026)
-  admin           http://127.0.0.1:9090/metrics   http://127.0.0.1:9090/health
-  simulator       ISO 8583 127.0.0.1:8583 (mutual TLS), ACS pages and ledger http://127.0.0.1:8584/ledger
+  payment pages   $api/pay/page/<billnumber>   (order.cfm sends the shopper there; test cards in README)
+  cabinet         $api/cabinet/   (log in as demo_login / Demopass2026)
+  3-D Secure ACS  http://127.0.0.1:8584/   (challenge code 1234)
+  ledger          http://127.0.0.1:8584/ledger
+  metrics         http://127.0.0.1:9090/metrics   health http://127.0.0.1:9090/health
+  simulator       ISO 8583 127.0.0.1:8583 (mutual TLS)
   vault           $PWD/$var/vault/vault.sock
   data            $PWD/$var   (logs in $var/log/)
+
+A shop's checkout (open file://$PWD/$var/demo-shop.html in a browser, or paste this form into a page;
+each run makes a new OrderNumber):
+$form
 
 A saved card's list, as seed 001 asks for it:
   curl -s -X POST $api/pay/oneclick/v1/token.cfm \\

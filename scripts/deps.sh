@@ -23,3 +23,11 @@ if ! python3 -c "import iso8583" 2>/dev/null; then
 fi
 
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
+
+# cargo-deny, pinned: the supply-chain checks of scripts/test.sh (deny.toml). Built from crates.io
+# (a few minutes, once per machine).
+cargo_deny_version=0.20.2
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $cargo_deny_version" ]; then
+    echo "installing cargo-deny $cargo_deny_version" >&2
+    cargo install --locked --quiet cargo-deny --version "$cargo_deny_version" >&2
+fi

@@ -180,7 +180,7 @@ secret_env = "VAULT_BENCH_SECRET"
                     async move {
                         let t = Instant::now();
                         let grant = f
-                            .grant_detokenize(&m, &customer, token, &payment)
+                            .grant_detokenize(&m, &customer, token, &payment, CardUse::OnFile)
                             .await
                             .expect("grant");
                         a.detokenize(&m, &customer, token, &payment, grant)

@@ -21,8 +21,8 @@ use link::{
 };
 use simulator::AcsClient;
 use vault::{
-    CardholderName, ClientOptions, Credentials, CustomerNumber, MerchantId, Timestamp, Token,
-    TokenizeRequest, VaultClient, VaultEndpoint,
+    CardUse, CardholderName, ClientOptions, Credentials, CustomerNumber, MerchantId, Timestamp,
+    Token, TokenizeRequest, VaultClient, VaultEndpoint,
 };
 
 use crate::summary::{
@@ -444,7 +444,13 @@ impl Shop {
         let payment_ref = PaymentRef::parse(&format!("walkthrough-{n}"))?;
         let grant = self
             .facade
-            .grant_detokenize(&self.merchant, &self.customer, token, &payment_ref)
+            .grant_detokenize(
+                &self.merchant,
+                &self.customer,
+                token,
+                &payment_ref,
+                CardUse::OnFile,
+            )
             .await?;
         let secret = self
             .authorizer

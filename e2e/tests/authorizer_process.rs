@@ -21,7 +21,7 @@ use testkit::processes::{
     AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorProcess, VaultSetup,
 };
 use vault::{
-    ClientOptions, CustomerNumber, MerchantId, TokenizeRequest, VaultClient, VaultEndpoint,
+    CardUse, ClientOptions, CustomerNumber, MerchantId, TokenizeRequest, VaultClient, VaultEndpoint,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,7 +68,7 @@ async fn a_queued_reversal_waits_for_the_vault_and_then_goes_with_the_card() {
     .await
     .unwrap();
     let grant = facade
-        .grant_detokenize(&merchant, &customer, saved.token, &payment)
+        .grant_detokenize(&merchant, &customer, saved.token, &payment, CardUse::OnFile)
         .await
         .unwrap();
     let secret = authorizer

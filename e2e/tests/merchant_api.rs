@@ -410,7 +410,9 @@ fn xml_attributes(xml: &str, name: &[u8]) -> Vec<(String, String)> {
                         let a = a.unwrap();
                         (
                             String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
-                            a.unescape_value().unwrap().into_owned(),
+                            a.normalized_value(quick_xml::XmlVersion::default())
+                                .unwrap()
+                                .into_owned(),
                         )
                     })
                     .collect();
@@ -423,17 +425,10 @@ fn xml_attributes(xml: &str, name: &[u8]) -> Vec<(String, String)> {
 
 /// The text of the first element whose local name is `name`, read by quick-xml.
 fn xml_text(xml: &str, name: &[u8]) -> String {
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut inside = false;
-    loop {
-        match reader.read_event().unwrap() {
-            Event::Start(e) if e.local_name().as_ref() == name => inside = true,
-            Event::Text(t) if inside => return t.unescape().unwrap().into_owned(),
-            Event::End(_) if inside => return String::new(),
-            Event::Eof => panic!("no {name:?} in {xml}"),
-            _ => {}
-        }
-    }
+    xml_texts(xml, name)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no {name:?} in {xml}"))
 }
 
 /// `%XX` for everything but unreserved characters, as a form encoder sends it.
@@ -485,19 +480,29 @@ fn csv_records(body: &str) -> Vec<std::collections::HashMap<String, String>> {
 fn xml_texts(xml: &str, name: &[u8]) -> Vec<String> {
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut out = Vec::new();
-    let mut inside = false;
+    let mut raw: Option<String> = None;
     loop {
         match reader.read_event().unwrap() {
-            Event::Start(e) if e.local_name().as_ref() == name => {
-                inside = true;
-                out.push(String::new());
-            }
-            Event::Text(t) if inside => {
-                if let Some(last) = out.last_mut() {
-                    last.push_str(&t.unescape().unwrap());
+            Event::Start(e) if e.local_name().as_ref() == name => raw = Some(String::new()),
+            // Text comes raw and entity references as events of their own: put them back
+            // together and unescape the whole when the element ends.
+            Event::Text(t) => {
+                if let Some(raw) = raw.as_mut() {
+                    raw.push_str(&t.decode().unwrap());
                 }
             }
-            Event::End(_) => inside = false,
+            Event::GeneralRef(r) => {
+                if let Some(raw) = raw.as_mut() {
+                    raw.push('&');
+                    raw.push_str(&r.decode().unwrap());
+                    raw.push(';');
+                }
+            }
+            Event::End(_) => {
+                if let Some(raw) = raw.take() {
+                    out.push(quick_xml::escape::unescape(&raw).unwrap().into_owned());
+                }
+            }
             Event::Eof => return out,
             _ => {}
         }

@@ -13,6 +13,7 @@ pub mod codes;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod integrity;
+pub mod notification;
 pub mod params;
 pub mod render;
 pub mod requests;

@@ -230,4 +230,4 @@ fn csv_record(fields: &[Field], out: &mut String) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,8 +1,11 @@
-//! The admin HTTP endpoint: `/metrics` in Prometheus text (the link's and the facade's),
-//! `/health` for liveness, and the operator's one command, `POST /cutoff/<merchant_id>`: the
-//! merchant's settlement cut-off now (its payments' cancels are refunds from then on).
+//! The admin HTTP endpoint: `/metrics` in Prometheus text (the link's, the facade's and the
+//! outbox's), `/health` for liveness, and the operator's commands: `POST /cutoff/<merchant_id>`,
+//! the merchant's settlement cut-off now (its payments' cancels are refunds from then on);
+//! `GET /notifications/<billnumber>`, an order's result notifications with every attempt (JSON);
+//! `POST /notifications/<billnumber>/resend`, every notification of the order re-sent by hand
+//! (`<billnumber>.<n>`: only operation n's).
 //!
-//! Owns the operator's view and that command. It must never expose card data or configuration
+//! Owns the operator's view and those commands. It must never expose card data or configuration
 //! secrets, and never change an order itself (the cut-off is the engine's).
 
 use std::future::Future;
@@ -18,18 +21,25 @@ use tokio::net::TcpListener;
 use facade::Facade;
 use link::{ConnectionState, Link};
 use orders::Engine;
+use outbox::{NoticeId, Outbox, OutboxError};
 
 /// What the admin endpoint reads.
 #[derive(Debug, Clone)]
-struct Parts {
-    link: Link,
-    facade: Arc<Facade>,
-    engine: Arc<Engine>,
+pub struct Parts {
+    /// The link (metrics, health).
+    pub link: Link,
+    /// The merchant directory and the facade's counters.
+    pub facade: Arc<Facade>,
+    /// The cut-off.
+    pub engine: Arc<Engine>,
+    /// Result notifications.
+    pub outbox: Arc<Outbox>,
 }
 
 async fn metrics(State(parts): State<Parts>) -> impl IntoResponse {
     let mut text = parts.link.metrics().render();
     text.push_str(&parts.facade.metrics());
+    text.push_str(&parts.outbox.metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
@@ -58,7 +68,7 @@ async fn cutoff(
     else {
         return (StatusCode::NOT_FOUND, "no such merchant\n");
     };
-    match engine.run_cutoff(&merchant.settings()).await {
+    match engine.run_cutoff(&facade.merchant_settings(merchant)).await {
         Ok(()) => {
             tracing::info!(merchant = %merchant.id, "cut-off run by the operator");
             (StatusCode::OK, "cut-off done\n")
@@ -70,28 +80,102 @@ async fn cutoff(
     }
 }
 
+/// `<billnumber>` or `<billnumber>.<n>` as the operator types it.
+fn bill_ref(text: &str) -> Option<(u64, Option<u32>)> {
+    let (bill, op) = match text.split_once('.') {
+        Some((b, n)) => (b, Some(n.parse().ok()?)),
+        None => (text, None),
+    };
+    (bill.len() == 16 && bill.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| Some((bill.parse().ok()?, op)))
+        .flatten()
+}
+
+async fn notifications(
+    State(Parts { outbox, .. }): State<Parts>,
+    Path(bill): Path<String>,
+) -> axum::response::Response {
+    let Some((bill, _)) = bill_ref(&bill) else {
+        return (StatusCode::BAD_REQUEST, "not a billnumber\n").into_response();
+    };
+    match outbox.notifications(None, bill) {
+        Ok(list) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(&list).unwrap_or_default(),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading notifications failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "reading notifications failed\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn resend(
+    State(Parts { outbox, .. }): State<Parts>,
+    Path(bill): Path<String>,
+) -> (StatusCode, String) {
+    let Some((bill, op)) = bill_ref(&bill) else {
+        return (StatusCode::BAD_REQUEST, "not a billnumber\n".into());
+    };
+    let ids: Vec<NoticeId> = match outbox.notifications(None, bill) {
+        Ok(list) => list
+            .into_iter()
+            .map(|v| v.notice.id)
+            .filter(|id| op.is_none_or(|n| n == id.operation))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading notifications failed");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "reading notifications failed\n".into(),
+            );
+        }
+    };
+    if ids.is_empty() {
+        return (
+            StatusCode::NOT_FOUND,
+            "no notification of this order\n".into(),
+        );
+    }
+    for id in &ids {
+        match outbox.resend(None, *id).await {
+            Ok(_) => {}
+            Err(e @ OutboxError::InFlight(_)) => return (StatusCode::CONFLICT, format!("{e}\n")),
+            Err(e) => {
+                tracing::warn!(error = %e, "re-sending a notification failed");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "re-sending failed\n".into(),
+                );
+            }
+        }
+    }
+    (StatusCode::OK, format!("re-sent {}\n", ids.len()))
+}
+
 /// The admin routes.
-pub fn router(link: Link, facade: Arc<Facade>, engine: Arc<Engine>) -> Router {
+pub fn router(parts: Parts) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/cutoff/{merchant}", post(cutoff))
-        .with_state(Parts {
-            link,
-            facade,
-            engine,
-        })
+        .route("/notifications/{bill}", get(notifications))
+        .route("/notifications/{bill}/resend", post(resend))
+        .with_state(parts)
 }
 
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    link: Link,
-    facade: Arc<Facade>,
-    engine: Arc<Engine>,
+    parts: Parts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(link, facade, engine))
+    axum::serve(listener, router(parts))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -14,11 +14,12 @@ use vault::tls::TlsFiles;
 use vault::{ClientOptions, ClientSecret, Credentials, SecretError, SecretSource, VaultEndpoint};
 
 use facade::pages::{BadAcsUrl, HttpAcs};
-use facade::{Merchants, MerchantsError};
+use facade::{CabinetOptions, Merchants, MerchantsError};
 use link::{
     AcquirerId, Backoff, ConfigError, Endpoint, LinkConfig, TerminalId, TlsError, TlsMaterial,
     client_config, defaults,
 };
+use outbox::{HttpConfig, HttpDeliver, OutboxConfig, RetrySchedule};
 
 /// The file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +46,150 @@ pub struct Settings {
     /// (its JSON API server to server, and the browser's challenge page); plain
     /// `http://host:port`; default the dev simulator's, `http://127.0.0.1:8584`.
     pub acs_url: String,
+    /// `[cabinet]`: the merchant's cabinet under `/cabinet/` on the merchant API's address.
+    pub cabinet: CabinetSettings,
+    /// `[notifications]`: how result notifications reach the merchants' servers.
+    pub notifications: NotificationSettings,
+}
+
+/// `[cabinet]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CabinetSettings {
+    /// Mark the cabinet's cookies `Secure`: set it when merchants reach the cabinet over HTTPS
+    /// (a TLS-terminating proxy in front); default false, the dev default being plain HTTP on
+    /// 127.0.0.1. A request a proxy marks `X-Forwarded-Proto: https` gets `Secure` either way.
+    pub secure_cookies: bool,
+    /// Minutes a session may go unused before it is closed; default 15, must be above 0.
+    pub idle_minutes: u64,
+    /// Hours a session lives after its login however busy; default 8, must be above 0.
+    pub absolute_hours: u64,
+    /// Most sessions at once (the least recently used one is closed past it); default 10000.
+    pub max_sessions: usize,
+}
+
+impl Default for CabinetSettings {
+    fn default() -> CabinetSettings {
+        let d = facade::SessionPolicy::default();
+        CabinetSettings {
+            secure_cookies: false,
+            idle_minutes: d.idle.as_secs() / 60,
+            absolute_hours: d.absolute.as_secs() / 3600,
+            max_sessions: d.max,
+        }
+    }
+}
+
+/// `[notifications]` as written, in milliseconds; every key has a default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationSettings {
+    /// The waits after each failed try; default 1, 5, 10, 20 and 40 minutes then four hourly
+    /// ones (ten tries over about 5 h 15 min; the spec asks for at least 8 over at least 4 h).
+    pub retry_ms: Vec<u64>,
+    /// TCP connect plus TLS handshake; default 5000.
+    pub connect_timeout_ms: u64,
+    /// A whole try, connect to the last byte of the answer; default 30000.
+    pub timeout_ms: u64,
+    /// The ports a notification URL may use; default 80, 443, 8080 and 8443 (the spec's).
+    /// Tests add the port their merchant server was given.
+    pub allowed_ports: Vec<u16>,
+    /// A CA certificate (PEM) trusted besides the public roots, for a dev merchant's HTTPS; none
+    /// by default.
+    pub ca_file: Option<PathBuf>,
+    /// Tries in flight for one merchant at most; default 4.
+    pub per_merchant: usize,
+    /// Tries in flight at most; default 64.
+    pub total: usize,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> NotificationSettings {
+        let o = OutboxConfig::default();
+        let h = HttpConfig::default();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        NotificationSettings {
+            retry_ms: (1..o.schedule.tries())
+                .filter_map(|t| o.schedule.after_try(u32::try_from(t).ok()?))
+                .map(ms)
+                .collect(),
+            connect_timeout_ms: ms(h.connect_timeout),
+            timeout_ms: ms(h.total_timeout),
+            allowed_ports: h.allowed_ports,
+            ca_file: None,
+            per_merchant: o.per_merchant,
+            total: o.total,
+        }
+    }
+}
+
+impl CabinetSettings {
+    fn validate(self) -> Result<CabinetOptions, SettingsError> {
+        if self.idle_minutes == 0 || self.absolute_hours == 0 || self.max_sessions == 0 {
+            return Err(SettingsError::Cabinet(
+                "idle_minutes, absolute_hours and max_sessions must be above 0",
+            ));
+        }
+        Ok(CabinetOptions {
+            sessions: facade::SessionPolicy {
+                idle: Duration::from_secs(self.idle_minutes.saturating_mul(60)),
+                absolute: Duration::from_secs(self.absolute_hours.saturating_mul(3600)),
+                max: self.max_sessions,
+            },
+            secure_cookies: self.secure_cookies,
+        })
+    }
+}
+
+/// The validated `[notifications]`.
+#[derive(Debug)]
+pub struct Notifications {
+    /// The delivery loop's schedule and bounds.
+    pub outbox: OutboxConfig,
+    /// The HTTP(S) client, with its roots loaded.
+    pub deliver: HttpDeliver,
+}
+
+impl NotificationSettings {
+    fn validate(self) -> Result<Notifications, SettingsError> {
+        let bad = SettingsError::Notifications;
+        if self.connect_timeout_ms == 0 || self.timeout_ms == 0 {
+            return Err(bad(
+                "connect_timeout_ms and timeout_ms must be above 0".into()
+            ));
+        }
+        if self.per_merchant == 0 || self.total < self.per_merchant {
+            return Err(bad(
+                "per_merchant must be above 0 and total at least per_merchant".into(),
+            ));
+        }
+        if self.allowed_ports.is_empty() {
+            return Err(bad("allowed_ports must name at least one port".into()));
+        }
+        let schedule = RetrySchedule::new(
+            self.retry_ms
+                .iter()
+                .copied()
+                .map(Duration::from_millis)
+                .collect(),
+        )
+        .map_err(|e| bad(format!("retry_ms: {e}")))?;
+        let deliver = HttpDeliver::new(HttpConfig {
+            allowed_ports: self.allowed_ports,
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            total_timeout: Duration::from_millis(self.timeout_ms),
+            extra_ca: self.ca_file,
+        })
+        .map_err(|e| bad(e.to_string()))?;
+        Ok(Notifications {
+            outbox: OutboxConfig {
+                schedule,
+                per_merchant: self.per_merchant,
+                total: self.total,
+            },
+            deliver,
+        })
+    }
 }
 
 /// How to reach the vault, as two clients: `authorizer` (the link's reversals, the only role
@@ -162,6 +307,8 @@ impl Default for Settings {
             link: LinkSettings::default(),
             vault: VaultSettings::default(),
             acs_url: "http://127.0.0.1:8584".into(),
+            cabinet: CabinetSettings::default(),
+            notifications: NotificationSettings::default(),
         }
     }
 }
@@ -229,6 +376,10 @@ pub struct Config {
     pub facade_vault: VaultAccess,
     /// The payment pages' 3DS server side of the ACS.
     pub acs: HttpAcs,
+    /// The merchant's cabinet: cookies and sessions.
+    pub cabinet: CabinetOptions,
+    /// Result notifications.
+    pub notifications: Notifications,
 }
 
 /// The validated [`VaultSettings`]: everything `VaultClient::connect_with` takes.
@@ -282,12 +433,18 @@ pub enum SettingsError {
     /// without the facade's certificate.
     #[error("[vault]: {0}")]
     Vault(&'static str),
+    /// `[cabinet]` breaks a bound.
+    #[error("[cabinet]: {0}")]
+    Cabinet(&'static str),
     /// The merchants file cannot be read or a merchant's entry breaks a rule.
     #[error("{0}")]
     Merchants(#[from] MerchantsError),
     /// `acs_url` is not `http://host[:port]`.
     #[error("acs_url: {0}")]
     Acs(#[from] BadAcsUrl),
+    /// `[notifications]` breaks a rule (a bound, the retry schedule, the CA file).
+    #[error("[notifications]: {0}")]
+    Notifications(String),
 }
 
 impl Settings {
@@ -301,6 +458,11 @@ impl Settings {
             path: path.to_owned(),
             source,
         })
+    }
+
+    /// The `facade` client's access alone (the operators' customer commands need nothing else).
+    pub fn facade_vault(self) -> Result<VaultAccess, SettingsError> {
+        Ok(self.vault.validate()?.1)
     }
 
     /// The typed [`Config`]: reads the link's certificates, the vault secrets and the merchants
@@ -343,6 +505,7 @@ impl Settings {
         link.saf_retry_interval = ms(l.saf_retry_interval_ms);
         let (vault, facade_vault) = self.vault.validate()?;
         let acs = HttpAcs::new(&self.acs_url)?;
+        let notifications = self.notifications.validate()?;
         Ok(Config {
             data_dir: self.data_dir,
             store_engine: self.store_engine,
@@ -353,6 +516,8 @@ impl Settings {
             vault,
             facade_vault,
             acs,
+            cabinet: self.cabinet.validate()?,
+            notifications,
         })
     }
 }
@@ -490,6 +655,28 @@ mod tests {
         assert!(
             matches!(facade.credentials, Credentials::Secret { client, .. } if client == "facade")
         );
+    }
+
+    #[test]
+    fn notifications_default_to_the_spec_and_refuse_bad_bounds() {
+        let n = NotificationSettings::default();
+        assert_eq!(n.allowed_ports, vec![80, 443, 8080, 8443]);
+        assert!(n.retry_ms.len() + 1 >= 8);
+        assert!(n.retry_ms.iter().sum::<u64>() >= 4 * 3_600_000);
+        let n = n.validate().unwrap();
+        assert_eq!(n.outbox.schedule, RetrySchedule::default());
+        for bad in [
+            "retry_ms = []\n",
+            "retry_ms = [0]\n",
+            "timeout_ms = 0\n",
+            "per_merchant = 8\ntotal = 4\n",
+            "allowed_ports = []\n",
+            "ca_file = \"/nonexistent-ca.pem\"\n",
+        ] {
+            let s: NotificationSettings = toml::from_str(bad).unwrap();
+            let err = s.validate().unwrap_err().to_string();
+            assert!(err.starts_with("[notifications]"), "{bad}: {err}");
+        }
     }
 
     #[test]

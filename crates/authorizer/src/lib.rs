@@ -7,8 +7,10 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod cabinet_settings;
 pub mod cards;
 pub mod config;
+pub mod operator;
 pub mod ready;
 pub mod run;
 pub mod saved_cards;

@@ -1,6 +1,7 @@
 //! `authorizer`: parse flags, validate the configuration, serve until Ctrl-C or SIGTERM; or
 //! `authorizer hash-password`, which reads a password on stdin and prints its argon2id hash for
-//! the merchants file.
+//! the merchants file; or `authorizer customer …`, the cabinet's One Click customer actions for
+//! operators.
 
 use std::io::BufRead as _;
 use std::net::SocketAddr;
@@ -9,8 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use authorizer::Ready;
+use authorizer::operator::CustomerAction;
 use authorizer::run::{Listeners, run};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 #[derive(Parser)]
@@ -37,6 +39,43 @@ enum Command {
     /// Read a password from stdin (one line; never from the command line, where `ps` and the
     /// shell's history would keep it) and print its argon2id PHC hash.
     HashPassword,
+    /// A merchant's One Click customer, as the merchant's cabinet shows and changes it, through
+    /// the vault's `facade` role with this configuration's `[vault]` settings (its secret from
+    /// the same variable or file as the running authorizer's). Each change is audited.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+}
+
+#[derive(Subcommand)]
+enum CustomerCommand {
+    /// Print the customer's One Click status (none, Member or Deny) and its saved cards: masked
+    /// number, brand, expiry, active or expired, successful payments, token.
+    Show(Who),
+    /// Set the customer to Deny: One Click refused, no card saved or offered any more (the saved
+    /// cards stay until removed).
+    Deny(Who),
+    /// Lift Deny: the customer may save and use cards again.
+    Allow(Who),
+    /// Erase one saved card of the customer from the vault, for good.
+    RemoveCard {
+        #[command(flatten)]
+        who: Who,
+        /// The card's token (as `show` prints it).
+        #[arg(long)]
+        token: String,
+    },
+}
+
+/// Whose customer.
+#[derive(Args)]
+struct Who {
+    /// The merchant's Merchant_ID (its customer list decides whose customers these are: the
+    /// merchants of a union share theirs).
+    #[arg(long)]
+    merchant: String,
+    /// The merchant's CustomerNumber.
+    #[arg(long)]
+    customer: String,
 }
 
 #[tokio::main]
@@ -46,13 +85,15 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let flags = Flags::parse();
-    if let Some(Command::HashPassword) = flags.command {
-        return hash_password();
-    }
     let mut settings = match &flags.config {
         Some(path) => authorizer::config::Settings::from_file(path)?,
         None => authorizer::config::Settings::default(),
     };
+    match flags.command {
+        Some(Command::HashPassword) => return hash_password(),
+        Some(Command::Customer(c)) => return customer(settings, c).await,
+        None => {}
+    }
     settings.admin_addr = flags.admin_addr.unwrap_or(settings.admin_addr);
     settings.http_addr = flags.http.unwrap_or(settings.http_addr);
     settings.merchants = flags.merchants.unwrap_or(settings.merchants);
@@ -84,6 +125,25 @@ fn hash_password() -> anyhow::Result<()> {
     let password = line.trim_end_matches(['\r', '\n']);
     let phc = facade::hash_password(password)?;
     print_line(&phc);
+    Ok(())
+}
+
+async fn customer(
+    settings: authorizer::config::Settings,
+    command: CustomerCommand,
+) -> anyhow::Result<()> {
+    let (who, action) = match command {
+        CustomerCommand::Show(who) => (who, CustomerAction::Show),
+        CustomerCommand::Deny(who) => (who, CustomerAction::Deny),
+        CustomerCommand::Allow(who) => (who, CustomerAction::Allow),
+        CustomerCommand::RemoveCard { who, token } => {
+            let token = vault::Token::parse(&token).context("--token")?;
+            (who, CustomerAction::RemoveCard(token))
+        }
+    };
+    let access = settings.facade_vault()?;
+    let text = authorizer::operator::customer(access, &who.merchant, &who.customer, action).await?;
+    print_line(&text);
     Ok(())
 }
 

@@ -1,8 +1,9 @@
 //! The authorizer process: open the store, start the link with the vault as its card resolver,
 //! build the order engine over the link and the vault, resolve what a previous run left in
 //! flight, serve the merchant API (the facade) and the admin endpoint, sweep expired and
-//! unconfirmed orders periodically, and stop cleanly when told to (mini-redis style: `main`
-//! parses flags and calls [`run`]).
+//! unconfirmed orders periodically, deliver result notifications (the outbox, rendering through
+//! the facade), and stop cleanly when told to (mini-redis style: `main` parses flags and calls
+//! [`run`]).
 //!
 //! Owns the wiring between parts, nothing else. It must never start serving before the
 //! configuration and the store are known good and recovery has run, and on shutdown both
@@ -17,9 +18,11 @@ use tokio::sync::watch;
 
 use facade::Facade;
 use link::{Link, StartError};
-use orders::{Engine, EngineError, SystemClock};
+use orders::{Engine, EngineError, MerchantSettings, SystemClock};
+use outbox::{Doorbell, Outbox};
 use vault::Role;
 
+use crate::cabinet_settings::StoredSettings;
 use crate::cards::VaultCards;
 use crate::config::Config;
 use crate::saved_cards::FacadeVault;
@@ -48,6 +51,9 @@ pub enum RunError {
     /// store or a stored record); an order merely unresolved (network or vault away) is retried.
     #[error("recovery of the orders in flight")]
     Recover(#[source] EngineError),
+    /// The cabinet's saved settings could not be read: ours (the store or a stored record).
+    #[error("the cabinet's saved settings")]
+    Settings(#[source] facade::SettingsStoreError),
 }
 
 /// How often expired orders time out and unconfirmed Delayed ones are auto-cancelled (the
@@ -91,20 +97,22 @@ pub async fn run(
         tracing::warn!(error = %e, "the facade's vault client is not usable yet");
     }
     let link = Link::start(config.link, store.clone(), Arc::new(cards))?;
-    let engine = Arc::new(Engine::new(
-        store,
-        Arc::new(link.clone()),
-        Arc::new(VaultSecrets::shared(facade_vault.clone(), authorizer_vault)),
-        Arc::new(SystemClock),
-    ));
-    // Before the first request: every order a previous run left in flight is resolved (or, if
-    // the network or the vault cannot be reached yet, retried by the sweeper below).
-    let recovered = engine.recover().await.map_err(RunError::Recover)?;
-    tracing::info!(?recovered, "orders in flight resolved");
+    let doorbell = Doorbell::default();
+    let engine = Arc::new(
+        Engine::new(
+            store.clone(),
+            Arc::new(link.clone()),
+            Arc::new(VaultSecrets::shared(facade_vault.clone(), authorizer_vault)),
+            Arc::new(SystemClock),
+        )
+        .with_doorbell(doorbell.clone()),
+    );
     let pages = format!(
         "http://{}",
         listeners.api.local_addr().map_err(RunError::Api)?
     );
+    let settings = StoredSettings(store.clone());
+    let saved = settings.load().map_err(RunError::Settings)?;
     let facade = Arc::new(
         Facade::new(
             config.merchants,
@@ -112,8 +120,22 @@ pub async fn run(
             engine.clone(),
             pages,
         )
-        .with_three_ds(Arc::new(config.acs)),
+        .with_three_ds(Arc::new(config.acs))
+        .with_cabinet(config.cabinet, Arc::new(settings), saved),
     );
+    // Before the first request: every order a previous run left in flight is resolved (or, if
+    // the network or the vault cannot be reached yet, retried by the sweeper below).
+    let recovered = engine
+        .recover(&settings_of(&facade))
+        .await
+        .map_err(RunError::Recover)?;
+    tracing::info!(?recovered, "orders in flight resolved");
+    // What a previous run left due is sent as soon as the loop starts.
+    let n = config.notifications;
+    let outbox = Arc::new(
+        Outbox::new(store, facade.clone(), Arc::new(n.deliver), n.outbox).with_doorbell(doorbell),
+    );
+    facade.attach_outbox(&outbox);
     tracing::info!(
         api = ?listeners.api.local_addr().ok(),
         admin = ?listeners.admin.local_addr().ok(),
@@ -130,9 +152,11 @@ pub async fn run(
     };
     let sweeper = tokio::spawn(sweep(
         engine.clone(),
+        facade.clone(),
         recovered.unresolved > 0,
         until_stopped(stopped.clone()),
     ));
+    let deliveries = tokio::spawn(outbox.clone().run(until_stopped(stopped.clone())));
     // With the peer's address: the payment pages count failed card attempts per client.
     let api = axum::serve(
         listeners.api,
@@ -144,22 +168,44 @@ pub async fn run(
     .with_graceful_shutdown(until_stopped(stopped.clone()));
     let admin = crate::admin::serve(
         listeners.admin,
-        link.clone(),
-        facade,
-        engine,
+        crate::admin::Parts {
+            link: link.clone(),
+            facade,
+            engine,
+            outbox,
+        },
         until_stopped(stopped),
     );
     let (api, admin) = tokio::join!(api, admin);
-    // Awaited, not aborted: a sweep already started finishes its order before the link stops.
+    // Awaited, not aborted: a sweep already started finishes its order before the link stops,
+    // and a notification's try in flight gets its answer (bounded by its time-out) and record.
     let _ = sweeper.await;
+    let _ = deliveries.await;
     link.shutdown().await;
     api.map_err(RunError::Api)?;
     admin.map_err(RunError::Admin)
 }
 
+/// The engine's view of a merchant, from the facade's directory (whose notification settings the
+/// sweep and recovery need for what they finish).
+fn settings_of(facade: &Facade) -> impl Fn(&card::MerchantId) -> Option<MerchantSettings> + Sync {
+    move |id| {
+        facade
+            .merchants()
+            .by_vault_id(id)
+            .map(|m| facade.merchant_settings(m))
+    }
+}
+
 /// Every [`SWEEP_INTERVAL`] until `stopped`: recovery again while an order is unresolved, then
 /// the sweep. Each pass runs to its end; the stop is only noticed between passes.
-async fn sweep(engine: Arc<Engine>, mut unresolved: bool, stopped: impl Future<Output = ()>) {
+async fn sweep(
+    engine: Arc<Engine>,
+    facade: Arc<Facade>,
+    mut unresolved: bool,
+    stopped: impl Future<Output = ()>,
+) {
+    let settings = settings_of(&facade);
     let mut every = tokio::time::interval(SWEEP_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stopped);
@@ -169,12 +215,12 @@ async fn sweep(engine: Arc<Engine>, mut unresolved: bool, stopped: impl Future<O
             _ = every.tick() => {}
         }
         if unresolved {
-            match engine.recover().await {
+            match engine.recover(&settings).await {
                 Ok(report) => unresolved = report.unresolved > 0,
                 Err(e) => tracing::warn!(error = %e, "recovery failed; trying again"),
             }
         }
-        match engine.sweep().await {
+        match engine.sweep(&settings).await {
             Ok(report) if report != orders::SweepReport::default() => {
                 tracing::info!(?report, "swept");
             }

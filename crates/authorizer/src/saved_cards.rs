@@ -7,7 +7,7 @@ use facade::SavedCards;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use vault::{ClientError, CustomerCards, CustomerNumber, MerchantId, Token};
+use vault::{ClientError, CustomerCards, CustomerNumber, CustomerStatus, MerchantId, Token};
 
 use crate::vault_client::LazyVault;
 
@@ -35,6 +35,21 @@ impl SavedCards for FacadeVault {
                 .client()
                 .await?
                 .remove(merchant, customer, token)
+                .await
+        })
+    }
+
+    fn set_status<'a>(
+        &'a self,
+        merchant: &'a MerchantId,
+        customer: &'a CustomerNumber,
+        status: CustomerStatus,
+    ) -> BoxFuture<'a, Result<(), ClientError>> {
+        Box::pin(async move {
+            self.0
+                .client()
+                .await?
+                .set_customer_status(merchant, customer, status)
                 .await
         })
     }

@@ -1,5 +1,5 @@
 //! [`VaultSecrets`]: the order engine's [`CardSecrets`] over the vault. The vault splits the work
-//! by role, so this holds two clients: the `facade` client saves cards, lists them and asks for a
+//! by role, so this holds two clients: the `facade` client saves cards and asks for a
 //! detokenize grant for one payment; the `authorizer` client presents that grant to detokenize and
 //! records successful payments. Every PAN comes back only for the payment the engine names.
 //!
@@ -17,12 +17,10 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use link::CardRef;
-use orders::{
-    BillNumber, CardSecrets, ListedCard, NewCard, OperationRef, ResolvedCard, SecretsUnavailable,
-};
+use orders::{BillNumber, CardSecrets, NewCard, OperationRef, ResolvedCard, SecretsUnavailable};
 use time::OffsetDateTime;
 use vault::{
-    CardSecret, CardholderName, ClientError, ClientOptions, Credentials, CustomerNumber,
+    CardSecret, CardUse, CardholderName, ClientError, ClientOptions, Credentials, CustomerNumber,
     MerchantId, PaymentRef, Role, Timestamp, Token, TokenizeRequest, VaultClient, VaultEndpoint,
     VaultError,
 };
@@ -135,7 +133,13 @@ impl VaultSecrets {
         // serve this payment; without that a reversal could not find it again. The PAN that
         // comes back is dropped (and zeroized) at once.
         let bound = self
-            .detokenize(merchant, customer, saved.token, &payment.payment_ref())
+            .detokenize(
+                merchant,
+                customer,
+                saved.token,
+                &payment.payment_ref(),
+                CardUse::OnFile,
+            )
             .await?;
         match bound {
             Some(_) => Ok(saved.token),
@@ -146,18 +150,19 @@ impl VaultSecrets {
     }
 
     /// A grant (facade) and the detokenize it allows (authorizer), for `payment`; `None` when
-    /// there is no such card for this customer.
+    /// there is no such card for this customer, or not one `card_use` allows.
     async fn detokenize(
         &self,
         merchant: &MerchantId,
         customer: &CustomerNumber,
         token: Token,
         payment: &PaymentRef,
+        card_use: CardUse,
     ) -> Result<Option<CardSecret>, SecretsUnavailable> {
         let granted = self
             .facade()
             .await?
-            .grant_detokenize(merchant, customer, token, payment)
+            .grant_detokenize(merchant, customer, token, payment, card_use)
             .await;
         let Some(grant) = found(granted)? else {
             return Ok(None);
@@ -174,6 +179,7 @@ impl VaultSecrets {
         &self,
         card: &CardRef,
         payment: OperationRef,
+        card_use: CardUse,
     ) -> Result<Option<ResolvedCard>, SecretsUnavailable> {
         // A held card serves its own order only, whoever claims its owner's name.
         if BillNumber::of_held_card_owner(&card.customer).is_some_and(|b| b != payment.bill) {
@@ -185,6 +191,7 @@ impl VaultSecrets {
                 &card.customer,
                 card.token,
                 &payment.payment_ref(),
+                card_use,
             )
             .await?;
         let (year, month) = Timestamp::now().year_month();
@@ -207,26 +214,6 @@ impl VaultSecrets {
             .record_payment(&card.merchant, &card.customer, card.token, payment, at)
             .await
             .map_err(|e| SecretsUnavailable(describe(&e)))
-    }
-
-    async fn listed(
-        &self,
-        merchant: &MerchantId,
-        customer: &CustomerNumber,
-    ) -> Result<Vec<ListedCard>, SecretsUnavailable> {
-        match self.facade().await?.list(merchant, customer).await {
-            Ok(cards) => Ok(cards
-                .cards
-                .into_iter()
-                .map(|c| ListedCard {
-                    token: c.token,
-                    active: c.active,
-                })
-                .collect()),
-            // A merchant the vault does not know has no customers' cards.
-            Err(ClientError::Refused(VaultError::UnknownMerchant)) => Ok(Vec::new()),
-            Err(e) => Err(SecretsUnavailable(describe(&e))),
-        }
     }
 }
 
@@ -257,8 +244,9 @@ impl CardSecrets for VaultSecrets {
         &'a self,
         card: &'a CardRef,
         payment: OperationRef,
+        card_use: CardUse,
     ) -> BoxFuture<'a, Result<Option<ResolvedCard>, SecretsUnavailable>> {
-        Box::pin(self.lookup(card, payment))
+        Box::pin(self.lookup(card, payment, card_use))
     }
 
     fn record_payment<'a>(
@@ -267,14 +255,6 @@ impl CardSecrets for VaultSecrets {
         at: OffsetDateTime,
     ) -> BoxFuture<'a, Result<(), SecretsUnavailable>> {
         Box::pin(self.record(card, at))
-    }
-
-    fn list<'a>(
-        &'a self,
-        merchant: &'a MerchantId,
-        customer: &'a CustomerNumber,
-    ) -> BoxFuture<'a, Result<Vec<ListedCard>, SecretsUnavailable>> {
-        Box::pin(self.listed(merchant, customer))
     }
 }
 
@@ -340,7 +320,7 @@ mod tests {
             payment: None,
         };
         let found = secrets
-            .resolve(&card, OperationRef { bill, number: 1 })
+            .resolve(&card, OperationRef { bill, number: 1 }, CardUse::OnFile)
             .await;
         assert!(
             found.is_err(),

@@ -12,7 +12,7 @@ mod names;
 
 use std::fmt;
 
-pub use names::{CustomerNumber, MerchantId, NameError, PaymentRef, Token};
+pub use names::{CardUse, CustomerNumber, MerchantId, NameError, PaymentRef, Token};
 
 use zeroize::Zeroizing;
 

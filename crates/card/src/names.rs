@@ -157,3 +157,15 @@ impl fmt::Debug for PaymentRef {
         write!(f, "PaymentRef({})", self.0)
     }
 }
+
+/// Which of a customer's saved cards a payment may use: the vault grants a detokenize only for
+/// a card this allows, so a token the merchant could not have shown is declined like an unknown
+/// one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CardUse {
+    /// Any card saved for the customer: an MIT on its agreement, or the payment that saved it.
+    OnFile,
+    /// Only a card the merchant may offer the shopper (it reached the merchant's threshold of
+    /// successful payments and has not expired): Token Pay and One Click.
+    Offered,
+}

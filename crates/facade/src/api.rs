@@ -40,6 +40,7 @@ pub(crate) enum Outcome {
 
 pub(crate) fn router(facade: Arc<Facade>) -> Router {
     Router::new()
+        .merge(crate::cabinet::routes())
         .merge(crate::pages::routes())
         .fallback(serve)
         .with_state(facade)

@@ -6,7 +6,7 @@
 //! merchant, the login, the stored hash and the password, so that neither the cache nor a memory
 //! dump holds a password, and a changed hash in the config can never match an old entry. A
 //! slow-down of repeated failures per login (a growing delay, capped), each failure an audit
-//! event. And a bound on concurrent hash computations, so that guessing cannot take every core.
+//! event (the API's calls and the cabinet's login alike). And a bound on concurrent hash computations, so that guessing cannot take every core.
 //! Must never log or return a password, a hash or the cache key.
 
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ use sha2::Sha256;
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
-use crate::merchants::Merchant;
+use crate::merchants::{Merchant, Merchants};
 
 /// How failures for one login are slowed down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +117,39 @@ struct Failures {
     last: Instant,
 }
 
+/// Where credentials were presented (the audit event says).
+#[derive(Debug, Clone, Copy)]
+enum Channel {
+    /// A server-to-server call of the merchant API.
+    Api,
+    /// The cabinet's login form.
+    Cabinet,
+}
+
+impl Channel {
+    fn name(self) -> &'static str {
+        match self {
+            Channel::Api => "merchant API",
+            Channel::Cabinet => "cabinet",
+        }
+    }
+}
+
+/// A hash of a password nobody knows, with the default parameters the real ones have, that an
+/// unknown login is checked against.
+fn unknown_login_hash() -> &'static String {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        use argon2::password_hash::{PasswordHasher as _, SaltString, rand_core::OsRng};
+        let mut secret = Zeroizing::new([0u8; 32]);
+        rand::thread_rng().fill_bytes(secret.as_mut());
+        Argon2::default()
+            .hash_password(secret.as_ref(), &SaltString::generate(&mut OsRng))
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
 /// Verifies credentials; shared by every request.
 pub struct Authenticator {
     key: Zeroizing<[u8; 32]>,
@@ -163,21 +196,53 @@ impl Authenticator {
         login: &Login,
         password: &Password,
     ) -> Result<(), Fault> {
-        let cache_key = self.cache_key(merchant, login, password);
-        if self.is_verified(&cache_key) {
+        self.check(merchant.id, Some(merchant), login, password, Channel::Api)
+            .await
+    }
+
+    /// The cabinet's login: the merchant whose API login this is, if the password is right;
+    /// 7/141 otherwise, with the same slow-down and audit as the API. An unknown login costs a
+    /// hash too, so that the time taken does not tell which logins exist.
+    pub async fn sign_in<'m>(
+        &self,
+        merchants: &'m Merchants,
+        login: &Login,
+        password: &Password,
+    ) -> Result<&'m Merchant, Fault> {
+        let merchant = merchants.by_login(login);
+        // Failures of an unknown login are counted under no merchant (id 0 is never one).
+        let id = merchant.map_or(MerchantId(0), |m| m.id);
+        self.check(id, merchant, login, password, Channel::Cabinet)
+            .await?;
+        merchant.ok_or_else(Fault::wrong_credentials)
+    }
+
+    async fn check(
+        &self,
+        id: MerchantId,
+        merchant: Option<&Merchant>,
+        login: &Login,
+        password: &Password,
+        channel: Channel,
+    ) -> Result<(), Fault> {
+        let cache_key = merchant.map(|m| self.cache_key(m, login, password));
+        if cache_key.as_ref().is_some_and(|k| self.is_verified(k)) {
             self.counts.cache_hits.fetch_add(1, Relaxed);
             return Ok(());
         }
-        let who = (merchant.id, login.as_str().to_owned());
+        let who = (id, login.as_str().to_owned());
         let delay = self.policy.delay(self.failures_of(&who));
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
         // The hash is computed even for a wrong login, so that the time taken does not tell
         // whether the login exists.
-        let right_password = self.verify(merchant.password_hash(), password).await;
-        if right_password && login == &merchant.login {
-            self.remember(cache_key);
+        let phc = merchant.map_or_else(|| unknown_login_hash().as_str(), |m| m.password_hash());
+        let right_password = self.verify(phc, password).await;
+        if let (true, Some(m), Some(key)) = (right_password, merchant, cache_key)
+            && login == &m.login
+        {
+            self.remember(key);
             lock(&self.failures).remove(&who);
             return Ok(());
         }
@@ -185,10 +250,11 @@ impl Authenticator {
         self.counts.failures.fetch_add(1, Relaxed);
         tracing::warn!(
             target: "audit",
-            merchant = %merchant.id,
+            merchant = %id,
             login = login.as_str(),
             failures = count,
-            "merchant API authentication failed"
+            channel = channel.name(),
+            "authentication failed"
         );
         Err(Fault::wrong_credentials())
     }

@@ -1,7 +1,8 @@
 //! The engine services (order.cfm, payrequest.cfm, tokenpay.cfm, rp.cfm, charge.cfm,
 //! cancel.cfm/wscancel.cfm, orderstate.cfm, orderresult.cfm): each typed request becomes one
 //! call of the order engine (`requests`) and its result one `assist` answer (`answers`); a
-//! refusal is the engine's `RequestError::codes()`.
+//! refusal is the engine's `RequestError::codes()`. The outbox's result notifications are
+//! rendered here too ([`outbox::Render`]), from the same answer model.
 //!
 //! Owns that mapping and nothing else: authentication and integrity are checked before a request
 //! gets here, and the engine owns every rule of the order life cycle. Must never put a card
@@ -17,6 +18,7 @@ use assist::requests::{
     RecurrentRequest, TokenPayRequest,
 };
 use orders::{EngineError, OrderRecord, RequestError};
+use outbox::RenderError;
 use time::OffsetDateTime;
 
 use crate::Facade;
@@ -55,7 +57,10 @@ async fn create(
 ) -> Result<OrderRecord, Fault> {
     facade
         .orders
-        .create_order(&merchant.settings(), requests::new_order(merchant, r)?)
+        .create_order(
+            &facade.merchant_settings(merchant),
+            requests::new_order(merchant, r)?,
+        )
         .await
         .map_err(refusal)
 }
@@ -69,7 +74,7 @@ pub(crate) async fn token_pay(
     let (order, token) = requests::token_pay(merchant, r)?;
     let result = facade
         .orders
-        .token_pay(&merchant.settings(), order, token)
+        .token_pay(&facade.merchant_settings(merchant), order, token)
         .await
         .map_err(refusal)?;
     answer(merchant).payment(&result).map(Outcome::Body)
@@ -83,7 +88,7 @@ pub(crate) async fn recurring(
 ) -> Result<Outcome, Fault> {
     let result = facade
         .orders
-        .pay_recurring(&merchant.settings(), requests::recurring(r)?)
+        .pay_recurring(&facade.merchant_settings(merchant), requests::recurring(r)?)
         .await
         .map_err(refusal)?;
     answer(merchant).payment(&result).map(Outcome::Body)
@@ -109,7 +114,11 @@ pub(crate) async fn charge(
     }
     let result = facade
         .orders
-        .charge(&merchant.settings(), bill, amount.map(|(a, _)| a))
+        .charge(
+            &facade.merchant_settings(merchant),
+            bill,
+            amount.map(|(a, _)| a),
+        )
         .await
         .map_err(refusal)?;
     answer(merchant).payment(&result).map(Outcome::Body)
@@ -124,7 +133,7 @@ pub(crate) async fn cancel(
     let (bill, req) = requests::cancel(r)?;
     let result = facade
         .orders
-        .cancel(&merchant.settings(), bill, req)
+        .cancel(&facade.merchant_settings(merchant), bill, req)
         .await
         .map_err(refusal)?;
     answer(merchant).cancel(&result).map(Outcome::Body)
@@ -187,7 +196,7 @@ fn answer(merchant: &Merchant) -> Answers<'_> {
 
 /// What an engine error answers: the merchant's request refused with its codes, or firstcode 2
 /// without the reason (logged for the operator, never answered).
-fn refusal(e: EngineError) -> Fault {
+pub(crate) fn refusal(e: EngineError) -> Fault {
     match e {
         EngineError::Request(r) => {
             let (first, second) = r.codes();
@@ -212,6 +221,39 @@ fn refusal(e: EngineError) -> Fault {
             tracing::warn!(error = %e, "engine call failed");
             Fault::internal()
         }
+    }
+}
+
+/// Result notifications are rendered here, when they are sent: from the order as stored and the
+/// merchant's entry as it is now (its URL, salt, test mode).
+impl outbox::Render for Facade {
+    fn render(&self, notice: &outbox::Notice) -> Result<outbox::Request, RenderError> {
+        let gone = |what: &str| RenderError::Gone(format!("the {what} is not there any more"));
+        let merchant = card::MerchantId::parse(&notice.merchant)
+            .ok()
+            .and_then(|id| self.merchants.by_vault_id(&id))
+            .ok_or_else(|| gone("merchant"))?;
+        let url = self.notification_url(merchant).ok_or(RenderError::NoUrl)?;
+        let bill = orders::BillNumber::new(notice.id.bill).ok_or_else(|| gone("order"))?;
+        let order = match self.orders.order(&merchant.vault_id, bill) {
+            Ok(order) => order,
+            Err(EngineError::Request(_)) => return Err(gone("order")),
+            Err(e) => {
+                tracing::warn!(error = %e, "a notification's order could not be read");
+                return Err(RenderError::Internal("the order could not be read".into()));
+            }
+        };
+        let notification = answer(merchant)
+            .notification(&order, notice.id.operation)
+            .map_err(|_| gone("operation"))?;
+        Ok(outbox::Request {
+            url: url.as_str().to_owned(),
+            form: notification
+                .form()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+        })
     }
 }
 

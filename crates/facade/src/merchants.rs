@@ -89,6 +89,12 @@ struct RawMerchant {
     #[serde(default = "moscow")]
     time_zone: String,
     notification_url: Option<String>,
+    url_return_ok: Option<String>,
+    url_return_no: Option<String>,
+    #[serde(default = "payments")]
+    notify: Vec<String>,
+    #[serde(default)]
+    notify_only_successful: bool,
     #[serde(default)]
     test_mode: bool,
     #[serde(default)]
@@ -119,6 +125,9 @@ fn a_day() -> u32 {
 }
 fn moscow() -> String {
     "+03:00".into()
+}
+fn payments() -> Vec<String> {
+    vec!["payments".into()]
 }
 
 #[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +184,14 @@ pub struct Merchant {
     pub time_zone: UtcOffset,
     /// Where result notifications go.
     pub notification_url: Option<Url>,
+    /// Where the shopper returns after a successful payment when the order names no URL (the
+    /// cabinet's settings may replace it).
+    pub url_return_ok: Option<Url>,
+    /// Where the shopper returns after a failed payment when the order names no URL.
+    pub url_return_no: Option<Url>,
+    /// Which results are notified (read by the engine when an operation ends; without a URL,
+    /// none is).
+    pub notify: orders::Notifications,
     /// Test mode: never reaches the live network.
     pub test_mode: bool,
     /// The payment pages' language when an order does not name one.
@@ -229,6 +246,7 @@ impl Merchant {
             mit_allowed: self.mit,
             limits,
             customer_list: self.customer_list.clone(),
+            notifications: self.notification_url.is_some().then_some(self.notify),
             ..orders::MerchantSettings::new(self.vault_id.clone())
         }
     }
@@ -269,6 +287,9 @@ impl Merchants {
         for m in raw.merchants {
             let shown = m.id.clone();
             let merchant = m.validate()?;
+            if by_id.values().any(|m: &Merchant| m.login == merchant.login) {
+                return Err(invalid(&shown, "login", "used by another merchant"));
+            }
             if by_id.insert(merchant.id, merchant).is_some() {
                 return Err(invalid(&shown, "id", "listed twice"));
             }
@@ -279,6 +300,16 @@ impl Merchants {
     /// The merchant with this id.
     pub fn get(&self, id: MerchantId) -> Option<&Merchant> {
         self.by_id.get(&id)
+    }
+
+    /// The merchant whose API login this is (the cabinet's login form names no Merchant_ID).
+    pub fn by_login(&self, login: &Login) -> Option<&Merchant> {
+        self.by_id.values().find(|m| &m.login == login)
+    }
+
+    /// The merchant the engine and the vault name `id`.
+    pub fn by_vault_id(&self, id: &card::MerchantId) -> Option<&Merchant> {
+        self.get(MerchantId(id.as_str().parse().ok()?))
     }
 
     /// How many merchants there are.
@@ -356,6 +387,32 @@ impl RawMerchant {
             .as_deref()
             .map(|u| value(&who, "notification_url", u))
             .transpose()?;
+        let url =
+            |field, u: &Option<String>| u.as_deref().map(|u| value(&who, field, u)).transpose();
+        let url_return_ok = url("url_return_ok", &self.url_return_ok)?;
+        let url_return_no = url("url_return_no", &self.url_return_no)?;
+        let mut notify = orders::Notifications {
+            payments: false,
+            charges: false,
+            cancels: false,
+            timeouts: false,
+            only_successful: self.notify_only_successful,
+        };
+        for result in &self.notify {
+            let switch = match result.as_str() {
+                "payments" => &mut notify.payments,
+                "charges" => &mut notify.charges,
+                "cancels" => &mut notify.cancels,
+                "timeouts" => &mut notify.timeouts,
+                _ => {
+                    return Err(bad(
+                        "notify",
+                        "each must be payments, charges, cancels or timeouts",
+                    ));
+                }
+            };
+            *switch = true;
+        }
         let disabled = self
             .disabled_services
             .iter()
@@ -395,6 +452,9 @@ impl RawMerchant {
             order_lifetime: Duration::minutes(i64::from(self.order_lifetime_minutes)),
             time_zone,
             notification_url,
+            url_return_ok,
+            url_return_no,
+            notify,
             test_mode: self.test_mode,
             language,
             frame_ancestors: self.frame_ancestors,
@@ -521,6 +581,8 @@ mod tests {
             ("daily_limit = \"1.234\"\n", "daily_limit"),
             ("disabled_services = [\"nope\"]\n", "disabled_services"),
             ("notification_url = \"ftp://x\"\n", "notification_url"),
+            ("url_return_ok = \"javascript:x\"\n", "url_return_ok"),
+            ("notify = [\"refunds\"]\n", "notify"),
             ("customer_list = \"a b\"\n", "customer_list"),
             ("language = \"DE\"\n", "language"),
             (
@@ -551,6 +613,27 @@ mod tests {
             err.contains("password_hash") && !err.contains("plain-secret"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn notifications_follow_the_url_and_the_chosen_results() {
+        let none = one("").unwrap();
+        let none = none.get(MerchantId(1)).unwrap();
+        assert_eq!(
+            none.settings().notifications,
+            None,
+            "no URL, no notification"
+        );
+        let m = one("notification_url = \"https://shop.example/notify\"\n\
+             notify = [\"payments\", \"cancels\"]\nnotify_only_successful = true\n")
+        .unwrap();
+        let n = m
+            .get(MerchantId(1))
+            .unwrap()
+            .settings()
+            .notifications
+            .unwrap();
+        assert!(n.payments && n.cancels && !n.charges && !n.timeouts && n.only_successful);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Owns the mapping between the vault's answers and Assist's: a listed card becomes seed 001's
 //! object (BIN and last four only), a card the vault does not find for this customer under this
 //! merchant's scope is 10/203, a vault that cannot answer is 2 without its reasons. Must never ask
-//! the vault for anything but list and remove, and never show another scope's card.
+//! the vault for anything but list, remove and (for the cabinet) a customer's status, and never
+//! show another scope's card.
 
 use std::fmt;
 
@@ -33,6 +34,14 @@ pub trait SavedCards: Send + Sync + fmt::Debug {
         merchant: &'a card::MerchantId,
         customer: &'a card::CustomerNumber,
         token: card::Token,
+    ) -> BoxFuture<'a, Result<(), ClientError>>;
+
+    /// Sets the customer's One Click status (the cabinet's "Deny" and its lifting).
+    fn set_status<'a>(
+        &'a self,
+        merchant: &'a card::MerchantId,
+        customer: &'a card::CustomerNumber,
+        status: vault::CustomerStatus,
     ) -> BoxFuture<'a, Result<(), ClientError>>;
 }
 

@@ -43,8 +43,8 @@ pub use model::{
     ORDER_RECORD_VERSION, Operation, OperationState, OperationType, OrderCard, OrderDetails,
     OrderRecord, OrderState, PaymentMeans, Transaction, TurnoverBooking, TxnPurpose, TxnState,
 };
-pub use secrets::{CardSecrets, ListedCard, NewCard, ResolvedCard, SecretsUnavailable};
-pub use settings::{MOSCOW, MerchantSettings, TurnoverLimits};
+pub use secrets::{CardSecrets, NewCard, ResolvedCard, SecretsUnavailable};
+pub use settings::{MOSCOW, MerchantSettings, Notifications, SettingsLookup, TurnoverLimits};
 pub use state::{
     AfterCancel, Approved, Canceled, Captured, Charged, Declined, Delayed, InProcess, Lifecycle,
     PartialCanceled, PartialDelayed, Timeout,

@@ -10,18 +10,22 @@
 //! - `orders/open/<billnumber>`: In Process or Delayed, what the sweep looks at;
 //! - `orders/inflight/<billnumber>`: an operation waiting for the network, what recovery looks at;
 //! - `orders/t/<scope>/<customer>/<d|w>/<day|week>` → a turnover counter (u64, big-endian);
-//! - `orders/cutoff/<merchant>` → the last cut-off run by command (seconds, big-endian).
+//! - `orders/cutoff/<merchant>` → the last cut-off run by command (seconds, big-endian);
+//! - `outbox/…`: a notification of the change, when the merchant asks for one (the `outbox`
+//!   crate's records, added to the same batch).
 //!
 //! Every index entry is derived from the order record in the same batch, so an index never
 //! disagrees with its order. Must never write an order without its indexes, nor anything that is
 //! card data.
 
 use store::{Batch, Store};
+use time::OffsetDateTime;
 
 use crate::clock::Timestamp;
 use crate::error::EngineError;
 use crate::ids::{BillNumber, OrderNumber};
 use crate::model::{ORDER_RECORD_VERSION, OrderRecord, OrderState};
+use crate::settings::MerchantSettings;
 
 const ORDER: &str = "orders/o/";
 const OPEN: &str = "orders/open/";
@@ -65,6 +69,8 @@ fn bill_of(key: &[u8]) -> Option<BillNumber> {
 #[derive(Debug, Default)]
 pub(crate) struct Change {
     batch: Batch,
+    /// It carries a notification, so the outbox is woken once it is durable.
+    notifies: bool,
 }
 
 impl Change {
@@ -99,6 +105,41 @@ impl Change {
         } else {
             self.batch.delete(key);
         }
+    }
+
+    /// Adds the notification of operation `n` of `order` (0: the order's own Timeout), when
+    /// the merchant's settings ask for it: the state change and its notification are written
+    /// together or not at all.
+    pub fn notify(
+        &mut self,
+        m: &MerchantSettings,
+        order: &OrderRecord,
+        n: u32,
+        at: OffsetDateTime,
+    ) -> &mut Change {
+        let Some(kind) = m.notifications.and_then(|p| p.kind_for(order, n)) else {
+            return self;
+        };
+        let at_ms = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        outbox::enqueue(
+            &mut self.batch,
+            outbox::NewNotice {
+                merchant: order.merchant.as_str().to_owned(),
+                id: outbox::NoticeId {
+                    bill: order.bill.get(),
+                    operation: n,
+                },
+                kind,
+                at_ms,
+            },
+        );
+        self.notifies = true;
+        self
+    }
+
+    /// Whether the change carries a notification.
+    pub fn notifies(&self) -> bool {
+        self.notifies
     }
 
     /// Sets a turnover counter.

@@ -5,7 +5,7 @@
 //! card) or inside a [`ResolvedCard`] that lives for one request; every lookup carries the
 //! [`OperationRef`] of the payment it serves, because the vault binds a detokenize to a payment.
 
-use card::{CustomerNumber, Cvc, Expiry, MerchantId, Pan, Token};
+use card::{CardUse, CustomerNumber, Cvc, Expiry, MerchantId, Pan, Token};
 use futures::future::BoxFuture;
 use link::CardRef;
 use time::OffsetDateTime;
@@ -32,15 +32,6 @@ pub struct ResolvedCard {
     pub pan: Pan,
     /// Its expiry.
     pub expiry: Expiry,
-}
-
-/// One of a customer's saved cards as the vault lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedCard {
-    /// Its token.
-    pub token: Token,
-    /// False once expired (or otherwise unusable).
-    pub active: bool,
 }
 
 /// The vault could not answer (down, refused us, timed out). Never carries card data.
@@ -73,12 +64,14 @@ pub trait CardSecrets: Send + Sync + std::fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<Token, SecretsUnavailable>>;
 
     /// The card behind `card`, for the operation `payment`. `Ok(None)` when the token is
-    /// unknown, removed, expired or not this customer's: the payment is declined, never made
-    /// with another card.
+    /// unknown, removed, expired, not this customer's, or not one `card_use` allows (a card the
+    /// merchant could not offer, for Token Pay and One Click): the payment is declined, never
+    /// made with another card.
     fn resolve<'a>(
         &'a self,
         card: &'a CardRef,
         payment: OperationRef,
+        card_use: CardUse,
     ) -> BoxFuture<'a, Result<Option<ResolvedCard>, SecretsUnavailable>>;
 
     /// A payment with `card` succeeded at `at` (the listing threshold and the retention clock).
@@ -87,11 +80,4 @@ pub trait CardSecrets: Send + Sync + std::fmt::Debug + 'static {
         card: &'a CardRef,
         at: OffsetDateTime,
     ) -> BoxFuture<'a, Result<(), SecretsUnavailable>>;
-
-    /// The customer's saved cards (Token Pay checks the token is one of them and active).
-    fn list<'a>(
-        &'a self,
-        merchant: &'a MerchantId,
-        customer: &'a CustomerNumber,
-    ) -> BoxFuture<'a, Result<Vec<ListedCard>, SecretsUnavailable>>;
 }

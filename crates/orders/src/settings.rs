@@ -9,6 +9,8 @@
 use card::MerchantId;
 use time::{Date, Duration, OffsetDateTime, Time, UtcOffset};
 
+use crate::model::{OperationState, OperationType, OrderRecord, OrderState};
+
 /// A merchant's rules for orders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MerchantSettings {
@@ -36,6 +38,60 @@ pub struct MerchantSettings {
     /// The shared customer list this merchant belongs to (customers and their turnover are
     /// counted across its merchants); `None`: the merchant's own.
     pub customer_list: Option<String>,
+    /// Which results are notified to the merchant's server; `None`: none (no notification URL).
+    pub notifications: Option<Notifications>,
+}
+
+/// A merchant's settings by its id, for the engine's own passes (the sweep, recovery), which are
+/// no merchant's call; `None` for a merchant no longer configured.
+pub type SettingsLookup<'a> = &'a (dyn Fn(&MerchantId) -> Option<MerchantSettings> + Sync + 'a);
+
+/// Which results a merchant asks to be notified of (Assist's Personal Account settings). The
+/// engine reads them when an operation ends, to write the notification with the state change;
+/// where it goes is read when it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notifications {
+    /// Payments that reach a final state (Approved, Delayed, Declined).
+    pub payments: bool,
+    /// Charges of two-stage payments.
+    pub charges: bool,
+    /// Cancels and refunds.
+    pub cancels: bool,
+    /// Orders that expired unpaid.
+    pub timeouts: bool,
+    /// Only operations that succeeded (payments, charges, cancels; timeouts are their own switch).
+    pub only_successful: bool,
+}
+
+impl Default for Notifications {
+    /// Payments, successful or not: what the spec sends without being asked.
+    fn default() -> Notifications {
+        Notifications {
+            payments: true,
+            charges: false,
+            cancels: false,
+            timeouts: false,
+            only_successful: false,
+        }
+    }
+}
+
+impl Notifications {
+    /// What operation `n` of `order` (0: the order's own Timeout) is notified as, if at all.
+    pub(crate) fn kind_for(&self, order: &OrderRecord, n: u32) -> Option<outbox::Kind> {
+        if n == 0 {
+            return (self.timeouts && order.state == OrderState::Timeout)
+                .then_some(outbox::Kind::Timeout);
+        }
+        let op = order.operation(n)?;
+        let (wanted, kind) = match op.kind {
+            OperationType::Payment => (self.payments, outbox::Kind::Payment),
+            OperationType::Charge => (self.charges, outbox::Kind::Charge),
+            OperationType::Cancel => (self.cancels, outbox::Kind::Cancel),
+        };
+        let success = op.state == OperationState::Success;
+        (wanted && (success || !self.only_successful)).then_some(kind)
+    }
 }
 
 /// A customer's turnover limits, in minor units of one currency. Payments in other currencies
@@ -58,7 +114,7 @@ pub const MOSCOW: UtcOffset = match UtcOffset::from_hms(3, 0, 0) {
 
 impl MerchantSettings {
     /// Defaults: Moscow time, cut-off at midnight, auto-cancel after 7 days (Assist: 5 to 14),
-    /// orders live one day, no MIT, no limits, no shared list.
+    /// orders live one day, no MIT, no limits, no shared list, no notifications.
     pub fn new(id: MerchantId) -> MerchantSettings {
         MerchantSettings {
             id,
@@ -71,6 +127,7 @@ impl MerchantSettings {
             mit_allowed: false,
             limits: None,
             customer_list: None,
+            notifications: None,
         }
     }
 

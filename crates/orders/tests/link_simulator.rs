@@ -17,9 +17,9 @@ use link::{
     ReverseError, ThreeDs, TlsMaterial, TransactionRef, client_config,
 };
 use orders::{
-    Acquirer, CancelMessage, CancelReason, CancelRequest, CardSecrets, Engine, ListedCard,
-    MerchantSettings, NewCard, NewOrder, OperationRef, OrderDetails, OrderNumber, OrderState,
-    PaymentCard, RecurringPayment, RecurringRequest, ResolvedCard, SecretsUnavailable, SystemClock,
+    Acquirer, CancelMessage, CancelReason, CancelRequest, CardSecrets, Engine, MerchantSettings,
+    NewCard, NewOrder, OperationRef, OrderDetails, OrderNumber, OrderState, PaymentCard,
+    RecurringPayment, RecurringRequest, ResolvedCard, SecretsUnavailable, SystemClock,
 };
 use simulator::{AcsClient, Action, DevPki, SimConfig, Simulator, SimulatorHandle};
 use store::{EngineKind, Store};
@@ -76,6 +76,7 @@ impl CardSecrets for Vault {
         &'a self,
         card: &'a CardRef,
         _payment: OperationRef,
+        _card_use: card::CardUse,
     ) -> BoxFuture<'a, Result<Option<ResolvedCard>, SecretsUnavailable>> {
         let found = self
             .cards
@@ -97,13 +98,6 @@ impl CardSecrets for Vault {
         _at: time::OffsetDateTime,
     ) -> BoxFuture<'a, Result<(), SecretsUnavailable>> {
         Box::pin(async { Ok(()) })
-    }
-    fn list<'a>(
-        &'a self,
-        _merchant: &'a MerchantId,
-        _customer: &'a CustomerNumber,
-    ) -> BoxFuture<'a, Result<Vec<ListedCard>, SecretsUnavailable>> {
-        Box::pin(async { Ok(Vec::new()) })
     }
 }
 
@@ -471,7 +465,7 @@ async fn a_payment_answered_by_the_network_but_lost_by_a_crash_is_reversed_on_re
         engine.order(&w.m.id, bill).unwrap().state,
         OrderState::InProcess
     );
-    let report = engine.recover().await.unwrap();
+    let report = engine.recover(&|_| None).await.unwrap();
     assert_eq!(report.payments_reversed, 1);
     let o = engine.order(&w.m.id, bill).unwrap();
     assert_eq!(o.state, OrderState::Declined);

@@ -1,6 +1,7 @@
 //! Durable key-value storage for the vault and the authorizer: one small trait ([`Engine`]), two
 //! engines behind it (redb, the default, and sled), and [`Store`], which merges concurrent commits
-//! into one durable engine write (group commit).
+//! into one durable engine write (group commit), and [`DueQueue`], the durable schedule the outbox's
+//! notifications wait in.
 //!
 //! Keys and values are raw bytes. Callers namespace keys with a prefix per record kind
 //! (`b"card/"`, `b"audit/"`) and write integers in keys big-endian and fixed-width so that byte
@@ -24,6 +25,7 @@
 //! ciphertext) nor the keys (they may hold customer numbers); an error names a key by length at most.
 
 mod batch;
+mod due;
 mod engine;
 mod error;
 mod group_commit;
@@ -33,6 +35,7 @@ mod sled_engine;
 mod store;
 
 pub use batch::{Batch, Op};
+pub use due::{Due, DueQueue};
 pub use engine::{Engine, EngineKind, Pair, UnknownEngine};
 pub use error::{BoxError, Operation, StoreError};
 pub use redb_engine::RedbEngine;

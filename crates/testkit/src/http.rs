@@ -32,11 +32,26 @@ impl Answer {
 /// One request on its own connection; panics on a transport failure or a malformed answer,
 /// which is what a test wants.
 pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Answer {
+    request_with(addr, method, path, &[], body).await
+}
+
+/// [`request`] with headers of the caller's (a cookie, a content type).
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
     let mut s = tokio::net::TcpStream::connect(addr)
         .await
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    let extra: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(request.as_bytes()).await.expect("send");

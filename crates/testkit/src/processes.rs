@@ -346,6 +346,12 @@ impl ClientLogin {
     pub fn env(&self) -> String {
         format!("TESTKIT_VAULT_SECRET_{}", self.id.to_uppercase())
     }
+
+    /// The value of [`ClientLogin::env`] for a child this test starts itself (an operator's
+    /// command against the same vault).
+    pub fn env_value(&self) -> &str {
+        &self.secret
+    }
 }
 
 /// The vault, configured in `dir`: a SoftHSM2 token made by `vault init --dev` (which writes the
@@ -563,6 +569,18 @@ impl AuthorizerProcess {
         peers: &AuthorizerPeers,
         merchants: &Path,
     ) -> Result<AuthorizerProcess, ProcessError> {
+        AuthorizerProcess::start_configured(bin, dir, peers, merchants, "").await
+    }
+
+    /// [`AuthorizerProcess::start_with`], with `sections` (TOML tables such as
+    /// `[notifications]`) appended to the config file.
+    pub async fn start_configured(
+        bin: &Path,
+        dir: &Path,
+        peers: &AuthorizerPeers,
+        merchants: &Path,
+        sections: &str,
+    ) -> Result<AuthorizerProcess, ProcessError> {
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let config = format!(
             r#"data_dir = "{data}"
@@ -580,6 +598,7 @@ client = "{client}"
 secret_env = "{env}"
 facade_client = "{facade}"
 facade_secret_env = "{facade_env}"
+{sections}
 "#,
             merchants = merchants.display(),
             acs = peers.acs_url,

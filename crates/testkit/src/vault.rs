@@ -429,7 +429,9 @@ pub async fn granted_detokenize(
     payment_ref: &str,
 ) -> Result<CardSecret, ClientError> {
     let p = payment(payment_ref);
-    let grant = facade.grant_detokenize(m, c, token, &p).await?;
+    let grant = facade
+        .grant_detokenize(m, c, token, &p, CardUse::OnFile)
+        .await?;
     authorizer.detokenize(m, c, token, &p, grant).await
 }
 

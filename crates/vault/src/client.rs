@@ -206,19 +206,23 @@ impl VaultClient {
     }
 
     /// (Facade role.) A single-use grant for the authorizer to detokenize `token` for `payment`;
-    /// it expires after a few minutes (the vault's `payments.grant_ttl_secs`).
+    /// it expires after a few minutes (the vault's `payments.grant_ttl_secs`). `card_use`
+    /// [`CardUse::Offered`] is refused ([`VaultError::NotFound`]) for a card the merchant could
+    /// not have offered (below its listing threshold, or expired).
     pub async fn grant_detokenize(
         &self,
         merchant: &MerchantId,
         customer: &CustomerNumber,
         token: Token,
         payment: &PaymentRef,
+        card_use: CardUse,
     ) -> Result<GrantId, ClientError> {
         let op = ReadOp::IssueGrant {
             merchant: merchant.clone(),
             customer: customer.clone(),
             token,
             payment: payment.clone(),
+            card_use,
         };
         match self.call(Op::Read(op)).await? {
             Reply::Granted(g) => Ok(g),

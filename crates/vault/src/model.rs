@@ -9,7 +9,7 @@ use std::fmt;
 use card::{Expiry, Pan};
 use zeroize::Zeroizing;
 
-pub use card::{CustomerNumber, MerchantId, PaymentRef, Token};
+pub use card::{CardUse, CustomerNumber, MerchantId, PaymentRef, Token};
 
 /// A value that breaks a domain type's rules while decoding or configuring; names the rule,
 /// never the value.
@@ -215,6 +215,8 @@ pub struct ListedCard {
     pub active: bool,
     /// One Click is a customer-initiated payment: the shopper always types the CVC.
     pub need_cvc: bool,
+    /// Successful payments recorded with it (the merchant's cabinet shows them).
+    pub successes: u32,
 }
 
 /// The answer to list: the customer's status and the cards that reached the listing threshold.

@@ -9,7 +9,7 @@
 //! card data in an error.
 
 use bytes::Bytes;
-use card::{Bin, Brand, Expiry, Last4, Pan};
+use card::{Bin, Brand, CardUse, Expiry, Last4, Pan};
 use tokio_util::codec::LengthDelimitedCodec;
 use zeroize::Zeroizing;
 
@@ -94,6 +94,9 @@ pub enum ReadOp {
         token: Token,
         /// The payment the grant is for.
         payment: PaymentRef,
+        /// Which cards may be granted: [`CardUse::Offered`] refuses a card below the merchant's
+        /// listing threshold or expired, as if it did not exist.
+        card_use: CardUse,
     },
     /// The PAN again to reverse `payment` (store-and-forward): only for a payment the vault
     /// detokenized with a grant, within the reversal window.
@@ -389,6 +392,13 @@ code_table! {
 }
 
 code_table! {
+    card_use_code / card_use_of: CardUse {
+        CardUse::OnFile = 1,
+        CardUse::Offered = 2,
+    }
+}
+
+code_table! {
     role_code / role_of: Role {
         Role::Facade = 1,
         Role::Authorizer = 2,
@@ -477,20 +487,22 @@ impl Request {
                 put_owner(&mut w, merchant, customer);
                 w.put_slice(token.as_bytes());
             }
-            Op::Read(
-                ReadOp::IssueGrant {
-                    merchant,
-                    customer,
-                    token,
-                    payment,
-                }
-                | ReadOp::DetokenizeForReversal {
-                    merchant,
-                    customer,
-                    token,
-                    payment,
-                },
-            ) => put_payment(&mut w, merchant, customer, token, payment),
+            Op::Read(ReadOp::IssueGrant {
+                merchant,
+                customer,
+                token,
+                payment,
+                card_use,
+            }) => {
+                put_payment(&mut w, merchant, customer, token, payment);
+                w.put_u8(card_use_code(*card_use));
+            }
+            Op::Read(ReadOp::DetokenizeForReversal {
+                merchant,
+                customer,
+                token,
+                payment,
+            }) => put_payment(&mut w, merchant, customer, token, payment),
             Op::Read(ReadOp::Detokenize {
                 merchant,
                 customer,
@@ -580,6 +592,7 @@ impl Request {
                     customer,
                     token,
                     payment,
+                    card_use: card_use_of(r.u8()?).ok_or_else(|| r.invalid("card use"))?,
                 })
             }
             OpKind::DetokenizeForReversal => {
@@ -795,6 +808,7 @@ fn put_reply(w: &mut WipingBuf, reply: &Reply) {
                 put_masked(w, &card.card);
                 w.put_bool(card.active);
                 w.put_bool(card.need_cvc);
+                w.put_u32(card.successes);
             }
         }
         Reply::Done => {}
@@ -849,6 +863,7 @@ fn reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
                     card: masked(r)?,
                     active: r.bool("active")?,
                     need_cvc: r.bool("need_cvc")?,
+                    successes: r.u32()?,
                 });
             }
             Reply::Cards(CustomerCards { status, cards })
@@ -929,6 +944,7 @@ mod tests {
                 customer: customer.clone(),
                 token,
                 payment: payment.clone(),
+                card_use: CardUse::Offered,
             }),
             Op::Read(ReadOp::DetokenizeForReversal {
                 merchant: merchant.clone(),
@@ -993,6 +1009,7 @@ mod tests {
                     card,
                     active: false,
                     need_cvc: true,
+                    successes: 7,
                 }],
             })),
             Ok(Reply::Done),

@@ -46,7 +46,7 @@ async fn another_payments_grant_is_refused() {
     let (_v, facade, authorizer, saved) = serving("").await;
     let (m, c) = (merchant(SOLO), customer("cust-1"));
     let grant = facade
-        .grant_detokenize(&m, &c, saved.token, &payment("p1"))
+        .grant_detokenize(&m, &c, saved.token, &payment("p1"), CardUse::OnFile)
         .await
         .unwrap();
     assert_eq!(
@@ -64,7 +64,7 @@ async fn a_used_grant_is_refused() {
     let (_v, facade, authorizer, saved) = serving("").await;
     let (m, c, p) = (merchant(SOLO), customer("cust-1"), payment("p1"));
     let grant = facade
-        .grant_detokenize(&m, &c, saved.token, &p)
+        .grant_detokenize(&m, &c, saved.token, &p, CardUse::OnFile)
         .await
         .unwrap();
     let secret = authorizer
@@ -83,7 +83,7 @@ async fn an_expired_grant_is_refused() {
     let (_v, facade, authorizer, saved) = serving("[payments]\ngrant_ttl_secs = 1\n").await;
     let (m, c, p) = (merchant(SOLO), customer("cust-1"), payment("p1"));
     let grant = facade
-        .grant_detokenize(&m, &c, saved.token, &p)
+        .grant_detokenize(&m, &c, saved.token, &p, CardUse::OnFile)
         .await
         .unwrap();
     // The property under test is the passage of time itself: the grant lives one second.

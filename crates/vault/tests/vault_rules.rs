@@ -205,7 +205,10 @@ async fn forbidden_calls(
     token: Token,
 ) -> Vec<VaultError> {
     let (m, c, p) = (merchant(SOLO), customer("cust-1"), payment("p9"));
-    let grant = facade.grant_detokenize(&m, &c, token, &p).await.unwrap();
+    let grant = facade
+        .grant_detokenize(&m, &c, token, &p, CardUse::OnFile)
+        .await
+        .unwrap();
     vec![
         refusal(facade.detokenize(&m, &c, token, &p, grant).await),
         refusal(
@@ -387,7 +390,7 @@ async fn retention_purge_erases_cards_six_years_after_last_payment() {
     assert_eq!(
         refusal(
             facade
-                .grant_detokenize(&m, &c_old, old.token, &payment("p2"))
+                .grant_detokenize(&m, &c_old, old.token, &payment("p2"), CardUse::OnFile)
                 .await
         ),
         VaultError::NotFound

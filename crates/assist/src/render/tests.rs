@@ -14,7 +14,7 @@ use crate::integrity::AnswerIntegrity;
 use crate::requests::Service;
 use crate::values::{Amount, BillNumber, BillRef, CardToken, Currency, MerchantId, ParamValue};
 
-fn order() -> OrderRecord {
+pub(crate) fn order() -> OrderRecord {
     let mut o = OrderRecord {
         billnumber: BillNumber::new(5_360_051_305_345_061).unwrap(),
         ordernumber: "ok".into(),
@@ -45,7 +45,7 @@ fn order() -> OrderRecord {
     o
 }
 
-fn operation(n: u32) -> OperationRecord {
+pub(crate) fn operation(n: u32) -> OperationRecord {
     OperationRecord {
         billnumber: BillRef::extended(BillNumber::new(5_360_051_305_345_061).unwrap(), n),
         operationtype: OperationType::Payment,
@@ -99,9 +99,18 @@ fn xml_leaves(xml: &str) -> Vec<(String, String)> {
                 path.push(String::from_utf8(e.local_name().as_ref().to_vec()).unwrap());
                 text.clear();
             }
-            Event::Text(t) => text.push_str(&t.unescape().unwrap()),
+            // Text comes raw, entity references as events of their own: put them back
+            // together and unescape the whole once the element ends.
+            Event::Text(t) => text.push_str(&t.decode().unwrap()),
+            Event::GeneralRef(r) => {
+                text.push('&');
+                text.push_str(&r.decode().unwrap());
+                text.push(';');
+            }
             Event::End(_) => {
-                out.push((path.join("/"), std::mem::take(&mut text)));
+                let raw = std::mem::take(&mut text);
+                let value = quick_xml::escape::unescape(&raw).unwrap().into_owned();
+                out.push((path.join("/"), value));
                 path.pop();
             }
             Event::Eof => break,

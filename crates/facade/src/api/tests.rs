@@ -23,6 +23,8 @@ pub(crate) struct FakeVault {
     pub(crate) cards: Mutex<Vec<(MerchantId, CustomerNumber, ListedCard)>>,
     /// The status every customer has; Member when not set.
     pub(crate) status: Mutex<Option<CustomerStatus>>,
+    /// Customers set to Deny one by one (the cabinet's tests).
+    pub(crate) denied: Mutex<Vec<(MerchantId, CustomerNumber)>>,
 }
 
 impl SavedCards for FakeVault {
@@ -39,11 +41,15 @@ impl SavedCards for FakeVault {
             .filter(|(m, c, _)| m == merchant && c == customer)
             .map(|(_, _, card)| card.clone())
             .collect();
-        let status = self
-            .status
-            .lock()
-            .unwrap()
-            .unwrap_or(CustomerStatus::Member);
+        let who = (merchant.clone(), customer.clone());
+        let status = if self.denied.lock().unwrap().contains(&who) {
+            CustomerStatus::Deny
+        } else {
+            self.status
+                .lock()
+                .unwrap()
+                .unwrap_or(CustomerStatus::Member)
+        };
         Box::pin(async move { Ok(CustomerCards { status, cards }) })
     }
 
@@ -65,6 +71,21 @@ impl SavedCards for FakeVault {
             }
         })
     }
+
+    fn set_status<'a>(
+        &'a self,
+        merchant: &'a MerchantId,
+        customer: &'a CustomerNumber,
+        status: CustomerStatus,
+    ) -> BoxFuture<'a, Result<(), ClientError>> {
+        let who = (merchant.clone(), customer.clone());
+        let mut denied = self.denied.lock().unwrap();
+        denied.retain(|d| d != &who);
+        if status == CustomerStatus::Deny {
+            denied.push(who);
+        }
+        Box::pin(async { Ok(()) })
+    }
 }
 
 use crate::one_click::SavedCards;
@@ -82,7 +103,9 @@ pub(crate) fn cheap_hash(password: &str) -> String {
     .to_string()
 }
 
-fn app() -> Router {
+/// The facade over two merchants (452739 with One Click and customer 1234's card, 452741),
+/// a fake vault and an engine without a network; the cabinet's tests use it too.
+pub(crate) fn app() -> Router {
     let hash = cheap_hash("Demopass2026");
     let merchants = Merchants::parse(
         &format!(
@@ -104,6 +127,7 @@ fn app() -> Router {
         ),
         active: true,
         need_cvc: true,
+        successes: 1,
     };
     vault.cards.lock().unwrap().push((
         MerchantId::parse("452739").unwrap(),
@@ -181,6 +205,7 @@ impl orders::CardSecrets for NoSecrets {
         &'a self,
         _: &'a link::CardRef,
         _: orders::OperationRef,
+        _: card::CardUse,
     ) -> BoxFuture<'a, Result<Option<orders::ResolvedCard>, orders::SecretsUnavailable>> {
         Box::pin(async { Err(orders::SecretsUnavailable("no vault".into())) })
     }
@@ -190,14 +215,6 @@ impl orders::CardSecrets for NoSecrets {
         _: &'a link::CardRef,
         _: time::OffsetDateTime,
     ) -> BoxFuture<'a, Result<(), orders::SecretsUnavailable>> {
-        Box::pin(async { Err(orders::SecretsUnavailable("no vault".into())) })
-    }
-
-    fn list<'a>(
-        &'a self,
-        _: &'a MerchantId,
-        _: &'a CustomerNumber,
-    ) -> BoxFuture<'a, Result<Vec<orders::ListedCard>, orders::SecretsUnavailable>> {
         Box::pin(async { Err(orders::SecretsUnavailable("no vault".into())) })
     }
 }

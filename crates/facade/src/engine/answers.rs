@@ -1,5 +1,6 @@
 //! The order engine's records → `assist` answers: an order with its state, customer, error code
-//! and checkdata; its operations with type, state, masked card, AS code, approval code and RRN.
+//! and checkdata; its operations with type, state, masked card, AS code, approval code and RRN;
+//! and the result notification built from the same two.
 //!
 //! Owns that translation in this one direction. Must never show more of a card than the engine
 //! keeps (BIN, last four, brand, expiry), and never call the engine.
@@ -9,7 +10,8 @@ use assist::answer::{
 };
 use assist::codes::{self, Fault};
 use assist::integrity::{AnswerIntegrity, OrderIntegrity};
-use assist::values::{Amount, BillNumber, BillRef, ClientIp, Currency};
+use assist::notification::Notification;
+use assist::values::{Amount, BillNumber, BillRef, CardToken, ClientIp, Currency};
 use orders::{Operation, OperationResult};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
@@ -60,6 +62,39 @@ impl<'a> Answers<'a> {
             .map(|r| Ok((self.order(r)?, operations(r)?)))
             .collect::<Result<_, _>>()
             .map(Body::Results)
+    }
+
+    /// The result notification of operation `n` of `r` (0: the order's own timeout), sealed over
+    /// the operation's amount with the merchant's checkvalue (a signing merchant gets an empty
+    /// one, as with answers, until the gateway has a key of its own).
+    pub(super) fn notification(
+        &self,
+        r: &orders::OrderRecord,
+        n: u32,
+    ) -> Result<Notification, Fault> {
+        let operation = match n {
+            0 => None,
+            n => Some(operation(r, r.operation(n).ok_or_else(Fault::internal)?)?),
+        };
+        let on_file = r.card.as_ref().filter(|c| c.saved);
+        let (customernumber, token) = match (&r.customer_number, on_file) {
+            (Some(c), Some(card)) => (
+                Some(c.as_str().to_owned()),
+                Some(CardToken(card.card.token.0)),
+            ),
+            _ => (None, None),
+        };
+        let mut notification = Notification {
+            merchant: self.merchant.id,
+            order: self.order(r)?,
+            operation,
+            customernumber,
+            token,
+        };
+        if let OrderIntegrity::Checkvalue { salt } = &self.merchant.integrity {
+            notification.seal(&AnswerIntegrity::Checkvalue(salt), self.packetdate)?;
+        }
+        Ok(notification)
     }
 
     /// An order, sealed with the merchant's checkvalue. A merchant that signs its orders gets

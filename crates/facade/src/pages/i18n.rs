@@ -10,14 +10,7 @@ use orders::{OrderRecord, ShopperReason};
 
 use crate::merchants::Merchant;
 
-/// A page's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Lang {
-    /// Russian.
-    Ru,
-    /// English.
-    En,
-}
+pub(crate) use crate::html::Lang;
 
 impl Lang {
     /// The order's `Language`, else the merchant's.
@@ -31,22 +24,6 @@ impl Lang {
         match language {
             Language::Ru => Lang::Ru,
             Language::En => Lang::En,
-        }
-    }
-
-    /// The `lang` attribute.
-    pub(crate) fn code(self) -> &'static str {
-        match self {
-            Lang::Ru => "ru",
-            Lang::En => "en",
-        }
-    }
-
-    /// The decimal separator of amounts.
-    pub(crate) fn decimal(self) -> char {
-        match self {
-            Lang::Ru => ',',
-            Lang::En => '.',
         }
     }
 }

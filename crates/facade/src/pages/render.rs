@@ -1,5 +1,6 @@
 //! The pages' HTML, server-rendered: one layout (the order's header as the seeds show it) and one
-//! function per screen. Every value that is not a literal of this file goes through [`escape`].
+//! function per screen. Every value that is not a literal of this file goes through [`escape`]
+//! (shared with the cabinet in `crate::html`).
 //!
 //! Owns the markup, the element ids and classes `pay.css`, `pay.js` and the browser tests rely
 //! on. Must never render a card number beyond its last four digits, a CVC, or an inline script
@@ -10,21 +11,7 @@ use std::fmt::Write as _;
 use super::form::{Ask, FieldErrors, field};
 use super::i18n::{Lang, Msg, text};
 
-/// `s` safe inside element content and quoted attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use crate::html::{amount, escape};
 
 /// What the top of every page of an order shows.
 #[derive(Debug, Clone)]
@@ -41,18 +28,6 @@ impl Head {
     fn t(&self, m: Msg) -> &'static str {
         text(self.lang, m)
     }
-}
-
-/// `minor` units as the shopper reads them, with the currency's sign where it has one.
-pub(crate) fn amount(lang: Lang, minor: u64, currency: u16) -> String {
-    let sign = match currency {
-        643 => "₽",
-        840 => "$",
-        978 => "€",
-        826 => "£",
-        _ => assist::values::Currency::from_numeric(currency).map_or("", |c| c.alpha()),
-    };
-    format!("{}{}{:02} {sign}", minor / 100, lang.decimal(), minor % 100)
 }
 
 /// The basket of a chip, drawn inline: no image to fetch, no font that might lack the glyph.
@@ -475,12 +450,6 @@ mod tests {
         assert!(html.contains("OOO &lt;Shop&gt; &amp; Co"));
         assert!(html.contains("A&quot;1"));
         assert!(!html.contains("<script>alert"));
-    }
-
-    #[test]
-    fn amounts_read_as_the_language_writes_them() {
-        assert_eq!(amount(Lang::Ru, 12_005, 643), "120,05 ₽");
-        assert_eq!(amount(Lang::En, 100, 933), "1.00 BYN");
     }
 
     #[test]

@@ -276,18 +276,27 @@ async fn form_page(ctx: &Ctx<'_>, status: StatusCode, state: FormState) -> Respo
     ctx.html(status, body)
 }
 
-/// `url_return_ok` (approved) or `url_return_no` (anything else), else `url_return`, with
-/// seed 004's `billnumber` and `ordernumber`.
-fn return_url(order: &OrderRecord, ok: bool) -> Option<String> {
+/// `url_return_ok` (approved) or `url_return_no` (anything else), else `url_return`, else the
+/// merchant's own (its cabinet's settings over the merchants file), with seed 004's
+/// `billnumber` and `ordernumber`.
+fn return_url(ctx: &Ctx<'_>, ok: bool) -> Option<String> {
+    let order = &ctx.order;
     let d = &order.details;
     let url = if ok {
         &d.url_return_ok
     } else {
         &d.url_return_no
     };
-    let url = url.as_ref().or(d.url_return.as_ref())?;
-    let mut out = url.clone();
-    out.push(if url.contains('?') { '&' } else { '?' });
+    let merchants = ctx.facade.return_urls(ctx.merchant);
+    let merchants = if ok { merchants.ok } else { merchants.no };
+    let url = url
+        .as_ref()
+        .or(d.url_return.as_ref())
+        .cloned()
+        .or_else(|| merchants.map(|u| u.as_str().to_owned()))?;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let mut out = url;
+    out.push(separator);
     out.push_str("billnumber=");
     out.push_str(&order.bill.to_string());
     out.push_str("&ordernumber=");
@@ -364,13 +373,17 @@ fn settled(ctx: &Ctx<'_>, ip: Option<IpAddr>) -> Option<Response> {
                     &ctx.base,
                     reason(lang, why),
                     may_retry.then_some(ctx.csrf.as_str()),
-                    return_url(o, false).as_deref(),
+                    return_url(ctx, false).as_deref(),
                 ),
             ))
         }
         _ => Some(ctx.html(
             StatusCode::OK,
-            render::paid(&ctx.head, masked.as_deref(), return_url(o, true).as_deref()),
+            render::paid(
+                &ctx.head,
+                masked.as_deref(),
+                return_url(ctx, true).as_deref(),
+            ),
         )),
     }
 }
@@ -383,7 +396,7 @@ fn timed_out(ctx: &Ctx<'_>) -> Response {
             "timed-out",
             Msg::TimedOutTitle,
             text(ctx.lang(), Msg::TimedOutText),
-            return_url(&ctx.order, false)
+            return_url(ctx, false)
                 .as_deref()
                 .map(|u| (u, Msg::ReturnToShop)),
         ),
@@ -398,7 +411,7 @@ fn limit(ctx: &Ctx<'_>) -> Response {
             "limit",
             Msg::LimitTitle,
             text(ctx.lang(), Msg::LimitText),
-            return_url(&ctx.order, false)
+            return_url(ctx, false)
                 .as_deref()
                 .map(|u| (u, Msg::ReturnToShop)),
         ),
@@ -492,7 +505,7 @@ pub(crate) async fn pay_new(
             return form_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, state).await;
         }
     };
-    let settings = ctx.merchant.settings();
+    let settings = ctx.facade.merchant_settings(ctx.merchant);
     if input.payer != orders::PayerDetails::default()
         && let Err(e) = facade
             .orders
@@ -624,7 +637,7 @@ pub(crate) async fn three_ds_return(
     let result = facade
         .orders
         .pay(
-            &ctx.merchant.settings(),
+            &ctx.facade.merchant_settings(ctx.merchant),
             ctx.order.bill,
             PaymentCard::New {
                 card,
@@ -707,7 +720,7 @@ pub(crate) async fn pay_saved(
     let result = facade
         .orders
         .pay(
-            &ctx.merchant.settings(),
+            &ctx.facade.merchant_settings(ctx.merchant),
             ctx.order.bill,
             PaymentCard::OneClick { token, cvc: &cvc },
         )
@@ -801,7 +814,7 @@ pub(crate) async fn retry(
     }
     match facade
         .orders
-        .create_order(&ctx.merchant.settings(), again(o))
+        .create_order(&ctx.facade.merchant_settings(ctx.merchant), again(o))
         .await
     {
         Ok(next) => see_other(&format!("/pay/page/{}", next.bill)),

@@ -55,6 +55,7 @@ impl Shop {
                 ),
                 active,
                 need_cvc: true,
+                successes: 1,
             },
         ));
     }

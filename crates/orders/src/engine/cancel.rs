@@ -75,7 +75,7 @@ impl Engine {
                 if req.amount.is_some_and(|a| a != order.record().authorized) {
                     return Err(RequestError::PartialBeforeCharge.into());
                 }
-                self.reverse_delayed(order, req).await
+                self.reverse_delayed(m, order, req).await
             }
             Lifecycle::Approved(o) => self.cancel_captured(m, o, req).await,
             Lifecycle::PartialDelayed(o) => self.cancel_captured(m, o, req).await,
@@ -91,6 +91,7 @@ impl Engine {
     /// Reverses a Delayed order's whole authorization (a cancel, or the auto-cancel sweep).
     pub(super) async fn reverse_delayed(
         &self,
+        m: &MerchantSettings,
         mut order: Delayed,
         req: CancelRequest,
     ) -> Result<OperationResult, EngineError> {
@@ -101,7 +102,7 @@ impl Engine {
         let n = op.number;
         order.record_mut().operations.push(op);
         self.write(Change::default(), order.record(), None).await?;
-        self.send_reversal(Lifecycle::from(order).into_record(), n)
+        self.send_reversal(m, Lifecycle::from(order).into_record(), n)
             .await
     }
 
@@ -132,7 +133,7 @@ impl Engine {
             order.captured_record_mut().operations.push(op);
             let record = Lifecycle::from(order).into_record();
             self.write(Change::default(), &record, None).await?;
-            return self.send_reversal(record, n).await;
+            return self.send_reversal(m, record, n).await;
         }
 
         let mut op = cancel_operation(r, amount, &req, CancelMessage::Refund, None, now)?;
@@ -143,11 +144,18 @@ impl Engine {
             .as_ref()
             .ok_or_else(|| EngineError::Corrupt(bill.to_string()))?;
         let opref = OperationRef { bill, number: n };
-        let Some(found) = self.secrets.resolve(&card.card, opref).await? else {
-            op.decline(DeclineReason::UnknownCard, Timestamp::of(self.now()));
+        let Some(found) = self
+            .secrets
+            .resolve(&card.card, opref, card::CardUse::OnFile)
+            .await?
+        else {
+            let now = self.now();
+            op.decline(DeclineReason::UnknownCard, Timestamp::of(now));
             order.captured_record_mut().operations.push(op);
             let record = Lifecycle::from(order).into_record();
-            self.write(Change::default(), &record, None).await?;
+            let mut change = Change::default();
+            change.notify(m, &record, n, now);
+            self.write(change, &record, None).await?;
             return Ok(OperationResult {
                 order: record,
                 operation: n,
@@ -178,11 +186,12 @@ impl Engine {
         let (result, txn) = self.read_authorization(bill, &reference, outcome).await?;
         match result {
             AuthResult::Approved { approval_code, .. } => {
-                self.cancel_done(order, n, txn, Some(approval_code)).await
+                self.cancel_done(m, order, n, txn, Some(approval_code))
+                    .await
             }
             AuthResult::Declined { reason, de39 } => {
-                self.cancel_failed(Lifecycle::from(order).into_record(), n, reason, txn, de39)
-                    .await
+                let record = Lifecycle::from(order).into_record();
+                self.cancel_failed(m, record, n, reason, txn, de39).await
             }
         }
     }
@@ -190,6 +199,7 @@ impl Engine {
     /// Sends (or repeats) the reversal of cancel operation `n` and writes what came of it.
     pub(super) async fn send_reversal(
         &self,
+        m: &MerchantSettings,
         record: OrderRecord,
         n: u32,
     ) -> Result<OperationResult, EngineError> {
@@ -214,7 +224,8 @@ impl Engine {
         };
         match Lifecycle::of(record) {
             Lifecycle::Delayed(mut order) => {
-                let ts = Timestamp::of(self.now());
+                let now = self.now();
+                let ts = Timestamp::of(now);
                 let mut change = Change::default();
                 let r = order.record_mut();
                 if let Some(op) = r.operation_mut(n) {
@@ -223,15 +234,16 @@ impl Engine {
                 }
                 limits::release(&self.persist, &mut change, &mut r.turnover, u64::MAX)?;
                 let record = Lifecycle::from(order.reversed()).into_record();
+                change.notify(m, &record, n, now);
                 self.write(change, &record, None).await?;
                 Ok(OperationResult {
                     order: record,
                     operation: n,
                 })
             }
-            Lifecycle::Approved(o) => self.cancel_done(o, n, state, None).await,
-            Lifecycle::PartialDelayed(o) => self.cancel_done(o, n, state, None).await,
-            Lifecycle::PartialCanceled(o) => self.cancel_done(o, n, state, None).await,
+            Lifecycle::Approved(o) => self.cancel_done(m, o, n, state, None).await,
+            Lifecycle::PartialDelayed(o) => self.cancel_done(m, o, n, state, None).await,
+            Lifecycle::PartialCanceled(o) => self.cancel_done(m, o, n, state, None).await,
             _ => Err(corrupt()),
         }
     }
@@ -239,6 +251,7 @@ impl Engine {
     /// Cancel operation `n` went through: the order moves on, its turnover is released.
     async fn cancel_done<S>(
         &self,
+        m: &MerchantSettings,
         mut order: S,
         n: u32,
         txn: TxnState,
@@ -247,7 +260,8 @@ impl Engine {
     where
         S: Captured,
     {
-        let ts = Timestamp::of(self.now());
+        let now = self.now();
+        let ts = Timestamp::of(now);
         let mut change = Change::default();
         let r = order.captured_record_mut();
         let mut amount = 0;
@@ -258,6 +272,7 @@ impl Engine {
         }
         limits::release(&self.persist, &mut change, &mut r.turnover, amount)?;
         let record = Lifecycle::from(order.cancelled(amount)).into_record();
+        change.notify(m, &record, n, now);
         self.write(change, &record, None).await?;
         Ok(OperationResult {
             order: record,
@@ -268,18 +283,22 @@ impl Engine {
     /// Cancel operation `n` did not go through; the order is unchanged.
     pub(super) async fn cancel_failed(
         &self,
+        m: &MerchantSettings,
         mut record: OrderRecord,
         n: u32,
         reason: DeclineReason,
         txn: TxnState,
         de39: Option<String>,
     ) -> Result<OperationResult, EngineError> {
-        let ts = Timestamp::of(self.now());
+        let now = self.now();
+        let ts = Timestamp::of(now);
         if let Some(op) = record.operation_mut(n) {
             mark_last(op, txn, de39, ts);
             op.decline(reason, ts);
         }
-        self.write(Change::default(), &record, None).await?;
+        let mut change = Change::default();
+        change.notify(m, &record, n, now);
+        self.write(change, &record, None).await?;
         Ok(OperationResult {
             order: record,
             operation: n,

@@ -48,7 +48,7 @@ impl Engine {
                 return Err(RequestError::InProgress.into());
             }
             let n = op.number;
-            return self.send_charge(record, n).await;
+            return self.send_charge(m, record, n).await;
         }
         let mut order = match Lifecycle::of(record) {
             Lifecycle::Delayed(o) => o,
@@ -78,12 +78,13 @@ impl Engine {
         order.record_mut().operations.push(op);
         let record = Lifecycle::from(order).into_record();
         self.write(Change::default(), &record, None).await?;
-        self.send_charge(record, n).await
+        self.send_charge(m, record, n).await
     }
 
     /// Sends (or repeats) the 0220 of charge operation `n` and writes what came of it.
     pub(super) async fn send_charge(
         &self,
+        m: &MerchantSettings,
         record: OrderRecord,
         n: u32,
     ) -> Result<OperationResult, EngineError> {
@@ -97,9 +98,13 @@ impl Engine {
         let original = r.payment_reference().ok_or_else(corrupt)?.clone();
         let card = r.card.as_ref().ok_or_else(corrupt)?.card.clone();
         let opref = OperationRef { bill, number: n };
-        let Some(found) = self.secrets.resolve(&card, opref).await? else {
+        let Some(found) = self
+            .secrets
+            .resolve(&card, opref, card::CardUse::OnFile)
+            .await?
+        else {
             return self
-                .charge_declined(order.into(), n, DeclineReason::UnknownCard, None)
+                .charge_declined(m, order.into(), n, DeclineReason::UnknownCard, None)
                 .await;
         };
         let outcome = self
@@ -112,7 +117,8 @@ impl Engine {
             })
             .await;
         drop(found);
-        let ts = Timestamp::of(self.now());
+        let now = self.now();
+        let ts = Timestamp::of(now);
         match outcome {
             Ok(LinkOutcome::Approved {
                 reference,
@@ -131,6 +137,7 @@ impl Engine {
                 let released = r.authorized - amount;
                 limits::release(&self.persist, &mut change, &mut r.turnover, released)?;
                 let record = Lifecycle::from(order.charged(amount, ts)).into_record();
+                change.notify(m, &record, n, now);
                 self.write(change, &record, None).await?;
                 Ok(OperationResult {
                     order: record,
@@ -139,7 +146,7 @@ impl Engine {
             }
             Ok(LinkOutcome::Declined { code, .. }) => {
                 let reason = DeclineReason::of_de39(code).unwrap_or(DeclineReason::OtherIssuerCode);
-                self.charge_declined(order.into(), n, reason, Some(code.as_str().to_owned()))
+                self.charge_declined(m, order.into(), n, reason, Some(code.as_str().to_owned()))
                     .await
             }
             Ok(LinkOutcome::TimedOutReversed { .. }) | Err(CompleteError::NoAnswer) => {
@@ -149,11 +156,11 @@ impl Engine {
                 })
             }
             Err(CompleteError::Unavailable(_)) => {
-                self.charge_declined(order.into(), n, DeclineReason::NetworkUnavailable, None)
+                self.charge_declined(m, order.into(), n, DeclineReason::NetworkUnavailable, None)
                     .await
             }
             Err(CompleteError::Internal(_)) => {
-                self.charge_declined(order.into(), n, DeclineReason::SystemError, None)
+                self.charge_declined(m, order.into(), n, DeclineReason::SystemError, None)
                     .await
             }
         }
@@ -162,18 +169,22 @@ impl Engine {
     /// Charge operation `n` did not go through; the order stays Delayed.
     async fn charge_declined(
         &self,
+        m: &MerchantSettings,
         order: Lifecycle,
         n: u32,
         reason: DeclineReason,
         de39: Option<String>,
     ) -> Result<OperationResult, EngineError> {
-        let ts = Timestamp::of(self.now());
+        let now = self.now();
+        let ts = Timestamp::of(now);
         let mut record = order.into_record();
         if let Some(op) = record.operation_mut(n) {
             mark_last(op, TxnState::Declined, de39, ts);
             op.decline(reason, ts);
         }
-        self.write(Change::default(), &record, None).await?;
+        let mut change = Change::default();
+        change.notify(m, &record, n, now);
+        self.write(change, &record, None).await?;
         Ok(OperationResult {
             order: record,
             operation: n,

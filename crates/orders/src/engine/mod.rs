@@ -37,7 +37,7 @@ use crate::model::{
 };
 use crate::persist::{Change, Persist};
 use crate::secrets::CardSecrets;
-use crate::settings::MerchantSettings;
+use crate::settings::{MerchantSettings, SettingsLookup};
 use crate::state::InProcess;
 
 pub use cancel::CancelRequest;
@@ -54,6 +54,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     persist: Persist,
     locks: Locks,
+    /// Rung after a change with a notification is durable, so its first try goes out at once.
+    outbox: Option<outbox::Doorbell>,
 }
 
 /// A recurring agreement as an order asks for it (`RecurringIndicator=1`).
@@ -141,7 +143,20 @@ impl Engine {
             clock,
             persist: Persist::new(store),
             locks: Locks::new(),
+            outbox: None,
         }
+    }
+
+    /// The engine, ringing `bell` after every change that carries a notification.
+    pub fn with_doorbell(mut self, bell: outbox::Doorbell) -> Engine {
+        self.outbox = Some(bell);
+        self
+    }
+
+    /// The settings of `merchant` from `lookup`, or the defaults (no notifications) for one no
+    /// longer configured.
+    fn settings_of(lookup: SettingsLookup<'_>, merchant: &card::MerchantId) -> MerchantSettings {
+        lookup(merchant).unwrap_or_else(|| MerchantSettings::new(merchant.clone()))
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -278,7 +293,12 @@ impl Engine {
         if let Some(a) = also {
             change.order(a)?;
         }
-        self.persist.commit(change).await
+        let notifies = change.notifies();
+        self.persist.commit(change).await?;
+        if let (true, Some(bell)) = (notifies, &self.outbox) {
+            bell.ring();
+        }
+        Ok(())
     }
 
     /// What an authorization's outcome means for the order. An outcome the link could not

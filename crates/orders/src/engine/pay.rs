@@ -7,7 +7,7 @@
 //! Owns the credential-on-file choices of `spec/iso8583.md` (DE 48.01/02/03, CVC, 3-D Secure).
 //! Must never pay with any card but the one the token names for this customer.
 
-use card::{CustomerNumber, Cvc, Token};
+use card::{CardUse, CustomerNumber, Cvc, Token};
 use iso8583::{Amount, Eci, MitReason};
 use link::{AuthorizationRequest, CardRef, CredentialOnFile, ThreeDs, TransactionKind};
 
@@ -191,8 +191,9 @@ impl Engine {
         }
         if ts >= r.expires_at {
             let expired = order.expired();
-            self.write(Change::default(), expired.record(), None)
-                .await?;
+            let mut change = Change::default();
+            change.notify(m, expired.record(), 0, now);
+            self.write(change, expired.record(), None).await?;
             return Err(RequestError::NotAllowed {
                 action: Action::Pay,
                 state: expired.record().state,
@@ -219,7 +220,7 @@ impl Engine {
             && !r.disable_3ds
         {
             return self
-                .decline_before_network(order, op, DeclineReason::ThreeDsMissing)
+                .decline_before_network(m, order, op, DeclineReason::ThreeDsMissing)
                 .await;
         }
 
@@ -230,7 +231,7 @@ impl Engine {
         };
         let Some(bookings) = bookings else {
             return self
-                .decline_before_network(order, op, DeclineReason::TurnoverLimit)
+                .decline_before_network(m, order, op, DeclineReason::TurnoverLimit)
                 .await;
         };
 
@@ -289,9 +290,13 @@ impl Engine {
                     token,
                     payment: Some(opref.payment_ref()),
                 };
-                let Some(found) = self.secrets.resolve(&card_ref, opref).await? else {
+                let found = self
+                    .secrets
+                    .resolve(&card_ref, opref, CardUse::Offered)
+                    .await?;
+                let Some(found) = found else {
                     return self
-                        .decline_before_network(order, op, DeclineReason::UnknownCard)
+                        .decline_before_network(m, order, op, DeclineReason::UnknownCard)
                         .await;
                 };
                 resolved = found;
@@ -307,21 +312,21 @@ impl Engine {
                 )
             }
             Source::Card(PaymentCard::TokenPay { token }) => {
-                let listed = self.secrets.list(&m.id, &owner).await?;
-                let usable = listed.iter().any(|c| c.token == token && c.active);
                 let card_ref = CardRef {
                     merchant: m.id.clone(),
                     customer: owner,
                     token,
                     payment: Some(opref.payment_ref()),
                 };
-                let found = match usable {
-                    true => self.secrets.resolve(&card_ref, opref).await?,
-                    false => None,
-                };
+                // The vault refuses a token the merchant could not have shown (another
+                // customer's, removed, below the listing threshold, expired) like an unknown one.
+                let found = self
+                    .secrets
+                    .resolve(&card_ref, opref, CardUse::Offered)
+                    .await?;
                 let Some(found) = found else {
                     return self
-                        .decline_before_network(order, op, DeclineReason::UnknownCard)
+                        .decline_before_network(m, order, op, DeclineReason::UnknownCard)
                         .await;
                 };
                 resolved = found;
@@ -338,11 +343,13 @@ impl Engine {
             }
             Source::Mit { card, reason } => {
                 let (Some(found), Some(original)) = (
-                    self.secrets.resolve(&card.card, opref).await?,
+                    self.secrets
+                        .resolve(&card.card, opref, CardUse::OnFile)
+                        .await?,
                     card.network_txn_id.clone(),
                 ) else {
                     return self
-                        .decline_before_network(order, op, DeclineReason::UnknownCard)
+                        .decline_before_network(m, order, op, DeclineReason::UnknownCard)
                         .await;
                 };
                 resolved = found;
@@ -422,7 +429,7 @@ impl Engine {
         let ts = Timestamp::of(now);
         let (approval_code, network_txn_id) = match result {
             AuthResult::Declined { reason, de39 } => {
-                return self.decline_payment(order, n, reason, txn, de39).await;
+                return self.decline_payment(m, order, n, reason, txn, de39).await;
             }
             AuthResult::Approved {
                 approval_code,
@@ -450,13 +457,24 @@ impl Engine {
             i
         });
         let record = after.into_record();
-        self.write(Change::default(), &record, initial.as_ref())
-            .await?;
-        if let Some(card) = record.card.as_ref().filter(|c| c.saved) {
-            // The listing threshold and retention clock only; the payment stands either way.
-            if let Err(e) = self.secrets.record_payment(&card.card, now).await {
-                tracing::warn!(bill = %record.bill, error = %e, "vault did not record the payment");
+        // The vault's note feeds the listing threshold and the retention clock only, and the
+        // payment stands either way, so it need not wait for our write: both run at once and a
+        // payment waits for one durable commit instead of two in a row. (If our write failed
+        // the vault has counted a payment that recovery then reverses: one success too many
+        // for the threshold, never a card shown that was not saved.)
+        let recorded = async {
+            match record.card.as_ref().filter(|c| c.saved) {
+                Some(card) => self.secrets.record_payment(&card.card, now).await,
+                None => Ok(()),
             }
+        };
+        let mut change = Change::default();
+        change.notify(m, &record, n, now);
+        let (written, recorded) =
+            futures::join!(self.write(change, &record, initial.as_ref()), recorded);
+        written?;
+        if let Err(e) = recorded {
+            tracing::warn!(bill = %record.bill, error = %e, "vault did not record the payment");
         }
         Ok(OperationResult {
             order: record,
@@ -468,13 +486,15 @@ impl Engine {
     /// back.
     pub(super) async fn decline_payment(
         &self,
+        m: &MerchantSettings,
         mut order: InProcess,
         n: u32,
         reason: DeclineReason,
         txn: TxnState,
         de39: Option<String>,
     ) -> Result<OperationResult, EngineError> {
-        let ts = Timestamp::of(self.now());
+        let now = self.now();
+        let ts = Timestamp::of(now);
         let mut change = Change::default();
         let r = order.record_mut();
         if let Some(op) = r.operation_mut(n) {
@@ -483,6 +503,7 @@ impl Engine {
         }
         limits::release(&self.persist, &mut change, &mut r.turnover, u64::MAX)?;
         let record = Lifecycle::from(order.declined()).into_record();
+        change.notify(m, &record, n, now);
         self.write(change, &record, None).await?;
         Ok(OperationResult {
             order: record,
@@ -493,15 +514,19 @@ impl Engine {
     /// Declines `op` before anything reached the network.
     async fn decline_before_network(
         &self,
+        m: &MerchantSettings,
         mut order: InProcess,
         mut op: Operation,
         reason: DeclineReason,
     ) -> Result<OperationResult, EngineError> {
-        op.decline(reason, Timestamp::of(self.now()));
+        let now = self.now();
+        op.decline(reason, Timestamp::of(now));
         let n = op.number;
         order.record_mut().operations.push(op);
         let record = Lifecycle::from(order.declined()).into_record();
-        self.write(Change::default(), &record, None).await?;
+        let mut change = Change::default();
+        change.notify(m, &record, n, now);
+        self.write(change, &record, None).await?;
         Ok(OperationResult {
             order: record,
             operation: n,

@@ -12,6 +12,7 @@ use super::Engine;
 use crate::decline::DeclineReason;
 use crate::error::EngineError;
 use crate::model::{OperationType, TxnPurpose, TxnState};
+use crate::settings::SettingsLookup;
 use crate::state::Lifecycle;
 
 /// What a recovery did.
@@ -30,11 +31,15 @@ pub struct RecoveryReport {
 }
 
 impl Engine {
-    /// Resolves every order caught in flight. Call once at start-up, with the link started.
-    pub async fn recover(&self) -> Result<RecoveryReport, EngineError> {
+    /// Resolves every order caught in flight. Call once at start-up, with the link started;
+    /// `settings` says whom to notify of what.
+    pub async fn recover(
+        &self,
+        settings: SettingsLookup<'_>,
+    ) -> Result<RecoveryReport, EngineError> {
         let mut report = RecoveryReport::default();
         for bill in self.persist.in_flight()? {
-            match self.recover_one(bill, &mut report).await {
+            match self.recover_one(settings, bill, &mut report).await {
                 Ok(()) => {}
                 Err(EngineError::OutcomeUnknown(_) | EngineError::Secrets(_)) => {
                     report.unresolved += 1;
@@ -47,10 +52,12 @@ impl Engine {
 
     async fn recover_one(
         &self,
+        settings: SettingsLookup<'_>,
         bill: crate::BillNumber,
         report: &mut RecoveryReport,
     ) -> Result<(), EngineError> {
         let (_held, record) = self.lock_order(None, bill, &[]).await?;
+        let m = &Self::settings_of(settings, &record.merchant);
         let Some(op) = record.in_flight() else {
             return Ok(());
         };
@@ -66,6 +73,7 @@ impl Engine {
                     return Err(corrupt());
                 };
                 self.decline_payment(
+                    m,
                     order,
                     n,
                     DeclineReason::NoAnswer,
@@ -76,7 +84,7 @@ impl Engine {
                 report.payments_reversed += 1;
             }
             (OperationType::Charge, _) => {
-                self.send_charge(record, n).await?;
+                self.send_charge(m, record, n).await?;
                 report.charges_repeated += 1;
             }
             (OperationType::Cancel, Some(t)) if t.purpose == TxnPurpose::Refund => {
@@ -84,6 +92,7 @@ impl Engine {
                     self.reverse_lost(bill, reference).await?;
                 }
                 self.cancel_failed(
+                    m,
                     record,
                     n,
                     DeclineReason::NoAnswer,
@@ -94,7 +103,7 @@ impl Engine {
                 report.refunds_reversed += 1;
             }
             (OperationType::Cancel, Some(_)) => {
-                self.send_reversal(record, n).await?;
+                self.send_reversal(m, record, n).await?;
                 report.cancels_repeated += 1;
             }
             (_, None) => return Err(corrupt()),

@@ -1,6 +1,7 @@
 //! The sweep: orders not paid by their expiration time become Timeout; Delayed orders not
 //! charged within the merchant's auto-cancel period are reversed. The authorizer runs it every
-//! minute or so; it needs no merchant settings, since the deadlines were written on each order.
+//! minute or so. The deadlines were written on each order; the merchant's settings are looked up
+//! only for the notifications of what the sweep did.
 //!
 //! Owns nothing but the choice of which open order to touch. Must never touch an order with an
 //! operation in flight (recovery's) and never expire an order being paid (the order's lock).
@@ -10,6 +11,7 @@ use crate::clock::Timestamp;
 use crate::error::EngineError;
 use crate::model::{CancelReason, OrderRecord};
 use crate::persist::Change;
+use crate::settings::SettingsLookup;
 use crate::state::Lifecycle;
 
 /// What a sweep did.
@@ -24,8 +26,8 @@ pub struct SweepReport {
 }
 
 impl Engine {
-    /// Expires and auto-cancels what is due now.
-    pub async fn sweep(&self) -> Result<SweepReport, EngineError> {
+    /// Expires and auto-cancels what is due now; `settings` says whom to notify of what.
+    pub async fn sweep(&self, settings: SettingsLookup<'_>) -> Result<SweepReport, EngineError> {
         let mut report = SweepReport::default();
         for bill in self.persist.open()? {
             let (_held, record) = self.lock_order(None, bill, &[]).await?;
@@ -33,10 +35,13 @@ impl Engine {
             if record.in_flight().is_some() || !due(&record, now) {
                 continue;
             }
+            let m = Self::settings_of(settings, &record.merchant);
             match Lifecycle::of(record) {
                 Lifecycle::InProcess(o) => {
                     let expired = Lifecycle::from(o.expired()).into_record();
-                    self.write(Change::default(), &expired, None).await?;
+                    let mut change = Change::default();
+                    change.notify(&m, &expired, 0, self.now());
+                    self.write(change, &expired, None).await?;
                     report.expired += 1;
                 }
                 Lifecycle::Delayed(o) => {
@@ -47,7 +52,7 @@ impl Engine {
                         external_id: None,
                         client_ip: None,
                     };
-                    match self.reverse_delayed(o, req).await {
+                    match self.reverse_delayed(&m, o, req).await {
                         Ok(_) => report.auto_cancelled += 1,
                         Err(EngineError::OutcomeUnknown(_)) => report.failed += 1,
                         Err(e) => return Err(e),

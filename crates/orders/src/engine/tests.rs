@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use card::{CustomerNumber, Cvc, Expiry, MerchantId, Pan, Token};
+use card::{CardUse, CustomerNumber, Cvc, Expiry, MerchantId, Pan, Token};
 use futures::future::BoxFuture;
 use iso8583::{Amount, Eci, MitReason, ResponseCode, Rrn, Stan, TransmissionTime};
 use link::{
@@ -19,7 +19,7 @@ use time::macros::datetime;
 
 use super::*;
 use crate::model::{CancelReason, OperationState, OrderState};
-use crate::secrets::{ListedCard, NewCard, ResolvedCard, SecretsUnavailable};
+use crate::secrets::{NewCard, ResolvedCard, SecretsUnavailable};
 use crate::settings::TurnoverLimits;
 use crate::{Clock, OperationRef, PaymentCard};
 
@@ -166,6 +166,8 @@ impl Acquirer for FakeNet {
 pub(crate) struct FakeVault {
     cards: Mutex<HashMap<CardRef, (Pan, Expiry, bool)>>,
     lookups: Mutex<Vec<OperationRef>>,
+    /// What each resolve allowed, in order.
+    uses: Mutex<Vec<CardUse>>,
     recorded: AtomicU32,
 }
 
@@ -221,8 +223,10 @@ impl CardSecrets for FakeVault {
         &'a self,
         card: &'a CardRef,
         payment: OperationRef,
+        card_use: CardUse,
     ) -> BoxFuture<'a, Result<Option<ResolvedCard>, SecretsUnavailable>> {
         self.lookups.lock().unwrap().push(payment);
+        self.uses.lock().unwrap().push(card_use);
         let found = self
             .cards
             .lock()
@@ -231,6 +235,8 @@ impl CardSecrets for FakeVault {
                 payment: None,
                 ..card.clone()
             })
+            // A held card is never one the merchant could offer.
+            .filter(|(_, _, saved)| *saved || card_use == CardUse::OnFile)
             .map(|(pan, expiry, _)| ResolvedCard {
                 pan: pan.clone(),
                 expiry: *expiry,
@@ -245,27 +251,6 @@ impl CardSecrets for FakeVault {
     ) -> BoxFuture<'a, Result<(), SecretsUnavailable>> {
         self.recorded.fetch_add(1, Ordering::Relaxed);
         Box::pin(async { Ok(()) })
-    }
-
-    fn list<'a>(
-        &'a self,
-        merchant: &'a MerchantId,
-        customer: &'a CustomerNumber,
-    ) -> BoxFuture<'a, Result<Vec<ListedCard>, SecretsUnavailable>> {
-        let cards = self
-            .cards
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(r, (_, _, saved))| {
-                *saved && r.merchant == *merchant && r.customer == *customer
-            })
-            .map(|(r, _)| ListedCard {
-                token: r.token,
-                active: true,
-            })
-            .collect();
-        Box::pin(async move { Ok(cards) })
     }
 }
 
@@ -297,6 +282,7 @@ struct Fx {
     clock: Arc<TestClock>,
     m: MerchantSettings,
     dir: tempfile::TempDir,
+    store: Store,
 }
 
 fn merchant(id: &str) -> MerchantSettings {
@@ -312,7 +298,7 @@ fn fx() -> Fx {
     let vault = Arc::new(FakeVault::default());
     let clock = Arc::new(TestClock(Mutex::new(START)));
     let engine = Arc::new(Engine::new(
-        store,
+        store.clone(),
         net.clone(),
         vault.clone(),
         clock.clone(),
@@ -324,7 +310,13 @@ fn fx() -> Fx {
         clock,
         m: merchant("452739"),
         dir,
+        store,
     }
+}
+
+/// The settings of no merchant, for the engine's own passes in tests that need no notification.
+fn nobody(_: &MerchantId) -> Option<MerchantSettings> {
+    None
 }
 
 pub(crate) fn blank_record(amount: u64) -> OrderRecord {
@@ -837,14 +829,14 @@ async fn the_sweep_expires_unpaid_orders_and_reverses_uncharged_delayed_ones() {
     let unpaid = f.create(order("A-1", 1_000)).await;
     let delayed = f.paid("A-2", 2_000, true).await;
     f.clock.advance(time::Duration::days(2));
-    let report = f.engine.sweep().await.unwrap();
+    let report = f.engine.sweep(&nobody).await.unwrap();
     assert_eq!((report.expired, report.auto_cancelled), (1, 0));
     assert_eq!(
         f.engine.order(&f.m.id, unpaid).unwrap().state,
         OrderState::Timeout
     );
     f.clock.advance(time::Duration::days(6));
-    let report = f.engine.sweep().await.unwrap();
+    let report = f.engine.sweep(&nobody).await.unwrap();
     assert_eq!(report.auto_cancelled, 1);
     let o = f.engine.order(&f.m.id, delayed).unwrap();
     assert_eq!(o.state, OrderState::Canceled);
@@ -973,6 +965,26 @@ async fn token_pay_with_another_customers_or_unknown_token_is_declined_before_th
     assert_eq!(f.net.auths(), 0);
 }
 
+#[tokio::test]
+async fn token_pay_and_one_click_ask_the_vault_only_for_a_card_the_merchant_could_offer() {
+    let f = fx();
+    let token = f.saved_card();
+    f.engine
+        .token_pay(&f.m, order("T-1", 800), token)
+        .await
+        .unwrap();
+    let bill = f.create(order("A-1", 700)).await;
+    let cvc = Cvc::parse("123").unwrap();
+    f.engine
+        .pay(&f.m, bill, PaymentCard::OneClick { token, cvc: &cvc })
+        .await
+        .unwrap();
+    assert_eq!(
+        *f.vault.uses.lock().unwrap(),
+        [CardUse::Offered, CardUse::Offered]
+    );
+}
+
 // ---- recurring ----
 
 fn agreement() -> RecurringRequest {
@@ -1026,6 +1038,14 @@ async fn a_recurring_payment_is_an_mit_carrying_the_first_network_id() {
         original: NetworkTxnId::parse(FIRST_USE_ID).unwrap(),
     };
     assert_eq!((cof, cvc), (expected, false));
+}
+
+#[tokio::test]
+async fn a_recurring_payment_may_use_the_card_on_file_whether_offered_or_not() {
+    let f = fx();
+    let initial = f.initial(agreement()).await;
+    f.rp(initial, "R-1", 2_000, Currency::RUB).await.unwrap();
+    assert_eq!(f.vault.uses.lock().unwrap().last(), Some(&CardUse::OnFile));
 }
 
 #[tokio::test]
@@ -1188,10 +1208,11 @@ async fn a_payment_caught_in_flight_is_reversed_and_declined_after_reopen() {
     task.abort();
     let _ = task.await;
     drop(f.engine);
+    drop(f.store);
     // The process is gone; a new one opens the same file.
     let store = Store::open(EngineKind::Redb, &f.dir.path().join("authorizer.redb")).unwrap();
     let engine = Engine::new(store, f.net.clone(), f.vault.clone(), f.clock.clone());
-    let report = engine.recover().await.unwrap();
+    let report = engine.recover(&nobody).await.unwrap();
     assert_eq!(report.payments_reversed, 1);
     let o = engine.order(&f.m.id, bill).unwrap();
     assert_eq!(
@@ -1206,7 +1227,7 @@ async fn a_payment_caught_in_flight_is_reversed_and_declined_after_reopen() {
         })
     );
     assert_eq!(
-        engine.recover().await.unwrap(),
+        engine.recover(&nobody).await.unwrap(),
         RecoveryReport::default(),
         "nothing left"
     );
@@ -1254,6 +1275,182 @@ async fn queries_find_every_attempt_by_number_and_by_period_and_state() {
         f.engine.order(&other, paid),
         Err(EngineError::Request(RequestError::UnknownOrder))
     ));
+}
+
+// ---- notifications ----
+
+/// The notifications in the store: (billnumber, operation, kind).
+fn notices(store: &Store) -> Vec<(u64, u32, outbox::Kind)> {
+    store
+        .scan_prefix(b"outbox/n/")
+        .unwrap()
+        .into_iter()
+        .map(|(_, v)| {
+            let n: outbox::Notice = serde_json::from_slice(&v).unwrap();
+            (n.id.bill, n.id.operation, n.kind)
+        })
+        .collect()
+}
+
+fn notifying(f: &mut Fx, n: crate::Notifications) {
+    f.m.notifications = Some(n);
+}
+
+#[tokio::test]
+async fn a_final_payment_is_notified_in_the_same_change() {
+    let mut f = fx();
+    notifying(&mut f, crate::Notifications::default());
+    let bill = f.paid("N-1", 1_000, false).await;
+    assert_eq!(
+        notices(&f.store),
+        vec![(bill.get(), 1, outbox::Kind::Payment)]
+    );
+}
+
+#[tokio::test]
+async fn without_notification_settings_nothing_is_queued() {
+    let f = fx();
+    f.paid("N-1", 1_000, false).await;
+    assert!(notices(&f.store).is_empty());
+}
+
+#[tokio::test]
+async fn only_successful_leaves_out_a_declined_payment() {
+    let mut f = fx();
+    notifying(
+        &mut f,
+        crate::Notifications {
+            only_successful: true,
+            ..crate::Notifications::default()
+        },
+    );
+    f.paid("N-1", INSUFFICIENT, false).await;
+    assert!(notices(&f.store).is_empty());
+    let ok = f.paid("N-2", 1_000, false).await;
+    assert_eq!(
+        notices(&f.store),
+        vec![(ok.get(), 1, outbox::Kind::Payment)]
+    );
+}
+
+#[tokio::test]
+async fn charges_cancels_and_timeouts_are_notified_when_asked() {
+    let mut f = fx();
+    notifying(
+        &mut f,
+        crate::Notifications {
+            payments: false,
+            charges: true,
+            cancels: true,
+            timeouts: true,
+            only_successful: false,
+        },
+    );
+    let paid = f.paid("N-1", 3_000, true).await;
+    f.engine.charge(&f.m, paid, None).await.unwrap();
+    f.cancel(paid, Some(1_000), None).await.unwrap();
+    let unpaid = f.create(order("N-2", 1_000)).await;
+    f.clock.advance(time::Duration::days(2));
+    let m = f.m.clone();
+    f.engine.sweep(&|_| Some(m.clone())).await.unwrap();
+    let mut expected = vec![
+        (paid.get(), 2, outbox::Kind::Charge),
+        (paid.get(), 3, outbox::Kind::Cancel),
+        (unpaid.get(), 0, outbox::Kind::Timeout),
+    ];
+    expected.sort_by_key(|(bill, op, _)| (*bill, *op));
+    assert_eq!(notices(&f.store), expected);
+}
+
+#[tokio::test]
+async fn a_recurring_mit_payment_is_notified_as_a_payment() {
+    let mut f = fx();
+    let initial = f.initial(agreement()).await;
+    notifying(&mut f, crate::Notifications::default());
+    let r = f.rp(initial, "R-1", 2_000, Currency::RUB).await.unwrap();
+    assert_eq!(
+        notices(&f.store),
+        vec![(r.order.bill.get(), 1, outbox::Kind::Payment)]
+    );
+}
+
+/// redb that refuses any write carrying a notification, as a disk that fails that commit would.
+struct FailsNotifications(store::RedbEngine);
+
+impl store::Engine for FailsNotifications {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, store::StoreError> {
+        self.0.get(key)
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<store::Pair>, store::StoreError> {
+        self.0.scan_prefix(prefix)
+    }
+    fn scan_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<store::Pair>, store::StoreError> {
+        self.0.scan_range(start, end, limit)
+    }
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<store::Pair>, store::StoreError> {
+        self.0.last_with_prefix(prefix)
+    }
+    fn write(&self, batches: &[store::Batch]) -> Result<(), store::StoreError> {
+        let notifies = batches
+            .iter()
+            .flat_map(store::Batch::ops)
+            .any(|op| matches!(op, store::Op::Put { key, .. } if key.starts_with(b"outbox/")));
+        if notifies {
+            return Err(store::StoreError::CommitterStopped);
+        }
+        self.0.write(batches)
+    }
+}
+
+#[tokio::test]
+async fn a_failed_commit_leaves_neither_the_new_state_nor_its_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let redb = store::RedbEngine::open(&dir.path().join("a.redb")).unwrap();
+    let store = Store::with_engine(Arc::new(FailsNotifications(redb))).unwrap();
+    let engine = Engine::new(
+        store.clone(),
+        Arc::new(FakeNet::default()),
+        Arc::new(FakeVault::default()),
+        Arc::new(TestClock(Mutex::new(START))),
+    );
+    let mut m = merchant("452739");
+    m.notifications = Some(crate::Notifications::default());
+    let bill = engine
+        .create_order(&m, order("N-1", 1_000))
+        .await
+        .unwrap()
+        .bill;
+    let pan = Pan::parse(PAN).unwrap();
+    let cvc = Cvc::parse("123").unwrap();
+    let card = NewCard {
+        pan: &pan,
+        expiry: Expiry::new(12, 2030).unwrap(),
+        cvc: &cvc,
+        holder: None,
+    };
+    let paid = engine
+        .pay(
+            &m,
+            bill,
+            PaymentCard::New {
+                card,
+                save: false,
+                three_ds: None,
+            },
+        )
+        .await;
+    assert!(matches!(paid, Err(EngineError::Store(_))), "{paid:?}");
+    assert_eq!(
+        engine.order(&m.id, bill).unwrap().state,
+        OrderState::InProcess,
+        "the approval was not written"
+    );
+    assert!(notices(&store).is_empty());
 }
 
 #[test]

@@ -180,20 +180,40 @@ impl<'a> Rules<'a> {
             (false, true) => CustomerStatus::New,
             (false, false) => CustomerStatus::Member,
         };
-        let (year, month) = now.year_month();
         let mut cards = Vec::new();
         for (_, v) in records {
             let rec = CardRecord::decode(&v)?;
             if rec.successes >= threshold {
                 cards.push(ListedCard {
                     token: rec.token,
-                    active: !rec.card.expiry.is_expired_at(year, month),
+                    active: !expired(&rec, now),
                     card: rec.card,
                     need_cvc: true,
+                    successes: rec.successes,
                 });
             }
         }
         Ok(CustomerCards { status, cards })
+    }
+
+    /// Whether `token` may be granted for `card_use`: it exists and, for a card the merchant
+    /// offers, is listed (at `threshold`) and active at `now`, as [`Rules::list`] shows it.
+    pub fn grantable(
+        &self,
+        scope: &str,
+        customer: &CustomerNumber,
+        token: &Token,
+        card_use: CardUse,
+        threshold: u32,
+        now: Timestamp,
+    ) -> Result<(), CallError> {
+        let rec = self.load(scope, customer, token)?;
+        match card_use {
+            CardUse::OnFile => Ok(()),
+            CardUse::Offered if rec.successes >= threshold && !expired(&rec, now) => Ok(()),
+            // Refused as if it did not exist: the caller learns nothing it could not list.
+            CardUse::Offered => Err(VaultError::NotFound.into()),
+        }
     }
 
     /// Erases one card at the customer's request.
@@ -278,6 +298,12 @@ pub fn erase(batch: &mut Batch, scope: &str, customer: &str, rec: &CardRecord) {
     batch.delete(record::fingerprint_key(scope, customer, &rec.fingerprint));
 }
 
+/// A card past its expiry month at `now` is kept (retention) but never offered.
+fn expired(rec: &CardRecord, now: Timestamp) -> bool {
+    let (year, month) = now.year_month();
+    rec.card.expiry.is_expired_at(year, month)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,6 +377,55 @@ mod tests {
         assert_eq!(listed.cards[0].token, old.token);
         assert!(!listed.cards[0].active);
         assert_eq!(listed.cards[0].card.brand, card::Brand::Mastercard);
+    }
+
+    #[test]
+    fn a_card_below_the_threshold_is_granted_on_file_but_not_offered() {
+        let f = Fixture::new();
+        let (saved, _) = f.save("m:452739", "c1", "4111111111111111", "12.2030");
+        let c = customer("c1");
+        let grant = |card_use| {
+            f.rules()
+                .grantable("m:452739", &c, &saved.token, card_use, 1, JUNE_2030)
+        };
+        assert!(grant(CardUse::OnFile).is_ok());
+        assert!(matches!(
+            grant(CardUse::Offered),
+            Err(CallError::Refused(VaultError::NotFound))
+        ));
+    }
+
+    #[test]
+    fn an_expired_card_is_not_offered() {
+        let f = Fixture::new();
+        let (old, _) = f.save("m:452739", "c1", "5555555555554444", "05.2030");
+        let granted = f.rules().grantable(
+            "m:452739",
+            &customer("c1"),
+            &old.token,
+            CardUse::Offered,
+            0,
+            JUNE_2030,
+        );
+        assert!(matches!(
+            granted,
+            Err(CallError::Refused(VaultError::NotFound))
+        ));
+    }
+
+    #[test]
+    fn a_listed_active_card_is_offered() {
+        let f = Fixture::new();
+        let (saved, _) = f.save("m:452739", "c1", "4111111111111111", "12.2030");
+        let granted = f.rules().grantable(
+            "m:452739",
+            &customer("c1"),
+            &saved.token,
+            CardUse::Offered,
+            0,
+            JUNE_2030,
+        );
+        assert!(granted.is_ok());
     }
 
     #[test]
