@@ -4,7 +4,7 @@
 //! `ordernumber`; the next one with the saved card's chip and only its CVC; a new card through
 //! `+`, two cards and choosing one, deleting with the confirmation until the full form returns; a
 //! "Deny" customer without the "remember" box; a declined card and a retry; Russian and English;
-//! the phone width; the key flows with JavaScript off; and no card number or CVC in any page
+//! the phone width (360 px, emulated); the key flows with JavaScript off; and no card number or CVC in any page
 //! after submission, URL, log or database file. Each screen is saved under
 //! `target/screenshots/pages-*.png`.
 
@@ -251,11 +251,14 @@ async fn a_remembered_card_is_challenged_once_then_paid_with_its_cvc_only_in_eng
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_javascript_on_a_phone_in_russian_cards_are_added_chosen_and_deleted() {
+async fn without_javascript_in_russian_cards_are_added_chosen_and_deleted() {
     let stack = Stack::start().await;
+    // At the smallest real window (500 px): with scripts off chromedriver cannot drive an
+    // emulated phone through the ACS's redirects; the 360 px layout is the next test's.
     let mut shopper = Shopper::new(
         Options {
             javascript: false,
+            width: 500,
             ..Options::phone()
         },
         "ru-nojs",

@@ -382,7 +382,7 @@ const INDEX_PAGE: &str = r#"<!doctype html>
 fn challenge_page(acs_trans_id: &str, last4: &str) -> String {
     format!(
         r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Verify your payment</title></head>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Verify your payment</title></head>
 <body>
 <h1>Verify your payment</h1>
 <p>We sent a one-time code for the card ending in <span id="last4">{last4}</span>.</p>

@@ -431,51 +431,41 @@ fn unavailable(ctx: &Ctx<'_>) -> Response {
     )
 }
 
-/// The checks every submission starts with: its form token, then an order that can be paid.
-// The error is the page to answer instead, made once per request on its way out: boxing it
-// would buy nothing but an allocation (as the cabinet's).
-#[allow(clippy::result_large_err)]
-fn admit(ctx: &Ctx<'_>, fields: &Fields, ip: Option<IpAddr>) -> Result<(), Response> {
+/// The checks every submission starts with: an order that can be paid, then the form's token.
+/// `Some` is the answer instead of going on.
+fn refused(ctx: &Ctx<'_>, fields: &Fields, ip: Option<IpAddr>) -> Option<Response> {
     if let Some(r) = settled(ctx, ip) {
         // Paid, declined, closed: a second submission (or a late one) sees the state, which is
         // also what makes two simultaneous submissions harmless to the shopper.
-        return Err(match r.status() {
+        return Some(match r.status() {
             StatusCode::TOO_MANY_REQUESTS => r,
             _ => ctx.see_page(),
         });
     }
-    if !ctx
-        .facade
-        .pages
-        .csrf
-        .check(ctx.order.bill, fields.get(field::CSRF))
-    {
-        return Err(StatusCode::FORBIDDEN.into_response());
-    }
-    Ok(())
+    let token = fields.get(field::CSRF);
+    (!ctx.facade.pages.csrf.check(ctx.order.bill, token))
+        .then(|| StatusCode::FORBIDDEN.into_response())
 }
 
-/// What a submission of the card form answers once the engine has spoken.
-// The error is the page to answer instead, made once per request on its way out: boxing it
-// would buy nothing but an allocation (as the cabinet's).
-#[allow(clippy::result_large_err)]
+/// What a submission answers once the engine has spoken: the order's page (which shows the
+/// result, or the state that refused the payment), or "unavailable".
 fn after_payment(
     ctx: &Ctx<'_>,
     ip: Option<IpAddr>,
     result: Result<OperationResult, EngineError>,
-) -> Result<(), Response> {
+) -> Response {
     match result {
         Ok(r) => {
             if r.order.state == OrderState::Declined {
                 ctx.facade.pages.attempts.failed(&ctx.attempt_key(), ip);
             }
-            Ok(())
+            ctx.see_page()
         }
         // Already paid, in flight, expired: the page shows the order as it is.
-        Err(EngineError::Request(_) | EngineError::OutcomeUnknown(_)) => Ok(()),
+        Err(EngineError::Request(_) | EngineError::OutcomeUnknown(_)) => ctx.see_page(),
         Err(e) => {
             tracing::warn!(bill = %ctx.order.bill, error = %e, "payment page: payment failed");
-            Err(unavailable(ctx))
+            unavailable(ctx)
         }
     }
 }
@@ -492,7 +482,7 @@ pub(crate) async fn pay_new(
         Err(r) => return r,
     };
     let fields = Fields::decode(&body);
-    if let Err(r) = admit(&ctx, &fields, ip) {
+    if let Some(r) = refused(&ctx, &fields, ip) {
         return stale_or(&ctx, r, &fields).await;
     }
     let today = OffsetDateTime::now_utc();
@@ -522,10 +512,7 @@ pub(crate) async fn pay_new(
             .complete_payer(&settings, ctx.order.bill, input.payer.clone())
             .await
     {
-        return match after_payment(&ctx, ip, Err(e)) {
-            Ok(()) => ctx.see_page(),
-            Err(r) => r,
-        };
+        return after_payment(&ctx, ip, Err(e));
     }
     // The vault's word, not the form's: a Deny customer's box is never honoured.
     let save = input.remember && saved(&ctx).await.offer_save;
@@ -578,14 +565,11 @@ pub(crate) async fn pay_new(
             },
         )
         .await;
-    match after_payment(&ctx, ip, result) {
-        Ok(()) => ctx.see_page(),
-        Err(r) => r,
-    }
+    after_payment(&ctx, ip, result)
 }
 
 /// A refused form token re-renders the form with a note (a restart changed the key, or the page
-/// was open too long); anything else `admit` said stands.
+/// was open too long); anything else `refused` said stands.
 async fn stale_or(ctx: &Ctx<'_>, r: Response, fields: &Fields) -> Response {
     if r.status() != StatusCode::FORBIDDEN {
         return r;
@@ -662,10 +646,7 @@ pub(crate) async fn three_ds_return(
             },
         )
         .await;
-    match after_payment(&ctx, ip, result) {
-        Ok(()) => ctx.see_page(),
-        Err(r) => r,
-    }
+    after_payment(&ctx, ip, result)
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -709,7 +690,7 @@ pub(crate) async fn pay_saved(
         }
     };
     let fields = Fields::decode(&body);
-    if let Err(r) = admit(&ctx, &fields, ip) {
+    if let Some(r) = refused(&ctx, &fields, ip) {
         return done(stale_or(&ctx, r, &fields).await);
     }
     let token = card::Token::parse(fields.get(field::CARD));
@@ -744,10 +725,7 @@ pub(crate) async fn pay_saved(
             PaymentCard::OneClick { token, cvc: &cvc },
         )
         .await;
-    done(match after_payment(&ctx, ip, result) {
-        Ok(()) => ctx.see_page(),
-        Err(r) => r,
-    })
+    done(after_payment(&ctx, ip, result))
 }
 
 /// `GET /pay/page/{bill}/remove?card=…`: the confirmation page.
@@ -787,7 +765,7 @@ pub(crate) async fn remove(
         Err(r) => return r,
     };
     let fields = Fields::decode(&body);
-    if let Err(r) = admit(&ctx, &fields, ip) {
+    if let Some(r) = refused(&ctx, &fields, ip) {
         return stale_or(&ctx, r, &fields).await;
     }
     let (true, Some(customer), Ok(token)) = (

@@ -554,6 +554,40 @@ async fn paying_a_declined_order_again_is_not_allowed() {
 }
 
 #[tokio::test]
+async fn the_page_fills_missing_payer_fields_only_and_only_before_payment() {
+    let f = fx();
+    let mut new = order("A-1", 1_000);
+    new.details.email = Some("shop@merchant.test".into());
+    let bill = f.create(new).await;
+    let payer = crate::PayerDetails {
+        firstname: Some("Ann".into()),
+        lastname: Some("Lee".into()),
+        email: Some("typed@shopper.test".into()),
+    };
+    let kept = f
+        .engine
+        .complete_payer(&f.m, bill, payer.clone())
+        .await
+        .unwrap();
+    assert_eq!(kept.details.firstname.as_deref(), Some("Ann"));
+    assert_eq!(
+        kept.details.email.as_deref(),
+        Some("shop@merchant.test"),
+        "the merchant's value stands"
+    );
+    assert_eq!(f.engine.order_of_page(bill).unwrap().details, kept.details);
+    f.pay_new(bill, false).await;
+    let refused = f.engine.complete_payer(&f.m, bill, payer).await;
+    assert!(
+        matches!(
+            refused,
+            Err(EngineError::Request(RequestError::NotAllowed { .. }))
+        ),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
 async fn only_one_attempt_of_an_order_number_is_ever_paid() {
     let f = fx();
     let first = f.create(order("A-1", 1_000)).await;
