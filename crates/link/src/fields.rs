@@ -157,8 +157,8 @@ impl Acceptor {
 
 /// The DE 48 subelements of one request, ascending by tag, gathered on the stack rather than in a
 /// `Vec` (an allocation per request): a request carries at most the eight below (three of
-/// credential-on-file, the CVC2, four of 3-D Secure).
-#[derive(Debug, Default)]
+/// credential-on-file, the CVC2, four of 3-D Secure). No `Debug`: it holds the CVC2.
+#[derive(Default)]
 struct Subelements<'a> {
     items: [(u8, &'a [u8]); 8],
     len: usize,
