@@ -26,10 +26,51 @@ pub enum NameError {
     PaymentRef,
 }
 
-fn valid(s: &str, max: usize, extra: &[u8]) -> bool {
-    (1..=max).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+/// A name of at most `N` ASCII bytes, kept inline rather than in a `String`, so that parsing or
+/// cloning one never allocates: the link's card and transaction references carry three of them
+/// and are built, cloned into a prepared request and compared on every payment's send path (an
+/// allocation per name and per copy before). The names stay `Clone` only, not `Copy`, so callers
+/// keep saying where a copy is made. Unused bytes stay zero, so the derived equality and hash are
+/// those of the text; order is the text's, as it was for the `String`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Inline<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    /// `s` when it is 1 to `N` ASCII letters, digits or bytes of `extra`.
+    fn parse(s: &str, extra: &[u8]) -> Option<Inline<N>> {
+        let valid = (1..=N).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b));
+        if !valid {
+            return None;
+        }
+        let mut bytes = [0; N];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Some(Inline {
+            len: u8::try_from(s.len()).ok()?,
+            bytes,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever stored, so this never falls back.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> PartialOrd for Inline<N> {
+    fn partial_cmp(&self, other: &Inline<N>) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<const N: usize> Ord for Inline<N> {
+    fn cmp(&self, other: &Inline<N>) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
 }
 
 /// A saved card's public name: a random UUID v4, meaningless without the vault.
@@ -80,52 +121,48 @@ impl fmt::Debug for Token {
 /// else, so that a customer number can never carry a separator of our storage keys, whitespace, a
 /// quote or markup into a key, a log line or a payment page.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CustomerNumber(String);
+pub struct CustomerNumber(Inline<32>);
 
 impl CustomerNumber {
     /// One to 32 ASCII letters, digits or `. _ - @ +`; [`NameError::CustomerNumber`] otherwise.
     pub fn parse(s: &str) -> Result<CustomerNumber, NameError> {
-        if valid(s, 32, b"._-@+") {
-            Ok(CustomerNumber(s.to_string()))
-        } else {
-            Err(NameError::CustomerNumber)
-        }
+        Inline::parse(s, b"._-@+")
+            .map(CustomerNumber)
+            .ok_or(NameError::CustomerNumber)
     }
     /// The customer number as the merchant gave it.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
 impl fmt::Debug for CustomerNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CustomerNumber({})", self.0)
+        write!(f, "CustomerNumber({})", self.as_str())
     }
 }
 
 /// Assist's Merchant_ID, which the link also sends as DE 42 (card acceptor ID, at most 15
 /// characters there: the codec refuses a longer one when the message is built).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MerchantId(String);
+pub struct MerchantId(Inline<32>);
 
 impl MerchantId {
     /// One to 32 ASCII letters, digits or `. _ -`; [`NameError::MerchantId`] otherwise.
     pub fn parse(s: &str) -> Result<MerchantId, NameError> {
-        if valid(s, 32, b"._-") {
-            Ok(MerchantId(s.to_string()))
-        } else {
-            Err(NameError::MerchantId)
-        }
+        Inline::parse(s, b"._-")
+            .map(MerchantId)
+            .ok_or(NameError::MerchantId)
     }
     /// The merchant ID as Assist and DE 42 write it.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
 impl fmt::Debug for MerchantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MerchantId({})", self.0)
+        write!(f, "MerchantId({})", self.as_str())
     }
 }
 
@@ -135,26 +172,71 @@ impl fmt::Debug for MerchantId {
 /// it is not card data. No space (the link's card reference is space-separated), no separator of
 /// a storage key.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PaymentRef(String);
+pub struct PaymentRef(Inline<64>);
 
 impl PaymentRef {
     /// One to 64 ASCII letters, digits or `. _ - :`; [`NameError::PaymentRef`] otherwise.
     pub fn parse(s: &str) -> Result<PaymentRef, NameError> {
-        if valid(s, 64, b"._-:") {
-            Ok(PaymentRef(s.to_string()))
-        } else {
-            Err(NameError::PaymentRef)
-        }
+        Inline::parse(s, b"._-:")
+            .map(PaymentRef)
+            .ok_or(NameError::PaymentRef)
     }
     /// The reference as the order engine gave it.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
 impl fmt::Debug for PaymentRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PaymentRef({})", self.0)
+        write!(f, "PaymentRef({})", self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_keep_their_text_and_limits() {
+        let longest = "a".repeat(32);
+        assert_eq!(MerchantId::parse(&longest).unwrap().as_str(), longest);
+        assert_eq!(
+            MerchantId::parse(&"a".repeat(33)),
+            Err(NameError::MerchantId)
+        );
+        assert_eq!(MerchantId::parse(""), Err(NameError::MerchantId));
+        assert_eq!(MerchantId::parse("a b"), Err(NameError::MerchantId));
+        assert_eq!(MerchantId::parse("é"), Err(NameError::MerchantId));
+        assert_eq!(
+            CustomerNumber::parse("cust-42@example.com")
+                .unwrap()
+                .as_str(),
+            "cust-42@example.com"
+        );
+        assert_eq!(CustomerNumber::parse("a:b"), Err(NameError::CustomerNumber));
+        let payment = "1234567890123456.1:".repeat(3);
+        assert_eq!(PaymentRef::parse(&payment).unwrap().as_str(), payment);
+        assert_eq!(
+            PaymentRef::parse(&"1".repeat(65)),
+            Err(NameError::PaymentRef)
+        );
+        assert_eq!(
+            format!("{:?}", MerchantId::parse("452739").unwrap()),
+            "MerchantId(452739)"
+        );
+    }
+
+    #[test]
+    fn names_order_as_their_text() {
+        // As the `String`s they replaced: a shorter prefix first, then byte by byte.
+        let mut ids: Vec<MerchantId> = ["b", "ab", "a", "B", "aa"]
+            .iter()
+            .map(|s| MerchantId::parse(s).unwrap())
+            .collect();
+        ids.sort();
+        let sorted: Vec<&str> = ids.iter().map(MerchantId::as_str).collect();
+        assert_eq!(sorted, ["B", "a", "aa", "ab", "b"]);
     }
 }
 

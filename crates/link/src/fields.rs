@@ -75,30 +75,30 @@ impl Acceptor {
                 (EntryMode::CredentialOnFile, Condition::MerchantInitiated)
             }
         };
-        let mut de48: Vec<(u8, &[u8])> = Vec::with_capacity(8);
+        let mut de48 = Subelements::default();
         match &req.cof {
             CredentialOnFile::None => {}
-            CredentialOnFile::FirstUse => de48.push((tag::COF_INDICATOR, b"I")),
-            CredentialOnFile::Cardholder => de48.push((tag::COF_INDICATOR, b"C")),
+            CredentialOnFile::FirstUse => de48.push(tag::COF_INDICATOR, b"I"),
+            CredentialOnFile::Cardholder => de48.push(tag::COF_INDICATOR, b"C"),
             CredentialOnFile::Merchant { reason, original } => {
-                de48.push((tag::COF_INDICATOR, b"M"));
-                de48.push((tag::MIT_REASON, reason.code()));
-                de48.push((tag::NETWORK_TRANSACTION_ID, original.as_str().as_bytes()));
+                de48.push(tag::COF_INDICATOR, b"M");
+                de48.push(tag::MIT_REASON, reason.code());
+                de48.push(tag::NETWORK_TRANSACTION_ID, original.as_str().as_bytes());
             }
         }
         if let Some(cvc) = req.cvc {
-            de48.push((tag::CVC2, cvc.expose()));
+            de48.push(tag::CVC2, cvc.expose());
         }
         if let Some(t) = &req.three_ds {
-            de48.push((tag::ECI, t.eci.as_str().as_bytes()));
+            de48.push(tag::ECI, t.eci.as_str().as_bytes());
             if let Some(cavv) = &t.cavv {
-                de48.push((tag::CAVV, cavv.as_str().as_bytes()));
+                de48.push(tag::CAVV, cavv.as_str().as_bytes());
             }
             if let Some(version) = &t.version {
-                de48.push((tag::THREE_DS_VERSION, version.as_bytes()));
+                de48.push(tag::THREE_DS_VERSION, version.as_bytes());
             }
             if let Some(id) = &t.ds_transaction_id {
-                de48.push((tag::DS_TRANSACTION_ID, id.as_str().as_bytes()));
+                de48.push(tag::DS_TRANSACTION_ID, id.as_str().as_bytes());
             }
         }
         let request = CardRequest {
@@ -111,7 +111,7 @@ impl Acceptor {
             entry_mode,
             condition,
             rrn: reference.rrn,
-            additional: &de48,
+            additional: de48.as_slice(),
             currency: reference.currency.code(),
         };
         let origin = self.origin(&reference.merchant, reference.stan, reference.transmission);
@@ -152,6 +152,26 @@ impl Acceptor {
             reversal.remaining.map(iso8583::Amount),
             &self.origin(&o.merchant, stan, transmission),
         )
+    }
+}
+
+/// The DE 48 subelements of one request, ascending by tag, gathered on the stack rather than in a
+/// `Vec` (an allocation per request): a request carries at most the eight below (three of
+/// credential-on-file, the CVC2, four of 3-D Secure). No `Debug`: it holds the CVC2.
+#[derive(Default)]
+struct Subelements<'a> {
+    items: [(u8, &'a [u8]); 8],
+    len: usize,
+}
+
+impl<'a> Subelements<'a> {
+    fn push(&mut self, tag: u8, value: &'a [u8]) {
+        self.items[self.len] = (tag, value);
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[(u8, &'a [u8])] {
+        &self.items[..self.len]
     }
 }
 

@@ -47,14 +47,15 @@ impl Completion {
         self.waker.wake();
     }
 
-    pub async fn wait(&self) -> Reply {
+    /// The reply, once set; borrowed where it was set, never copied out.
+    pub async fn wait(&self) -> &Reply {
         poll_fn(|cx| {
             if let Some(r) = self.reply.get() {
-                return Poll::Ready(r.clone());
+                return Poll::Ready(r);
             }
             self.waker.register(cx.waker());
             match self.reply.get() {
-                Some(r) => Poll::Ready(r.clone()),
+                Some(r) => Poll::Ready(r),
                 None => Poll::Pending,
             }
         })
@@ -62,10 +63,11 @@ impl Completion {
     }
 }
 
-/// One request in flight.
+/// One request in flight: shared by the table and the request's owner, and the completion its
+/// owner waits on lives inside it (one allocation per request, not one for each).
 #[derive(Debug)]
 pub struct Pending {
-    pub completion: Arc<Completion>,
+    pub completion: Completion,
     /// The response MTI we accept (0110 for 0100, 0430 for 0420 and 0421...).
     pub expect: Mti,
     /// DE 7 of the request: the spec matches by STAN together with DE 7 (and DE 41).
@@ -102,9 +104,9 @@ impl InFlight {
 
     /// Registers a request under `stan`. `false` if that STAN is still in flight (the sequence
     /// wrapped around a request that is a million requests old): the caller takes the next STAN.
-    pub fn insert(&self, stan: Stan, pending: Arc<Pending>) -> bool {
-        let entry = self.table.get_or_insert(stan.value(), Arc::clone(&pending));
-        Arc::ptr_eq(entry.value(), &pending)
+    pub fn insert(&self, stan: Stan, pending: &Arc<Pending>) -> bool {
+        let entry = self.table.get_or_insert(stan.value(), Arc::clone(pending));
+        Arc::ptr_eq(entry.value(), pending)
     }
 
     /// Takes the request out of the table; `None` if someone else (the reader, a time-out, a
@@ -176,7 +178,7 @@ pub(crate) enum Unanswered {
 pub(crate) struct InFlightRequest {
     pub(crate) shared: Arc<Shared>,
     pub(crate) stan: Stan,
-    pub(crate) completion: Arc<Completion>,
+    pub(crate) pending: Arc<Pending>,
     pub(crate) started: Instant,
     pub(crate) _lease: Lease,
 }
@@ -184,28 +186,46 @@ pub(crate) struct InFlightRequest {
 impl InFlightRequest {
     /// Waits for the answer, at most `timeout`. Exactly one of the reader, the time-out and a
     /// dropped connection takes the entry out of the table, and that one decides the outcome.
-    pub async fn wait(self, timeout: Duration) -> Result<Message, Unanswered> {
-        let reply = match tokio::time::timeout(timeout, self.completion.wait()).await {
+    pub async fn wait(self, timeout: Duration) -> Result<Answer, Unanswered> {
+        let completion = &self.pending.completion;
+        let reply = match tokio::time::timeout(timeout, completion.wait()).await {
             Ok(reply) => reply,
             Err(_) if self.shared.inflight.take(self.stan).is_some() => {
                 self.shared.metrics.timeouts.fetch_add(1, Relaxed);
                 return Err(Unanswered::TimedOut);
             }
             // The reader took it a moment ago and is completing it.
-            Err(_) => self.completion.wait().await,
+            Err(_) => completion.wait().await,
         };
         match reply {
             Reply::Response(m) => {
                 self.shared
                     .metrics
                     .record_response(m.response_code(), self.started.elapsed());
-                Ok(m)
+                Ok(Answer(Arc::clone(&self.pending)))
             }
             Reply::ConnectionLost => {
                 self.shared.metrics.connection_lost.fetch_add(1, Relaxed);
                 Err(Unanswered::ConnectionLost)
             }
             Reply::NotSent => Err(Unanswered::NotSent),
+        }
+    }
+}
+
+/// The network's answer to a request, read in the request's entry where the reader left it:
+/// copying it out cost a copy of the 576-byte message and an allocation for its shared bytes,
+/// per response.
+#[derive(Debug)]
+pub(crate) struct Answer(Arc<Pending>);
+
+impl Answer {
+    pub fn message(&self) -> &Message {
+        match self.0.completion.reply.get() {
+            Some(Reply::Response(m)) => m,
+            // An `Answer` is made only once its entry's completion holds a response, and a
+            // completion is set once.
+            _ => unreachable!("an answer's completion holds its response"),
         }
     }
 }
@@ -236,7 +256,7 @@ mod tests {
 
     fn pending(slot: usize) -> Arc<Pending> {
         Arc::new(Pending {
-            completion: Arc::default(),
+            completion: Completion::default(),
             expect: Mti::AUTH_RESPONSE,
             transmission: TransmissionTime::from_ascii(b"1123040506").unwrap(),
             slot: AtomicUsize::new(slot),
@@ -248,9 +268,9 @@ mod tests {
         let table = InFlight::new(*b"T1      ");
         let stan = Stan::new(7).unwrap();
         let p = pending(0);
-        assert!(table.insert(stan, p.clone()));
+        assert!(table.insert(stan, &p));
         assert!(
-            !table.insert(stan, pending(0)),
+            !table.insert(stan, &pending(0)),
             "a STAN in flight is not reused"
         );
         // Wrong MTI, terminal or DE 7: not its answer, the request stays in flight.
@@ -285,8 +305,8 @@ mod tests {
     async fn a_dropped_connection_fails_only_its_own_requests() {
         let table = InFlight::new(*b"T1      ");
         let (a, b) = (pending(0), pending(1));
-        table.insert(Stan::new(1).unwrap(), a.clone());
-        table.insert(Stan::new(2).unwrap(), b.clone());
+        table.insert(Stan::new(1).unwrap(), &a);
+        table.insert(Stan::new(2).unwrap(), &b);
         assert_eq!(table.fail_slot(0, &Reply::ConnectionLost), 1);
         assert!(matches!(a.completion.wait().await, Reply::ConnectionLost));
         assert!(table.contains(Stan::new(2).unwrap()));

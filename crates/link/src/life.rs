@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use card::Pan;
-use iso8583::{Message, ResponseCode, ReversalAttempt};
+use iso8583::{ResponseCode, ReversalAttempt};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{AuthorizeError, Internal, NotSent, ReverseError};
 use crate::fields::outcome_of;
-use crate::inflight::{InFlightRequest, Unanswered};
+use crate::inflight::{Answer, InFlightRequest, Unanswered};
 use crate::pool::Shared;
 use crate::request::{
     AuthorizationRequest, CompletionRequest, LinkOutcome, Prepared, ReversalState, TransactionRef,
@@ -34,8 +34,6 @@ pub(crate) struct Sent {
 }
 
 /// How a sent request ended.
-// Answers are the common case; boxing them would cost an allocation per response.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Settled {
     Answered(Answered),
@@ -48,7 +46,7 @@ pub(crate) enum Settled {
 /// A request the network answered.
 #[derive(Debug)]
 pub(crate) struct Answered {
-    answer: Message,
+    answer: Answer,
     reference: TransactionRef,
 }
 
@@ -128,7 +126,7 @@ impl Sent {
 
 impl Answered {
     pub fn outcome(self) -> LinkOutcome {
-        outcome_of(&self.answer, self.reference)
+        outcome_of(self.answer.message(), self.reference)
     }
 }
 
@@ -236,14 +234,18 @@ async fn send_reversal(
         drop(pan);
         shared.send(&builder, stan, transmission, None).await?
     };
-    match request.wait(shared.config.reversal_timeout).await {
+    let code = request
+        .wait(shared.config.reversal_timeout)
+        .await
+        .map(|answer| answer.message().response_code());
+    match code {
         // Any other code means the network did not take the reversal (format error, wrong
         // card): it stays queued, visible in the pending gauge, for an operator to look at.
-        Ok(answer) if answer.response_code() != Some(ResponseCode::APPROVED) => {
-            tracing::error!(%mti, rrn = %record.original.rrn, code = ?answer.response_code(), "reversal refused; stays in store-and-forward");
+        Ok(code) if code != Some(ResponseCode::APPROVED) => {
+            tracing::error!(%mti, rrn = %record.original.rrn, ?code, "reversal refused; stays in store-and-forward");
             Ok(false)
         }
-        Ok(answer) => {
+        Ok(code) => {
             shared
                 .saf
                 .remove(key)
@@ -251,7 +253,7 @@ async fn send_reversal(
                 .map_err(|e| NotSent::Internal(Internal::Store(e)))?;
             shared.count_pending();
             shared.metrics.reversals_acknowledged.fetch_add(1, Relaxed);
-            tracing::info!(%mti, rrn = %record.original.rrn, code = ?answer.response_code(), "reversal acknowledged");
+            tracing::info!(%mti, rrn = %record.original.rrn, ?code, "reversal acknowledged");
             Ok(true)
         }
         Err(why) => {

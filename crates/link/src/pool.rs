@@ -240,14 +240,13 @@ impl Shared {
         builder
             .encode_frame_into(&mut *frame)
             .map_err(|e| NotSent::Internal(Internal::Encode(e)))?;
-        let completion = Arc::new(Completion::default());
         let pending = Arc::new(Pending {
-            completion: Arc::clone(&completion),
+            completion: Completion::default(),
             expect,
             transmission,
             slot: AtomicUsize::new(lease.slot),
         });
-        if !self.inflight.insert(stan, pending) {
+        if !self.inflight.insert(stan, &pending) {
             return Err(NotSent::Internal(Internal::StanInUse(stan)));
         }
         self.metrics.in_flight.fetch_add(1, Relaxed);
@@ -255,7 +254,7 @@ impl Shared {
         let request = InFlightRequest {
             shared: Arc::clone(self),
             stan,
-            completion,
+            pending,
             started: Instant::now(),
             _lease: lease,
         };
@@ -312,6 +311,7 @@ impl Shared {
                 Unanswered::NotSent => EchoError::Unavailable(Unavailable::NotWritten),
                 Unanswered::TimedOut | Unanswered::ConnectionLost => EchoError::NoAnswer,
             })?;
+        let answer = answer.message();
         match answer.response_code() {
             Some(code) if code.is_approved() => Ok(()),
             Some(code) => Err(EchoError::Refused(code)),

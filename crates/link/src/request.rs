@@ -158,6 +158,8 @@ pub struct ThreeDs {
 /// The card of a request, as the link can turn it back into a PAN through
 /// [`crate::CardResolver`] (the vault, for the authorizer): store-and-forward keeps this, never
 /// the PAN. A saved card is named by its merchant, the merchant's customer and the vault's token.
+/// Its names are kept inline, so building, cloning and comparing one never allocates: every
+/// reference of a payment carries one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CardRef {
     /// The merchant the card was saved for.
@@ -344,8 +346,26 @@ impl Prepared {
 
     /// Whether `req` is the request these trace numbers were reserved for.
     pub(crate) fn is_for(&self, req: &AuthorizationRequest<'_>) -> bool {
-        let r = &self.reference;
-        req.reference(r.stan, r.rrn, r.transmission) == *r
+        // Field by field rather than against `req.reference(..)`, which would build a second
+        // reference (and clone the merchant) only to compare it. Destructured in full, so a new
+        // field of the reference cannot be left out of the comparison.
+        let TransactionRef {
+            mti,
+            stan: _,
+            transmission: _,
+            rrn: _,
+            amount,
+            processing_code,
+            currency,
+            merchant,
+            card,
+        } = &self.reference;
+        *mti == req.kind.mti()
+            && *processing_code == req.kind.processing_code()
+            && *amount == req.amount
+            && *currency == req.currency
+            && *merchant == req.merchant
+            && *card == req.card
     }
 }
 
