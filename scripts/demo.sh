@@ -72,10 +72,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$api/pay/oneclick/v1/token.cfm" |
 [ "$code" = 405 ] || { echo "the merchant API does not answer on $api (HTTP $code)" >&2; exit 1; }
 
 # A shop's checkout form, as a merchant's site would render it: order.cfm with the checkvalue
-# over Merchant_ID;OrderNumber;OrderAmount;OrderCurrency and the dev salt (spec/assist-api.md).
+# over Merchant_ID;OrderNumber;OrderAmount;OrderCurrency;CustomerNumber and the dev salt
+# (spec/assist-api.md).
 md5() { printf %s "$1" | md5sum | cut -c1-32 | tr a-f A-F; }
 order="demo-$(date +%s)"
-checkvalue=$(md5 "$(md5 demosalt)$(md5 "452739;$order;10.00;RUB")")
+checkvalue=$(md5 "$(md5 demosalt)$(md5 "452739;$order;10.00;RUB;1234")")
 form="<form method=\"post\" action=\"$api/pay/order.cfm\">
   <input type=\"hidden\" name=\"Merchant_ID\" value=\"452739\">
   <input type=\"hidden\" name=\"OrderNumber\" value=\"$order\">
