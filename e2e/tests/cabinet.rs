@@ -15,9 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use testkit::browser::{Browser, Options};
 use testkit::eventually;
 use testkit::http::{Answer, request, request_with};
-use testkit::processes::{
-    AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorProcess, VaultProcess, VaultSetup,
-};
+use testkit::stack::StackOptions;
 use testkit::vault::save_paid_card;
 use vault::{CustomerNumber, MerchantId};
 
@@ -56,75 +54,34 @@ impl Shop {
 /// to notify the test's shop server.
 struct Stack {
     shop: Shop,
-    dir: tempfile::TempDir,
-    bins: Binaries,
-    sim: SimulatorProcess,
-    _vault: VaultProcess,
-    setup: VaultSetup,
-    authorizer: Option<AuthorizerProcess>,
+    system: testkit::stack::Stack,
 }
+
+testkit::wraps_stack!(Stack);
 
 impl Stack {
     async fn start() -> Stack {
-        let bins = Binaries::locate().expect("binaries");
-        let dir = tempfile::tempdir().unwrap();
-        let sim = SimulatorProcess::start(&bins.simulator, &dir.path().join("simulator"))
-            .await
-            .unwrap();
-        let setup = VaultSetup::init_merchants(
-            &bins.vault,
-            &dir.path().join("vault"),
-            &[
-                ("452739", Some("demo-entity")),
-                ("452740", Some("demo-entity")),
-            ],
-        )
-        .await
-        .unwrap();
-        let vault = setup.serve().await.unwrap();
-        let mut stack = Stack {
-            shop: Shop::serve().await,
-            dir,
-            bins,
-            sim,
-            _vault: vault,
-            setup,
-            authorizer: None,
-        };
-        stack.start_authorizer().await;
-        stack
-    }
-
-    async fn start_authorizer(&mut self) {
-        let dev =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/merchants.dev.toml");
+        let shop = Shop::serve().await;
         let sections = format!(
             "[notifications]\nallowed_ports = [80, 443, 8080, 8443, {}]\n",
-            self.shop.addr.port()
+            shop.addr.port()
         );
-        self.authorizer = Some(
-            AuthorizerProcess::start_configured(
-                &self.bins.authorizer,
-                &self.dir.path().join("authorizer"),
-                &AuthorizerPeers::new(&self.sim, &self.setup),
-                &dev,
-                &sections,
-            )
-            .await
-            .unwrap(),
-        );
+        let system = testkit::stack::Stack::start(StackOptions {
+            sections,
+            ..StackOptions::default()
+        })
+        .await;
+        Stack { shop, system }
     }
 
     async fn restart_authorizer(&mut self) {
-        if let Some(a) = self.authorizer.take() {
-            a.stop().await.unwrap();
-        }
+        self.take_authorizer().stop().await.unwrap();
         self.start_authorizer().await;
     }
 
     /// `authorizer --config <its config> customer <args>` as an operator runs it; its stdout.
     fn operator(&self, args: &[&str]) -> String {
-        let config = self.dir.path().join("authorizer").join("authorizer.toml");
+        let config = self.authorizer_dir().join("authorizer.toml");
         let (authorizer, facade) = (&self.setup.authorizer, &self.setup.facade);
         let out = std::process::Command::new(&self.bins.authorizer)
             .arg("--config")
@@ -144,7 +101,7 @@ impl Stack {
     }
 
     fn api(&self) -> SocketAddr {
-        self.authorizer.as_ref().expect("running").api_addr
+        self.authorizer().api_addr
     }
 
     fn url(&self, path: &str) -> String {

@@ -13,17 +13,13 @@
 //! and an authorizer SIGKILLed with a payment in flight, restarted, the order resolved and the
 //! ledger agreeing.
 
-use std::path::Path;
-
 use quick_xml::events::Event;
 use serde_json::{Value, json};
 use simulator::{AcsClient, Action, Ledger, LedgerEntry};
 use testkit::eventually;
 use testkit::http::{Answer, request};
-use testkit::processes::{
-    AuthorizerPeers, AuthorizerProcess, Binaries, ClientLogin, SimulatorProcess, VaultProcess,
-    VaultSetup,
-};
+use testkit::processes::ClientLogin;
+use testkit::stack::StackOptions;
 use testkit::vault::save_paid_card;
 use vault::{CustomerNumber, MerchantId, VaultClient};
 
@@ -35,63 +31,22 @@ const OUTSIDER: &str = "452741";
 
 /// The three processes with the dev merchants, and a third merchant of its own.
 struct Stack {
-    dir: tempfile::TempDir,
-    bins: Binaries,
-    sim: SimulatorProcess,
-    _vault: VaultProcess,
-    setup: VaultSetup,
-    authorizer: Option<AuthorizerProcess>,
+    system: testkit::stack::Stack,
 }
+
+testkit::wraps_stack!(Stack);
 
 impl Stack {
     async fn start() -> Stack {
-        let bins = Binaries::locate().expect("binaries");
-        let dir = tempfile::tempdir().unwrap();
-        let sim = SimulatorProcess::start(&bins.simulator, &dir.path().join("simulator"))
-            .await
-            .unwrap();
-        let setup = VaultSetup::init_merchants(
-            &bins.vault,
-            &dir.path().join("vault"),
-            &[
-                ("452739", Some("demo-entity")),
-                ("452740", Some("demo-entity")),
-                (OUTSIDER, None),
-            ],
-        )
-        .await
-        .unwrap();
-        let vault = setup.serve().await.unwrap();
-        std::fs::write(dir.path().join("merchants.toml"), merchants_with_outsider()).unwrap();
-        let mut stack = Stack {
-            dir,
-            bins,
-            sim,
-            _vault: vault,
-            setup,
-            authorizer: None,
-        };
-        stack.start_authorizer().await;
-        stack
-    }
-
-    /// Starts the authorizer on the stack's data directory (again, after a crash).
-    async fn start_authorizer(&mut self) {
-        let dir = self.dir.path();
-        self.authorizer = Some(
-            AuthorizerProcess::start_with(
-                &self.bins.authorizer,
-                &dir.join("authorizer"),
-                &AuthorizerPeers::new(&self.sim, &self.setup),
-                &dir.join("merchants.toml"),
-            )
-            .await
-            .unwrap(),
-        );
-    }
-
-    fn authorizer(&self) -> &AuthorizerProcess {
-        self.authorizer.as_ref().expect("the authorizer is running")
+        let mut vault_merchants = testkit::stack::DEV_MERCHANTS.to_vec();
+        vault_merchants.push((OUTSIDER, None));
+        let system = testkit::stack::Stack::start(StackOptions {
+            vault_merchants,
+            merchants_file: Some(merchants_with_outsider()),
+            ..StackOptions::default()
+        })
+        .await;
+        Stack { system }
     }
 
     async fn ledger(&self) -> Ledger {
@@ -210,8 +165,7 @@ impl Stack {
 /// The dev merchants file, and a third merchant (One Click on, its own customers) with the
 /// first one's password hash.
 fn merchants_with_outsider() -> String {
-    let dev_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/merchants.dev.toml");
-    let dev = std::fs::read_to_string(dev_path).unwrap();
+    let dev = std::fs::read_to_string(testkit::stack::dev_merchants_file()).unwrap();
     let hash_line = dev
         .lines()
         .find(|l| l.starts_with("password_hash"))
@@ -862,7 +816,7 @@ async fn an_authorizer_killed_with_a_payment_in_flight_resolves_it_on_restart() 
     })
     .await;
     let booked = booked.unwrap();
-    stack.authorizer.take().unwrap().kill().await.unwrap();
+    stack.take_authorizer().kill().await.unwrap();
     // The connection died with the process: no answer is what the merchant got.
     let answer = in_flight.await.unwrap();
     assert!(answer.is_err() || answer.is_ok_and(|a| a.is_empty()));

@@ -14,7 +14,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path as UrlPath, State};
@@ -22,9 +21,7 @@ use axum::http::StatusCode;
 use serde_json::Value;
 use testkit::eventually;
 use testkit::http::{Answer, request};
-use testkit::processes::{
-    AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorProcess, VaultProcess, VaultSetup,
-};
+use testkit::stack::{StackOptions, dev_merchants_file};
 use testkit::vault::save_paid_card;
 use tokio::sync::watch;
 use vault::{CustomerNumber, MerchantId};
@@ -132,19 +129,14 @@ async fn dead_merchant() -> SocketAddr {
 
 /// The three processes, the dev merchants notifying `urls` (452739, 452740).
 struct Stack {
-    dir: tempfile::TempDir,
-    bins: Binaries,
-    sim: SimulatorProcess,
-    _vault: VaultProcess,
-    setup: VaultSetup,
-    sections: String,
-    authorizer: Option<AuthorizerProcess>,
+    system: testkit::stack::Stack,
 }
+
+testkit::wraps_stack!(Stack);
 
 /// The dev merchants file with a notification URL (and every result asked for) per merchant.
 fn merchants_notifying(first: &str, second: &str) -> String {
-    let dev_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/merchants.dev.toml");
-    let dev = std::fs::read_to_string(dev_path).unwrap();
+    let dev = std::fs::read_to_string(dev_merchants_file()).unwrap();
     let notify = |url: &str| {
         format!("notification_url = \"{url}\"\nnotify = [\"payments\", \"charges\", \"cancels\"]\n")
     };
@@ -162,27 +154,6 @@ impl Stack {
     /// `ports`: the merchant servers' ports, allowed besides the spec's; `retry_ms`, `timeout_ms`:
     /// the schedule and the time-out of one try.
     async fn start(urls: (&str, &str), ports: &[u16], retry_ms: &str, timeout_ms: u64) -> Stack {
-        let bins = Binaries::locate().expect("binaries");
-        let dir = tempfile::tempdir().unwrap();
-        let sim = SimulatorProcess::start(&bins.simulator, &dir.path().join("simulator"))
-            .await
-            .unwrap();
-        let setup = VaultSetup::init_merchants(
-            &bins.vault,
-            &dir.path().join("vault"),
-            &[
-                ("452739", Some("demo-entity")),
-                ("452740", Some("demo-entity")),
-            ],
-        )
-        .await
-        .unwrap();
-        let vault = setup.serve().await.unwrap();
-        std::fs::write(
-            dir.path().join("merchants.toml"),
-            merchants_notifying(urls.0, urls.1),
-        )
-        .unwrap();
         let ports: Vec<String> = [80, 443, 8080, 8443]
             .iter()
             .chain(ports)
@@ -193,36 +164,13 @@ impl Stack {
              allowed_ports = [{}]\n",
             ports.join(", ")
         );
-        let mut stack = Stack {
-            dir,
-            bins,
-            sim,
-            _vault: vault,
-            setup,
+        let system = testkit::stack::Stack::start(StackOptions {
+            merchants_file: Some(merchants_notifying(urls.0, urls.1)),
             sections,
-            authorizer: None,
-        };
-        stack.start_authorizer().await;
-        stack
-    }
-
-    async fn start_authorizer(&mut self) {
-        let dir = self.dir.path();
-        self.authorizer = Some(
-            AuthorizerProcess::start_configured(
-                &self.bins.authorizer,
-                &dir.join("authorizer"),
-                &AuthorizerPeers::new(&self.sim, &self.setup),
-                &dir.join("merchants.toml"),
-                &self.sections,
-            )
-            .await
-            .unwrap(),
-        );
-    }
-
-    fn authorizer(&self) -> &AuthorizerProcess {
-        self.authorizer.as_ref().expect("the authorizer is running")
+            ..StackOptions::default()
+        })
+        .await;
+        Stack { system }
     }
 
     /// A saved card of `customer` (listed: one paid payment recorded) for `merchant`.
@@ -519,7 +467,7 @@ async fn notifications_pending_at_a_sigkill_are_delivered_after_the_restart() {
         shop.of(&bill).len() == 1
     })
     .await;
-    stack.authorizer.take().unwrap().kill().await.unwrap();
+    stack.take_authorizer().kill().await.unwrap();
     *shop.held.lock().unwrap() = None;
     let _ = release.send(true);
     stack.start_authorizer().await;

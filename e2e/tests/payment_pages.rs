@@ -15,9 +15,7 @@ use serde_json::Value;
 use testkit::browser::{Browser, Options};
 use testkit::cards::{MC_FRICTIONLESS, PLAIN_APPROVED, STOLEN, VISA_CHALLENGE};
 use testkit::http::request;
-use testkit::processes::{
-    AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorProcess, VaultProcess, VaultSetup,
-};
+use testkit::stack::StackOptions;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use vault::{CustomerNumber, CustomerStatus, MerchantId};
 
@@ -26,51 +24,22 @@ const CVC: &str = "123";
 
 /// The three processes with the dev merchants, and the shop the shopper returns to.
 struct Stack {
-    dir: tempfile::TempDir,
-    sim: SimulatorProcess,
-    vault: Option<VaultProcess>,
-    setup: VaultSetup,
-    authorizer: Option<AuthorizerProcess>,
+    system: testkit::stack::Stack,
     shop: SocketAddr,
 }
 
+testkit::wraps_stack!(Stack);
+
 impl Stack {
     async fn start() -> Stack {
-        let bins = Binaries::locate().expect("binaries");
-        let dir = tempfile::tempdir().unwrap();
-        let sim = SimulatorProcess::start(&bins.simulator, &dir.path().join("simulator"))
-            .await
-            .unwrap();
-        let setup = VaultSetup::init_merchants(
-            &bins.vault,
-            &dir.path().join("vault"),
-            &[
-                ("452739", Some("demo-entity")),
-                ("452740", Some("demo-entity")),
-            ],
-        )
-        .await
-        .unwrap();
-        let vault = setup.serve().await.unwrap();
-        let authorizer = AuthorizerProcess::start(
-            &bins.authorizer,
-            &dir.path().join("authorizer"),
-            &AuthorizerPeers::new(&sim, &setup),
-        )
-        .await
-        .unwrap();
         Stack {
-            dir,
-            sim,
-            vault: Some(vault),
-            setup,
-            authorizer: Some(authorizer),
+            system: testkit::stack::Stack::start(StackOptions::default()).await,
             shop: shop().await,
         }
     }
 
     fn api(&self) -> SocketAddr {
-        self.authorizer.as_ref().expect("running").api_addr
+        self.authorizer().api_addr
     }
 
     /// payrequest.cfm as the dev merchant's server: the page's URL of a new order.
@@ -105,9 +74,7 @@ impl Stack {
 
     /// Stops every process, so that their logs and databases are complete on disk.
     async fn stop(&mut self) {
-        if let Some(a) = self.authorizer.take() {
-            a.stop().await.unwrap();
-        }
+        self.take_authorizer().stop().await.unwrap();
         if let Some(v) = self.vault.take() {
             v.stop().await.unwrap();
         }
@@ -419,7 +386,7 @@ async fn no_card_number_or_cvc_is_left_in_pages_urls_logs_or_databases() {
             assert!(!text.contains(&cvc), "a CVC in a page or URL");
         }
     }
-    let mut files = files(&stack.dir.path().join("authorizer"));
+    let mut files = files(&stack.authorizer_dir());
     files.extend(self::files(&stack.dir.path().join("vault")));
     assert!(files.iter().any(|f| f.ends_with("authorizer.log")));
     assert!(files.iter().any(|f| f.ends_with("vault.log")));

@@ -4,7 +4,8 @@
 //! config and command line every vault here runs with ([`vault`]), a plain ISO 8583 acquirer and
 //! message builders ([`iso`]), the named test cards ([`cards`]), polling ([`eventually`]),
 //! metrics scraping ([`metrics`]), a plain HTTP client for the merchant API ([`http`]) and
-//! replayable fault seeds ([`faults`]), and a headless Chromium for the pages ([`browser`]).
+//! replayable fault seeds ([`faults`]), a headless Chromium for the pages ([`browser`]), and the whole system for an end-to-end test
+//! ([`stack`]).
 //!
 //! Dev-only: production crates never depend on it (ARCHITECTURE.md). Its helpers panic on
 //! set-up failures, which is what a test wants, except where the demo's `walkthrough` binary
@@ -19,6 +20,7 @@ pub mod iso;
 pub mod metrics;
 pub mod network;
 pub mod processes;
+pub mod stack;
 pub mod vault;
 mod wait;
 

@@ -114,6 +114,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Whether every byte has been read (for optional fields at the end of a stored record).
+    #[cfg(feature = "server")]
     pub fn at_end(&self) -> bool {
         self.at == self.buf.len()
     }

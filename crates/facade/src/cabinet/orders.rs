@@ -487,6 +487,65 @@ fn typed_amount(form: &Form) -> Result<Option<u64>, ()> {
         .transpose()
 }
 
+/// A charge or cancel form posted for one of the session merchant's orders.
+struct OrderAction<'f> {
+    visit: Visit<'f>,
+    form: Form,
+    order: OrderRecord,
+    /// Minor units; none: all of what is left.
+    amount: Option<u64>,
+}
+
+impl<'f> OrderAction<'f> {
+    /// The session and its form (CSRF checked), the order it names and the typed amount; an
+    /// answer instead when any of them is wrong.
+    // The error is the page to answer instead, as for `order_of`.
+    #[allow(clippy::result_large_err)]
+    fn of(
+        facade: &'f Facade,
+        bill: &str,
+        headers: &HeaderMap,
+        uri: &Uri,
+        body: &Bytes,
+    ) -> Result<OrderAction<'f>, Response> {
+        let (visit, form) = posted(facade, headers, uri, body)?;
+        let order = order_of(&visit, bill)?;
+        let Ok(amount) = typed_amount(&form) else {
+            return Err(visit.done(&page_of(&order), false, visit.lang.t(Msg::BadAmount)));
+        };
+        Ok(OrderAction {
+            visit,
+            form,
+            order,
+            amount,
+        })
+    }
+
+    /// Audits the engine's answer and leaves its message on the order's page.
+    fn finish(
+        &self,
+        action: &'static str,
+        result: Result<orders::OperationResult, EngineError>,
+        success: Msg,
+    ) -> Response {
+        tracing::info!(
+            target: "audit",
+            merchant = %self.visit.merchant.id,
+            bill = %self.order.bill,
+            amount = self.amount,
+            ok = result.is_ok(),
+            action,
+            "cabinet order action"
+        );
+        outcome(&self.visit, &page_of(&self.order), result, success)
+    }
+}
+
+/// The order's page in the cabinet.
+fn page_of(order: &OrderRecord) -> String {
+    format!("/cabinet/orders/{}", order.bill)
+}
+
 /// `POST /cabinet/orders/{bill}/charge`: the engine's charge, as charge.cfm.
 pub(crate) async fn charge(
     State(facade): State<Arc<Facade>>,
@@ -495,35 +554,16 @@ pub(crate) async fn charge(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let (visit, form) = match posted(&facade, &headers, &uri, &body) {
-        Ok(v) => v,
+    let a = match OrderAction::of(&facade, &bill, &headers, &uri, &body) {
+        Ok(a) => a,
         Err(r) => return r,
     };
-    let order = match order_of(&visit, &bill) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let back = format!("/cabinet/orders/{}", order.bill);
-    let Ok(amount) = typed_amount(&form) else {
-        return visit.done(&back, false, visit.lang.t(Msg::BadAmount));
-    };
+    let settings = facade.merchant_settings(a.visit.merchant);
     let result = facade
         .orders
-        .charge(
-            &facade.merchant_settings(visit.merchant),
-            order.bill,
-            amount,
-        )
+        .charge(&settings, a.order.bill, a.amount)
         .await;
-    tracing::info!(
-        target: "audit",
-        merchant = %visit.merchant.id,
-        bill = %order.bill,
-        amount,
-        ok = result.is_ok(),
-        "cabinet charge"
-    );
-    outcome(&visit, &back, result, Msg::Charged)
+    a.finish("charge", result, Msg::Charged)
 }
 
 /// `POST /cabinet/orders/{bill}/cancel`: the engine's cancel, as cancel.cfm.
@@ -534,46 +574,25 @@ pub(crate) async fn cancel(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let (visit, form) = match posted(&facade, &headers, &uri, &body) {
-        Ok(v) => v,
+    let a = match OrderAction::of(&facade, &bill, &headers, &uri, &body) {
+        Ok(a) => a,
         Err(r) => return r,
-    };
-    let order = match order_of(&visit, &bill) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let back = format!("/cabinet/orders/{}", order.bill);
-    let Ok(amount) = typed_amount(&form) else {
-        return visit.done(&back, false, visit.lang.t(Msg::BadAmount));
     };
     let request = orders::CancelRequest {
-        amount,
+        amount: a.amount,
         currency: None,
         reason: CancelReason::Shop,
         // The form's own id: the same form sent twice is one cancel.
-        external_id: form
+        external_id: a
+            .form
             .get("once")
             .filter(|o| o.len() == 24 && o.bytes().all(|b| b.is_ascii_hexdigit()))
             .map(|o| format!("cabinet-{o}")),
         client_ip: None,
     };
-    let result = facade
-        .orders
-        .cancel(
-            &facade.merchant_settings(visit.merchant),
-            order.bill,
-            request,
-        )
-        .await;
-    tracing::info!(
-        target: "audit",
-        merchant = %visit.merchant.id,
-        bill = %order.bill,
-        amount,
-        ok = result.is_ok(),
-        "cabinet cancel"
-    );
-    outcome(&visit, &back, result, Msg::Cancelled)
+    let settings = facade.merchant_settings(a.visit.merchant);
+    let result = facade.orders.cancel(&settings, a.order.bill, request).await;
+    a.finish("cancel", result, Msg::Cancelled)
 }
 
 /// The message an engine call leaves for the order's page.

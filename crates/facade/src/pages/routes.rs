@@ -344,15 +344,11 @@ fn settled(ctx: &Ctx<'_>, ip: Option<IpAddr>) -> Option<Response> {
         )
     });
     match o.state {
-        OrderState::InProcess if o.payment().is_some() => Some(ctx.html(
+        OrderState::InProcess if o.payment().is_some() => Some(notice(
+            ctx,
             StatusCode::OK,
-            render::notice(
-                &ctx.head,
-                "processing",
-                Msg::ProcessingTitle,
-                text(lang, Msg::ProcessingText),
-                None,
-            ),
+            ("processing", Msg::ProcessingTitle, Msg::ProcessingText),
+            false,
         )),
         OrderState::InProcess | OrderState::Declined if ctx.expired() => Some(timed_out(ctx)),
         OrderState::Timeout => Some(timed_out(ctx)),
@@ -389,44 +385,33 @@ fn settled(ctx: &Ctx<'_>, ip: Option<IpAddr>) -> Option<Response> {
 }
 
 fn timed_out(ctx: &Ctx<'_>) -> Response {
-    ctx.html(
-        StatusCode::OK,
-        render::notice(
-            &ctx.head,
-            "timed-out",
-            Msg::TimedOutTitle,
-            text(ctx.lang(), Msg::TimedOutText),
-            return_url(ctx, false)
-                .as_deref()
-                .map(|u| (u, Msg::ReturnToShop)),
-        ),
-    )
+    let page = ("timed-out", Msg::TimedOutTitle, Msg::TimedOutText);
+    notice(ctx, StatusCode::OK, page, true)
 }
 
 fn limit(ctx: &Ctx<'_>) -> Response {
-    ctx.html(
-        StatusCode::TOO_MANY_REQUESTS,
-        render::notice(
-            &ctx.head,
-            "limit",
-            Msg::LimitTitle,
-            text(ctx.lang(), Msg::LimitText),
-            return_url(ctx, false)
-                .as_deref()
-                .map(|u| (u, Msg::ReturnToShop)),
-        ),
-    )
+    let page = ("limit", Msg::LimitTitle, Msg::LimitText);
+    notice(ctx, StatusCode::TOO_MANY_REQUESTS, page, true)
 }
 
 fn unavailable(ctx: &Ctx<'_>) -> Response {
+    let page = ("unavailable", Msg::UnavailableTitle, Msg::UnavailableText);
+    notice(ctx, StatusCode::SERVICE_UNAVAILABLE, page, false)
+}
+
+/// A page that only tells the shopper something (`page`: its id, title and text), with the way
+/// back to the shop when `back` and the order has one.
+fn notice(ctx: &Ctx<'_>, status: StatusCode, page: (&str, Msg, Msg), back: bool) -> Response {
+    let (id, title, body) = page;
+    let url = back.then(|| return_url(ctx, false)).flatten();
     ctx.html(
-        StatusCode::SERVICE_UNAVAILABLE,
+        status,
         render::notice(
             &ctx.head,
-            "unavailable",
-            Msg::UnavailableTitle,
-            text(ctx.lang(), Msg::UnavailableText),
-            None,
+            id,
+            title,
+            text(ctx.lang(), body),
+            url.as_deref().map(|u| (u, Msg::ReturnToShop)),
         ),
     )
 }

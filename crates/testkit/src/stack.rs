@@ -1,0 +1,151 @@
+//! The whole system for an end-to-end test: the real `simulator`, `vault` and `authorizer`
+//! processes on one temp directory, with the merchants the test names. Each e2e test file adds
+//! what it does with the system (the merchant API, the pages, the cabinet, notifications) on top.
+//!
+//! Owns the start order (simulator, vault set up and served, authorizer on both) and restarting
+//! the authorizer on the same data, as after a crash. Panics on a set-up failure, as a test wants.
+
+use std::path::{Path, PathBuf};
+
+use crate::processes::{
+    AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorProcess, VaultProcess, VaultSetup,
+};
+
+/// The dev merchants of ARCHITECTURE.md in the vault: 452739 and 452740 sharing a customer list.
+pub const DEV_MERCHANTS: &[(&str, Option<&str>)] = &[
+    ("452739", Some("demo-entity")),
+    ("452740", Some("demo-entity")),
+];
+
+/// How the system is set up.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The vault's merchants: (Merchant_ID, customer list shared with others, if any).
+    pub vault_merchants: Vec<(&'static str, Option<&'static str>)>,
+    /// The authorizer's merchants file; `None`: `config/merchants.dev.toml` as it is.
+    pub merchants_file: Option<String>,
+    /// TOML tables appended to the authorizer's config (`[notifications]`, `[cabinet]`).
+    pub sections: String,
+}
+
+impl Default for StackOptions {
+    fn default() -> StackOptions {
+        StackOptions {
+            vault_merchants: DEV_MERCHANTS.to_vec(),
+            merchants_file: None,
+            sections: String::new(),
+        }
+    }
+}
+
+/// The three processes; the vault and the authorizer may be stopped and started again by a test.
+#[allow(missing_debug_implementations)] // its processes have no `Debug`; nothing prints a stack
+pub struct Stack {
+    /// Every process's data directory is under it.
+    pub dir: tempfile::TempDir,
+    /// The binaries the processes run.
+    pub bins: Binaries,
+    /// The processing centre.
+    pub sim: SimulatorProcess,
+    /// The vault's setup (its config, clients and data directory).
+    pub setup: VaultSetup,
+    /// The vault, while it runs.
+    pub vault: Option<VaultProcess>,
+    authorizer: Option<AuthorizerProcess>,
+    merchants: PathBuf,
+    sections: String,
+}
+
+impl Stack {
+    /// Starts the simulator, sets up and serves the vault, then starts the authorizer.
+    pub async fn start(options: StackOptions) -> Stack {
+        let bins = Binaries::locate().expect("binaries");
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let sim = SimulatorProcess::start(&bins.simulator, &dir.path().join("simulator"))
+            .await
+            .expect("the simulator starts");
+        let setup = VaultSetup::init_merchants(
+            &bins.vault,
+            &dir.path().join("vault"),
+            &options.vault_merchants,
+        )
+        .await
+        .expect("the vault is set up");
+        let vault = setup.serve().await.expect("the vault serves");
+        let merchants = match &options.merchants_file {
+            Some(text) => {
+                let path = dir.path().join("merchants.toml");
+                std::fs::write(&path, text).expect("the merchants file is written");
+                path
+            }
+            None => dev_merchants_file(),
+        };
+        let mut stack = Stack {
+            dir,
+            bins,
+            sim,
+            setup,
+            vault: Some(vault),
+            authorizer: None,
+            merchants,
+            sections: options.sections,
+        };
+        stack.start_authorizer().await;
+        stack
+    }
+
+    /// Starts the authorizer on the stack's data directory (again, after a stop or a crash).
+    pub async fn start_authorizer(&mut self) {
+        self.authorizer = Some(
+            AuthorizerProcess::start_configured(
+                &self.bins.authorizer,
+                &self.authorizer_dir(),
+                &AuthorizerPeers::new(&self.sim, &self.setup),
+                &self.merchants,
+                &self.sections,
+            )
+            .await
+            .expect("the authorizer starts"),
+        );
+    }
+
+    /// The running authorizer.
+    pub fn authorizer(&self) -> &AuthorizerProcess {
+        self.authorizer.as_ref().expect("the authorizer is running")
+    }
+
+    /// Takes the running authorizer out, to stop or kill it.
+    pub fn take_authorizer(&mut self) -> AuthorizerProcess {
+        self.authorizer.take().expect("the authorizer is running")
+    }
+
+    /// The authorizer's data directory.
+    pub fn authorizer_dir(&self) -> PathBuf {
+        self.dir.path().join("authorizer")
+    }
+}
+
+/// `config/merchants.dev.toml`, the dev merchants as the demo runs them.
+pub fn dev_merchants_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/merchants.dev.toml")
+}
+
+/// Makes a test's own stack type (a struct with the [`Stack`] in its `system` field, beside what
+/// the test adds) usable as that [`Stack`]: its processes, setup and directory.
+#[macro_export]
+macro_rules! wraps_stack {
+    ($ty:ty) => {
+        impl std::ops::Deref for $ty {
+            type Target = $crate::stack::Stack;
+            fn deref(&self) -> &Self::Target {
+                &self.system
+            }
+        }
+
+        impl std::ops::DerefMut for $ty {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.system
+            }
+        }
+    };
+}
