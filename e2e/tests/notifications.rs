@@ -3,10 +3,10 @@
 //! `[notifications] allowed_ports` names the ports they were given, since only 80, 443, 8080
 //! and 8443 are allowed by default).
 //!
-//! Payments are Token Pay on a card saved through the vault's facade role (a new card needs the
-//! payment pages, a later issue, and so does the paid first use an rp.cfm MIT needs: the MIT's
-//! notification is the engine's, tested in `orders`). Proven here: the spec's fields and
-//! checkvalue of a one-stage payment, a two-stage payment and its charge, and a cancel; a merchant
+//! Payments are Token Pay on a card saved through the vault's facade role, and an rp.cfm MIT on
+//! a first use paid on the payment page as a shopper without scripts pays it. Proven here: the
+//! spec's fields and checkvalue of a one-stage payment, a two-stage payment and its charge, a
+//! cancel, and an MIT with the card on file; a merchant
 //! answering 500 twice gets the notification three times and never again; a refusal is kept and
 //! not re-sent; re-sending by hand from the admin endpoint; notifications pending when the
 //! authorizer is SIGKILLed are delivered after its restart; a dead merchant does not delay
@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use serde_json::Value;
+use testkit::cards::MC_FRICTIONLESS;
 use testkit::eventually;
 use testkit::http::{Answer, request};
 use testkit::stack::{StackOptions, dev_merchants_file};
@@ -507,4 +508,103 @@ async fn a_dead_merchant_does_not_delay_another() {
     })
     .await;
     assert_eq!(shop.of(&bill).len(), 1);
+}
+
+/// The `csrf` form token of a payment page.
+fn form_token(page: &str) -> String {
+    let at = page
+        .find(r#"name="csrf" value=""#)
+        .expect("the page has a form token")
+        + 19;
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recurring_mit_is_notified_with_the_card_on_file() {
+    let (shop, addr) = Shop::serve().await;
+    let url = format!("http://{addr}/m1");
+    let stack = Stack::start((&url, &url), &[addr.port()], "[50]", 5_000).await;
+
+    // The first use, as a shopper without scripts pays it on the page: an agreement, the card
+    // saved with consent, 3-D Secure frictionless at the ACS.
+    let created = stack
+        .call(
+            "452739",
+            "/pay/payrequest.cfm",
+            &[
+                ("OrderNumber", "MIT-0"),
+                ("OrderAmount", "10.00"),
+                ("OrderCurrency", "RUB"),
+                ("CustomerNumber", "1234"),
+                ("Lastname", "Ivanov"),
+                ("Firstname", "Ivan"),
+                ("Email", "ivan@example.com"),
+                ("RecurringIndicator", "1"),
+                ("RecurringMinAmount", "1.00"),
+                ("RecurringMaxAmount", "100.00"),
+                ("RecurringPeriod", "30"),
+                ("RecurringMaxDate", "31.12.2030"),
+                ("Format", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{created:?}");
+    let created: Value = serde_json::from_str(&created.body).unwrap();
+    let page_url = created["url"]
+        .as_str()
+        .or(created["payrequest"]["url"].as_str())
+        .unwrap_or_else(|| panic!("no url in {created}"))
+        .to_owned();
+    let path = page_url.split_once("//").unwrap().1;
+    let path = &path[path.find('/').unwrap()..];
+    let initial = path.rsplit('/').next().unwrap().to_owned();
+    let page = request(stack.authorizer().api_addr, "GET", path, "").await;
+    let card = format!(
+        "csrf={}&pan={MC_FRICTIONLESS}&exp_month=12&exp_year=30&cvc=123&holder=IVAN+IVANOV&remember=1",
+        form_token(&page.body)
+    );
+    let paid = request(stack.authorizer().api_addr, "POST", path, &card).await;
+    assert_eq!(paid.status, 303, "{paid:?}");
+    eventually("the first use's notification", async || {
+        shop.of(&initial).len() == 1
+    })
+    .await;
+
+    let mit = stack
+        .call(
+            "452739",
+            "/recurrent/rp.cfm",
+            &[
+                ("BillNumber", &initial),
+                ("OrderNumber", "MIT-1"),
+                ("Amount", "20.00"),
+                ("Currency", "RUB"),
+                ("Format", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(mit.status, 200, "{mit:?}");
+    let bill = serde_json::from_str::<Value>(&mit.body).unwrap()["rp"]["orders"][0]["billnumber"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no billnumber in {}", mit.body))
+        .to_owned();
+    eventually("the MIT's notification", async || shop.of(&bill).len() == 1).await;
+    let f = &shop.of(&bill)[0];
+    assert_eq!(
+        (
+            f["ordernumber"].as_str(),
+            f["orderstate"].as_str(),
+            f["amount"].as_str(),
+            f["operationtype"].as_str()
+        ),
+        ("MIT-1", "Approved", "20.00", "100")
+    );
+    assert_eq!(
+        f["checkvalue"],
+        checkvalue("demosalt", "452739MIT-120.00RUBApproved")
+    );
+    assert_eq!(f["customernumber"], "1234", "seed 001: the card on file");
+    assert!(!f["token"].is_empty(), "seed 001: the card on file");
+    assert_eq!(f["meannumber"], "555555****4444");
+    assert!(!f.values().any(|v| v.contains(MC_FRICTIONLESS)));
 }
