@@ -80,14 +80,13 @@ impl Browser {
     /// Panics when either is missing (`bash scripts/deps.sh` installs them).
     pub async fn start(options: Options) -> Browser {
         let profile = tempfile::tempdir().expect("a temp dir for the browser profile");
-        let mut driver = Command::new(driver_binary())
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromedriver runs (apt-get install chromium-driver)");
-        let port = driver_port(&mut driver).await;
+        // A driver that exits before it listens (seen once on a loaded machine) gets one more try.
+        let (driver, port) = match spawn_driver().await {
+            Ok(started) => started,
+            Err(first) => spawn_driver().await.unwrap_or_else(|second| {
+                panic!("chromedriver did not start: {first}; again: {second}")
+            }),
+        };
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities(&options, profile.path()))
             .connect(&format!("http://127.0.0.1:{port}"))
@@ -213,19 +212,24 @@ fn browser_binary() -> Option<&'static str> {
         .find(|p| Path::new(p).exists())
 }
 
-/// Reads chromedriver's "started successfully on port N" line.
-async fn driver_port(driver: &mut Child) -> u16 {
+/// Starts `chromedriver` on a port of its choosing and reads its "started successfully on port N"
+/// line; what it said instead when it does not.
+async fn spawn_driver() -> Result<(Child, u16), String> {
+    let mut driver = Command::new(driver_binary())
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver runs (apt-get install chromium-driver)");
     let stdout = driver
         .stdout
         .take()
         .expect("chromedriver's stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
+    let mut said = Vec::new();
     let found = tokio::time::timeout(GUARD, async {
-        while let Some(line) = lines
-            .next_line()
-            .await
-            .expect("chromedriver's stdout reads")
-        {
+        while let Ok(Some(line)) = lines.next_line().await {
             let port = line
                 .split("on port ")
                 .nth(1)
@@ -233,6 +237,7 @@ async fn driver_port(driver: &mut Child) -> u16 {
             if let Some(port @ 1..) = port {
                 return Some(port);
             }
+            said.push(line);
         }
         None
     })
@@ -240,8 +245,12 @@ async fn driver_port(driver: &mut Child) -> u16 {
     // Keep draining its stdout so that chromedriver never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     match found {
-        Ok(Some(port)) => port,
-        _ => panic!("chromedriver did not say which port it listens on"),
+        Ok(Some(port)) => Ok((driver, port)),
+        Ok(None) => Err(format!(
+            "it exited ({:?}) after saying {said:?}",
+            driver.try_wait().ok().flatten()
+        )),
+        Err(_) => Err(format!("no port within {GUARD:?}; it said {said:?}")),
     }
 }
 
