@@ -417,8 +417,9 @@ fn notice(ctx: &Ctx<'_>, status: StatusCode, page: (&str, Msg, Msg), back: bool)
 }
 
 /// The checks every submission starts with: an order that can be paid, then the form's token.
-/// `Some` is the answer instead of going on.
-fn refused(ctx: &Ctx<'_>, fields: &Fields, ip: Option<IpAddr>) -> Option<Response> {
+/// `Some` is the answer instead of going on; a refused form token (a restart changed the key, or
+/// the page was open too long) shows the form again with a note.
+async fn refused(ctx: &Ctx<'_>, fields: &Fields, ip: Option<IpAddr>) -> Option<Response> {
     if let Some(r) = settled(ctx, ip) {
         // Paid, declined, closed: a second submission (or a late one) sees the state, which is
         // also what makes two simultaneous submissions harmless to the shopper.
@@ -427,9 +428,21 @@ fn refused(ctx: &Ctx<'_>, fields: &Fields, ip: Option<IpAddr>) -> Option<Respons
             _ => ctx.see_page(),
         });
     }
-    let token = fields.get(field::CSRF);
-    (!ctx.facade.pages.csrf.check(ctx.order.bill, token))
-        .then(|| StatusCode::FORBIDDEN.into_response())
+    if ctx
+        .facade
+        .pages
+        .csrf
+        .check(ctx.order.bill, fields.get(field::CSRF))
+    {
+        return None;
+    }
+    let state = FormState {
+        chosen: Some(fields.get(field::CARD).to_owned()).filter(|s| !s.is_empty()),
+        kept: kept(fields),
+        note: Some(Msg::StaleForm),
+        ..FormState::default()
+    };
+    Some(form_page(ctx, StatusCode::FORBIDDEN, state).await)
 }
 
 /// What a submission answers once the engine has spoken: the order's page (which shows the
@@ -467,8 +480,8 @@ pub(crate) async fn pay_new(
         Err(r) => return r,
     };
     let fields = Fields::decode(&body);
-    if let Some(r) = refused(&ctx, &fields, ip) {
-        return stale_or(&ctx, r, &fields).await;
+    if let Some(r) = refused(&ctx, &fields, ip).await {
+        return r;
     }
     let today = OffsetDateTime::now_utc();
     let input = match form::new_card(
@@ -551,21 +564,6 @@ pub(crate) async fn pay_new(
         )
         .await;
     after_payment(&ctx, ip, result)
-}
-
-/// A refused form token re-renders the form with a note (a restart changed the key, or the page
-/// was open too long); anything else `refused` said stands.
-async fn stale_or(ctx: &Ctx<'_>, r: Response, fields: &Fields) -> Response {
-    if r.status() != StatusCode::FORBIDDEN {
-        return r;
-    }
-    let state = FormState {
-        chosen: Some(fields.get(field::CARD).to_owned()).filter(|s| !s.is_empty()),
-        kept: kept(fields),
-        note: Some(Msg::StaleForm),
-        ..FormState::default()
-    };
-    form_page(ctx, StatusCode::FORBIDDEN, state).await
 }
 
 /// The values of a refused form that are shown again: never the number or the CVC.
@@ -675,8 +673,8 @@ pub(crate) async fn pay_saved(
         }
     };
     let fields = Fields::decode(&body);
-    if let Some(r) = refused(&ctx, &fields, ip) {
-        return done(stale_or(&ctx, r, &fields).await);
+    if let Some(r) = refused(&ctx, &fields, ip).await {
+        return done(r);
     }
     let token = card::Token::parse(fields.get(field::CARD));
     let cvc = form::cvc_only(&fields);
@@ -750,8 +748,8 @@ pub(crate) async fn remove(
         Err(r) => return r,
     };
     let fields = Fields::decode(&body);
-    if let Some(r) = refused(&ctx, &fields, ip) {
-        return stale_or(&ctx, r, &fields).await;
+    if let Some(r) = refused(&ctx, &fields, ip).await {
+        return r;
     }
     let (true, Some(customer), Ok(token)) = (
         ctx.merchant.one_click,
