@@ -271,17 +271,72 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The processes whose CPU a payment costs: the three children and this one (the merchant's
+/// server, whose HTTP client shares the two cores).
+fn processes(stack: &Stack) -> Vec<(&'static str, u32)> {
+    let mut named = vec![("bench", std::process::id())];
+    for (name, pid) in [
+        ("authorizer", stack.authorizer.pid()),
+        ("vault", stack.vault.pid()),
+        ("simulator", stack.sim.pid()),
+    ] {
+        named.push((name, pid.expect("a running child has a pid")));
+    }
+    named
+}
+
+/// Each process's CPU time so far.
+fn cpu_times(processes: &[(&'static str, u32)]) -> Vec<Duration> {
+    processes
+        .iter()
+        .map(|&(_, pid)| testkit::procstat::usage(pid).expect("/proc").cpu)
+        .collect()
+}
+
+/// CPU per payment of each process between two readings: unlike payments per second, it hardly
+/// moves when other jobs share the machine, so it is the figure to compare code by.
+fn report_cpu(processes: &[(&'static str, u32)], before: &[Duration], payments: u64) {
+    let after = cpu_times(processes);
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / payments.max(1) as f64;
+    let mut total = 0.0;
+    let parts: Vec<String> = processes
+        .iter()
+        .zip(before.iter().zip(&after))
+        .map(|(&(name, _), (b, a))| {
+            let us = per(a.saturating_sub(*b));
+            total += us;
+            format!("{name} {us:.0} µs")
+        })
+        .collect();
+    eprintln!(
+        "tokenpay max rate: CPU per payment {total:.0} µs ({}); two cores allow {:.0} payments/s at that cost",
+        parts.join(", "),
+        2e6 / total
+    );
+}
+
 /// `connections` payers, each posting its next payment when the last one is answered, for one
 /// second of warm-up (not counted) and `secs` seconds measured.
-async fn max_rate(payer: &Payer, connections: u64, secs: u64) {
+async fn max_rate(payer: &Payer, connections: u64, secs: u64, processes: &[(&'static str, u32)]) {
     let failures = Arc::new(Failures::default());
     let approved = Arc::new(AtomicU64::new(0));
+    // CPU is read from the end of the warm-up (the authenticator's first hash, the connections'
+    // set-up) and divided by the payments answered since.
+    let answered = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let measured_from = started + Duration::from_secs(1);
+    let cpu_before = {
+        let processes = processes.to_vec();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measured_from.into()).await;
+            cpu_times(&processes)
+        })
+    };
     let end = measured_from + Duration::from_secs(secs);
     let tasks: Vec<_> = (0..connections)
         .map(|c| {
-            let (payer, failures, approved) = (payer.clone(), failures.clone(), approved.clone());
+            let (payer, failures) = (payer.clone(), failures.clone());
+            let (approved, answered) = (approved.clone(), answered.clone());
             tokio::spawn(async move {
                 let mut n = c;
                 loop {
@@ -296,6 +351,9 @@ async fn max_rate(payer: &Payer, connections: u64, secs: u64) {
                         }
                         Ok(()) => {}
                         Err(f) => failures.record(f),
+                    }
+                    if Instant::now() >= measured_from {
+                        answered.fetch_add(1, Ordering::Relaxed);
                     }
                     n += connections;
                 }
@@ -313,6 +371,8 @@ async fn max_rate(payer: &Payer, connections: u64, secs: u64) {
         "tokenpay max rate: {approved} payments approved in {elapsed:.2?} over {connections} connections: {:.0} payments/s",
         approved as f64 / elapsed.as_secs_f64()
     );
+    let cpu_before = cpu_before.await.unwrap();
+    report_cpu(processes, &cpu_before, answered.load(Ordering::Relaxed));
     failures.report("max rate");
 }
 
@@ -381,7 +441,14 @@ fn main() {
         );
         let payer = Payer::new(stack.authorizer.api_addr, forms);
         let connections = env_or("TOKENPAY_BENCH_CONNECTIONS", CONNECTIONS as u64);
-        max_rate(&payer, connections, env_or("TOKENPAY_BENCH_SECS", 5)).await;
+        let processes = processes(&stack);
+        max_rate(
+            &payer,
+            connections,
+            env_or("TOKENPAY_BENCH_SECS", 5),
+            &processes,
+        )
+        .await;
         fixed_rate(&payer).await;
         drop(payer);
         stack.stop().await;

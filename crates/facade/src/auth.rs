@@ -6,12 +6,14 @@
 //! merchant, the login, the stored hash and the password, so that neither the cache nor a memory
 //! dump holds a password, and a changed hash in the config can never match an old entry. A
 //! slow-down of repeated failures per login (a growing delay, capped), each failure an audit
-//! event (the API's calls and the cabinet's login alike). And a bound on concurrent hash computations, so that guessing cannot take every core.
+//! event (the API's calls and the cabinet's login alike). And a bound on concurrent hash computations, so that guessing cannot take every core,
+//! with one computation per credential at a time: a merchant's burst of requests after a start
+//! (64 connections at once) waits for one hash instead of computing 64.
 //! Must never log or return a password, a hash or the cache key.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier as _};
@@ -154,6 +156,8 @@ fn unknown_login_hash() -> &'static String {
 pub struct Authenticator {
     key: Zeroizing<[u8; 32]>,
     verified: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Credentials being verified now, each with the turn its other requests wait for.
+    verifying: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     failures: Mutex<HashMap<(MerchantId, String), Failures>>,
     hashing: Semaphore,
     policy: SlowDown,
@@ -176,6 +180,7 @@ impl Authenticator {
         Authenticator {
             key,
             verified: Mutex::default(),
+            verifying: Mutex::default(),
             failures: Mutex::default(),
             hashing: Semaphore::new(CONCURRENT_HASHES),
             policy,
@@ -230,6 +235,39 @@ impl Authenticator {
             self.counts.cache_hits.fetch_add(1, Relaxed);
             return Ok(());
         }
+        // The same credential presented again while its hash is computed waits for that result.
+        let turn = cache_key.map(|k| self.turn(k));
+        let _turn = match &turn {
+            Some(t) => Some(t.lock().await),
+            None => None,
+        };
+        if cache_key.as_ref().is_some_and(|k| self.is_verified(k)) {
+            self.counts.cache_hits.fetch_add(1, Relaxed);
+            return Ok(());
+        }
+        let checked = self
+            .check_uncached(id, merchant, login, password, channel, cache_key)
+            .await;
+        if let Some(k) = &cache_key {
+            lock(&self.verifying).remove(k);
+        }
+        checked
+    }
+
+    /// The turn of credential `key`: shared by every request presenting it until its check ends.
+    fn turn(&self, key: [u8; 32]) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.verifying).entry(key).or_default().clone()
+    }
+
+    async fn check_uncached(
+        &self,
+        id: MerchantId,
+        merchant: Option<&Merchant>,
+        login: &Login,
+        password: &Password,
+        channel: Channel,
+        cache_key: Option<[u8; 32]>,
+    ) -> Result<(), Fault> {
         let who = (id, login.as_str().to_owned());
         let delay = self.policy.delay(self.failures_of(&who));
         if !delay.is_zero() {
@@ -403,6 +441,26 @@ mod tests {
             Login::parse(login).unwrap(),
             Password::parse(password).unwrap(),
         )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_with_one_credential_compute_one_hash() {
+        let auth = Arc::new(Authenticator::new(SlowDown::default()));
+        let merchants = Arc::new(merchant("Password1"));
+        let calls: Vec<_> = (0..16)
+            .map(|_| {
+                let (auth, merchants) = (auth.clone(), merchants.clone());
+                tokio::spawn(async move {
+                    let (login, password) = creds("login_one", "Password1");
+                    let m = merchants.get(MerchantId(7)).unwrap();
+                    auth.authenticate(m, &login, &password).await
+                })
+            })
+            .collect();
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        assert_eq!(auth.counts().hashes.load(Relaxed), 1);
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! ([`network`]), the vault in a temp directory for the vault's own integration tests and the
 //! config and command line every vault here runs with ([`vault`]), a plain ISO 8583 acquirer and
 //! message builders ([`iso`]), the named test cards ([`cards`]), polling ([`eventually`]),
-//! metrics scraping ([`metrics`]), a plain HTTP client for the merchant API ([`http`]) and
+//! metrics scraping ([`metrics`]), a process's CPU and memory ([`procstat`]), a plain HTTP client for the merchant API ([`http`]) and
 //! replayable fault seeds ([`faults`]), a headless Chromium for the pages ([`browser`]), and the whole system for an end-to-end test
 //! ([`stack`]).
 //!
@@ -20,6 +20,7 @@ pub mod iso;
 pub mod metrics;
 pub mod network;
 pub mod processes;
+pub mod procstat;
 pub mod stack;
 pub mod vault;
 mod wait;

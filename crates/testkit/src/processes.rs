@@ -181,6 +181,11 @@ impl Running {
         Ok((running, line))
     }
 
+    /// Its process id, while it runs.
+    fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGKILL (a crash: nothing of the child's own shutdown runs), then waits until it is gone.
     async fn kill(mut self) -> Result<(), ProcessError> {
         self.child
@@ -241,6 +246,11 @@ pub struct SimulatorProcess {
 }
 
 impl SimulatorProcess {
+    /// Its process id, while it runs (for [`crate::procstat`]).
+    pub fn pid(&self) -> Option<u32> {
+        self.running.pid()
+    }
+
     /// Runs `simulator certs` into `dir/certs`, then `simulator serve` on 127.0.0.1:0 with its
     /// ledger in `dir/ledger.jsonl`; ready once it printed its READY line.
     pub async fn start(bin: &Path, dir: &Path) -> Result<SimulatorProcess, ProcessError> {
@@ -494,6 +504,11 @@ pub struct VaultProcess {
 }
 
 impl VaultProcess {
+    /// Its process id, while it runs (for [`crate::procstat`]).
+    pub fn pid(&self) -> Option<u32> {
+        self.running.pid()
+    }
+
     /// SIGTERM: the vault finishes what it started and exits 0.
     pub async fn stop(self) -> Result<(), ProcessError> {
         self.running.stop().await
@@ -548,6 +563,11 @@ pub struct AuthorizerProcess {
 }
 
 impl AuthorizerProcess {
+    /// Its process id, while it runs (for [`crate::procstat`]).
+    pub fn pid(&self) -> Option<u32> {
+        self.running.pid()
+    }
+
     /// How often the store-and-forward queue is retried: short, so a test sees a retry soon.
     pub const SAF_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
