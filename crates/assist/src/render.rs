@@ -4,7 +4,7 @@
 //! JSON fault. Must never decide content: which fields, their order and their values come from
 //! [`crate::answer`], and every Format spells the same [`Field`] list.
 
-use serde_json::{Map, Value as Json};
+use serde::ser::{Serialize, SerializeMap as _, Serializer};
 
 use crate::answer::{Answer, Body, Field, Value};
 use crate::codes::Fault;
@@ -157,23 +157,33 @@ fn xml_fields(fields: &[Field]) -> String {
     out
 }
 
-fn json_fields(fields: &[Field]) -> Map<String, Json> {
-    let mut map = Map::new();
-    for f in fields {
-        let (key, value) = match f {
-            Field::Value(name, Value::Text(t)) => (*name, Json::String(t.clone())),
-            Field::Value(name, Value::Number(n)) => (*name, Json::from(*n)),
-            Field::Value(name, Value::Bool(b)) => (*name, Json::Bool(*b)),
-            Field::JsonObject(name, inner) => (*name, Json::Object(json_fields(inner))),
-            Field::List { json, items, .. } => (*json, json_list(items)),
-        };
-        map.insert(key.to_owned(), value);
+/// A record's fields as a JSON object, written straight out: no tree of cloned values in between
+/// (an answer is rendered for every payment, and the tree cost more than the payment's JSON).
+struct JsonObject<'a>(&'a [Field]);
+
+impl Serialize for JsonObject<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for f in self.0 {
+            match f {
+                Field::Value(name, Value::Text(t)) => map.serialize_entry(name, t)?,
+                Field::Value(name, Value::Number(n)) => map.serialize_entry(name, n)?,
+                Field::Value(name, Value::Bool(b)) => map.serialize_entry(name, b)?,
+                Field::JsonObject(name, inner) => map.serialize_entry(name, &JsonObject(inner))?,
+                Field::List { json, items, .. } => map.serialize_entry(json, &JsonList(items))?,
+            }
+        }
+        map.end()
     }
-    map
 }
 
-fn json_list(items: &[Vec<Field>]) -> Json {
-    Json::Array(items.iter().map(|i| Json::Object(json_fields(i))).collect())
+/// Records as a JSON array of objects.
+struct JsonList<'a>(&'a [Vec<Field>]);
+
+impl Serialize for JsonList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|item| JsonObject(item)))
+    }
 }
 
 /// Services with a root name (`{"charge":{…}}`); payrequest and the One Click answers are bare,
@@ -181,15 +191,17 @@ fn json_list(items: &[Vec<Field>]) -> Json {
 fn json_body(name: &str, body: &Body) -> String {
     let fields = body.fields();
     let json = match (body, fields.as_slice()) {
-        (Body::Tokens(_), [Field::List { items, .. }]) => json_list(items),
-        (Body::PayRequest(_) | Body::TokenRemoved(_), _) => Json::Object(json_fields(&fields)),
-        _ => {
-            let mut root = Map::new();
-            root.insert(name.to_owned(), Json::Object(json_fields(&fields)));
-            Json::Object(root)
+        (Body::Tokens(_), [Field::List { items, .. }]) => serde_json::to_string(&JsonList(items)),
+        (Body::PayRequest(_) | Body::TokenRemoved(_), _) => {
+            serde_json::to_string(&JsonObject(&fields))
         }
+        _ => serde_json::to_string(&std::collections::BTreeMap::from([(
+            name,
+            JsonObject(&fields),
+        )])),
     };
-    json.to_string()
+    // Strings, numbers and booleans under string keys: nothing here can fail to serialize.
+    json.unwrap_or_default()
 }
 
 /// One `name:value;` line per record: a record's own values, then the lines of its lists (an
