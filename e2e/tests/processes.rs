@@ -1,11 +1,17 @@
 //! The three binaries as an operator runs them: the deployment examples (`deploy/*.toml`) pass
 //! each binary's own parser and validator; every option of every command is explained by its
-//! `--help`.
+//! `--help`; the authorizer's `/health` (liveness) and `/ready` (readiness, following the network
+//! and the vault as they go and come back); and a SIGTERM while payments wait on a slow network:
+//! each still gets its answer, the process exits 0, and after a restart no order is In Process.
 
 use std::path::Path;
 
+use testkit::cards::PLAIN_APPROVED;
 use testkit::deploy::example;
+use testkit::eventually;
+use testkit::http::{Answer, post_as_dev_merchant, request};
 use testkit::processes::Binaries;
+use testkit::stack::{Stack, StackOptions};
 
 #[test]
 fn the_authorizer_deployment_example_is_accepted() {
@@ -173,4 +179,158 @@ fn the_simulator_help_explains_every_option() {
         "crates/simulator/README.md",
         "deploy/simulator.toml",
     );
+}
+
+async fn admin_get(stack: &Stack, path: &str) -> Answer {
+    request(stack.authorizer().admin_addr, "GET", path, "").await
+}
+
+/// Polls the authorizer's `/ready` until it answers `status`; its answer.
+async fn ready_becomes(stack: &Stack, status: u16) -> Answer {
+    let mut last = None;
+    eventually(&format!("/ready answering {status}"), async || {
+        let a = admin_get(stack, "/ready").await;
+        let done = a.status == status;
+        last = Some(a);
+        done
+    })
+    .await;
+    last.expect("an answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_follows_the_network_while_health_stays_up() {
+    let mut stack = Stack::start(StackOptions::default()).await;
+    assert_eq!(admin_get(&stack, "/health").await.status, 200);
+    ready_becomes(&stack, 200).await;
+
+    stack.sim.stop_for_now().await.expect("the simulator stops");
+    let away = ready_becomes(&stack, 503).await;
+    assert!(away.body.contains("link"), "{}", away.body);
+    assert_eq!(
+        admin_get(&stack, "/health").await.status,
+        200,
+        "the process itself is alive"
+    );
+
+    stack
+        .sim
+        .start_again(&stack.bins.simulator)
+        .await
+        .expect("the simulator comes back");
+    ready_becomes(&stack, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_follows_the_vault() {
+    let mut stack = Stack::start(StackOptions::default()).await;
+    ready_becomes(&stack, 200).await;
+
+    let vault = stack.vault.take().expect("the vault runs");
+    vault.stop().await.expect("the vault stops");
+    let away = ready_becomes(&stack, 503).await;
+    assert!(away.body.contains("vault"), "{}", away.body);
+
+    stack.vault = Some(stack.setup.serve().await.expect("the vault serves again"));
+    ready_becomes(&stack, 200).await;
+}
+
+/// The amount the slow network holds, in minor units and as the merchant writes it.
+const SLOW: (u64, &str) = (4_200, "42.00");
+/// How long the network holds it: long enough for the SIGTERM to land while every payment waits,
+/// well inside the link's request time-out (5 s), after which it would be reversed.
+const SLOW_MS: u64 = 1_500;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_payments_in_flight_finish_and_leaves_none_in_process() {
+    let mut stack = Stack::start(StackOptions {
+        simulator_config: format!(
+            "[faults]\n[[faults.rules]]\nwhen = {{ amount = {} }}\n\
+             fault = {{ kind = \"delay\", latency = {{ kind = \"fixed\", ms = {SLOW_MS} }} }}\n",
+            SLOW.0
+        ),
+        ..StackOptions::default()
+    })
+    .await;
+    // A customer and a saved card per payment, so that nothing of one customer's (its limits)
+    // orders them one after another.
+    let orders: Vec<String> = (1..=4).map(|n| format!("sigterm-{n}")).collect();
+    let mut tokens = Vec::new();
+    for customer in &orders {
+        let token = stack.saved_card("452739", customer, PLAIN_APPROVED).await;
+        tokens.push(format!(r#"{{"Token":"{token}","CustomerNumber":"{customer}"}}"#));
+    }
+
+    let api = stack.authorizer().api_addr;
+    let payments: Vec<_> = orders
+        .iter()
+        .zip(tokens)
+        .map(|(order, payment_token)| {
+            let order = order.clone();
+            tokio::spawn(async move {
+                post_as_dev_merchant(
+                    api,
+                    "/pay/tokenpay.cfm",
+                    &[
+                        ("OrderNumber", &order),
+                        ("OrderAmount", SLOW.1),
+                        ("OrderCurrency", "RUB"),
+                        ("Delay", "0"),
+                        ("Lastname", "Ivanov"),
+                        ("Firstname", "Ivan"),
+                        ("Email", "ivan@example.com"),
+                        ("TokenType", "5"),
+                        ("PaymentToken", &payment_token),
+                        ("Format", "5"),
+                    ],
+                )
+                .await
+            })
+        })
+        .collect();
+    // Every payment is at the network (booked there, its answer held back) before the signal.
+    let acs = simulator::AcsClient::new(stack.sim.acs_addr);
+    eventually("every payment waiting at the network", async || {
+        let ledger = acs.ledger().await.expect("the ledger");
+        ledger
+            .entries
+            .iter()
+            .filter(|e| e.amount == Some(SLOW.0))
+            .count()
+            == orders.len()
+    })
+    .await;
+    stack
+        .take_authorizer()
+        .stop()
+        .await
+        .expect("the authorizer exits 0 on SIGTERM");
+
+    for (order, payment) in orders.iter().zip(payments) {
+        let answer = payment.await.expect("the payment's task");
+        assert_eq!(answer.status, 200, "{order}: {answer:?}");
+        let v: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(
+            v["tokenpay"]["orders"][0]["orderstate"], "Approved",
+            "{order}: {v}"
+        );
+    }
+
+    stack.start_authorizer().await;
+    for order in &orders {
+        let a = post_as_dev_merchant(
+            stack.authorizer().api_addr,
+            "/orderstate/orderstate.cfm",
+            &[("OrderNumber", order), ("Format", "5")],
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+        let states: Vec<&str> = v["orderstate"]["orders"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{order}: {v}"))
+            .iter()
+            .filter_map(|o| o["orderstate"].as_str())
+            .collect();
+        assert_eq!(states, ["Approved"], "{order}: {v}");
+    }
 }

@@ -80,3 +80,16 @@ pub async fn request_with(
 pub async fn post(addr: SocketAddr, path: &str, body: &str) -> Answer {
     request(addr, "POST", path, body).await
 }
+
+/// A form POST to the merchant API at `api` as the first dev merchant of ARCHITECTURE.md
+/// (452739, with its login and password), each of `params` form-encoded after those.
+pub async fn post_as_dev_merchant(api: SocketAddr, path: &str, params: &[(&str, &str)]) -> Answer {
+    let mut body = String::from("Merchant_ID=452739&Login=demo_login&Password=Demopass2026");
+    for (name, value) in params {
+        body.push('&');
+        body.push_str(name);
+        body.push('=');
+        body.extend(form_urlencoded::byte_serialize(value.as_bytes()));
+    }
+    post(api, path, &body).await
+}
