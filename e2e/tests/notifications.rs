@@ -9,7 +9,8 @@
 //! cancel, and an MIT with the card on file; a merchant
 //! answering 500 twice gets the notification three times and never again; a refusal is kept and
 //! not re-sent; re-sending by hand from the admin endpoint; notifications pending when the
-//! authorizer is SIGKILLed are delivered after its restart; a dead merchant does not delay
+//! authorizer is SIGKILLed are delivered after its restart; a try in flight at a SIGTERM is
+//! recorded and the notification delivered after the restart; a dead merchant does not delay
 //! another's.
 
 use std::collections::{HashMap, VecDeque};
@@ -477,6 +478,50 @@ async fn notifications_pending_at_a_sigkill_are_delivered_after_the_restart() {
     })
     .await;
     assert_eq!(shop.of(&bill).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_try_in_flight_at_a_sigterm_is_recorded_and_the_notification_stays_due() {
+    let (shop, addr) = Shop::serve().await;
+    let url = format!("http://{addr}/m1");
+    let mut stack = Stack::start((&url, &url), &[addr.port()], "[50]", 30_000).await;
+    let token = stack.saved_card("452739", "1234").await;
+    let (release, held) = watch::channel(false);
+    *shop.held.lock().unwrap() = Some(held);
+    shop.answers("m1", &[(500, "busy")]);
+    let bill = stack
+        .token_pay("452739", "T-1", "10.00", false, &token)
+        .await;
+    eventually("the first try in flight", async || {
+        shop.of(&bill).len() == 1
+    })
+    .await;
+    let authorizer = stack.take_authorizer();
+    let admin = authorizer.admin_addr;
+    let stopped = tokio::spawn(authorizer.stop());
+    // The admin endpoint closing says the stop has begun; only then does the merchant answer.
+    eventually("the admin endpoint closed by the stop", async || {
+        tokio::net::TcpStream::connect(admin).await.is_err()
+    })
+    .await;
+    *shop.held.lock().unwrap() = None;
+    let _ = release.send(true);
+    stopped.await.unwrap().expect("exit 0 after the try's answer");
+    assert_eq!(shop.of(&bill).len(), 1, "no new try once stopping");
+
+    stack.start_authorizer().await;
+    eventually("acknowledged after the restart", async || {
+        stack.state(&bill, 1).await == "acknowledged"
+    })
+    .await;
+    let attempts = &stack.notifications(&bill).await[0]["attempts"];
+    let statuses: Vec<_> = attempts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].clone())
+        .collect();
+    assert_eq!(statuses, [500, 200], "the try in flight at the stop was recorded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
