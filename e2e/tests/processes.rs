@@ -9,7 +9,7 @@ use std::path::Path;
 use testkit::cards::PLAIN_APPROVED;
 use testkit::deploy::example;
 use testkit::eventually;
-use testkit::http::{Answer, post_as_dev_merchant, request};
+use testkit::http::{Answer, post_as_dev_merchant, request, token_pay};
 use testkit::processes::Binaries;
 use testkit::stack::{Stack, StackOptions};
 
@@ -25,8 +25,8 @@ fn the_authorizer_deployment_example_is_accepted() {
 #[test]
 fn the_vault_deployment_example_is_accepted_by_serve() {
     let (_site, path) = example("vault.toml");
-    let config = vault::config::Config::load(&path)
-        .unwrap_or_else(|e| panic!("deploy/vault.toml: {e}"));
+    let config =
+        vault::config::Config::load(&path).unwrap_or_else(|e| panic!("deploy/vault.toml: {e}"));
     // `serve` refuses secrets from the environment unless told otherwise.
     assert!(config.env_secrets.is_empty(), "{:?}", config.env_secrets);
 }
@@ -81,7 +81,10 @@ fn help(bin: &Path, args: &[&str]) -> (String, Vec<(String, String)>, Vec<String
         match section {
             "Options:" => options.push((head.to_owned(), explanation)),
             "Commands:" if head != "help" => {
-                assert!(!explanation.is_empty(), "{args:?}: command {head} unexplained");
+                assert!(
+                    !explanation.is_empty(),
+                    "{args:?}: command {head} unexplained"
+                );
                 commands.push(head.to_owned());
             }
             _ => {}
@@ -111,9 +114,14 @@ fn every_option_explained(bin: &Path, path: &[&str]) -> Vec<String> {
     seen
 }
 
-/// The binaries' `--help` says where every key of the config file is documented and names the
-/// example, and each file it names is in the repository.
-fn names_its_config_documentation(bin: &Path, readme: &str, example: &str) {
+/// Every option of every command of `bin` is explained, `flags` (`<command path> <flag>`) among
+/// them; and its `--help` names the README that documents every key of the config file and the
+/// deployment example, both files of the repository.
+fn help_explains(bin: &Path, flags: &[&str], readme: &str, example: &str) {
+    let seen = every_option_explained(bin, &[]);
+    for flag in flags {
+        assert!(seen.iter().any(|s| s.ends_with(flag)), "{flag}: {seen:?}");
+    }
     let (text, _, _) = help(bin, &[]);
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -126,19 +134,16 @@ fn names_its_config_documentation(bin: &Path, readme: &str, example: &str) {
 #[test]
 fn the_authorizer_help_explains_every_option() {
     let bins = Binaries::locate().expect("binaries");
-    let seen = every_option_explained(&bins.authorizer, &[]);
-    for flag in [
-        "--config",
-        "--admin-addr",
-        "--http",
-        "--merchants",
-        "customer show --merchant",
-        "customer remove-card --token",
-    ] {
-        assert!(seen.iter().any(|s| s.ends_with(flag)), "{flag}: {seen:?}");
-    }
-    names_its_config_documentation(
+    help_explains(
         &bins.authorizer,
+        &[
+            "--config",
+            "--admin-addr",
+            "--http",
+            "--merchants",
+            "customer show --merchant",
+            "customer remove-card --token",
+        ],
         "crates/authorizer/README.md",
         "deploy/authorizer.toml",
     );
@@ -147,35 +152,33 @@ fn the_authorizer_help_explains_every_option() {
 #[test]
 fn the_vault_help_explains_every_option() {
     let bins = Binaries::locate().expect("binaries");
-    let seen = every_option_explained(&bins.vault, &[]);
-    for flag in [
-        "--config",
-        "init --dev",
-        "serve --allow-env-secrets",
-        "rotate-keys --fingerprint",
-        "audit verify --checkpoints",
-    ] {
-        assert!(seen.iter().any(|s| s.ends_with(flag)), "{flag}: {seen:?}");
-    }
-    names_its_config_documentation(&bins.vault, "crates/vault/README.md", "deploy/vault.toml");
+    help_explains(
+        &bins.vault,
+        &[
+            "--config",
+            "init --dev",
+            "serve --allow-env-secrets",
+            "rotate-keys --fingerprint",
+            "audit verify --checkpoints",
+        ],
+        "crates/vault/README.md",
+        "deploy/vault.toml",
+    );
 }
 
 #[test]
 fn the_simulator_help_explains_every_option() {
     let bins = Binaries::locate().expect("binaries");
-    let seen = every_option_explained(&bins.simulator, &[]);
-    for flag in [
-        "serve --config",
-        "serve --iso-addr",
-        "serve --acs-addr",
-        "serve --certs",
-        "serve --ledger",
-        "certs --out",
-    ] {
-        assert!(seen.iter().any(|s| s.ends_with(flag)), "{flag}: {seen:?}");
-    }
-    names_its_config_documentation(
+    help_explains(
         &bins.simulator,
+        &[
+            "serve --config",
+            "serve --iso-addr",
+            "serve --acs-addr",
+            "serve --certs",
+            "serve --ledger",
+            "certs --out",
+        ],
         "crates/simulator/README.md",
         "deploy/simulator.toml",
     );
@@ -257,34 +260,17 @@ async fn sigterm_lets_payments_in_flight_finish_and_leaves_none_in_process() {
     let orders: Vec<String> = (1..=4).map(|n| format!("sigterm-{n}")).collect();
     let mut tokens = Vec::new();
     for customer in &orders {
-        let token = stack.saved_card("452739", customer, PLAIN_APPROVED).await;
-        tokens.push(format!(r#"{{"Token":"{token}","CustomerNumber":"{customer}"}}"#));
+        tokens.push(stack.saved_card("452739", customer, PLAIN_APPROVED).await);
     }
 
     let api = stack.authorizer().api_addr;
     let payments: Vec<_> = orders
         .iter()
         .zip(tokens)
-        .map(|(order, payment_token)| {
+        .map(|(order, token)| {
             let order = order.clone();
             tokio::spawn(async move {
-                post_as_dev_merchant(
-                    api,
-                    "/pay/tokenpay.cfm",
-                    &[
-                        ("OrderNumber", &order),
-                        ("OrderAmount", SLOW.1),
-                        ("OrderCurrency", "RUB"),
-                        ("Delay", "0"),
-                        ("Lastname", "Ivanov"),
-                        ("Firstname", "Ivan"),
-                        ("Email", "ivan@example.com"),
-                        ("TokenType", "5"),
-                        ("PaymentToken", &payment_token),
-                        ("Format", "5"),
-                    ],
-                )
-                .await
+                token_pay(api, "452739", &order, SLOW.1, false, (&order, &token)).await
             })
         })
         .collect();
@@ -320,6 +306,7 @@ async fn sigterm_lets_payments_in_flight_finish_and_leaves_none_in_process() {
     for order in &orders {
         let a = post_as_dev_merchant(
             stack.authorizer().api_addr,
+            "452739",
             "/orderstate/orderstate.cfm",
             &[("OrderNumber", order), ("Format", "5")],
         )

@@ -555,7 +555,11 @@ impl VaultSettings {
         let or_default = |env: Option<String>, file: &Option<PathBuf>, default: &str| {
             env.or_else(|| file.is_none().then(|| default.to_owned()))
         };
-        let env = or_default(self.secret_env, &self.secret_file, "VAULT_SECRET_AUTHORIZER");
+        let env = or_default(
+            self.secret_env,
+            &self.secret_file,
+            "VAULT_SECRET_AUTHORIZER",
+        );
         let facade_env = or_default(
             self.facade_secret_env,
             &self.facade_secret_file,
@@ -634,6 +638,15 @@ mod tests {
         assert!(toml::from_str::<Settings>("[link]\nconections = 4\n").is_err());
     }
 
+    /// `dir/secret`, holding `s3cret`, readable by its owner only.
+    fn private_secret(dir: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("secret");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
     #[test]
     fn the_vault_secret_comes_from_the_environment_or_a_private_file() {
         let s: Settings =
@@ -644,8 +657,7 @@ mod tests {
             toml::from_str("[vault]\nsecret_env = \"A\"\nsecret_file = \"f\"\n").unwrap();
         assert!(s.vault.validate().is_err(), "two sources");
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("secret");
-        std::fs::write(&path, "s3cret\n").unwrap();
+        let path = private_secret(dir.path());
         let mut v = VaultSettings {
             secret_env: None,
             secret_file: Some(path.clone()),
@@ -653,10 +665,6 @@ mod tests {
             facade_secret_file: Some(path.clone()),
             ..VaultSettings::default()
         };
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
         v.socket = dir.path().join("vault.sock");
         let (access, facade) = v.validate().unwrap();
         assert!(matches!(access.endpoint, VaultEndpoint::Unix(p) if p.ends_with("vault.sock")));
@@ -671,12 +679,7 @@ mod tests {
     #[test]
     fn secret_files_alone_leave_the_default_variables_out() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("secret");
-        std::fs::write(&path, "s3cret\n").unwrap();
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
+        let path = private_secret(dir.path());
         let s: Settings = toml::from_str(&format!(
             "[vault]\nsecret_file = {p:?}\nfacade_secret_file = {p:?}\n",
             p = path.display().to_string()

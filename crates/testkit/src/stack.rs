@@ -5,11 +5,11 @@
 //! Owns the start order (simulator, vault set up and served, authorizer on both) and restarting
 //! the authorizer on the same data, as after a crash. Panics on a set-up failure, as a test wants.
 
-use std::path::{Path, PathBuf};
 use crate::processes::{
     AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorOptions, SimulatorProcess, VaultProcess,
     VaultSetup,
 };
+use std::path::{Path, PathBuf};
 
 /// The dev merchants of ARCHITECTURE.md in the vault: 452739 and 452740 sharing a customer list.
 pub const DEV_MERCHANTS: &[(&str, Option<&str>)] = &[
