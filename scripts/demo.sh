@@ -100,7 +100,7 @@ cat <<INFO
   cabinet         $api/cabinet/   (log in as demo_login / Demopass2026)
   3-D Secure ACS  http://127.0.0.1:8584/   (challenge code 1234)
   ledger          http://127.0.0.1:8584/ledger
-  metrics         http://127.0.0.1:9090/metrics   health http://127.0.0.1:9090/health
+  metrics         http://127.0.0.1:9090/metrics   health http://127.0.0.1:9090/health   ready http://127.0.0.1:9090/ready
   simulator       ISO 8583 127.0.0.1:8583 (mutual TLS)
   vault           $PWD/$var/vault/vault.sock
   data            $PWD/$var   (logs in $var/log/)

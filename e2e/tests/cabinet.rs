@@ -14,10 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use testkit::browser::{Browser, Options};
 use testkit::eventually;
-use testkit::http::{Answer, request, request_with};
+use testkit::http::{Answer, request_with};
 use testkit::stack::StackOptions;
-use testkit::vault::save_paid_card;
-use vault::{CustomerNumber, MerchantId};
 
 /// A merchant's server that acknowledges every result notification and counts them.
 #[derive(Debug, Clone)]
@@ -111,18 +109,7 @@ impl Stack {
     /// A card saved for `customer` of the dev merchant, with one successful payment recorded so
     /// that it is listed; its token.
     async fn saved_card(&self, customer: &str, pan: &str) -> String {
-        let facade = self.setup.client(&self.setup.facade).await.unwrap();
-        let authorizer = self.setup.client(&self.setup.authorizer).await.unwrap();
-        save_paid_card(
-            &facade,
-            &authorizer,
-            &MerchantId::parse("452739").unwrap(),
-            &CustomerNumber::parse(customer).unwrap(),
-            pan,
-        )
-        .await
-        .unwrap()
-        .to_string()
+        self.system.saved_card("452739", customer, pan).await
     }
 
     /// tokenpay.cfm as the dev merchant's server.
@@ -134,25 +121,8 @@ impl Stack {
         customer: &str,
         token: &str,
     ) -> Answer {
-        let payment_token = format!(r#"{{"Token":"{token}","CustomerNumber":"{customer}"}}"#);
-        let form: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
-                ("Merchant_ID", "452739"),
-                ("Login", "demo_login"),
-                ("Password", "Demopass2026"),
-                ("OrderNumber", order_number),
-                ("OrderAmount", amount),
-                ("OrderCurrency", "RUB"),
-                ("Delay", if delay { "1" } else { "0" }),
-                ("Lastname", "Ivanov"),
-                ("Firstname", "Ivan"),
-                ("Email", "ivan@example.com"),
-                ("TokenType", "5"),
-                ("PaymentToken", &payment_token),
-                ("Format", "5"),
-            ])
-            .finish();
-        request(self.api(), "POST", "/pay/tokenpay.cfm", &form).await
+        let who = (customer, token);
+        testkit::http::token_pay(self.api(), "452739", order_number, amount, delay, who).await
     }
 }
 

@@ -17,11 +17,8 @@ use quick_xml::events::Event;
 use serde_json::{Value, json};
 use simulator::{AcsClient, Action, Ledger, LedgerEntry};
 use testkit::eventually;
-use testkit::http::{Answer, request};
-use testkit::processes::ClientLogin;
+use testkit::http::{Answer, request, token_pay};
 use testkit::stack::StackOptions;
-use testkit::vault::save_paid_card;
-use vault::{CustomerNumber, MerchantId, VaultClient};
 
 /// Seed 001's token.cfm example, as written, with the dev merchant's login and password.
 const SEED_TOKEN_LIST: &str = r#"{"merchant":{"merchant_id":"452739", "login":"demo_login", "password":"Demopass2026"}, "customernumber":"1234", "language":"RU"}"#;
@@ -53,22 +50,11 @@ impl Stack {
         AcsClient::new(self.sim.acs_addr).ledger().await.unwrap()
     }
 
-    async fn client(&self, login: &ClientLogin) -> VaultClient {
-        self.setup.client(login).await.unwrap()
-    }
-
     /// Saves a card for a customer of the dev merchant through the facade role, with one
     /// successful payment recorded (`testkit::vault::save_paid_card`), so that it reaches the
     /// listing threshold of 1.
     async fn saved_card(&self, customer: &str, pan: &str) -> String {
-        let facade = self.client(&self.setup.facade).await;
-        let authorizer = self.client(&self.setup.authorizer).await;
-        let merchant = MerchantId::parse("452739").unwrap();
-        let customer = CustomerNumber::parse(customer).unwrap();
-        save_paid_card(&facade, &authorizer, &merchant, &customer, pan)
-            .await
-            .unwrap()
-            .to_string()
+        self.system.saved_card("452739", customer, pan).await
     }
 
     async fn post(&self, path: &str, body: &str) -> Answer {
@@ -96,24 +82,16 @@ impl Stack {
         customer: &str,
         token: &str,
     ) -> Value {
-        let payment_token = format!(r#"{{"Token":"{token}","CustomerNumber":"{customer}"}}"#);
-        let a = self
-            .call(
-                "/pay/tokenpay.cfm",
-                &[
-                    ("OrderNumber", order_number),
-                    ("OrderAmount", amount),
-                    ("OrderCurrency", "RUB"),
-                    ("Delay", if delay { "1" } else { "0" }),
-                    ("Lastname", "Ivanov"),
-                    ("Firstname", "Ivan"),
-                    ("Email", "ivan@example.com"),
-                    ("TokenType", "5"),
-                    ("PaymentToken", &payment_token),
-                    ("Format", "5"),
-                ],
-            )
-            .await;
+        let api = self.authorizer().api_addr;
+        let a = token_pay(
+            api,
+            "452739",
+            order_number,
+            amount,
+            delay,
+            (customer, token),
+        )
+        .await;
         assert_eq!(a.status, 200, "{a:?}");
         assert!(!a.body.contains("4111111111111111"), "{}", a.body);
         only_order(&a.json())

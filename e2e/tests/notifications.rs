@@ -9,7 +9,8 @@
 //! cancel, and an MIT with the card on file; a merchant
 //! answering 500 twice gets the notification three times and never again; a refusal is kept and
 //! not re-sent; re-sending by hand from the admin endpoint; notifications pending when the
-//! authorizer is SIGKILLed are delivered after its restart; a dead merchant does not delay
+//! authorizer is SIGKILLed are delivered after its restart; a try in flight at a SIGTERM is
+//! recorded and the notification delivered after the restart; a dead merchant does not delay
 //! another's.
 
 use std::collections::{HashMap, VecDeque};
@@ -21,11 +22,9 @@ use axum::http::StatusCode;
 use serde_json::Value;
 use testkit::cards::MC_FRICTIONLESS;
 use testkit::eventually;
-use testkit::http::{Answer, request};
+use testkit::http::{Answer, post_as_dev_merchant, request, token_pay};
 use testkit::stack::{StackOptions, dev_merchants_file};
-use testkit::vault::save_paid_card;
 use tokio::sync::watch;
-use vault::{CustomerNumber, MerchantId};
 
 /// What a merchant's server received: its path (the merchant) and the form's fields.
 type Received = Vec<(String, HashMap<String, String>)>;
@@ -176,34 +175,13 @@ impl Stack {
 
     /// A saved card of `customer` (listed: one paid payment recorded) for `merchant`.
     async fn saved_card(&self, merchant: &str, customer: &str) -> String {
-        let facade = self.setup.client(&self.setup.facade).await.unwrap();
-        let authorizer = self.setup.client(&self.setup.authorizer).await.unwrap();
-        save_paid_card(
-            &facade,
-            &authorizer,
-            &MerchantId::parse(merchant).unwrap(),
-            &CustomerNumber::parse(customer).unwrap(),
-            "4111111111111111",
-        )
-        .await
-        .unwrap()
-        .to_string()
+        self.system
+            .saved_card(merchant, customer, "4111111111111111")
+            .await
     }
 
     async fn call(&self, merchant: &str, path: &str, params: &[(&str, &str)]) -> Answer {
-        let login = if merchant == "452739" {
-            "demo_login"
-        } else {
-            "demo_login2"
-        };
-        let mut body = format!("Merchant_ID={merchant}&Login={login}&Password=Demopass2026");
-        for (name, value) in params {
-            body.push_str(&format!(
-                "&{name}={}",
-                percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
-            ));
-        }
-        request(self.authorizer().api_addr, "POST", path, &body).await
+        post_as_dev_merchant(self.authorizer().api_addr, merchant, path, params).await
     }
 
     /// Token Pay of `amount` RUB; the new order's billnumber.
@@ -215,25 +193,8 @@ impl Stack {
         delay: bool,
         token: &str,
     ) -> String {
-        let payment_token = format!(r#"{{"Token":"{token}","CustomerNumber":"1234"}}"#);
-        let a = self
-            .call(
-                merchant,
-                "/pay/tokenpay.cfm",
-                &[
-                    ("OrderNumber", number),
-                    ("OrderAmount", amount),
-                    ("OrderCurrency", "RUB"),
-                    ("Delay", if delay { "1" } else { "0" }),
-                    ("Lastname", "Ivanov"),
-                    ("Firstname", "Ivan"),
-                    ("Email", "ivan@example.com"),
-                    ("TokenType", "5"),
-                    ("PaymentToken", &payment_token),
-                    ("Format", "5"),
-                ],
-            )
-            .await;
+        let api = self.authorizer().api_addr;
+        let a = token_pay(api, merchant, number, amount, delay, ("1234", token)).await;
         assert_eq!(a.status, 200, "{a:?}");
         let v: Value = serde_json::from_str(&a.body).unwrap();
         v["tokenpay"]["orders"][0]["billnumber"]
@@ -257,6 +218,16 @@ impl Stack {
             .as_array()
             .unwrap()
             .clone()
+    }
+
+    /// The HTTP status of each try of the first notification of `bill`, in order.
+    async fn statuses(&self, bill: &str) -> Vec<Value> {
+        self.notifications(bill).await[0]["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["status"].clone())
+            .collect()
     }
 
     /// The state of the notification of `bill`'s operation `op`.
@@ -397,14 +368,7 @@ async fn a_merchant_answering_500_twice_gets_it_three_times_and_never_again() {
     })
     .await;
     assert_eq!(shop.of(&bill).len(), 3);
-    let attempts = &stack.notifications(&bill).await[0]["attempts"];
-    let statuses: Vec<_> = attempts
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["status"].clone())
-        .collect();
-    assert_eq!(statuses, [500, 500, 200]);
+    assert_eq!(stack.statuses(&bill).await, [500, 500, 200]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,21 +417,29 @@ async fn a_refusal_is_kept_and_not_sent_again_unless_by_hand() {
     assert_eq!(shop.of(&bill).len(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notifications_pending_at_a_sigkill_are_delivered_after_the_restart() {
+/// One Token Pay (order `number`) paid to merchant m1, whose server holds its answer: the first
+/// try of the notification is in flight. The stack, the server, the billnumber and what
+/// releases the held answer.
+async fn first_try_held(number: &str) -> (Stack, Arc<Shop>, String, watch::Sender<bool>) {
     let (shop, addr) = Shop::serve().await;
     let url = format!("http://{addr}/m1");
-    let mut stack = Stack::start((&url, &url), &[addr.port()], "[50]", 30_000).await;
+    let stack = Stack::start((&url, &url), &[addr.port()], "[50]", 30_000).await;
     let token = stack.saved_card("452739", "1234").await;
     let (release, held) = watch::channel(false);
     *shop.held.lock().unwrap() = Some(held);
     let bill = stack
-        .token_pay("452739", "K-1", "10.00", false, &token)
+        .token_pay("452739", number, "10.00", false, &token)
         .await;
     eventually("the first try in flight", async || {
         shop.of(&bill).len() == 1
     })
     .await;
+    (stack, shop, bill, release)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_pending_at_a_sigkill_are_delivered_after_the_restart() {
+    let (mut stack, shop, bill, release) = first_try_held("K-1").await;
     stack.take_authorizer().kill().await.unwrap();
     *shop.held.lock().unwrap() = None;
     let _ = release.send(true);
@@ -477,6 +449,38 @@ async fn notifications_pending_at_a_sigkill_are_delivered_after_the_restart() {
     })
     .await;
     assert_eq!(shop.of(&bill).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_try_in_flight_at_a_sigterm_is_recorded_and_the_notification_stays_due() {
+    let (mut stack, shop, bill, release) = first_try_held("T-1").await;
+    shop.answers("m1", &[(500, "busy")]);
+    let authorizer = stack.take_authorizer();
+    let admin = authorizer.admin_addr;
+    let stopped = tokio::spawn(authorizer.stop());
+    // The admin endpoint closing says the stop has begun; only then does the merchant answer.
+    eventually("the admin endpoint closed by the stop", async || {
+        tokio::net::TcpStream::connect(admin).await.is_err()
+    })
+    .await;
+    *shop.held.lock().unwrap() = None;
+    let _ = release.send(true);
+    stopped
+        .await
+        .unwrap()
+        .expect("exit 0 after the try's answer");
+    assert_eq!(shop.of(&bill).len(), 1, "no new try once stopping");
+
+    stack.start_authorizer().await;
+    eventually("acknowledged after the restart", async || {
+        stack.state(&bill, 1).await == "acknowledged"
+    })
+    .await;
+    assert_eq!(
+        stack.statuses(&bill).await,
+        [500, 200],
+        "the try in flight at the stop was recorded"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

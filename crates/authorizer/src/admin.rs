@@ -1,5 +1,5 @@
 //! The admin HTTP endpoint: `/metrics` in Prometheus text (the link's, the facade's and the
-//! outbox's), `/health` for liveness, and the operator's commands: `POST /cutoff/<merchant_id>`,
+//! outbox's), `/health` for liveness, `/ready` for readiness, and the operator's commands: `POST /cutoff/<merchant_id>`,
 //! the merchant's settlement cut-off now (its payments' cancels are refunds from then on);
 //! `GET /notifications/<billnumber>`, an order's result notifications with every attempt (JSON);
 //! `POST /notifications/<billnumber>/resend`, every notification of the order re-sent by hand
@@ -23,11 +23,16 @@ use link::{ConnectionState, Link};
 use orders::Engine;
 use outbox::{NoticeId, Outbox, OutboxError};
 
+use crate::vault_client::{LazyVault, describe};
+
 /// What the admin endpoint reads.
 #[derive(Debug, Clone)]
 pub struct Parts {
-    /// The link (metrics, health).
+    /// The link (metrics, readiness).
     pub link: Link,
+    /// The vault connections of both roles (`authorizer`, `facade`), for readiness: a payment
+    /// needs the first to detokenize and the second to grant it.
+    pub vaults: [Arc<LazyVault>; 2],
     /// The merchant directory and the facade's counters.
     pub facade: Arc<Facade>,
     /// The cut-off.
@@ -43,18 +48,36 @@ async fn metrics(State(parts): State<Parts>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-async fn health(State(Parts { link, .. }): State<Parts>) -> impl IntoResponse {
-    if link
-        .metrics()
-        .slots
-        .iter()
-        .enumerate()
-        .any(|(i, _)| link.metrics().state(i) == ConnectionState::Up)
-    {
-        (StatusCode::OK, "link up\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "link down\n")
+/// Liveness: answered while the process serves at all. A supervisor restarts a process whose
+/// `/health` stops answering; a peer being away is no reason to, so nothing else is checked.
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: 200 when a payment could be taken now, else 503 with the first reason (short,
+/// plain, nothing about cards or secrets). Recovery has run and the store is open by
+/// construction: `run` starts serving this endpoint only after both (before, a probe's connection
+/// waits unanswered in the listen backlog). What can come and go is checked on each probe: a
+/// link connection signed on, and the vault answering both of the authorizer's clients (without
+/// a request while their connections are open, so probes add nothing to the vault's audit log).
+async fn ready(State(Parts { link, vaults, .. }): State<Parts>) -> (StatusCode, &'static str) {
+    let metrics = link.metrics();
+    if !(0..metrics.slots.len()).any(|i| metrics.state(i) == ConnectionState::Up) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no link connection is up\n",
+        );
     }
+    for vault in &vaults {
+        if let Err(e) = vault.reachable().await {
+            tracing::debug!(error = %describe(&e), "readiness: the vault does not answer");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the vault does not answer\n",
+            );
+        }
+    }
+    (StatusCode::OK, "ready\n")
 }
 
 async fn cutoff(
@@ -163,6 +186,7 @@ pub fn router(parts: Parts) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/cutoff/{merchant}", post(cutoff))
         .route("/notifications/{bill}", get(notifications))
         .route("/notifications/{bill}/resend", post(resend))

@@ -30,8 +30,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The store's engine, `redb` (the default) or `sled`.
     pub store_engine: EngineKind,
-    /// The operators' admin endpoint (`/metrics`, `/health`, `POST /cutoff/<merchant_id>`), not
-    /// the merchants'; default `127.0.0.1:9090`.
+    /// The operators' admin endpoint (`/metrics`, `/health`, `/ready`,
+    /// `POST /cutoff/<merchant_id>`), not the merchants'; default `127.0.0.1:9090`.
     pub admin_addr: SocketAddr,
     /// The merchant API (the facade); default `127.0.0.1:8080`.
     pub http_addr: SocketAddr,
@@ -318,10 +318,10 @@ impl Default for VaultSettings {
         VaultSettings {
             socket: PathBuf::from("var/vault/vault.sock"),
             client: "authorizer".into(),
-            secret_env: Some("VAULT_SECRET_AUTHORIZER".into()),
+            secret_env: None,
             secret_file: None,
             facade_client: "facade".into(),
-            facade_secret_env: Some("VAULT_SECRET_FACADE".into()),
+            facade_secret_env: None,
             facade_secret_file: None,
             tls: None,
             connections: 2,
@@ -550,17 +550,32 @@ impl VaultSettings {
             },
             None => None,
         };
+        // The default variable applies only where the file names neither source: a default
+        // beside a written `*_secret_file` would make every file-only config ambiguous.
+        let or_default = |env: Option<String>, file: &Option<PathBuf>, default: &str| {
+            env.or_else(|| file.is_none().then(|| default.to_owned()))
+        };
+        let env = or_default(
+            self.secret_env,
+            &self.secret_file,
+            "VAULT_SECRET_AUTHORIZER",
+        );
+        let facade_env = or_default(
+            self.facade_secret_env,
+            &self.facade_secret_file,
+            "VAULT_SECRET_FACADE",
+        );
         let authorizer = access(
             &self.socket,
             self.client,
-            SecretSource::from_keys(self.secret_env, self.secret_file)?,
+            SecretSource::from_keys(env, self.secret_file)?,
             self.tls,
             options,
         )?;
         let facade = access(
             &self.socket,
             self.facade_client,
-            SecretSource::from_keys(self.facade_secret_env, self.facade_secret_file)?,
+            SecretSource::from_keys(facade_env, self.facade_secret_file)?,
             facade_tls,
             options,
         )?;
@@ -623,6 +638,15 @@ mod tests {
         assert!(toml::from_str::<Settings>("[link]\nconections = 4\n").is_err());
     }
 
+    /// `dir/secret`, holding `s3cret`, readable by its owner only.
+    fn private_secret(dir: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("secret");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
     #[test]
     fn the_vault_secret_comes_from_the_environment_or_a_private_file() {
         let s: Settings =
@@ -633,8 +657,7 @@ mod tests {
             toml::from_str("[vault]\nsecret_env = \"A\"\nsecret_file = \"f\"\n").unwrap();
         assert!(s.vault.validate().is_err(), "two sources");
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("secret");
-        std::fs::write(&path, "s3cret\n").unwrap();
+        let path = private_secret(dir.path());
         let mut v = VaultSettings {
             secret_env: None,
             secret_file: Some(path.clone()),
@@ -642,10 +665,6 @@ mod tests {
             facade_secret_file: Some(path.clone()),
             ..VaultSettings::default()
         };
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
         v.socket = dir.path().join("vault.sock");
         let (access, facade) = v.validate().unwrap();
         assert!(matches!(access.endpoint, VaultEndpoint::Unix(p) if p.ends_with("vault.sock")));
@@ -654,6 +673,21 @@ mod tests {
         );
         assert!(
             matches!(facade.credentials, Credentials::Secret { client, .. } if client == "facade")
+        );
+    }
+
+    #[test]
+    fn secret_files_alone_leave_the_default_variables_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = private_secret(dir.path());
+        let s: Settings = toml::from_str(&format!(
+            "[vault]\nsecret_file = {p:?}\nfacade_secret_file = {p:?}\n",
+            p = path.display().to_string()
+        ))
+        .unwrap();
+        let (access, _) = s.vault.validate().unwrap();
+        assert!(
+            matches!(access.credentials, Credentials::Secret { secret, .. } if secret.expose() == b"s3cret")
         );
     }
 

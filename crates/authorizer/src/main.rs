@@ -16,18 +16,38 @@ use clap::{Args, Parser, Subcommand};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 #[derive(Parser)]
-#[command(about = "Assist-compatible payment authorizer")]
+#[command(
+    about = "Assist-compatible payment authorizer",
+    long_about = "Assist-compatible payment authorizer: the merchant API, the payment pages and the \
+                  cabinet (http_addr), the ISO 8583 link, the order engine, result notifications, \
+                  and the admin endpoint (admin_addr). Prints `READY api=<addr> admin=<addr>` on \
+                  stdout once the merchant API answers.",
+    after_long_help = "Configuration: every key of the TOML file is documented in \
+                       crates/authorizer/README.md (\"The binary\"); deploy/authorizer.toml is a \
+                       commented example for a real deployment, config/authorizer.dev.toml the dev \
+                       one. The vault clients' secrets come from the files or variables the file \
+                       names, never from the command line.\n\n\
+                       Admin endpoint: GET /health (liveness: 200 while the process serves), GET \
+                       /ready (readiness: 200 once recovery has run, a link connection is up and \
+                       the vault answers; 503 and the reason otherwise), GET /metrics (Prometheus).\n\n\
+                       SIGTERM or SIGINT: both listeners stop taking connections, payments in \
+                       flight finish and get their answers, a notification try in flight is \
+                       recorded (pending ones stay due in the store for the next start), the link \
+                       signs off; exit status 0."
+)]
 struct Flags {
-    /// TOML configuration file; without one, the dev defaults of ARCHITECTURE.md.
+    /// TOML configuration file (keys: crates/authorizer/README.md; example:
+    /// deploy/authorizer.toml); without one, the dev defaults of ARCHITECTURE.md.
     #[arg(long, env = "AUTHORIZER_CONFIG")]
     config: Option<PathBuf>,
-    /// Overrides `admin_addr` (metrics, health).
+    /// Overrides `admin_addr`: the admin endpoint (/health, /ready, /metrics, the operator's
+    /// commands); port 0 picks a free port, which the READY line tells.
     #[arg(long)]
     admin_addr: Option<SocketAddr>,
-    /// Overrides `http_addr` (the merchant API).
+    /// Overrides `http_addr`: the merchant API, payment pages and cabinet; port 0 as above.
     #[arg(long)]
     http: Option<SocketAddr>,
-    /// Overrides `merchants` (the merchant directory file).
+    /// Overrides `merchants`: the merchant directory file (format: crates/facade/README.md).
     #[arg(long)]
     merchants: Option<PathBuf>,
     #[command(subcommand)]

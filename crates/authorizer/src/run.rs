@@ -66,7 +66,7 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 pub struct Listeners {
     /// The merchant API.
     pub api: TcpListener,
-    /// Metrics and health.
+    /// Metrics, health, readiness and the operator's commands.
     pub admin: TcpListener,
 }
 
@@ -85,6 +85,7 @@ pub async fn run(
     let facade_vault = Arc::new(LazyVault::connecting(f.endpoint, f.credentials, f.options));
     // The vault may come up after us: reversals wait for it (held, not sent without the card),
     // and One Click answers "internal error" until it is there.
+    let vaults = [authorizer_vault.clone(), facade_vault.clone()];
     let cards = VaultCards::shared(authorizer_vault.clone());
     match cards.ready().await {
         Ok(()) => tracing::info!("vault connected"),
@@ -170,6 +171,7 @@ pub async fn run(
         listeners.admin,
         crate::admin::Parts {
             link: link.clone(),
+            vaults,
             facade,
             engine,
             outbox,

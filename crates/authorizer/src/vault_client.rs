@@ -52,6 +52,12 @@ impl LazyVault {
             .await
     }
 
+    /// Whether the vault answers this client now (connecting if need be), without sending a
+    /// request while a connection is open: the readiness probe's check ([`VaultClient::reachable`]).
+    pub async fn reachable(&self) -> Result<(), ClientError> {
+        self.client().await?.reachable().await
+    }
+
     /// Connects if not yet connected and checks that the vault gave this client `role`, so that
     /// a misconfiguration shows at start rather than at the first call; `to` says what the
     /// client could not do otherwise.

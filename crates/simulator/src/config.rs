@@ -30,7 +30,13 @@ pub const DEFAULT_LEDGER_IN_MEMORY: usize = 1_000_000;
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "simulator",
-    about = "Processing-centre simulator: ISO 8583 issuer, 3-DS ACS, faults, ledger"
+    about = "Processing-centre simulator: ISO 8583 issuer, 3-DS ACS, faults, ledger",
+    after_long_help = "Configuration of `serve`: every key of the TOML file (--config) is \
+                       documented in crates/simulator/README.md; deploy/simulator.toml is a \
+                       commented example for a shared test environment. `serve` prints \
+                       `READY iso=<addr> acs=<addr>` on stdout once both listeners are bound, \
+                       answers GET /health on the ACS address, and on SIGTERM or SIGINT ends its \
+                       connections, flushes its ledger file and exits 0."
 )]
 pub struct Cli {
     /// What to do: serve, or write certificates.
@@ -55,7 +61,7 @@ pub enum Command {
 #[derive(Debug, Default, clap::Args)]
 pub struct ServeArgs {
     /// TOML file with any of: iso_addr, acs_addr, certs, ledger, ledger_in_memory, max_connections,
-    /// [faults].
+    /// [faults] (crates/simulator/README.md; example: deploy/simulator.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// ISO 8583 listener (port 0 picks a free port; the READY line says which).

@@ -158,7 +158,11 @@ async fn http_serve(
     issuer: Arc<Issuer>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let app = acs::routes(Arc::new(acs::Acs::new(issuer.clone()))).merge(ledger_routes(issuer));
+    // `/health` is liveness for a supervisor: both listeners were bound before this serves and
+    // the simulator needs nothing outside itself, so serving is being ready; no `/ready`.
+    let app = acs::routes(Arc::new(acs::Acs::new(issuer.clone())))
+        .merge(ledger_routes(issuer))
+        .route("/health", axum::routing::get(|| async { "ok\n" }));
     let shutdown = async move {
         let _ = stopped.changed().await;
     };

@@ -92,12 +92,20 @@ pub(crate) async fn serve(
         let id = network.connections.fetch_add(1, Ordering::Relaxed) + 1;
         let network = network.clone();
         let acceptor = acceptor.clone();
+        // Subscribed here, before the task and its handshake run: a stop (or `disconnect_all`)
+        // while either is under way closes this connection too, instead of being missed by a
+        // later subscription and leaving the stop waiting on a connection its peer keeps open.
+        let mut close = network.close_all.subscribe();
         tasks.spawn(async move {
             let _permit = permit;
-            match handshake(tcp, &acceptor, &network, handshake_timeout).await {
+            let shaken = tokio::select! {
+                _ = close.changed() => return,
+                shaken = handshake(tcp, &acceptor, &network, handshake_timeout) => shaken,
+            };
+            match shaken {
                 Ok(tls) => {
                     tracing::debug!(connection = id, %peer, "connection open");
-                    if let Err(reason) = Connection::new(id, network).run(tls).await {
+                    if let Err(reason) = Connection::new(id, network).run(tls, close).await {
                         tracing::warn!(connection = id, %peer, %reason, "connection closed");
                     }
                 }
@@ -163,12 +171,15 @@ impl Connection {
         Connection { id, network }
     }
 
-    async fn run(self, tls: TlsStream) -> Result<(), ConnectionEnd> {
+    async fn run(
+        self,
+        tls: TlsStream,
+        mut close: watch::Receiver<u64>,
+    ) -> Result<(), ConnectionEnd> {
         let (read, write) = tokio::io::split(tls);
         let mut frames = FramedRead::new(read, FrameCodec);
         let mut sink = FramedWrite::new(write, BytesCodec::new());
         let mut delayed: FuturesUnordered<Delayed> = FuturesUnordered::new();
-        let mut close = self.network.close_all.subscribe();
         let mut unflushed = false;
         loop {
             tokio::select! {

@@ -147,3 +147,21 @@ async fn random_bodies_never_take_the_server_down() {
     let ledger = sim.handle.ledger();
     assert!(ledger.entries.len() >= 40);
 }
+
+#[tokio::test]
+async fn a_stop_ends_a_connection_still_in_its_tls_handshake() {
+    let pki = simulator::DevPki::generate();
+    let mut config = simulator::SimConfig::with_pki(&pki);
+    // Far longer than the bound below: only the stop can end the silent handshake in time.
+    config.handshake_timeout = std::time::Duration::from_secs(600);
+    let sim = Sim::start_with(config, pki).await;
+    // A peer that connects and never sends its ClientHello...
+    let _silent = tokio::net::TcpStream::connect(sim.handle.iso_addr)
+        .await
+        .unwrap();
+    // ...accepted before this one, which the single accept loop takes after it.
+    assert_still_serving(&sim).await;
+    tokio::time::timeout(testkit::GUARD, sim.handle.shutdown())
+        .await
+        .expect("the stop ends the handshake instead of waiting for it");
+}

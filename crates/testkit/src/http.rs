@@ -80,3 +80,57 @@ pub async fn request_with(
 pub async fn post(addr: SocketAddr, path: &str, body: &str) -> Answer {
     request(addr, "POST", path, body).await
 }
+
+/// A form POST to the merchant API at `api` as dev merchant `merchant` of ARCHITECTURE.md
+/// (452739 or 452740, with its login and password), each of `params` form-encoded after those.
+pub async fn post_as_dev_merchant(
+    api: SocketAddr,
+    merchant: &str,
+    path: &str,
+    params: &[(&str, &str)],
+) -> Answer {
+    let login = match merchant {
+        "452739" => "demo_login",
+        "452740" => "demo_login2",
+        other => panic!("{other} is not a dev merchant"),
+    };
+    let mut body = format!("Merchant_ID={merchant}&Login={login}&Password=Demopass2026");
+    for (name, value) in params {
+        body.push('&');
+        body.push_str(name);
+        body.push('=');
+        body.extend(form_urlencoded::byte_serialize(value.as_bytes()));
+    }
+    post(api, path, &body).await
+}
+
+/// Token Pay (`/pay/tokenpay.cfm`, answered in Format 5, JSON) of `amount` RUB as dev merchant
+/// `merchant` with `customer`'s saved card `token`; two-stage when `delay`.
+pub async fn token_pay(
+    api: SocketAddr,
+    merchant: &str,
+    order_number: &str,
+    amount: &str,
+    delay: bool,
+    (customer, token): (&str, &str),
+) -> Answer {
+    let payment_token = format!(r#"{{"Token":"{token}","CustomerNumber":"{customer}"}}"#);
+    post_as_dev_merchant(
+        api,
+        merchant,
+        "/pay/tokenpay.cfm",
+        &[
+            ("OrderNumber", order_number),
+            ("OrderAmount", amount),
+            ("OrderCurrency", "RUB"),
+            ("Delay", if delay { "1" } else { "0" }),
+            ("Lastname", "Ivanov"),
+            ("Firstname", "Ivan"),
+            ("Email", "ivan@example.com"),
+            ("TokenType", "5"),
+            ("PaymentToken", &payment_token),
+            ("Format", "5"),
+        ],
+    )
+    .await
+}

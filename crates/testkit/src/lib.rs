@@ -3,9 +3,10 @@
 //! ([`network`]), the vault in a temp directory for the vault's own integration tests and the
 //! config and command line every vault here runs with ([`vault`]), a plain ISO 8583 acquirer and
 //! message builders ([`iso`]), the named test cards ([`cards`]), polling ([`eventually`]),
-//! metrics scraping ([`metrics`]), a process's CPU and memory ([`procstat`]), a plain HTTP client for the merchant API ([`http`]) and
-//! replayable fault seeds ([`faults`]), a headless Chromium for the pages ([`browser`]), and the whole system for an end-to-end test
-//! ([`stack`]).
+//! metrics scraping ([`metrics`]), a process's CPU and memory ([`procstat`]), a plain HTTP
+//! client for the merchant API ([`http`]) and replayable fault seeds ([`faults`]), a headless
+//! Chromium for the pages ([`browser`]), the whole system for an end-to-end test ([`stack`]), and
+//! the deployment examples on a temp site ([`deploy`]).
 //!
 //! Dev-only: production crates never depend on it (ARCHITECTURE.md). Its helpers panic on
 //! set-up failures, which is what a test wants, except where the demo's `walkthrough` binary
@@ -14,6 +15,7 @@
 
 pub mod browser;
 pub mod cards;
+pub mod deploy;
 pub mod faults;
 pub mod http;
 pub mod iso;

@@ -196,6 +196,11 @@ impl Running {
 
     /// SIGTERM, then waits (bounded) for a clean exit.
     async fn stop(mut self) -> Result<(), ProcessError> {
+        self.terminate().await
+    }
+
+    /// [`Running::stop`], leaving the handle with the caller (for a process started again).
+    async fn terminate(&mut self) -> Result<(), ProcessError> {
         let name = self.name;
         if let Some(pid) = self.child.id() {
             let status = Command::new("kill")
@@ -235,6 +240,9 @@ fn log_filter() -> String {
 #[derive(Debug)]
 pub struct SimulatorProcess {
     running: Running,
+    /// Its directory and how it was started, to start it again in place.
+    dir: PathBuf,
+    options: SimulatorOptions,
     /// Where its ISO 8583 listener is bound (from its READY line).
     pub iso_addr: SocketAddr,
     /// Where its ACS pages and ledger endpoint are bound (from its READY line).
@@ -243,6 +251,29 @@ pub struct SimulatorProcess {
     pub certs: PathBuf,
     /// The run's ledger, written as JSON lines, complete once the simulator stopped.
     pub ledger_file: PathBuf,
+}
+
+/// How a [`SimulatorProcess`] runs: where it listens and what its config file says.
+#[derive(Debug, Clone)]
+pub struct SimulatorOptions {
+    /// The ISO 8583 listener: port 0 for a fresh one, or the address of a simulator stopped
+    /// before, to come back where the authorizer's link dials.
+    pub iso_addr: SocketAddr,
+    /// The ACS pages' and ledger's listener.
+    pub acs_addr: SocketAddr,
+    /// The text of its config file (`[faults]`, limits); empty for none.
+    pub config: String,
+}
+
+impl Default for SimulatorOptions {
+    fn default() -> SimulatorOptions {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        SimulatorOptions {
+            iso_addr: any,
+            acs_addr: any,
+            config: String::new(),
+        }
+    }
 }
 
 impl SimulatorProcess {
@@ -254,35 +285,52 @@ impl SimulatorProcess {
     /// Runs `simulator certs` into `dir/certs`, then `simulator serve` on 127.0.0.1:0 with its
     /// ledger in `dir/ledger.jsonl`; ready once it printed its READY line.
     pub async fn start(bin: &Path, dir: &Path) -> Result<SimulatorProcess, ProcessError> {
+        SimulatorProcess::start_with(bin, dir, &SimulatorOptions::default()).await
+    }
+
+    /// [`SimulatorProcess::start`] with its addresses and config file of the caller's. The PKI
+    /// already in `dir/certs` (a simulator started there before) is kept, so that an authorizer
+    /// that loaded it still trusts the simulator that comes back.
+    pub async fn start_with(
+        bin: &Path,
+        dir: &Path,
+        options: &SimulatorOptions,
+    ) -> Result<SimulatorProcess, ProcessError> {
         let certs = dir.join("certs");
         let ledger_file = dir.join("ledger.jsonl");
-        let status = Command::new(bin)
-            .arg("certs")
-            .arg("--out")
-            .arg(&certs)
-            .status()
-            .await
-            .map_err(io("run simulator certs"))?;
-        if !status.success() {
-            return Err(ProcessError::Failed {
-                name: "simulator certs",
-                status: status.to_string(),
-            });
+        if !certs.join(simulator::pki::CA_CERT_FILE).exists() {
+            let status = Command::new(bin)
+                .arg("certs")
+                .arg("--out")
+                .arg(&certs)
+                .status()
+                .await
+                .map_err(io("run simulator certs"))?;
+            if !status.success() {
+                return Err(ProcessError::Failed {
+                    name: "simulator certs",
+                    status: status.to_string(),
+                });
+            }
         }
         let mut command = Command::new(bin);
         command
-            .args([
-                "serve",
-                "--iso-addr",
-                "127.0.0.1:0",
-                "--acs-addr",
-                "127.0.0.1:0",
-            ])
+            .arg("serve")
+            .arg("--iso-addr")
+            .arg(options.iso_addr.to_string())
+            .arg("--acs-addr")
+            .arg(options.acs_addr.to_string())
             .arg("--certs")
             .arg(&certs)
             .arg("--ledger")
             .arg(&ledger_file)
             .env("RUST_LOG", log_filter());
+        if !options.config.is_empty() {
+            let path = dir.join("simulator.toml");
+            std::fs::write(&path, &options.config)
+                .map_err(io(format!("write {}", path.display())))?;
+            command.arg("--config").arg(path);
+        }
         let (running, line) =
             Running::start("simulator", command, &dir.join("simulator.log")).await?;
         let Some(simulator::Ready {
@@ -297,6 +345,8 @@ impl SimulatorProcess {
         };
         Ok(SimulatorProcess {
             running,
+            dir: dir.to_path_buf(),
+            options: options.clone(),
             iso_addr,
             acs_addr,
             certs,
@@ -312,6 +362,24 @@ impl SimulatorProcess {
     /// Graceful stop: the simulator flushes its ledger file.
     pub async fn stop(self) -> Result<(), ProcessError> {
         self.running.stop().await
+    }
+
+    /// The network goes away: a graceful stop that keeps the handle, so that
+    /// [`SimulatorProcess::start_again`] brings it back.
+    pub async fn stop_for_now(&mut self) -> Result<(), ProcessError> {
+        self.running.terminate().await
+    }
+
+    /// Starts `bin` again after [`SimulatorProcess::stop_for_now`], on the same addresses (where
+    /// the authorizer's link dials), PKI and config. The ledger file starts afresh.
+    pub async fn start_again(&mut self, bin: &Path) -> Result<(), ProcessError> {
+        let options = SimulatorOptions {
+            iso_addr: self.iso_addr,
+            acs_addr: self.acs_addr,
+            ..self.options.clone()
+        };
+        *self = SimulatorProcess::start_with(bin, &self.dir, &options).await?;
+        Ok(())
     }
 }
 

@@ -5,11 +5,11 @@
 //! Owns the start order (simulator, vault set up and served, authorizer on both) and restarting
 //! the authorizer on the same data, as after a crash. Panics on a set-up failure, as a test wants.
 
-use std::path::{Path, PathBuf};
-
 use crate::processes::{
-    AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorProcess, VaultProcess, VaultSetup,
+    AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorOptions, SimulatorProcess, VaultProcess,
+    VaultSetup,
 };
+use std::path::{Path, PathBuf};
 
 /// The dev merchants of ARCHITECTURE.md in the vault: 452739 and 452740 sharing a customer list.
 pub const DEV_MERCHANTS: &[(&str, Option<&str>)] = &[
@@ -26,6 +26,8 @@ pub struct StackOptions {
     pub merchants_file: Option<String>,
     /// TOML tables appended to the authorizer's config (`[notifications]`, `[cabinet]`).
     pub sections: String,
+    /// The simulator's config file (`[faults]`: a slow network); empty for none.
+    pub simulator_config: String,
 }
 
 impl Default for StackOptions {
@@ -34,6 +36,7 @@ impl Default for StackOptions {
             vault_merchants: DEV_MERCHANTS.to_vec(),
             merchants_file: None,
             sections: String::new(),
+            simulator_config: String::new(),
         }
     }
 }
@@ -61,9 +64,16 @@ impl Stack {
     pub async fn start(options: StackOptions) -> Stack {
         let bins = Binaries::locate().expect("binaries");
         let dir = tempfile::tempdir().expect("a temp dir");
-        let sim = SimulatorProcess::start(&bins.simulator, &dir.path().join("simulator"))
-            .await
-            .expect("the simulator starts");
+        let sim = SimulatorProcess::start_with(
+            &bins.simulator,
+            &dir.path().join("simulator"),
+            &SimulatorOptions {
+                config: options.simulator_config,
+                ..SimulatorOptions::default()
+            },
+        )
+        .await
+        .expect("the simulator starts");
         let setup = VaultSetup::init_merchants(
             &bins.vault,
             &dir.path().join("vault"),
@@ -122,6 +132,23 @@ impl Stack {
     /// The authorizer's data directory.
     pub fn authorizer_dir(&self) -> PathBuf {
         self.dir.path().join("authorizer")
+    }
+
+    /// A saved card of `customer` of `merchant`, listed (one paid payment recorded through the
+    /// vault, as [`crate::vault::save_paid_card`] does): its token.
+    pub async fn saved_card(&self, merchant: &str, customer: &str, pan: &str) -> String {
+        let facade = self.setup.client(&self.setup.facade).await;
+        let authorizer = self.setup.client(&self.setup.authorizer).await;
+        crate::vault::save_paid_card(
+            &facade.expect("the facade's vault client"),
+            &authorizer.expect("the authorizer's vault client"),
+            &vault::MerchantId::parse(merchant).expect("a merchant id"),
+            &vault::CustomerNumber::parse(customer).expect("a customer number"),
+            pan,
+        )
+        .await
+        .expect("the card is saved and paid once")
+        .to_string()
     }
 }
 

@@ -17,10 +17,19 @@ use vault::{Credentials, VaultClient, VaultEndpoint};
 #[derive(Debug, Parser)]
 #[command(
     name = "vault",
-    about = "Card vault: PKCS#11 keys, encrypted card storage, tokens per customer"
+    about = "Card vault: PKCS#11 keys, encrypted card storage, tokens per customer",
+    after_long_help = "Configuration: every key of the TOML file is documented in \
+                       crates/vault/README.md (\"Config\"); deploy/vault.toml is a commented \
+                       example for a real deployment, config/vault.dev.toml the dev one. The HSM \
+                       PIN and the client secrets come from owner-only files the config names.\n\n\
+                       Readiness: `vault serve` prints `vault listening unix=<path> tls=<addr|->` \
+                       on stdout once its keys are loaded and its sockets bound. The vault has no \
+                       HTTP endpoint; the authorizer's GET /ready covers its reachability.\n\n\
+                       SIGTERM or SIGINT: `serve` stops accepting, answers every request already \
+                       read, seals the audit log's final checkpoint and exits 0."
 )]
 pub struct Cli {
-    /// Config file (TOML).
+    /// Config file (TOML; keys: crates/vault/README.md, example: deploy/vault.toml).
     #[arg(long, env = "VAULT_CONFIG", default_value = "var/vault/vault.toml")]
     config: PathBuf,
     #[command(subcommand)]
@@ -54,6 +63,7 @@ enum Command {
     Purge,
     /// Audit log commands.
     Audit {
+        /// What to do with the audit log.
         #[command(subcommand)]
         command: AuditCommand,
     },

@@ -196,6 +196,23 @@ impl VaultClient {
         self.inner.role
     }
 
+    /// Whether the vault can be talked to now, for a caller's readiness probe: `Ok` at once,
+    /// sending nothing, while any connection is open; otherwise one connection is opened again
+    /// (a login). The protocol has no unauthenticated ping, and any request would be an audit
+    /// entry, so a probe polled every few seconds must not send one: this costs the vault a
+    /// login only when every connection had closed (the vault restarted or went away).
+    pub async fn reachable(&self) -> Result<(), ClientError> {
+        for slot in &self.inner.slots {
+            // A slot being (re)connected by a call is skipped, not waited for.
+            if let Ok(slot) = slot.try_lock()
+                && slot.as_ref().is_some_and(|c| !c.outgoing.is_closed())
+            {
+                return Ok(());
+            }
+        }
+        self.connection(0).await.map(drop)
+    }
+
     /// (Facade role.) Saves a card for a customer, or finds the same card saved before and updates
     /// it; the answer carries the token and the masked card, never the PAN.
     pub async fn tokenize(&self, req: TokenizeRequest) -> Result<SavedCard, ClientError> {
