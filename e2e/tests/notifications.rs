@@ -21,7 +21,7 @@ use testkit::eventually;
 use testkit::http::{Answer, request};
 use testkit::shop::{Merchant, Shop};
 use testkit::shopper::hidden;
-use testkit::stack::{StackOptions, dev_merchants_file};
+use testkit::stack::{StackOptions, dev_merchants_notifying, notification_sections};
 use testkit::vault::save_paid_card;
 use vault::{CustomerNumber, MerchantId};
 
@@ -45,38 +45,13 @@ struct Stack {
 
 testkit::wraps_stack!(Stack);
 
-/// The dev merchants file with a notification URL (and every result asked for) per merchant.
-fn merchants_notifying(first: &str, second: &str) -> String {
-    let dev = std::fs::read_to_string(dev_merchants_file()).unwrap();
-    let notify = |url: &str| {
-        format!("notification_url = \"{url}\"\nnotify = [\"payments\", \"charges\", \"cancels\"]\n")
-    };
-    dev.replace(
-        "checkvalue_salt = \"demosalt\"\n",
-        &format!("checkvalue_salt = \"demosalt\"\n{}", notify(first)),
-    )
-    .replace(
-        "checkvalue_salt = \"demosalt2\"\n",
-        &format!("checkvalue_salt = \"demosalt2\"\n{}", notify(second)),
-    )
-}
-
 impl Stack {
     /// `ports`: the merchant servers' ports, allowed besides the spec's; `retry_ms`, `timeout_ms`:
     /// the schedule and the time-out of one try.
     async fn start(urls: (&str, &str), ports: &[u16], retry_ms: &str, timeout_ms: u64) -> Stack {
-        let ports: Vec<String> = [80, 443, 8080, 8443]
-            .iter()
-            .chain(ports)
-            .map(u16::to_string)
-            .collect();
-        let sections = format!(
-            "[notifications]\nretry_ms = {retry_ms}\ntimeout_ms = {timeout_ms}\n\
-             allowed_ports = [{}]\n",
-            ports.join(", ")
-        );
+        let sections = notification_sections(ports, retry_ms, timeout_ms);
         let system = testkit::stack::Stack::start(StackOptions {
-            merchants_file: Some(merchants_notifying(urls.0, urls.1)),
+            merchants_file: Some(dev_merchants_notifying(urls.0, urls.1).unwrap()),
             sections,
             ..StackOptions::default()
         })
@@ -100,14 +75,17 @@ impl Stack {
         .to_string()
     }
 
-    async fn call(&self, merchant: &str, path: &str, params: &[(&str, &str)]) -> Answer {
+    fn merchant(&self, merchant: &str) -> Merchant {
         let api = self.authorizer().api_addr;
-        let merchant = if merchant == "452739" {
+        if merchant == "452739" {
             Merchant::dev(api)
         } else {
             Merchant::dev_second(api)
-        };
-        merchant.call(path, params).await.unwrap()
+        }
+    }
+
+    async fn call(&self, merchant: &str, path: &str, params: &[(&str, &str)]) -> Answer {
+        self.merchant(merchant).call(path, params).await.unwrap()
     }
 
     /// Token Pay of `amount` RUB; the new order's billnumber.
@@ -119,25 +97,11 @@ impl Stack {
         delay: bool,
         token: &str,
     ) -> String {
-        let payment_token = format!(r#"{{"Token":"{token}","CustomerNumber":"1234"}}"#);
         let a = self
-            .call(
-                merchant,
-                "/pay/tokenpay.cfm",
-                &[
-                    ("OrderNumber", number),
-                    ("OrderAmount", amount),
-                    ("OrderCurrency", "RUB"),
-                    ("Delay", if delay { "1" } else { "0" }),
-                    ("Lastname", "Ivanov"),
-                    ("Firstname", "Ivan"),
-                    ("Email", "ivan@example.com"),
-                    ("TokenType", "5"),
-                    ("PaymentToken", &payment_token),
-                    ("Format", "5"),
-                ],
-            )
-            .await;
+            .merchant(merchant)
+            .token_pay(number, amount, delay, "1234", token)
+            .await
+            .unwrap();
         assert_eq!(a.status, 200, "{a:?}");
         let v: Value = serde_json::from_str(&a.body).unwrap();
         v["tokenpay"]["orders"][0]["billnumber"]

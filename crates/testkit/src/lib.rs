@@ -28,4 +28,4 @@ pub mod stack;
 pub mod vault;
 mod wait;
 
-pub use wait::{GUARD, eventually};
+pub use wait::{GUARD, eventually, within};

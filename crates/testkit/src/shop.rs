@@ -253,4 +253,64 @@ impl Merchant {
             .post_form(&format!("{}{path}", self.base), &form)
             .await
     }
+
+    /// tokenpay.cfm in JSON (Format 5): a new order `order_number` of `amount` RUB paid with
+    /// `customer`'s saved card `token`, two-stage when `delay`.
+    pub async fn token_pay(
+        &self,
+        order_number: &str,
+        amount: &str,
+        delay: bool,
+        customer: &str,
+        token: &str,
+    ) -> Result<Answer, HttpError> {
+        let payment_token = format!(r#"{{"Token":"{token}","CustomerNumber":"{customer}"}}"#);
+        self.call(
+            "/pay/tokenpay.cfm",
+            &[
+                ("OrderNumber", order_number),
+                ("OrderAmount", amount),
+                ("OrderCurrency", "RUB"),
+                ("Delay", if delay { "1" } else { "0" }),
+                ("Lastname", "Ivanov"),
+                ("Firstname", "Ivan"),
+                ("Email", "ivan@example.com"),
+                ("TokenType", "5"),
+                ("PaymentToken", &payment_token),
+                ("Format", "5"),
+            ],
+        )
+        .await
+    }
+
+    /// A One Click service (`token.cfm`, `rem_token.cfm`) with seed 001's JSON body: the
+    /// merchant object, then `fields`.
+    pub async fn one_click(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<Answer, HttpError> {
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "merchant".into(),
+            serde_json::json!({
+                "merchant_id": self.id,
+                "login": self.login,
+                "password": self.password,
+            }),
+        );
+        for (name, value) in fields {
+            body.insert((*name).into(), (*value).into());
+        }
+        let url = format!("{}{path}", self.base);
+        let json = [("content-type", "application/json")];
+        self.http
+            .send(
+                "POST",
+                &url,
+                &json,
+                &serde_json::Value::Object(body).to_string(),
+            )
+            .await
+    }
 }
