@@ -145,6 +145,17 @@ struct Order {
 }
 
 impl Order {
+    /// The order of a payment answer's record; approved when it has an RRN.
+    fn from_record(number: &'static str, record: &Value, amount: u64, pan: &str) -> Order {
+        Order {
+            number,
+            bill: field(record, "billnumber").to_owned(),
+            rrn: Some(field(record, "slipno").to_owned()).filter(|s| !s.is_empty()),
+            amount,
+            card: masked(pan),
+        }
+    }
+
     fn label(&self) -> String {
         format!("{} / {}", self.number, self.bill)
     }
@@ -211,6 +222,11 @@ fn field<'v>(v: &'v Value, name: &str) -> &'v str {
 
 fn json(answer: &Answer) -> Value {
     serde_json::from_str(&answer.body).unwrap_or(Value::Null)
+}
+
+/// The one order record of a payment, charge or cancel answer; `Null` if it has none.
+fn record(answer: &Answer) -> Value {
+    first_order(&json(answer)).cloned().unwrap_or(Value::Null)
 }
 
 impl Tourist<'_> {
@@ -420,16 +436,9 @@ impl Tourist<'_> {
             .merchant
             .token_pay(number, &money(amount), delay, CUSTOMER, token)
             .await?;
-        let v = json(&answer);
-        let record = first_order(&v).cloned().unwrap_or(Value::Null);
+        let record = record(&answer);
         let expected = if delay { "Delayed" } else { "Approved" };
-        let made = Order {
-            number,
-            bill: field(&record, "billnumber").to_owned(),
-            rrn: Some(field(&record, "slipno").to_owned()).filter(|s| !s.is_empty()),
-            amount,
-            card: masked(VISA_CHALLENGE),
-        };
+        let made = Order::from_record(number, &record, amount, VISA_CHALLENGE);
         let ok = answer.status == 200
             && field(&record, "orderstate") == expected
             && field(&record, "responsecode") == "AS000";
@@ -487,15 +496,8 @@ impl Tourist<'_> {
                 ],
             )
             .await?;
-        let v = json(&answer);
-        let record = first_order(&v).cloned().unwrap_or(Value::Null);
-        let made = Order {
-            number: "T-5",
-            bill: field(&record, "billnumber").to_owned(),
-            rrn: Some(field(&record, "slipno").to_owned()).filter(|s| !s.is_empty()),
-            amount: 2_000,
-            card: masked(MC_FRICTIONLESS),
-        };
+        let record = record(&answer);
+        let made = Order::from_record("T-5", &record, 2_000, MC_FRICTIONLESS);
         let ok =
             field(&record, "orderstate") == "Approved" && field(&record, "responsecode") == "AS000";
         self.row(
@@ -532,8 +534,7 @@ impl Tourist<'_> {
                 ],
             )
             .await?;
-        let v = json(&answer);
-        let record = first_order(&v).cloned().unwrap_or(Value::Null);
+        let record = record(&answer);
         self.row(
             "charge of the two-stage order",
             order.label(),
@@ -562,8 +563,7 @@ impl Tourist<'_> {
             params.extend([("Amount", a.as_str()), ("Currency", "RUB")]);
         }
         let answer = self.merchant.call("/cancel/cancel.cfm", &params).await?;
-        let v = json(&answer);
-        let record = first_order(&v).cloned().unwrap_or(Value::Null);
+        let record = record(&answer);
         self.row(
             step,
             order.label(),
@@ -639,15 +639,8 @@ impl Tourist<'_> {
             .merchant
             .token_pay("T-7", "10.00", false, CUSTOMER, token)
             .await?;
-        let v = json(&answer);
-        let record = first_order(&v).cloned().unwrap_or(Value::Null);
-        let made = Order {
-            number: "T-7",
-            bill: field(&record, "billnumber").to_owned(),
-            rrn: None,
-            amount: 1_000,
-            card: masked(VISA_CHALLENGE),
-        };
+        let record = record(&answer);
+        let made = Order::from_record("T-7", &record, 1_000, VISA_CHALLENGE);
         self.row(
             "Token Pay with the removed token",
             made.label(),

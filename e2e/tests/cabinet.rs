@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 
 use testkit::browser::{Browser, Options};
 use testkit::eventually;
-use testkit::http::{Answer, request, request_with};
-use testkit::shop::Shop;
+use testkit::http::request_with;
+use testkit::shop::{Merchant, Shop};
 use testkit::stack::StackOptions;
 use testkit::vault::save_paid_card;
 use vault::{CustomerNumber, MerchantId};
@@ -93,34 +93,9 @@ impl Stack {
         .to_string()
     }
 
-    /// tokenpay.cfm as the dev merchant's server.
-    async fn token_pay(
-        &self,
-        order_number: &str,
-        amount: &str,
-        delay: bool,
-        customer: &str,
-        token: &str,
-    ) -> Answer {
-        let payment_token = format!(r#"{{"Token":"{token}","CustomerNumber":"{customer}"}}"#);
-        let form: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
-                ("Merchant_ID", "452739"),
-                ("Login", "demo_login"),
-                ("Password", "Demopass2026"),
-                ("OrderNumber", order_number),
-                ("OrderAmount", amount),
-                ("OrderCurrency", "RUB"),
-                ("Delay", if delay { "1" } else { "0" }),
-                ("Lastname", "Ivanov"),
-                ("Firstname", "Ivan"),
-                ("Email", "ivan@example.com"),
-                ("TokenType", "5"),
-                ("PaymentToken", &payment_token),
-                ("Format", "5"),
-            ])
-            .finish();
-        request(self.api(), "POST", "/pay/tokenpay.cfm", &form).await
+    /// The dev merchant's server.
+    fn merchant(&self) -> Merchant {
+        Merchant::dev(self.api())
     }
 }
 
@@ -151,8 +126,10 @@ async fn a_merchant_finds_an_order_charges_it_and_cancels_part_of_it() {
     let stack = Stack::start().await;
     let token = stack.saved_card("cab-1", "4111111111111111").await;
     let paid = stack
+        .merchant()
         .token_pay("CAB-100", "150.00", true, "cab-1", &token)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(paid.status, 200, "{paid:?}");
     assert!(paid.body.contains("Delayed"), "{}", paid.body);
 
@@ -352,8 +329,10 @@ async fn a_merchant_points_its_notifications_at_its_server_and_re_sends_one() {
     // Taken at once, without a restart: the next payment is notified.
     let token = stack.saved_card("cab-5", "4111111111111111").await;
     let paid = stack
+        .merchant()
         .token_pay("CAB-200", "75.00", false, "cab-5", &token)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(paid.status, 200, "{paid:?}");
     eventually("the shop notified once", async || {
         stack.shop.received().len() == 1
