@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use serde_json::Value;
-use testkit::cards::MC_FRICTIONLESS;
+use testkit::cards::{CHALLENGE_CODE, MC_FRICTIONLESS};
 use testkit::eventually;
 use testkit::http::{Answer, request};
 use testkit::shop::{Merchant, Shop};
-use testkit::shopper::hidden;
+use testkit::shopper::{PageState, Shopper, TypedCard};
 use testkit::stack::{StackOptions, dev_merchants_notifying, notification_sections};
 use testkit::vault::save_paid_card;
 use vault::{CustomerNumber, MerchantId};
@@ -418,16 +418,16 @@ async fn a_recurring_mit_is_notified_with_the_card_on_file() {
         .or(created["payrequest"]["url"].as_str())
         .unwrap_or_else(|| panic!("no url in {created}"))
         .to_owned();
-    let path = page_url.split_once("//").unwrap().1;
-    let path = &path[path.find('/').unwrap()..];
-    let initial = path.rsplit('/').next().unwrap().to_owned();
-    let page = request(stack.authorizer().api_addr, "GET", path, "").await;
-    let card = format!(
-        "csrf={}&pan={MC_FRICTIONLESS}&exp_month=12&exp_year=30&cvc=123&holder=IVAN+IVANOV&remember=1",
-        hidden(&page.body, "csrf").unwrap()
-    );
-    let paid = request(stack.authorizer().api_addr, "POST", path, &card).await;
-    assert_eq!(paid.status, 303, "{paid:?}");
+    let initial = page_url.rsplit('/').next().unwrap().to_owned();
+    let paid = Shopper::new(stack.authorizer().api_addr)
+        .pay_new(
+            &page_url,
+            TypedCard::remembered(MC_FRICTIONLESS),
+            CHALLENGE_CODE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid.state, PageState::Paid, "{paid:?}");
     eventually("the first use's notification", async || {
         shop.of(&initial).len() == 1
     })
