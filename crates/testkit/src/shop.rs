@@ -314,3 +314,61 @@ impl Merchant {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn notify(shop: &Shop, billnumber: &str) -> Answer {
+        Client::default()
+            .post_form(
+                &shop.url("m1"),
+                &format!("billnumber={billnumber}&ordernumber=A%201"),
+            )
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_form_is_recorded_per_path_and_acknowledged_with_its_billnumber() {
+        let shop = Shop::serve().await.unwrap();
+        let answer = notify(&shop, "1234567890123456.1").await;
+        assert_eq!(answer.status, 200);
+        assert!(
+            answer
+                .body
+                .contains("<billnumber>1234567890123456.1</billnumber>")
+        );
+        let received = shop.received();
+        assert_eq!(received.len(), 1);
+        assert_eq!(
+            (
+                received[0].path.as_str(),
+                received[0].fields["ordernumber"].as_str()
+            ),
+            ("m1", "A 1")
+        );
+        assert_eq!(shop.of("1234567890123456").len(), 1);
+        assert!(shop.of("123456789012345").is_empty(), "not a prefix match");
+    }
+
+    #[tokio::test]
+    async fn while_failing_it_answers_500_and_acknowledges_nothing() {
+        let shop = Shop::serve().await.unwrap();
+        shop.fail(true);
+        assert_eq!(notify(&shop, "1.1").await.status, 500);
+        shop.fail(false);
+        assert_eq!(notify(&shop, "1.1").await.status, 200);
+        assert_eq!(shop.received().len(), 2);
+        assert_eq!(shop.acknowledged().get("1.1"), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn a_billnumber_acknowledged_twice_is_reported() {
+        let shop = Shop::serve().await.unwrap();
+        notify(&shop, "1.1").await;
+        notify(&shop, "2.1").await;
+        notify(&shop, "1.1").await;
+        assert_eq!(shop.acknowledged_twice(), ["1.1"]);
+    }
+}
