@@ -175,6 +175,10 @@ enum OnPage {
 
 /// Starts the system from the binaries `testkit::processes::Binaries::locate` finds, runs the
 /// tour, stops the system (its temp directory goes with it) and returns the table.
+///
+/// # Panics
+/// If a process does not start: `testkit::stack` panics on a set-up failure, which for the
+/// `tour` binary is a non-zero exit with the reason, as for a test.
 pub async fn run() -> Result<Tour, TourError> {
     let shop = Shop::serve().await?;
     let url = shop.url("452739");
