@@ -9,44 +9,12 @@
 //! screen is drawn under `target/screenshots/cabinet-<screen>.png`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use testkit::browser::{Browser, Options};
 use testkit::eventually;
-use testkit::http::{Answer, request_with};
+use testkit::http::request_with;
+use testkit::shop::{Merchant, Shop};
 use testkit::stack::StackOptions;
-
-/// A merchant's server that acknowledges every result notification and counts them.
-#[derive(Debug, Clone)]
-struct Shop {
-    addr: SocketAddr,
-    received: Arc<AtomicUsize>,
-}
-
-impl Shop {
-    async fn serve() -> Shop {
-        let received = Arc::new(AtomicUsize::new(0));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let count = received.clone();
-        let app = axum::Router::new().route(
-            "/notify",
-            axum::routing::post(move || {
-                count.fetch_add(1, Ordering::SeqCst);
-                async {
-                    r#"<?xml version="1.0" encoding="UTF-8"?><pushpaymentresult firstcode="0" secondcode="0"></pushpaymentresult>"#
-                }
-            }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Shop { addr, received }
-    }
-
-    fn received(&self) -> usize {
-        self.received.load(Ordering::SeqCst)
-    }
-}
 
 /// The three processes with the dev merchants (a shared customer list), the authorizer allowed
 /// to notify the test's shop server.
@@ -59,10 +27,10 @@ testkit::wraps_stack!(Stack);
 
 impl Stack {
     async fn start() -> Stack {
-        let shop = Shop::serve().await;
+        let shop = Shop::serve().await.unwrap();
         let sections = format!(
             "[notifications]\nallowed_ports = [80, 443, 8080, 8443, {}]\n",
-            shop.addr.port()
+            shop.addr().port()
         );
         let system = testkit::stack::Stack::start(StackOptions {
             sections,
@@ -112,17 +80,9 @@ impl Stack {
         self.system.saved_card("452739", customer, pan).await
     }
 
-    /// tokenpay.cfm as the dev merchant's server.
-    async fn token_pay(
-        &self,
-        order_number: &str,
-        amount: &str,
-        delay: bool,
-        customer: &str,
-        token: &str,
-    ) -> Answer {
-        let who = (customer, token);
-        testkit::http::token_pay(self.api(), "452739", order_number, amount, delay, who).await
+    /// The dev merchant's server.
+    fn merchant(&self) -> Merchant {
+        Merchant::dev(self.api())
     }
 }
 
@@ -153,8 +113,10 @@ async fn a_merchant_finds_an_order_charges_it_and_cancels_part_of_it() {
     let stack = Stack::start().await;
     let token = stack.saved_card("cab-1", "4111111111111111").await;
     let paid = stack
+        .merchant()
         .token_pay("CAB-100", "150.00", true, "cab-1", &token)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(paid.status, 200, "{paid:?}");
     assert!(paid.body.contains("Delayed"), "{}", paid.body);
 
@@ -338,7 +300,7 @@ async fn a_merchant_points_its_notifications_at_its_server_and_re_sends_one() {
     let b = browser().await;
     log_in(&stack, &b).await;
     b.click("#nav-settings").await;
-    let url = format!("http://{}/notify", stack.shop.addr);
+    let url = stack.shop.url("notify");
     b.fill("#notification_url", &url).await;
     assert!(
         b.wait_for("#notify_payments")
@@ -354,11 +316,13 @@ async fn a_merchant_points_its_notifications_at_its_server_and_re_sends_one() {
     // Taken at once, without a restart: the next payment is notified.
     let token = stack.saved_card("cab-5", "4111111111111111").await;
     let paid = stack
+        .merchant()
         .token_pay("CAB-200", "75.00", false, "cab-5", &token)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(paid.status, 200, "{paid:?}");
     eventually("the shop notified once", async || {
-        stack.shop.received() == 1
+        stack.shop.received().len() == 1
     })
     .await;
 
@@ -376,7 +340,7 @@ async fn a_merchant_points_its_notifications_at_its_server_and_re_sends_one() {
     b.click(".notification .resend").await;
     text_becomes(&b, "#flash", "being sent again").await;
     eventually("the shop notified again", async || {
-        stack.shop.received() == 2
+        stack.shop.received().len() == 2
     })
     .await;
     eventually("the second attempt shown, by hand", async || {

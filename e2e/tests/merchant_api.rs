@@ -17,7 +17,8 @@ use quick_xml::events::Event;
 use serde_json::{Value, json};
 use simulator::{AcsClient, Action, Ledger, LedgerEntry};
 use testkit::eventually;
-use testkit::http::{Answer, request, token_pay};
+use testkit::http::{Answer, request};
+use testkit::shop::Merchant;
 use testkit::stack::StackOptions;
 
 /// Seed 001's token.cfm example, as written, with the dev merchant's login and password.
@@ -82,16 +83,10 @@ impl Stack {
         customer: &str,
         token: &str,
     ) -> Value {
-        let api = self.authorizer().api_addr;
-        let a = token_pay(
-            api,
-            "452739",
-            order_number,
-            amount,
-            delay,
-            (customer, token),
-        )
-        .await;
+        let a = Merchant::dev(self.authorizer().api_addr)
+            .token_pay(order_number, amount, delay, customer, token)
+            .await
+            .unwrap();
         assert_eq!(a.status, 200, "{a:?}");
         assert!(!a.body.contains("4111111111111111"), "{}", a.body);
         only_order(&a.json())

@@ -1,5 +1,5 @@
 //! Result notifications end to end: the real `vault`, `simulator` and `authorizer` processes and
-//! the merchants' own HTTP servers in the test (axum on port 0; the authorizer's
+//! the merchants' notification server (`testkit::shop`, on port 0; the authorizer's
 //! `[notifications] allowed_ports` names the ports they were given, since only 80, 443, 8080
 //! and 8443 are allowed by default).
 //!
@@ -13,106 +13,16 @@
 //! recorded and the notification delivered after the restart; a dead merchant does not delay
 //! another's.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path as UrlPath, State};
-use axum::http::StatusCode;
 use serde_json::Value;
-use testkit::cards::MC_FRICTIONLESS;
+use testkit::cards::{CHALLENGE_CODE, MC_FRICTIONLESS};
 use testkit::eventually;
-use testkit::http::{Answer, post_as_dev_merchant, request, token_pay};
-use testkit::stack::{StackOptions, dev_merchants_file};
-use tokio::sync::watch;
-
-/// What a merchant's server received: its path (the merchant) and the form's fields.
-type Received = Vec<(String, HashMap<String, String>)>;
-
-/// The merchants' notification server: records every form, answers what the test scripted for
-/// its path (then acknowledges), and can be held so that a request waits for an answer.
-#[derive(Default)]
-struct Shop {
-    received: Mutex<Received>,
-    script: Mutex<HashMap<String, VecDeque<(u16, String)>>>,
-    held: Mutex<Option<watch::Receiver<bool>>>,
-}
-
-fn form(body: &str) -> HashMap<String, String> {
-    body.split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| {
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn ack(bill: &str) -> String {
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><pushpaymentresult firstcode="0" secondcode="0"><order><billnumber>{bill}</billnumber><packetdate>01.12.2026 10:00:00</packetdate></order></pushpaymentresult>"#
-    )
-}
-
-async fn notified(
-    State(shop): State<Arc<Shop>>,
-    UrlPath(merchant): UrlPath<String>,
-    body: String,
-) -> (StatusCode, String) {
-    let fields = form(&body);
-    let bill = fields.get("billnumber").cloned().unwrap_or_default();
-    shop.received
-        .lock()
-        .unwrap()
-        .push((merchant.clone(), fields));
-    let held = shop.held.lock().unwrap().clone();
-    if let Some(mut until) = held {
-        let _ = until.wait_for(|released| *released).await;
-    }
-    let scripted = shop
-        .script
-        .lock()
-        .unwrap()
-        .get_mut(&merchant)
-        .and_then(VecDeque::pop_front);
-    let (status, body) = scripted.unwrap_or_else(|| (200, ack(&bill)));
-    (StatusCode::from_u16(status).unwrap(), body)
-}
-
-impl Shop {
-    async fn serve() -> (Arc<Shop>, SocketAddr) {
-        let shop = Arc::new(Shop::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .route("/{merchant}", axum::routing::post(notified))
-            .with_state(shop.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (shop, addr)
-    }
-
-    fn answers(&self, merchant: &str, answers: &[(u16, &str)]) {
-        self.script.lock().unwrap().insert(
-            merchant.into(),
-            answers.iter().map(|(s, b)| (*s, (*b).to_owned())).collect(),
-        );
-    }
-
-    /// The forms received for order `bill` (any of its operations).
-    fn of(&self, bill: &str) -> Vec<HashMap<String, String>> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, f)| f["billnumber"].starts_with(bill))
-            .map(|(_, f)| f.clone())
-            .collect()
-    }
-}
+use testkit::http::{Answer, request};
+use testkit::shop::{Merchant, Shop};
+use testkit::shopper::{PageState, Shopper, TypedCard};
+use testkit::stack::{StackOptions, dev_merchants_notifying, notification_sections};
 
 /// A server that accepts connections and never answers: a dead merchant.
 async fn dead_merchant() -> SocketAddr {
@@ -134,38 +44,13 @@ struct Stack {
 
 testkit::wraps_stack!(Stack);
 
-/// The dev merchants file with a notification URL (and every result asked for) per merchant.
-fn merchants_notifying(first: &str, second: &str) -> String {
-    let dev = std::fs::read_to_string(dev_merchants_file()).unwrap();
-    let notify = |url: &str| {
-        format!("notification_url = \"{url}\"\nnotify = [\"payments\", \"charges\", \"cancels\"]\n")
-    };
-    dev.replace(
-        "checkvalue_salt = \"demosalt\"\n",
-        &format!("checkvalue_salt = \"demosalt\"\n{}", notify(first)),
-    )
-    .replace(
-        "checkvalue_salt = \"demosalt2\"\n",
-        &format!("checkvalue_salt = \"demosalt2\"\n{}", notify(second)),
-    )
-}
-
 impl Stack {
     /// `ports`: the merchant servers' ports, allowed besides the spec's; `retry_ms`, `timeout_ms`:
     /// the schedule and the time-out of one try.
     async fn start(urls: (&str, &str), ports: &[u16], retry_ms: &str, timeout_ms: u64) -> Stack {
-        let ports: Vec<String> = [80, 443, 8080, 8443]
-            .iter()
-            .chain(ports)
-            .map(u16::to_string)
-            .collect();
-        let sections = format!(
-            "[notifications]\nretry_ms = {retry_ms}\ntimeout_ms = {timeout_ms}\n\
-             allowed_ports = [{}]\n",
-            ports.join(", ")
-        );
+        let sections = notification_sections(ports, retry_ms, timeout_ms);
         let system = testkit::stack::Stack::start(StackOptions {
-            merchants_file: Some(merchants_notifying(urls.0, urls.1)),
+            merchants_file: Some(dev_merchants_notifying(urls.0, urls.1).unwrap()),
             sections,
             ..StackOptions::default()
         })
@@ -180,8 +65,12 @@ impl Stack {
             .await
     }
 
+    fn merchant(&self, merchant: &str) -> Merchant {
+        Merchant::dev_by_id(self.authorizer().api_addr, merchant)
+    }
+
     async fn call(&self, merchant: &str, path: &str, params: &[(&str, &str)]) -> Answer {
-        post_as_dev_merchant(self.authorizer().api_addr, merchant, path, params).await
+        self.merchant(merchant).call(path, params).await.unwrap()
     }
 
     /// Token Pay of `amount` RUB; the new order's billnumber.
@@ -193,8 +82,11 @@ impl Stack {
         delay: bool,
         token: &str,
     ) -> String {
-        let api = self.authorizer().api_addr;
-        let a = token_pay(api, merchant, number, amount, delay, ("1234", token)).await;
+        let a = self
+            .merchant(merchant)
+            .token_pay(number, amount, delay, "1234", token)
+            .await
+            .unwrap();
         assert_eq!(a.status, 200, "{a:?}");
         let v: Value = serde_json::from_str(&a.body).unwrap();
         v["tokenpay"]["orders"][0]["billnumber"]
@@ -265,7 +157,8 @@ fn assert_sealed(f: &HashMap<String, String>, number: &str, amount: &str, state:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_charges_and_cancels_are_notified_with_the_spec_fields_and_checkvalue() {
-    let (shop, addr) = Shop::serve().await;
+    let shop = Shop::serve().await.unwrap();
+    let addr = shop.addr();
     let url = format!("http://{addr}/m1");
     let stack = Stack::start((&url, &url), &[addr.port()], "[50]", 5_000).await;
     let token = stack.saved_card("452739", "1234").await;
@@ -346,7 +239,8 @@ async fn payments_charges_and_cancels_are_notified_with_the_spec_fields_and_chec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merchant_answering_500_twice_gets_it_three_times_and_never_again() {
-    let (shop, addr) = Shop::serve().await;
+    let shop = Shop::serve().await.unwrap();
+    let addr = shop.addr();
     let url = format!("http://{addr}/m1");
     let stack = Stack::start((&url, &url), &[addr.port()], "[50, 50, 50]", 5_000).await;
     let token = stack.saved_card("452739", "1234").await;
@@ -373,7 +267,8 @@ async fn a_merchant_answering_500_twice_gets_it_three_times_and_never_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_is_kept_and_not_sent_again_unless_by_hand() {
-    let (shop, addr) = Shop::serve().await;
+    let shop = Shop::serve().await.unwrap();
+    let addr = shop.addr();
     let url = format!("http://{addr}/m1");
     let stack = Stack::start((&url, &url), &[addr.port()], "[50, 50, 50]", 5_000).await;
     let token = stack.saved_card("452739", "1234").await;
@@ -418,15 +313,14 @@ async fn a_refusal_is_kept_and_not_sent_again_unless_by_hand() {
 }
 
 /// One Token Pay (order `number`) paid to merchant m1, whose server holds its answer: the first
-/// try of the notification is in flight. The stack, the server, the billnumber and what
-/// releases the held answer.
-async fn first_try_held(number: &str) -> (Stack, Arc<Shop>, String, watch::Sender<bool>) {
-    let (shop, addr) = Shop::serve().await;
+/// try of the notification is in flight. The stack, the server and the billnumber.
+async fn first_try_held(number: &str) -> (Stack, Shop, String) {
+    let shop = Shop::serve().await.unwrap();
+    let addr = shop.addr();
     let url = format!("http://{addr}/m1");
     let stack = Stack::start((&url, &url), &[addr.port()], "[50]", 30_000).await;
     let token = stack.saved_card("452739", "1234").await;
-    let (release, held) = watch::channel(false);
-    *shop.held.lock().unwrap() = Some(held);
+    shop.hold();
     let bill = stack
         .token_pay("452739", number, "10.00", false, &token)
         .await;
@@ -434,15 +328,14 @@ async fn first_try_held(number: &str) -> (Stack, Arc<Shop>, String, watch::Sende
         shop.of(&bill).len() == 1
     })
     .await;
-    (stack, shop, bill, release)
+    (stack, shop, bill)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_pending_at_a_sigkill_are_delivered_after_the_restart() {
-    let (mut stack, shop, bill, release) = first_try_held("K-1").await;
+    let (mut stack, shop, bill) = first_try_held("K-1").await;
     stack.take_authorizer().kill().await.unwrap();
-    *shop.held.lock().unwrap() = None;
-    let _ = release.send(true);
+    shop.release();
     stack.start_authorizer().await;
     eventually("acknowledged after the restart", async || {
         stack.state(&bill, 1).await == "acknowledged"
@@ -453,7 +346,7 @@ async fn notifications_pending_at_a_sigkill_are_delivered_after_the_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_try_in_flight_at_a_sigterm_is_recorded_and_the_notification_stays_due() {
-    let (mut stack, shop, bill, release) = first_try_held("T-1").await;
+    let (mut stack, shop, bill) = first_try_held("T-1").await;
     shop.answers("m1", &[(500, "busy")]);
     let authorizer = stack.take_authorizer();
     let admin = authorizer.admin_addr;
@@ -463,8 +356,7 @@ async fn a_try_in_flight_at_a_sigterm_is_recorded_and_the_notification_stays_due
         tokio::net::TcpStream::connect(admin).await.is_err()
     })
     .await;
-    *shop.held.lock().unwrap() = None;
-    let _ = release.send(true);
+    shop.release();
     stopped
         .await
         .unwrap()
@@ -485,7 +377,8 @@ async fn a_try_in_flight_at_a_sigterm_is_recorded_and_the_notification_stays_due
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_merchant_does_not_delay_another() {
-    let (shop, addr) = Shop::serve().await;
+    let shop = Shop::serve().await.unwrap();
+    let addr = shop.addr();
     let dead = dead_merchant().await;
     let live_url = format!("http://{addr}/m1");
     let dead_url = format!("http://{dead}/m2");
@@ -514,18 +407,10 @@ async fn a_dead_merchant_does_not_delay_another() {
     assert_eq!(shop.of(&bill).len(), 1);
 }
 
-/// The `csrf` form token of a payment page.
-fn form_token(page: &str) -> String {
-    let at = page
-        .find(r#"name="csrf" value=""#)
-        .expect("the page has a form token")
-        + 19;
-    page[at..].split('"').next().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recurring_mit_is_notified_with_the_card_on_file() {
-    let (shop, addr) = Shop::serve().await;
+    let shop = Shop::serve().await.unwrap();
+    let addr = shop.addr();
     let url = format!("http://{addr}/m1");
     let stack = Stack::start((&url, &url), &[addr.port()], "[50]", 5_000).await;
 
@@ -559,16 +444,16 @@ async fn a_recurring_mit_is_notified_with_the_card_on_file() {
         .or(created["payrequest"]["url"].as_str())
         .unwrap_or_else(|| panic!("no url in {created}"))
         .to_owned();
-    let path = page_url.split_once("//").unwrap().1;
-    let path = &path[path.find('/').unwrap()..];
-    let initial = path.rsplit('/').next().unwrap().to_owned();
-    let page = request(stack.authorizer().api_addr, "GET", path, "").await;
-    let card = format!(
-        "csrf={}&pan={MC_FRICTIONLESS}&exp_month=12&exp_year=30&cvc=123&holder=IVAN+IVANOV&remember=1",
-        form_token(&page.body)
-    );
-    let paid = request(stack.authorizer().api_addr, "POST", path, &card).await;
-    assert_eq!(paid.status, 303, "{paid:?}");
+    let initial = page_url.rsplit('/').next().unwrap().to_owned();
+    let paid = Shopper::new(stack.authorizer().api_addr)
+        .pay_new(
+            &page_url,
+            TypedCard::remembered(MC_FRICTIONLESS),
+            CHALLENGE_CODE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid.state, PageState::Paid, "{paid:?}");
     eventually("the first use's notification", async || {
         shop.of(&initial).len() == 1
     })

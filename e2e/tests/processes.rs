@@ -9,8 +9,9 @@ use std::path::Path;
 use testkit::cards::PLAIN_APPROVED;
 use testkit::deploy::example;
 use testkit::eventually;
-use testkit::http::{Answer, post_as_dev_merchant, request, token_pay};
+use testkit::http::{Answer, request};
 use testkit::processes::Binaries;
+use testkit::shop::Merchant;
 use testkit::stack::{Stack, StackOptions};
 
 #[test]
@@ -263,14 +264,16 @@ async fn sigterm_lets_payments_in_flight_finish_and_leaves_none_in_process() {
         tokens.push(stack.saved_card("452739", customer, PLAIN_APPROVED).await);
     }
 
-    let api = stack.authorizer().api_addr;
+    let merchant = Merchant::dev(stack.authorizer().api_addr);
     let payments: Vec<_> = orders
         .iter()
         .zip(tokens)
         .map(|(order, token)| {
-            let order = order.clone();
+            let (order, merchant) = (order.clone(), merchant.clone());
             tokio::spawn(async move {
-                token_pay(api, "452739", &order, SLOW.1, false, (&order, &token)).await
+                merchant
+                    .token_pay(&order, SLOW.1, false, &order, &token)
+                    .await
             })
         })
         .collect();
@@ -293,7 +296,10 @@ async fn sigterm_lets_payments_in_flight_finish_and_leaves_none_in_process() {
         .expect("the authorizer exits 0 on SIGTERM");
 
     for (order, payment) in orders.iter().zip(payments) {
-        let answer = payment.await.expect("the payment's task");
+        let answer = payment
+            .await
+            .expect("the payment's task")
+            .expect("an answer");
         assert_eq!(answer.status, 200, "{order}: {answer:?}");
         let v: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
         assert_eq!(
@@ -304,13 +310,13 @@ async fn sigterm_lets_payments_in_flight_finish_and_leaves_none_in_process() {
 
     stack.start_authorizer().await;
     for order in &orders {
-        let a = post_as_dev_merchant(
-            stack.authorizer().api_addr,
-            "452739",
-            "/orderstate/orderstate.cfm",
-            &[("OrderNumber", order), ("Format", "5")],
-        )
-        .await;
+        let a = Merchant::dev(stack.authorizer().api_addr)
+            .call(
+                "/orderstate/orderstate.cfm",
+                &[("OrderNumber", order), ("Format", "5")],
+            )
+            .await
+            .expect("an answer");
         let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
         let states: Vec<&str> = v["orderstate"]["orders"]
             .as_array()

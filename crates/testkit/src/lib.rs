@@ -3,10 +3,11 @@
 //! ([`network`]), the vault in a temp directory for the vault's own integration tests and the
 //! config and command line every vault here runs with ([`vault`]), a plain ISO 8583 acquirer and
 //! message builders ([`iso`]), the named test cards ([`cards`]), polling ([`eventually`]),
-//! metrics scraping ([`metrics`]), a process's CPU and memory ([`procstat`]), a plain HTTP
-//! client for the merchant API ([`http`]) and replayable fault seeds ([`faults`]), a headless
-//! Chromium for the pages ([`browser`]), the whole system for an end-to-end test ([`stack`]), and
-//! the deployment examples on a temp site ([`deploy`]).
+//! metrics scraping ([`metrics`]), a process's CPU and memory ([`procstat`]), plain HTTP
+//! clients ([`http`]), the merchant's notification server and API calls ([`shop`]), a shopper
+//! without scripts on the payment pages over plain HTTP ([`shopper`]), replayable fault seeds
+//! ([`faults`]), a headless Chromium for the pages ([`browser`]), the whole system for an
+//! end-to-end test ([`stack`]), and the deployment examples on a temp site ([`deploy`]).
 //!
 //! Dev-only: production crates never depend on it (ARCHITECTURE.md). Its helpers panic on
 //! set-up failures, which is what a test wants, except where the demo's `walkthrough` binary
@@ -23,8 +24,10 @@ pub mod metrics;
 pub mod network;
 pub mod processes;
 pub mod procstat;
+pub mod shop;
+pub mod shopper;
 pub mod stack;
 pub mod vault;
 mod wait;
 
-pub use wait::{GUARD, eventually};
+pub use wait::{GUARD, eventually, within};
