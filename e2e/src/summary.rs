@@ -330,11 +330,13 @@ impl Summary {
     }
 }
 
-fn money(minor: u64) -> String {
+/// Minor units as `12.34`.
+pub(crate) fn money(minor: u64) -> String {
     format!("{}.{:02}", minor / 100, minor % 100)
 }
 
-fn signed_money(minor: i64) -> String {
+/// Signed minor units as `-12.34`.
+pub(crate) fn signed_money(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     format!("{sign}{}", money(minor.unsigned_abs()))
 }

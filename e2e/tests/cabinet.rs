@@ -9,46 +9,14 @@
 //! screen is drawn under `target/screenshots/cabinet-<screen>.png`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use testkit::browser::{Browser, Options};
 use testkit::eventually;
-use testkit::http::{Answer, request, request_with};
+use testkit::http::request_with;
+use testkit::shop::{Merchant, Shop};
 use testkit::stack::StackOptions;
 use testkit::vault::save_paid_card;
 use vault::{CustomerNumber, MerchantId};
-
-/// A merchant's server that acknowledges every result notification and counts them.
-#[derive(Debug, Clone)]
-struct Shop {
-    addr: SocketAddr,
-    received: Arc<AtomicUsize>,
-}
-
-impl Shop {
-    async fn serve() -> Shop {
-        let received = Arc::new(AtomicUsize::new(0));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let count = received.clone();
-        let app = axum::Router::new().route(
-            "/notify",
-            axum::routing::post(move || {
-                count.fetch_add(1, Ordering::SeqCst);
-                async {
-                    r#"<?xml version="1.0" encoding="UTF-8"?><pushpaymentresult firstcode="0" secondcode="0"></pushpaymentresult>"#
-                }
-            }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Shop { addr, received }
-    }
-
-    fn received(&self) -> usize {
-        self.received.load(Ordering::SeqCst)
-    }
-}
 
 /// The three processes with the dev merchants (a shared customer list), the authorizer allowed
 /// to notify the test's shop server.
@@ -61,10 +29,10 @@ testkit::wraps_stack!(Stack);
 
 impl Stack {
     async fn start() -> Stack {
-        let shop = Shop::serve().await;
+        let shop = Shop::serve().await.unwrap();
         let sections = format!(
             "[notifications]\nallowed_ports = [80, 443, 8080, 8443, {}]\n",
-            shop.addr.port()
+            shop.addr().port()
         );
         let system = testkit::stack::Stack::start(StackOptions {
             sections,
@@ -125,34 +93,9 @@ impl Stack {
         .to_string()
     }
 
-    /// tokenpay.cfm as the dev merchant's server.
-    async fn token_pay(
-        &self,
-        order_number: &str,
-        amount: &str,
-        delay: bool,
-        customer: &str,
-        token: &str,
-    ) -> Answer {
-        let payment_token = format!(r#"{{"Token":"{token}","CustomerNumber":"{customer}"}}"#);
-        let form: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
-                ("Merchant_ID", "452739"),
-                ("Login", "demo_login"),
-                ("Password", "Demopass2026"),
-                ("OrderNumber", order_number),
-                ("OrderAmount", amount),
-                ("OrderCurrency", "RUB"),
-                ("Delay", if delay { "1" } else { "0" }),
-                ("Lastname", "Ivanov"),
-                ("Firstname", "Ivan"),
-                ("Email", "ivan@example.com"),
-                ("TokenType", "5"),
-                ("PaymentToken", &payment_token),
-                ("Format", "5"),
-            ])
-            .finish();
-        request(self.api(), "POST", "/pay/tokenpay.cfm", &form).await
+    /// The dev merchant's server.
+    fn merchant(&self) -> Merchant {
+        Merchant::dev(self.api())
     }
 }
 
@@ -183,8 +126,10 @@ async fn a_merchant_finds_an_order_charges_it_and_cancels_part_of_it() {
     let stack = Stack::start().await;
     let token = stack.saved_card("cab-1", "4111111111111111").await;
     let paid = stack
+        .merchant()
         .token_pay("CAB-100", "150.00", true, "cab-1", &token)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(paid.status, 200, "{paid:?}");
     assert!(paid.body.contains("Delayed"), "{}", paid.body);
 
@@ -368,7 +313,7 @@ async fn a_merchant_points_its_notifications_at_its_server_and_re_sends_one() {
     let b = browser().await;
     log_in(&stack, &b).await;
     b.click("#nav-settings").await;
-    let url = format!("http://{}/notify", stack.shop.addr);
+    let url = stack.shop.url("notify");
     b.fill("#notification_url", &url).await;
     assert!(
         b.wait_for("#notify_payments")
@@ -384,11 +329,13 @@ async fn a_merchant_points_its_notifications_at_its_server_and_re_sends_one() {
     // Taken at once, without a restart: the next payment is notified.
     let token = stack.saved_card("cab-5", "4111111111111111").await;
     let paid = stack
+        .merchant()
         .token_pay("CAB-200", "75.00", false, "cab-5", &token)
-        .await;
+        .await
+        .unwrap();
     assert_eq!(paid.status, 200, "{paid:?}");
     eventually("the shop notified once", async || {
-        stack.shop.received() == 1
+        stack.shop.received().len() == 1
     })
     .await;
 
@@ -406,7 +353,7 @@ async fn a_merchant_points_its_notifications_at_its_server_and_re_sends_one() {
     b.click(".notification .resend").await;
     text_becomes(&b, "#flash", "being sent again").await;
     eventually("the shop notified again", async || {
-        stack.shop.received() == 2
+        stack.shop.received().len() == 2
     })
     .await;
     eventually("the second attempt shown, by hand", async || {

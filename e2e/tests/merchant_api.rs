@@ -19,6 +19,7 @@ use simulator::{AcsClient, Action, Ledger, LedgerEntry};
 use testkit::eventually;
 use testkit::http::{Answer, request};
 use testkit::processes::ClientLogin;
+use testkit::shop::Merchant;
 use testkit::stack::StackOptions;
 use testkit::vault::save_paid_card;
 use vault::{CustomerNumber, MerchantId, VaultClient};
@@ -96,24 +97,10 @@ impl Stack {
         customer: &str,
         token: &str,
     ) -> Value {
-        let payment_token = format!(r#"{{"Token":"{token}","CustomerNumber":"{customer}"}}"#);
-        let a = self
-            .call(
-                "/pay/tokenpay.cfm",
-                &[
-                    ("OrderNumber", order_number),
-                    ("OrderAmount", amount),
-                    ("OrderCurrency", "RUB"),
-                    ("Delay", if delay { "1" } else { "0" }),
-                    ("Lastname", "Ivanov"),
-                    ("Firstname", "Ivan"),
-                    ("Email", "ivan@example.com"),
-                    ("TokenType", "5"),
-                    ("PaymentToken", &payment_token),
-                    ("Format", "5"),
-                ],
-            )
-            .await;
+        let a = Merchant::dev(self.authorizer().api_addr)
+            .token_pay(order_number, amount, delay, customer, token)
+            .await
+            .unwrap();
         assert_eq!(a.status, 200, "{a:?}");
         assert!(!a.body.contains("4111111111111111"), "{}", a.body);
         only_order(&a.json())

@@ -1,5 +1,5 @@
 //! Result notifications end to end: the real `vault`, `simulator` and `authorizer` processes and
-//! the merchants' own HTTP servers in the test (axum on port 0; the authorizer's
+//! the merchants' notification server (`testkit::shop`, on port 0; the authorizer's
 //! `[notifications] allowed_ports` names the ports they were given, since only 80, 443, 8080
 //! and 8443 are allowed by default).
 //!
@@ -12,108 +12,18 @@
 //! authorizer is SIGKILLed are delivered after its restart; a dead merchant does not delay
 //! another's.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path as UrlPath, State};
-use axum::http::StatusCode;
 use serde_json::Value;
 use testkit::cards::MC_FRICTIONLESS;
 use testkit::eventually;
 use testkit::http::{Answer, request};
-use testkit::stack::{StackOptions, dev_merchants_file};
+use testkit::shop::{Merchant, Shop};
+use testkit::shopper::hidden;
+use testkit::stack::{StackOptions, dev_merchants_notifying, notification_sections};
 use testkit::vault::save_paid_card;
-use tokio::sync::watch;
 use vault::{CustomerNumber, MerchantId};
-
-/// What a merchant's server received: its path (the merchant) and the form's fields.
-type Received = Vec<(String, HashMap<String, String>)>;
-
-/// The merchants' notification server: records every form, answers what the test scripted for
-/// its path (then acknowledges), and can be held so that a request waits for an answer.
-#[derive(Default)]
-struct Shop {
-    received: Mutex<Received>,
-    script: Mutex<HashMap<String, VecDeque<(u16, String)>>>,
-    held: Mutex<Option<watch::Receiver<bool>>>,
-}
-
-fn form(body: &str) -> HashMap<String, String> {
-    body.split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| {
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn ack(bill: &str) -> String {
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><pushpaymentresult firstcode="0" secondcode="0"><order><billnumber>{bill}</billnumber><packetdate>01.12.2026 10:00:00</packetdate></order></pushpaymentresult>"#
-    )
-}
-
-async fn notified(
-    State(shop): State<Arc<Shop>>,
-    UrlPath(merchant): UrlPath<String>,
-    body: String,
-) -> (StatusCode, String) {
-    let fields = form(&body);
-    let bill = fields.get("billnumber").cloned().unwrap_or_default();
-    shop.received
-        .lock()
-        .unwrap()
-        .push((merchant.clone(), fields));
-    let held = shop.held.lock().unwrap().clone();
-    if let Some(mut until) = held {
-        let _ = until.wait_for(|released| *released).await;
-    }
-    let scripted = shop
-        .script
-        .lock()
-        .unwrap()
-        .get_mut(&merchant)
-        .and_then(VecDeque::pop_front);
-    let (status, body) = scripted.unwrap_or_else(|| (200, ack(&bill)));
-    (StatusCode::from_u16(status).unwrap(), body)
-}
-
-impl Shop {
-    async fn serve() -> (Arc<Shop>, SocketAddr) {
-        let shop = Arc::new(Shop::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .route("/{merchant}", axum::routing::post(notified))
-            .with_state(shop.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (shop, addr)
-    }
-
-    fn answers(&self, merchant: &str, answers: &[(u16, &str)]) {
-        self.script.lock().unwrap().insert(
-            merchant.into(),
-            answers.iter().map(|(s, b)| (*s, (*b).to_owned())).collect(),
-        );
-    }
-
-    /// The forms received for order `bill` (any of its operations).
-    fn of(&self, bill: &str) -> Vec<HashMap<String, String>> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, f)| f["billnumber"].starts_with(bill))
-            .map(|(_, f)| f.clone())
-            .collect()
-    }
-}
 
 /// A server that accepts connections and never answers: a dead merchant.
 async fn dead_merchant() -> SocketAddr {
@@ -135,38 +45,13 @@ struct Stack {
 
 testkit::wraps_stack!(Stack);
 
-/// The dev merchants file with a notification URL (and every result asked for) per merchant.
-fn merchants_notifying(first: &str, second: &str) -> String {
-    let dev = std::fs::read_to_string(dev_merchants_file()).unwrap();
-    let notify = |url: &str| {
-        format!("notification_url = \"{url}\"\nnotify = [\"payments\", \"charges\", \"cancels\"]\n")
-    };
-    dev.replace(
-        "checkvalue_salt = \"demosalt\"\n",
-        &format!("checkvalue_salt = \"demosalt\"\n{}", notify(first)),
-    )
-    .replace(
-        "checkvalue_salt = \"demosalt2\"\n",
-        &format!("checkvalue_salt = \"demosalt2\"\n{}", notify(second)),
-    )
-}
-
 impl Stack {
     /// `ports`: the merchant servers' ports, allowed besides the spec's; `retry_ms`, `timeout_ms`:
     /// the schedule and the time-out of one try.
     async fn start(urls: (&str, &str), ports: &[u16], retry_ms: &str, timeout_ms: u64) -> Stack {
-        let ports: Vec<String> = [80, 443, 8080, 8443]
-            .iter()
-            .chain(ports)
-            .map(u16::to_string)
-            .collect();
-        let sections = format!(
-            "[notifications]\nretry_ms = {retry_ms}\ntimeout_ms = {timeout_ms}\n\
-             allowed_ports = [{}]\n",
-            ports.join(", ")
-        );
+        let sections = notification_sections(ports, retry_ms, timeout_ms);
         let system = testkit::stack::Stack::start(StackOptions {
-            merchants_file: Some(merchants_notifying(urls.0, urls.1)),
+            merchants_file: Some(dev_merchants_notifying(urls.0, urls.1).unwrap()),
             sections,
             ..StackOptions::default()
         })
@@ -190,20 +75,17 @@ impl Stack {
         .to_string()
     }
 
-    async fn call(&self, merchant: &str, path: &str, params: &[(&str, &str)]) -> Answer {
-        let login = if merchant == "452739" {
-            "demo_login"
+    fn merchant(&self, merchant: &str) -> Merchant {
+        let api = self.authorizer().api_addr;
+        if merchant == "452739" {
+            Merchant::dev(api)
         } else {
-            "demo_login2"
-        };
-        let mut body = format!("Merchant_ID={merchant}&Login={login}&Password=Demopass2026");
-        for (name, value) in params {
-            body.push_str(&format!(
-                "&{name}={}",
-                percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
-            ));
+            Merchant::dev_second(api)
         }
-        request(self.authorizer().api_addr, "POST", path, &body).await
+    }
+
+    async fn call(&self, merchant: &str, path: &str, params: &[(&str, &str)]) -> Answer {
+        self.merchant(merchant).call(path, params).await.unwrap()
     }
 
     /// Token Pay of `amount` RUB; the new order's billnumber.
@@ -215,25 +97,11 @@ impl Stack {
         delay: bool,
         token: &str,
     ) -> String {
-        let payment_token = format!(r#"{{"Token":"{token}","CustomerNumber":"1234"}}"#);
         let a = self
-            .call(
-                merchant,
-                "/pay/tokenpay.cfm",
-                &[
-                    ("OrderNumber", number),
-                    ("OrderAmount", amount),
-                    ("OrderCurrency", "RUB"),
-                    ("Delay", if delay { "1" } else { "0" }),
-                    ("Lastname", "Ivanov"),
-                    ("Firstname", "Ivan"),
-                    ("Email", "ivan@example.com"),
-                    ("TokenType", "5"),
-                    ("PaymentToken", &payment_token),
-                    ("Format", "5"),
-                ],
-            )
-            .await;
+            .merchant(merchant)
+            .token_pay(number, amount, delay, "1234", token)
+            .await
+            .unwrap();
         assert_eq!(a.status, 200, "{a:?}");
         let v: Value = serde_json::from_str(&a.body).unwrap();
         v["tokenpay"]["orders"][0]["billnumber"]
@@ -294,7 +162,8 @@ fn assert_sealed(f: &HashMap<String, String>, number: &str, amount: &str, state:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_charges_and_cancels_are_notified_with_the_spec_fields_and_checkvalue() {
-    let (shop, addr) = Shop::serve().await;
+    let shop = Shop::serve().await.unwrap();
+    let addr = shop.addr();
     let url = format!("http://{addr}/m1");
     let stack = Stack::start((&url, &url), &[addr.port()], "[50]", 5_000).await;
     let token = stack.saved_card("452739", "1234").await;
@@ -375,7 +244,8 @@ async fn payments_charges_and_cancels_are_notified_with_the_spec_fields_and_chec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merchant_answering_500_twice_gets_it_three_times_and_never_again() {
-    let (shop, addr) = Shop::serve().await;
+    let shop = Shop::serve().await.unwrap();
+    let addr = shop.addr();
     let url = format!("http://{addr}/m1");
     let stack = Stack::start((&url, &url), &[addr.port()], "[50, 50, 50]", 5_000).await;
     let token = stack.saved_card("452739", "1234").await;
@@ -409,7 +279,8 @@ async fn a_merchant_answering_500_twice_gets_it_three_times_and_never_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_is_kept_and_not_sent_again_unless_by_hand() {
-    let (shop, addr) = Shop::serve().await;
+    let shop = Shop::serve().await.unwrap();
+    let addr = shop.addr();
     let url = format!("http://{addr}/m1");
     let stack = Stack::start((&url, &url), &[addr.port()], "[50, 50, 50]", 5_000).await;
     let token = stack.saved_card("452739", "1234").await;
@@ -455,12 +326,12 @@ async fn a_refusal_is_kept_and_not_sent_again_unless_by_hand() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_pending_at_a_sigkill_are_delivered_after_the_restart() {
-    let (shop, addr) = Shop::serve().await;
+    let shop = Shop::serve().await.unwrap();
+    let addr = shop.addr();
     let url = format!("http://{addr}/m1");
     let mut stack = Stack::start((&url, &url), &[addr.port()], "[50]", 30_000).await;
     let token = stack.saved_card("452739", "1234").await;
-    let (release, held) = watch::channel(false);
-    *shop.held.lock().unwrap() = Some(held);
+    shop.hold();
     let bill = stack
         .token_pay("452739", "K-1", "10.00", false, &token)
         .await;
@@ -469,8 +340,7 @@ async fn notifications_pending_at_a_sigkill_are_delivered_after_the_restart() {
     })
     .await;
     stack.take_authorizer().kill().await.unwrap();
-    *shop.held.lock().unwrap() = None;
-    let _ = release.send(true);
+    shop.release();
     stack.start_authorizer().await;
     eventually("acknowledged after the restart", async || {
         stack.state(&bill, 1).await == "acknowledged"
@@ -481,7 +351,8 @@ async fn notifications_pending_at_a_sigkill_are_delivered_after_the_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_merchant_does_not_delay_another() {
-    let (shop, addr) = Shop::serve().await;
+    let shop = Shop::serve().await.unwrap();
+    let addr = shop.addr();
     let dead = dead_merchant().await;
     let live_url = format!("http://{addr}/m1");
     let dead_url = format!("http://{dead}/m2");
@@ -510,18 +381,10 @@ async fn a_dead_merchant_does_not_delay_another() {
     assert_eq!(shop.of(&bill).len(), 1);
 }
 
-/// The `csrf` form token of a payment page.
-fn form_token(page: &str) -> String {
-    let at = page
-        .find(r#"name="csrf" value=""#)
-        .expect("the page has a form token")
-        + 19;
-    page[at..].split('"').next().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recurring_mit_is_notified_with_the_card_on_file() {
-    let (shop, addr) = Shop::serve().await;
+    let shop = Shop::serve().await.unwrap();
+    let addr = shop.addr();
     let url = format!("http://{addr}/m1");
     let stack = Stack::start((&url, &url), &[addr.port()], "[50]", 5_000).await;
 
@@ -561,7 +424,7 @@ async fn a_recurring_mit_is_notified_with_the_card_on_file() {
     let page = request(stack.authorizer().api_addr, "GET", path, "").await;
     let card = format!(
         "csrf={}&pan={MC_FRICTIONLESS}&exp_month=12&exp_year=30&cvc=123&holder=IVAN+IVANOV&remember=1",
-        form_token(&page.body)
+        hidden(&page.body, "csrf").unwrap()
     );
     let paid = request(stack.authorizer().api_addr, "POST", path, &card).await;
     assert_eq!(paid.status, 303, "{paid:?}");

@@ -9,6 +9,11 @@
 
 pub use simulator::cards::{CardProfile, Enrolment, Standing, TEST_CVC};
 
+/// [`TEST_CVC`] as a page's form or an API call types it.
+pub const CVC: &str = "123";
+/// The one-time code that passes the simulator ACS's challenge.
+pub use simulator::acs::CHALLENGE_CODE;
+
 /// Visa, approved; 3-D Secure by challenge (code `1234`).
 pub const VISA_CHALLENGE: &str = "4111111111111111";
 /// Mastercard, approved; 3-D Secure frictionless (ECI 05).
@@ -82,5 +87,6 @@ mod tests {
             assert!(listed(named), "{named}");
         }
         assert!(!card::Pan::parse(LUHN_INVALID).unwrap().luhn_valid());
+        assert_eq!(CVC.as_bytes(), TEST_CVC);
     }
 }

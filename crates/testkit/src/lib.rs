@@ -3,7 +3,9 @@
 //! ([`network`]), the vault in a temp directory for the vault's own integration tests and the
 //! config and command line every vault here runs with ([`vault`]), a plain ISO 8583 acquirer and
 //! message builders ([`iso`]), the named test cards ([`cards`]), polling ([`eventually`]),
-//! metrics scraping ([`metrics`]), a plain HTTP client for the merchant API ([`http`]) and
+//! metrics scraping ([`metrics`]), plain HTTP clients ([`http`]), the merchant's notification
+//! server and API calls ([`shop`]), a shopper without scripts on the payment pages over plain
+//! HTTP ([`shopper`]) and
 //! replayable fault seeds ([`faults`]), a headless Chromium for the pages ([`browser`]), and the whole system for an end-to-end test
 //! ([`stack`]).
 //!
@@ -20,8 +22,10 @@ pub mod iso;
 pub mod metrics;
 pub mod network;
 pub mod processes;
+pub mod shop;
+pub mod shopper;
 pub mod stack;
 pub mod vault;
 mod wait;
 
-pub use wait::{GUARD, eventually};
+pub use wait::{GUARD, eventually, within};

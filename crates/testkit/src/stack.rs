@@ -130,6 +130,40 @@ pub fn dev_merchants_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/merchants.dev.toml")
 }
 
+/// The dev merchants file with a notification URL per merchant (452739 to `first`, 452740 to
+/// `second`), every result asked for.
+pub fn dev_merchants_notifying(first: &str, second: &str) -> std::io::Result<String> {
+    let dev = std::fs::read_to_string(dev_merchants_file())?;
+    let notify = |url: &str| {
+        format!("notification_url = \"{url}\"\nnotify = [\"payments\", \"charges\", \"cancels\"]\n")
+    };
+    Ok(dev
+        .replace(
+            "checkvalue_salt = \"demosalt\"\n",
+            &format!("checkvalue_salt = \"demosalt\"\n{}", notify(first)),
+        )
+        .replace(
+            "checkvalue_salt = \"demosalt2\"\n",
+            &format!("checkvalue_salt = \"demosalt2\"\n{}", notify(second)),
+        ))
+}
+
+/// The authorizer's `[notifications]` table: `ports` allowed besides the spec's (a merchant
+/// server of a test is on an ephemeral port), `retry_ms` the schedule (TOML array, e.g.
+/// `"[50]"`), `timeout_ms` the time-out of one try.
+pub fn notification_sections(ports: &[u16], retry_ms: &str, timeout_ms: u64) -> String {
+    let ports: Vec<String> = [80, 443, 8080, 8443]
+        .iter()
+        .chain(ports)
+        .map(u16::to_string)
+        .collect();
+    format!(
+        "[notifications]\nretry_ms = {retry_ms}\ntimeout_ms = {timeout_ms}\n\
+         allowed_ports = [{}]\n",
+        ports.join(", ")
+    )
+}
+
 /// Makes a test's own stack type (a struct with the [`Stack`] in its `system` field, beside what
 /// the test adds) usable as that [`Stack`]: its processes, setup and directory.
 #[macro_export]

@@ -13,13 +13,24 @@ pub const GUARD: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(10);
 
 /// Polls `check` until it holds; panics naming `what` if it does not within [`GUARD`].
-pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + GUARD;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {GUARD:?} waiting for {what}"
-        );
+pub async fn eventually(what: &str, check: impl AsyncFnMut() -> bool) {
+    assert!(
+        within(GUARD, check).await,
+        "timed out after {GUARD:?} waiting for {what}"
+    );
+}
+
+/// Polls `check` until it holds or `limit` has passed; whether it held. For a caller that
+/// reports a wait that ran out instead of panicking (the tour).
+pub async fn within(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
         tokio::time::sleep(POLL).await;
     }
 }
