@@ -181,6 +181,11 @@ impl Running {
         Ok((running, line))
     }
 
+    /// The child's process id while it runs (a soak samples its memory from `/proc/<pid>`).
+    fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGKILL (a crash: nothing of the child's own shutdown runs), then waits until it is gone.
     async fn kill(mut self) -> Result<(), ProcessError> {
         self.child
@@ -297,6 +302,11 @@ impl SimulatorProcess {
     /// The PKI it wrote, for an acquirer that trusts its CA and presents its client certificate.
     pub fn pki(&self) -> Result<simulator::DevPki, ProcessError> {
         Ok(simulator::DevPki::load_from(&self.certs)?)
+    }
+
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.running.pid()
     }
 
     /// Graceful stop: the simulator flushes its ledger file.
@@ -494,6 +504,11 @@ pub struct VaultProcess {
 }
 
 impl VaultProcess {
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.running.pid()
+    }
+
     /// SIGTERM: the vault finishes what it started and exits 0.
     pub async fn stop(self) -> Result<(), ProcessError> {
         self.running.stop().await
@@ -650,6 +665,11 @@ facade_secret_env = "{facade_env}"
         crate::metrics::scrape(self.admin_addr)
             .await
             .map_err(io("GET /metrics from the authorizer"))
+    }
+
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.running.pid()
     }
 
     /// SIGTERM: the process signs off and exits 0.
