@@ -71,7 +71,10 @@ impl Payer {
         let form = &self.forms[(n % self.forms.len() as u64) as usize];
         let order = self
             .api
-            .order("/pay/tokenpay.cfm", &format!("{form}&OrderNumber={run}-{n}"))
+            .order(
+                "/pay/tokenpay.cfm",
+                &format!("{form}&OrderNumber={run}-{n}"),
+            )
             .await?;
         match field(&order, "orderstate") {
             "Approved" => Ok(()),

@@ -37,11 +37,7 @@ async fn a_short_soak_with_every_fault_reconciles_clean() {
     let progress = Arc::new(|line: String| eprintln!("{line}"));
     let outcome = run(options, progress).await.expect("the soak runs");
     let report = &outcome.report;
-    assert!(
-        report.reconciliation.clean(),
-        "{}",
-        report.text()
-    );
+    assert!(report.reconciliation.clean(), "{}", report.text());
     assert!(report.reconciliation.told > 0, "{}", report.text());
     assert_eq!(report.faults_applied.len(), 9, "{}", report.text());
     let json = std::fs::read_to_string(out.path().join("report.json")).unwrap();
@@ -55,7 +51,9 @@ async fn a_short_soak_with_every_fault_reconciles_clean() {
     assert!(!parsed.memory.samples.is_empty());
     let png = std::fs::read(out.path().join("latency.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    assert!(std::fs::read_to_string(out.path().join("report.txt"))
-        .unwrap()
-        .contains("reconciliation:"));
+    assert!(
+        std::fs::read_to_string(out.path().join("report.txt"))
+            .unwrap()
+            .contains("reconciliation:")
+    );
 }

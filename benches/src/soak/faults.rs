@@ -129,7 +129,10 @@ pub fn schedule(spec: &str, duration: Duration) -> Result<Vec<FaultEvent>, Sched
     };
     for (i, e) in events.iter().enumerate() {
         if !(e.at_s >= 0.0 && e.for_s >= 0.0) {
-            return Err(ScheduleError::Invalid(i, "at_s and for_s must be 0 or more"));
+            return Err(ScheduleError::Invalid(
+                i,
+                "at_s and for_s must be 0 or more",
+            ));
         }
         if let FaultKind::LostAnswers { probability } = e.kind
             && !(0.0..=1.0).contains(&probability)
@@ -154,13 +157,7 @@ pub fn default_schedule(duration: Duration) -> Vec<FaultEvent> {
     vec![
         at(0.10, 0.08, FaultKind::Latency { ms: 200 }),
         at(0.22, 0.0, FaultKind::Disconnect),
-        at(
-            0.30,
-            0.08,
-            FaultKind::LostAnswers {
-                probability: 0.02,
-            },
-        ),
+        at(0.30, 0.08, FaultKind::LostAnswers { probability: 0.02 }),
         at(0.42, 0.12, FaultKind::ShopFail),
         at(0.60, 0.0, FaultKind::VaultRestart),
         at(0.72, 0.0, FaultKind::AuthorizerKill),
@@ -229,8 +226,11 @@ mod tests {
         assert_eq!(read[1].kind, FaultKind::Latency { ms: 300 });
         assert_eq!(read[1].until(), Duration::from_secs(5));
         assert!(schedule("none", d).unwrap().is_empty());
-        std::fs::write(&path, "[[fault]]\nat_s = 1\nkind = \"lost_answers\"\nprobability = 2.0\n")
-            .unwrap();
+        std::fs::write(
+            &path,
+            "[[fault]]\nat_s = 1\nkind = \"lost_answers\"\nprobability = 2.0\n",
+        )
+        .unwrap();
         assert!(matches!(
             schedule(path.to_str().unwrap(), d),
             Err(ScheduleError::Invalid(0, _))

@@ -222,6 +222,10 @@ impl Flows {
     async fn cancel(&self, n: u64) -> Result<(), Failure> {
         let paid = self.token_pay(n, Kind::Cancel).await?;
         let bill = field(&paid, "billnumber").to_owned();
+        // Until the cancel's answer comes, the order may be either: a cancel whose answer is lost
+        // (a fault) may have been applied, so the soak was told nothing for sure. The balance
+        // check still covers it, by the authorizer's final state.
+        self.retell(&bill, None);
         let cancelled = self
             .api
             .order(
@@ -230,21 +234,27 @@ impl Flows {
             )
             .await?;
         Self::expect_state(&cancelled, "Canceled")?;
+        self.retell(&bill, Some(Told::Canceled));
+        Ok(())
+    }
+
+    /// What the soak now knows for sure of order `bill`.
+    fn retell(&self, bill: &str, told: Option<Told>) {
         let mut journal = lock(&self.journal);
         if let Some(a) = journal
             .attempts
             .iter_mut()
             .rev()
-            .find(|a| a.bill.as_deref() == Some(bill.as_str()))
+            .find(|a| a.bill.as_deref() == Some(bill))
         {
-            a.told = Some(Told::Canceled);
+            a.told = told;
         }
-        Ok(())
     }
 
     /// token.cfm of a customer; every fourth time, rem_token.cfm of a card saved to be removed.
     async fn tokens(&self, n: u64) -> Result<(), Failure> {
-        let credentials = r#""merchant":{"merchant_id":"452739","login":"demo_login","password":"Demopass2026"}"#;
+        let credentials =
+            r#""merchant":{"merchant_id":"452739","login":"demo_login","password":"Demopass2026"}"#;
         let removing = if n.is_multiple_of(4) {
             lock(&self.removable).pop()
         } else {
@@ -255,7 +265,10 @@ impl Flows {
                 r#"{{{credentials},"token":"{}","customernumber":"{}"}}"#,
                 customer.token, customer.name
             );
-            let answer = self.api.post("/pay/oneclick/v1/rem_token.cfm", body).await?;
+            let answer = self
+                .api
+                .post("/pay/oneclick/v1/rem_token.cfm", body)
+                .await?;
             let json: serde_json::Value = json(&answer)?;
             if json["message"] != "Token removed" {
                 return Err(Failure::Unexpected(json.to_string()));
@@ -281,7 +294,9 @@ impl Flows {
     async fn order_state(&self, n: u64) -> Result<(), Failure> {
         let recent = {
             let recent = lock(&self.recent);
-            recent.get((n % recent.len().max(1) as u64) as usize).cloned()
+            recent
+                .get((n % recent.len().max(1) as u64) as usize)
+                .cloned()
         };
         let Some(number) = recent else {
             return self.token_pay(n, Kind::Tokenpay).await.map(drop);

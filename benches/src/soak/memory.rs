@@ -53,7 +53,10 @@ pub struct MemoryReport {
 impl MemoryReport {
     /// Adds a sample of `name`.
     pub fn add(&mut self, name: &str, sample: Sample) {
-        self.samples.entry(name.to_owned()).or_default().push(sample);
+        self.samples
+            .entry(name.to_owned())
+            .or_default()
+            .push(sample);
     }
 
     /// Computes [`MemoryReport::growth`] for a run of `elapsed`.
@@ -126,7 +129,10 @@ mod tests {
         m.add("vault", s(250.0, 8, 30));
         m.finish(Duration::from_secs(300));
         assert!((m.growth["authorizer"] - 15.0 / 90.0).abs() < 1e-9, "{m:?}");
-        assert!(!m.growth.contains_key("vault"), "restarted: too few samples since");
+        assert!(
+            !m.growth.contains_key("vault"),
+            "restarted: too few samples since"
+        );
         assert!(m.text().contains("authorizer"));
         assert!(rss_kib(std::process::id()).is_some_and(|k| k > 0));
     }

@@ -82,7 +82,9 @@ impl FromStr for Kind {
 #[derive(Debug, thiserror::Error)]
 pub enum MixError {
     /// A name that is no [`Kind`].
-    #[error("unknown kind {0:?} (known: first, oneclick, tokenpay, mit, twostage, cancel, tokens, orderstate)")]
+    #[error(
+        "unknown kind {0:?} (known: first, oneclick, tokenpay, mit, twostage, cancel, tokens, orderstate)"
+    )]
     UnknownKind(String),
     /// Not `kind=weight`.
     #[error("{0:?} is not kind=weight (a whole number)")]
@@ -202,20 +204,36 @@ mod tests {
     #[test]
     fn the_default_mix_takes_each_kind_in_its_share_spread_out() {
         let mix: Mix = Mix::DEFAULT.parse().unwrap();
-        assert_eq!(mix.to_string(), "tokenpay=80,oneclick=5,first=2,mit=5,twostage=3,cancel=3,tokens=1,orderstate=1");
+        assert_eq!(
+            mix.to_string(),
+            "tokenpay=80,oneclick=5,first=2,mit=5,twostage=3,cancel=3,tokens=1,orderstate=1"
+        );
         let kinds: Vec<Kind> = (0..100).map(|n| mix.kind(n)).collect();
         for &(kind, weight) in &mix.weights {
-            assert_eq!(kinds.iter().filter(|&&k| k == kind).count(), weight as usize, "{kind}");
+            assert_eq!(
+                kinds.iter().filter(|&&k| k == kind).count(),
+                weight as usize,
+                "{kind}"
+            );
         }
-        let runs = kinds.windows(2).filter(|w| w[0] == w[1] && w[0] != Kind::Tokenpay).count();
+        let runs = kinds
+            .windows(2)
+            .filter(|w| w[0] == w[1] && w[0] != Kind::Tokenpay)
+            .count();
         assert_eq!(runs, 0, "no kind but Token Pay twice in a row: {kinds:?}");
         assert_eq!(mix.kind(7), mix.kind(107));
     }
 
     #[test]
     fn bad_mixes_say_why() {
-        assert!(matches!("tokenpay=1,bogus=2".parse::<Mix>(), Err(MixError::UnknownKind(_))));
-        assert!(matches!("tokenpay".parse::<Mix>(), Err(MixError::Syntax(_))));
+        assert!(matches!(
+            "tokenpay=1,bogus=2".parse::<Mix>(),
+            Err(MixError::UnknownKind(_))
+        ));
+        assert!(matches!(
+            "tokenpay".parse::<Mix>(),
+            Err(MixError::Syntax(_))
+        ));
         assert!(matches!("tokenpay=0".parse::<Mix>(), Err(MixError::Empty)));
         let only: Mix = "tokenpay=1".parse().unwrap();
         assert!(only.has(Kind::Tokenpay) && !only.has(Kind::Mit));

@@ -20,7 +20,6 @@ pub mod plot;
 pub mod reconcile;
 pub mod report;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,8 +110,8 @@ pub type Progress = Arc<dyn Fn(String) + Send + Sync>;
 /// daily and weekly turnover limits removed: a soak pays far more per customer than a day's limit.
 fn merchants_file(url: &str) -> Result<String, SoakError> {
     let path = dev_merchants_file();
-    let dev = std::fs::read_to_string(&path)
-        .map_err(|e| SoakError::Io(path.display().to_string(), e))?;
+    let dev =
+        std::fs::read_to_string(&path).map_err(|e| SoakError::Io(path.display().to_string(), e))?;
     let mut out = String::new();
     let mut in_first = false;
     for line in dev.lines() {
@@ -132,6 +131,23 @@ fn merchants_file(url: &str) -> Result<String, SoakError> {
         }
     }
     Ok(out)
+}
+
+/// How many cards to save for `tokens` operations to remove: one in four of them removes one
+/// (as many as a fixed-rate run will ask for, at most [`REMOVABLE`]).
+fn removable_cards(options: &Options) -> usize {
+    let Some(&(_, weight)) = options.mix.weights.iter().find(|(k, _)| *k == Kind::Tokens) else {
+        return 0;
+    };
+    let total: u32 = options.mix.weights.iter().map(|(_, w)| w).sum();
+    match options.pace {
+        Pace::Rate(rate) => {
+            let ops =
+                rate as f64 * options.duration.as_secs_f64() * f64::from(weight) / f64::from(total);
+            ((ops / 4.0).ceil() as usize + 1).min(REMOVABLE)
+        }
+        Pace::Max { .. } => REMOVABLE,
+    }
 }
 
 /// Runs a soak as `options` say; `progress` gets a line every second.
@@ -156,8 +172,9 @@ pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakEr
     let customers = saved_customers(&stack.setup, "soak", CUSTOMERS, PLAIN_APPROVED)
         .await
         .map_err(|e| SoakError::Setup(format!("saving cards: {e}")))?;
-    let removable = if options.mix.has(Kind::Tokens) {
-        saved_customers(&stack.setup, "soak-rm", REMOVABLE, PLAIN_APPROVED)
+    let removable = removable_cards(&options);
+    let removable = if removable > 0 {
+        saved_customers(&stack.setup, "soak-rm", removable, PLAIN_APPROVED)
             .await
             .map_err(|e| SoakError::Setup(format!("saving cards: {e}")))?
     } else {
@@ -169,17 +186,25 @@ pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakEr
     let stack = Arc::new(Mutex::new(stack));
     let recorder = Arc::new(Recorder::new());
     let (done, finished) = watch::channel(false);
-    let memory = tokio::spawn(sample_memory(stack.clone(), recorder.clone(), finished.clone()));
+    let memory = tokio::spawn(sample_memory(
+        stack.clone(),
+        recorder.clone(),
+        finished.clone(),
+    ));
     let ticker = tokio::spawn(tick(recorder.clone(), progress.clone(), finished.clone()));
     let fault_log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let crash_marks = Arc::new(std::sync::Mutex::new(Vec::new()));
     let applied = tokio::spawn(apply_faults(
-        fault_log.clone(),
         options.faults.clone(),
-        options.seed,
-        stack.clone(),
-        shop.clone(),
-        api.clone(),
-        progress.clone(),
+        Faulting {
+            seed: options.seed,
+            stack: stack.clone(),
+            shop: shop.clone(),
+            api: api.clone(),
+            progress: progress.clone(),
+            log: fault_log.clone(),
+            crashes: crash_marks.clone(),
+        },
     ));
     progress(format!(
         "soak: {} for {:?}, mix {}, {} faults",
@@ -243,20 +268,18 @@ pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakEr
     let ledger_file = stack.sim.ledger_file.clone();
     let dir = stack.stop().await?;
     let ledger = read_ledger(&ledger_file)?;
-    let received = shop.received();
-    let notified: Vec<Notified> = received
+    let crashes = lock(&crash_marks).clone();
+    let notified: Vec<Notified> = shop
+        .received()
         .iter()
-        .filter(|n| n.acknowledged)
-        .map(|n| Notified {
+        .enumerate()
+        .filter(|(_, n)| n.acknowledged)
+        .map(|(i, n)| Notified {
             billnumber: n.billnumber().to_owned(),
             orderstate: n.fields.get("orderstate").cloned().unwrap_or_default(),
             slipno: n.fields.get("slipno").cloned().unwrap_or_default(),
+            crashes_before: crashes.iter().filter(|&&mark| mark <= i).count(),
         })
-        .collect();
-    let acks: BTreeMap<String, u64> = shop
-        .acknowledged()
-        .into_iter()
-        .map(|(b, n)| (b, n as u64))
         .collect();
     let cards: Vec<(String, i64)> = [PLAIN_APPROVED, MC_FRICTIONLESS]
         .iter()
@@ -273,7 +296,6 @@ pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakEr
         ledger: &ledger,
         cards: &cards,
         notified: &notified,
-        acks: &acks,
     });
     reconcile::search_card_data(
         &mut reconciliation,
@@ -305,11 +327,7 @@ pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakEr
         reconciliation,
     };
     write_report(&report, &options.out)?;
-    let data_dir = if options.keep {
-        Some(dir.keep())
-    } else {
-        None
-    };
+    let data_dir = if options.keep { Some(dir.keep()) } else { None };
     Ok(Outcome { report, data_dir })
 }
 
@@ -339,7 +357,11 @@ fn card_data_needles() -> Vec<(String, Vec<u8>)> {
             )
         })
         .collect();
-    for shape in [format!("cvc={cvc}"), format!("\"cvc\":\"{cvc}\""), format!("cvc2={cvc}")] {
+    for shape in [
+        format!("cvc={cvc}"),
+        format!("\"cvc\":\"{cvc}\""),
+        format!("cvc2={cvc}"),
+    ] {
         needles.push((format!("a CVC ({} shape)", shape.len()), shape.into_bytes()));
     }
     needles
@@ -349,7 +371,12 @@ fn card_data_needles() -> Vec<(String, Vec<u8>)> {
 fn all_notified(shop: &Shop, attempts: &[flows::Attempt]) -> bool {
     let mut got: std::collections::HashMap<String, Vec<String>> = Default::default();
     for n in shop.received().iter().filter(|n| n.acknowledged) {
-        let order = n.billnumber().split('.').next().unwrap_or_default().to_owned();
+        let order = n
+            .billnumber()
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         got.entry(order)
             .or_default()
             .push(n.fields.get("orderstate").cloned().unwrap_or_default());
@@ -369,8 +396,8 @@ fn all_notified(shop: &Shop, attempts: &[flows::Attempt]) -> bool {
 
 /// The simulator's ledger file, every entry of the run (complete once it stopped).
 fn read_ledger(path: &std::path::Path) -> Result<Vec<simulator::LedgerEntry>, SoakError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| SoakError::Io(path.display().to_string(), e))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| SoakError::Io(path.display().to_string(), e))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -442,21 +469,34 @@ async fn sample_memory(
     report
 }
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Applies the schedule: opens and closes the windows, restarts and kills processes; each fault
-/// as applied goes to `log` (for the report: the task is aborted when the load ends).
-async fn apply_faults(
-    log: Arc<std::sync::Mutex<Vec<String>>>,
-    schedule: Vec<FaultEvent>,
+/// What applying the faults reaches, and where it writes what it did.
+struct Faulting {
     seed: u64,
     stack: Arc<Mutex<Stack>>,
     shop: Shop,
     api: MerchantApi,
     progress: Progress,
-) {
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    crashes: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Applies the schedule: opens and closes the windows, restarts and kills processes; each fault
+/// as applied goes to `log` (for the report: the task is aborted when the load ends), and the
+/// number of notifications the shop had received when the authorizer was killed to `crashes`.
+async fn apply_faults(schedule: Vec<FaultEvent>, with: Faulting) {
+    let Faulting {
+        seed,
+        stack,
+        shop,
+        api,
+        progress,
+        log,
+        crashes,
+    } = with;
     // Each event's start, and each window's end, in time order.
     let mut steps: Vec<(Duration, bool, usize)> = Vec::new();
     for (i, e) in schedule.iter().enumerate() {
@@ -493,7 +533,14 @@ async fn apply_faults(
                     .iter()
                     .any(|&o| schedule[o].kind == FaultKind::ShopFail);
                 shop.fail(failing);
-                format!("the shop {}", if failing { "fails (500)" } else { "acknowledges again" })
+                format!(
+                    "the shop {}",
+                    if failing {
+                        "fails (500)"
+                    } else {
+                        "acknowledges again"
+                    }
+                )
             }
             (FaultKind::Disconnect, _) => {
                 let sim = stack.lock().await.sim.acs_addr;
@@ -507,13 +554,21 @@ async fn apply_faults(
                     None => Ok(()),
                 };
                 let started = stack.setup.serve().await.map_err(|e| e.to_string());
-                let note = format!("the vault restarted (stop {stopped:?}, start {:?})", started.as_ref().map(drop));
+                let note = format!(
+                    "the vault restarted (stop {stopped:?}, start {:?})",
+                    started.as_ref().map(drop)
+                );
                 stack.vault = started.ok();
                 note
             }
             (FaultKind::AuthorizerKill, _) => {
                 let mut stack = stack.lock().await;
-                let killed = stack.take_authorizer().kill().await.map_err(|e| e.to_string());
+                lock(&crashes).push(shop.received().len());
+                let killed = stack
+                    .take_authorizer()
+                    .kill()
+                    .await
+                    .map_err(|e| e.to_string());
                 // On the same data directory: what it had in flight is resolved on start.
                 stack.start_authorizer().await;
                 api.moved_to(stack.authorizer().api_addr);

@@ -207,14 +207,16 @@ fn fault_routes(network: Arc<Network>) -> axum::Router {
     axum::Router::new()
         .route(
             "/faults",
-            routing::get(|State(n): State<Arc<Network>>| async move { Json((*n.faults()).clone()) })
-                .put(
-                    |State(n): State<Arc<Network>>, Json(faults): Json<Faults>| async move {
-                        tracing::info!(seed = faults.seed, "fault settings replaced over HTTP");
-                        n.set_faults(faults);
-                        StatusCode::NO_CONTENT
-                    },
-                ),
+            routing::get(
+                |State(n): State<Arc<Network>>| async move { Json((*n.faults()).clone()) },
+            )
+            .put(
+                |State(n): State<Arc<Network>>, Json(faults): Json<Faults>| async move {
+                    tracing::info!(seed = faults.seed, "fault settings replaced over HTTP");
+                    n.set_faults(faults);
+                    StatusCode::NO_CONTENT
+                },
+            ),
         )
         .route(
             "/faults/disconnect",

@@ -250,12 +250,17 @@ async fn faults_are_replaced_and_connections_closed_over_http() {
     assert!(bad.status >= 400, "{bad:?}");
     assert_eq!(sim.handle.faults(), faults, "a bad body changes nothing");
 
-    client.send(&payment(Mti::AUTH_REQUEST, MC_FRICTIONLESS, 333, &[])).await;
+    client
+        .send(&payment(Mti::AUTH_REQUEST, MC_FRICTIONLESS, 333, &[]))
+        .await;
     assert_eq!(client.call(&echo()).await.mti(), Mti::NETWORK_RESPONSE);
     let disconnect = request(acs, "POST", "/faults/disconnect", "").await;
     assert_eq!(disconnect.status, 204, "{disconnect:?}");
     assert!(client.recv().await.is_none(), "closed by the simulator");
-    assert_eq!(sim.handle.ledger().entries[0].delivery, Delivery::NoResponse);
+    assert_eq!(
+        sim.handle.ledger().entries[0].delivery,
+        Delivery::NoResponse
+    );
 
     let cleared = json("PUT", "{}".into()).await;
     assert_eq!(cleared.status, 204, "{cleared:?}");
