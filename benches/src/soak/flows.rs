@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use serde::{Deserialize, Serialize};
 
 use testkit::cards::{MC_FRICTIONLESS, PLAIN_APPROVED};
-use testkit::shopper::{PageState, Shopper, TypedCard};
+use testkit::shopper::{PageState, Shopper, ShopperError, Submitted, TypedCard};
 
 use super::mix::Kind;
 use crate::merchant::{Failure, MerchantApi, SavedCustomer, field, json, percent_encoded};
@@ -72,12 +72,27 @@ pub struct Flows {
     /// Recently approved OrderNumbers, for `orderstate`.
     recent: Mutex<VecDeque<String>>,
     /// Billnumbers of approved first payments with a recurring agreement, for MITs.
-    initials: Mutex<Vec<String>>,
+    initials: Mutex<VecDeque<String>>,
     journal: Mutex<Journal>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Operation `n`'s pick from `pool` (round robin), if the pool has anything yet.
+fn pick(pool: &Mutex<VecDeque<String>>, n: u64) -> Option<String> {
+    let pool = lock(pool);
+    pool.get((n % pool.len().max(1) as u64) as usize).cloned()
+}
+
+/// A shopper's walk that must end on the result page of an approved payment.
+fn paid_page(walk: Result<Submitted, ShopperError>) -> Result<(), Failure> {
+    let submitted = walk.map_err(|e| Failure::Unexpected(format!("the page: {e}")))?;
+    match submitted.state {
+        PageState::Paid => Ok(()),
+        other => Err(Failure::Unexpected(format!("the page: {other:?}"))),
+    }
 }
 
 /// The amount of operation `n`: 1.00 to 1.99, varied so that a mix-up of two orders shows in the
@@ -104,7 +119,7 @@ impl Flows {
             customers,
             removable: Mutex::new(removable),
             recent: Mutex::new(VecDeque::with_capacity(RECENT)),
-            initials: Mutex::new(Vec::new()),
+            initials: Mutex::new(VecDeque::new()),
             journal: Mutex::new(Journal::default()),
         }
     }
@@ -116,7 +131,7 @@ impl Flows {
 
     /// A first payment's order, approved with a recurring agreement, that MITs may use.
     pub fn add_initial(&self, bill: String) {
-        lock(&self.initials).push(bill);
+        lock(&self.initials).push_back(bill);
     }
 
     /// Operation `n` of `kind`.
@@ -176,16 +191,27 @@ impl Flows {
         }
     }
 
-    /// Token Pay one-stage; the order, Approved.
-    async fn token_pay(&self, n: u64, kind: Kind) -> Result<serde_json::Value, Failure> {
+    /// Token Pay order `n`, journaled first: its journal index, OrderNumber and answer.
+    async fn token_pay_order(
+        &self,
+        n: u64,
+        kind: Kind,
+        delay: bool,
+    ) -> Result<(usize, String, serde_json::Value), Failure> {
         let minor = amount_minor(n);
         let number = format!("{}-{n}", self.run);
         let i = self.attempt(number.clone(), minor, kind);
-        let form = self.customer(n).token_pay_form(&amount_text(minor), false);
+        let form = self.customer(n).token_pay_form(&amount_text(minor), delay);
         let order = self
             .api
             .order("/pay/tokenpay.cfm", &format!("{form}&OrderNumber={number}"))
             .await?;
+        Ok((i, number, order))
+    }
+
+    /// Token Pay one-stage; the order, Approved.
+    async fn token_pay(&self, n: u64, kind: Kind) -> Result<serde_json::Value, Failure> {
+        let (i, number, order) = self.token_pay_order(n, kind, false).await?;
         Self::expect_state(&order, "Approved")?;
         self.told(i, Told::Approved, Some(&order));
         let mut recent = lock(&self.recent);
@@ -198,14 +224,7 @@ impl Flows {
 
     /// Token Pay two-stage (Delayed), then charged in full: Approved.
     async fn two_stage(&self, n: u64) -> Result<(), Failure> {
-        let minor = amount_minor(n);
-        let number = format!("{}-{n}", self.run);
-        let i = self.attempt(number.clone(), minor, Kind::Twostage);
-        let form = self.customer(n).token_pay_form(&amount_text(minor), true);
-        let delayed = self
-            .api
-            .order("/pay/tokenpay.cfm", &format!("{form}&OrderNumber={number}"))
-            .await?;
+        let (i, _, delayed) = self.token_pay_order(n, Kind::Twostage, true).await?;
         Self::expect_state(&delayed, "Delayed")?;
         let bill = field(&delayed, "billnumber").to_owned();
         let charged = self
@@ -292,13 +311,7 @@ impl Flows {
 
     /// orderstate.cfm of a recently approved order (a Token Pay first, when there is none yet).
     async fn order_state(&self, n: u64) -> Result<(), Failure> {
-        let recent = {
-            let recent = lock(&self.recent);
-            recent
-                .get((n % recent.len().max(1) as u64) as usize)
-                .cloned()
-        };
-        let Some(number) = recent else {
+        let Some(number) = pick(&self.recent, n) else {
             return self.token_pay(n, Kind::Tokenpay).await.map(drop);
         };
         let states = self.order_states(&number).await?;
@@ -394,14 +407,11 @@ impl Flows {
                 self.run
             ))
             .await?;
-        let paid = self
-            .shopper()
-            .pay_new(&url, TypedCard::remembered(MC_FRICTIONLESS), CHALLENGE_CODE)
-            .await
-            .map_err(|e| Failure::Unexpected(format!("the page: {e}")))?;
-        if paid.state != PageState::Paid {
-            return Err(Failure::Unexpected(format!("the page: {:?}", paid.state)));
-        }
+        paid_page(
+            self.shopper()
+                .pay_new(&url, TypedCard::remembered(MC_FRICTIONLESS), CHALLENGE_CODE)
+                .await,
+        )?;
         let bill = self.paid_on_page(i, &number).await?;
         self.add_initial(bill);
         Ok(())
@@ -421,26 +431,17 @@ impl Flows {
             ))
             .await?;
         let last4 = &PLAIN_APPROVED[PLAIN_APPROVED.len() - 4..];
-        let paid = self
-            .shopper()
-            .pay_saved(&url, last4, testkit::cards::CVC)
-            .await
-            .map_err(|e| Failure::Unexpected(format!("the page: {e}")))?;
-        if paid.state != PageState::Paid {
-            return Err(Failure::Unexpected(format!("the page: {:?}", paid.state)));
-        }
+        paid_page(
+            self.shopper()
+                .pay_saved(&url, last4, testkit::cards::CVC)
+                .await,
+        )?;
         self.paid_on_page(i, &number).await.map(drop)
     }
 
     /// rp.cfm on the agreement of an approved first payment (a Token Pay when there is none).
     async fn mit(&self, n: u64) -> Result<(), Failure> {
-        let initial = {
-            let initials = lock(&self.initials);
-            initials
-                .get((n % initials.len().max(1) as u64) as usize)
-                .cloned()
-        };
-        let Some(initial) = initial else {
+        let Some(initial) = pick(&self.initials, n) else {
             return self.token_pay(n, Kind::Tokenpay).await.map(drop);
         };
         let minor = amount_minor(n);

@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::report::Report;
@@ -87,24 +88,15 @@ fn draw_inner(report: &Report, path: &Path) -> Result<(), Box<dyn std::error::Er
         ("p99", RGBColor(220, 120, 0), |s| s.p99_ms),
         ("max", RED, |s| s.max_ms),
     ];
-    for (name, color, value) in lines {
-        latency
-            .draw_series(LineSeries::new(
-                series
-                    .iter()
-                    .filter(|s| s.done > 0)
-                    .map(|s| (s.t_s, value(s).max(0.05))),
-                color.stroke_width(2),
-            ))?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
-    }
-    latency
-        .configure_series_labels()
-        .label_font((FAMILY, 12))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    let lines = lines.map(|(name, color, value)| {
+        let points = series
+            .iter()
+            .filter(|s| s.done > 0)
+            .map(|s| (s.t_s, value(s).max(0.05)))
+            .collect();
+        (name, color, points)
+    });
+    draw_lines(&mut latency, lines)?;
 
     let busiest = series.iter().map(|s| s.done).max().unwrap_or(1).max(1) as f64;
     let mut counts = ChartBuilder::on(&bottom)
@@ -122,26 +114,40 @@ fn draw_inner(report: &Report, path: &Path) -> Result<(), Box<dyn std::error::Er
         .y_desc("per s")
         .label_style((FAMILY, 12))
         .draw()?;
-    counts
-        .draw_series(LineSeries::new(
-            series.iter().map(|s| (s.t_s, s.done as f64)),
-            GREEN.stroke_width(2),
-        ))?
-        .label("completed")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN.stroke_width(2)));
-    counts
-        .draw_series(LineSeries::new(
-            series.iter().map(|s| (s.t_s, s.errors as f64)),
-            RED.stroke_width(2),
-        ))?
-        .label("errors")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED.stroke_width(2)));
-    counts
+    let lines: [(&str, RGBColor, Value); 2] = [
+        ("completed", GREEN, |s| s.done as f64),
+        ("errors", RED, |s| s.errors as f64),
+    ];
+    draw_lines(
+        &mut counts,
+        lines.map(|(name, color, value)| {
+            (
+                name,
+                color,
+                series.iter().map(|s| (s.t_s, value(s))).collect(),
+            )
+        }),
+    )?;
+    root.present()?;
+    Ok(())
+}
+
+/// Each named line, and the legend of all of them.
+fn draw_lines<'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<RangedCoordf64, Y>>,
+    lines: impl IntoIterator<Item = (&'static str, RGBColor, Vec<(f64, f64)>)>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    for (name, color, points) in lines {
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart
         .configure_series_labels()
         .label_font((FAMILY, 12))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;
-    root.present()?;
     Ok(())
 }
