@@ -278,7 +278,7 @@ pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakEr
             billnumber: n.billnumber().to_owned(),
             orderstate: n.fields.get("orderstate").cloned().unwrap_or_default(),
             slipno: n.fields.get("slipno").cloned().unwrap_or_default(),
-            crashes_before: crashes.iter().filter(|&&mark| mark <= i).count(),
+            index: i,
         })
         .collect();
     let cards: Vec<(String, i64)> = [PLAIN_APPROVED, MC_FRICTIONLESS]
@@ -296,6 +296,7 @@ pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakEr
         ledger: &ledger,
         cards: &cards,
         notified: &notified,
+        crashes: &crashes,
     });
     reconcile::search_card_data(
         &mut reconciliation,
@@ -477,7 +478,7 @@ struct Faulting {
     api: MerchantApi,
     progress: Progress,
     log: Arc<std::sync::Mutex<Vec<String>>>,
-    crashes: Arc<std::sync::Mutex<Vec<usize>>>,
+    crashes: Arc<std::sync::Mutex<Vec<(usize, usize)>>>,
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -486,7 +487,8 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Applies the schedule: opens and closes the windows, restarts and kills processes; each fault
 /// as applied goes to `log` (for the report: the task is aborted when the load ends), and the
-/// number of notifications the shop had received when the authorizer was killed to `crashes`.
+/// shop's counts of notifications received before each authorizer kill and after its restart to
+/// `crashes`.
 async fn apply_faults(schedule: Vec<FaultEvent>, with: Faulting) {
     let Faulting {
         seed,
@@ -563,7 +565,7 @@ async fn apply_faults(schedule: Vec<FaultEvent>, with: Faulting) {
             }
             (FaultKind::AuthorizerKill, _) => {
                 let mut stack = stack.lock().await;
-                lock(&crashes).push(shop.received().len());
+                let before = shop.received().len();
                 let killed = stack
                     .take_authorizer()
                     .kill()
@@ -571,6 +573,7 @@ async fn apply_faults(schedule: Vec<FaultEvent>, with: Faulting) {
                     .map_err(|e| e.to_string());
                 // On the same data directory: what it had in flight is resolved on start.
                 stack.start_authorizer().await;
+                lock(&crashes).push((before, shop.received().len()));
                 api.moved_to(stack.authorizer().api_addr);
                 format!("the authorizer SIGKILLed ({killed:?}) and started again")
             }

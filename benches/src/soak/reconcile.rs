@@ -91,10 +91,8 @@ pub struct Notified {
     pub orderstate: String,
     /// `slipno` as sent: the payment's RRN.
     pub slipno: String,
-    /// How many authorizer crashes (SIGKILLs) came before it arrived: a notification the shop
-    /// acknowledged just before a crash may come again after it (the outbox promises at least
-    /// once: "a merchant may then see one twice, never none").
-    pub crashes_before: usize,
+    /// Its place among everything the shop received, from 0 (to set it against the crashes).
+    pub index: usize,
 }
 
 /// What the reconciliation reads.
@@ -111,6 +109,11 @@ pub struct Evidence<'a> {
     pub cards: &'a [(String, i64)],
     /// Every notification acknowledged by the shop, in order.
     pub notified: &'a [Notified],
+    /// Each authorizer crash (SIGKILL and restart) as the shop's count of notifications received
+    /// just before the kill and just after the restart. A notification acknowledged in that
+    /// window may have been cut off from the dying process, and come again (the outbox promises
+    /// at least once: "a merchant may then see one twice, never none").
+    pub crashes: &'a [(usize, usize)],
 }
 
 /// Runs every check but the file search ([`search_card_data`]).
@@ -149,22 +152,32 @@ pub fn reconcile(e: &Evidence<'_>) -> Reconciliation {
             notified_rrn.insert(order, &n.slipno);
         }
     }
-    // Acknowledged twice between the same two crashes: a difference. Across a crash: what the
-    // outbox promises, noted.
-    let mut acks: BTreeMap<(&str, usize), u64> = BTreeMap::new();
-    let mut across: BTreeMap<&str, u64> = BTreeMap::new();
+    // Acknowledged twice: a difference, unless a crash came between (or during) the two.
+    let mut acked: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for n in e.notified {
-        *acks
-            .entry((n.billnumber.as_str(), n.crashes_before))
-            .or_default() += 1;
-        *across.entry(n.billnumber.as_str()).or_default() += 1;
+        acked
+            .entry(n.billnumber.as_str())
+            .or_default()
+            .push(n.index);
     }
-    for ((bill, _), n) in &acks {
-        if *n > 1 {
-            r.differ(format!("notification {bill} acknowledged {n} times"));
+    for (bill, at) in &acked {
+        if at.len() < 2 {
+            continue;
+        }
+        let around_a_crash = at.windows(2).all(|pair| {
+            e.crashes
+                .iter()
+                .any(|&(before, after)| pair[0] < after && pair[1] >= before)
+        });
+        if around_a_crash {
+            r.resent_after_crash += 1;
+        } else {
+            r.differ(format!(
+                "notification {bill} acknowledged {} times",
+                at.len()
+            ));
         }
     }
-    r.resent_after_crash = across.values().filter(|&&n| n > 1).count() as u64;
 
     let mut paid_per_authorizer: i64 = 0;
     for (a, state) in e.attempts.iter().zip(e.states) {
@@ -406,7 +419,7 @@ mod tests {
             billnumber: "b1.2".into(),
             orderstate: "Canceled".into(),
             slipno: String::new(),
-            crashes_before: 0,
+            index: 0,
         }];
         let evidence = Evidence {
             attempts: &attempts,
@@ -414,6 +427,7 @@ mod tests {
             ledger: &ledger,
             cards: &cards,
             notified: &notified,
+            crashes: &[],
         };
         let clean = reconcile(&evidence);
         assert!(clean.clean(), "{}", clean.text());
@@ -424,7 +438,9 @@ mod tests {
             entry(3, Action::Reversed, "r1", 150, 1150),
         ];
         let states = [Ok(vec!["Approved".to_owned()]), Ok(vec![])];
-        let twice_acked = [notified[0].clone(), notified[0].clone()];
+        let mut again = notified[0].clone();
+        again.index = 5;
+        let twice_acked = [notified[0].clone(), again.clone()];
         let r = reconcile(&Evidence {
             ledger: &twice,
             states: &states,
@@ -440,10 +456,9 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected}: {text}");
         }
-        let mut across = notified[0].clone();
-        across.crashes_before = 1;
         let r = reconcile(&Evidence {
-            notified: &[notified[0].clone(), across],
+            notified: &twice_acked,
+            crashes: &[(3, 4)],
             ..evidence
         });
         assert!(r.clean(), "{}", r.text());
