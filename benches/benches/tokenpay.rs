@@ -21,33 +21,19 @@
 //! time (about 20 s with the binaries built), and the processes are stopped at the end.
 #![allow(clippy::print_stderr)] // a bench reports on stderr
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use benches::merchant::{Failure, MerchantApi, SavedCustomer, field, saved_customers};
 use testkit::cards::PLAIN_APPROVED;
-use testkit::processes::{
-    AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorProcess, VaultProcess, VaultSetup,
-};
-use testkit::vault::save_paid_card;
-use vault::{CustomerNumber, MerchantId};
-
-/// The dev merchant whose credentials every payment carries.
-const MERCHANT: &str = "452739";
+use testkit::processes::VaultProcess;
+use testkit::stack::{Stack, StackOptions};
 
 /// Customers with a saved card each; payments go round them. The dev merchant's daily limit
-/// (150,000.00 per customer) is far above what a run pays ([`AMOUNT`] each, about 100,000
+/// (150,000.00 per customer) is far above what a run pays (1.00 each, about 100,000
 /// payments over all customers at most).
 const CUSTOMERS: usize = 64;
-
-/// What each payment is for.
-const AMOUNT: &str = "1.00";
 
 /// Connections of the max-rate phase, unless `TOKENPAY_BENCH_CONNECTIONS` says otherwise. Enough
 /// payments in flight to keep every stage busy on two cores (the engine's group commits, the
@@ -61,138 +47,21 @@ const RATE: u64 = 1_000;
 /// ... for this long.
 const FIXED_SECS: u64 = 10;
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-/// The three processes; each is killed if dropped before it is stopped.
-struct Stack {
-    _dir: tempfile::TempDir,
-    sim: SimulatorProcess,
-    vault: VaultProcess,
-    authorizer: AuthorizerProcess,
-}
-
-impl Stack {
-    /// Vault with the dev merchants (their shared customer list), simulator, and the authorizer
-    /// with the repository's dev merchants file, in a temporary directory.
-    async fn start() -> (Stack, VaultSetup) {
-        let bins = Binaries::locate().expect("the release binaries");
-        let dir = tempfile::tempdir().unwrap();
-        let sim = SimulatorProcess::start(&bins.simulator, &dir.path().join("simulator"))
-            .await
-            .unwrap();
-        let setup = VaultSetup::init_merchants(
-            &bins.vault,
-            &dir.path().join("vault"),
-            &[
-                (MERCHANT, Some("demo-entity")),
-                ("452740", Some("demo-entity")),
-            ],
-        )
-        .await
-        .unwrap();
-        let vault = setup.serve().await.unwrap();
-        let authorizer = AuthorizerProcess::start(
-            &bins.authorizer,
-            &dir.path().join("authorizer"),
-            &AuthorizerPeers::new(&sim, &setup),
-        )
-        .await
-        .unwrap();
-        let stack = Stack {
-            _dir: dir,
-            sim,
-            vault,
-            authorizer,
-        };
-        (stack, setup)
-    }
-
-    /// Graceful stops, the authorizer first (it signs off from the simulator).
-    async fn stop(self) {
-        self.authorizer.stop().await.expect("stop the authorizer");
-        self.vault.stop().await.expect("stop the vault");
-        self.sim.stop().await.expect("stop the simulator");
-    }
-}
-
-/// Saves [`PLAIN_APPROVED`] for customers `bench-0` … through the vault's facade role and
-/// records one payment with each (grant, detokenize and record, as a payment makes them), as
-/// the end-to-end tests do; returns each customer's Token Pay form body without its OrderNumber.
-async fn saved_cards(setup: &VaultSetup) -> Vec<String> {
-    let facade = setup.client(&setup.facade).await.unwrap();
-    let authorizer = setup.client(&setup.authorizer).await.unwrap();
-    let merchant = MerchantId::parse(MERCHANT).unwrap();
-    let mut forms = Vec::with_capacity(CUSTOMERS);
-    for c in 0..CUSTOMERS {
-        let name = format!("bench-{c}");
-        let customer = CustomerNumber::parse(&name).unwrap();
-        let token = save_paid_card(&facade, &authorizer, &merchant, &customer, PLAIN_APPROVED)
-            .await
-            .unwrap();
-        let token = format!(r#"{{"Token":"{token}","CustomerNumber":"{name}"}}"#);
-        forms.push(format!(
-            "Merchant_ID={MERCHANT}&Login=demo_login&Password=Demopass2026&OrderAmount={AMOUNT}\
-             &OrderCurrency=RUB&Delay=0&Lastname=Ivanov&Firstname=Ivan&Email=ivan%40example.com\
-             &TokenType=5&Format=5&PaymentToken={}",
-            percent_encoded(&token)
-        ));
-    }
-    forms
-}
-
-/// `value` as a form field: every byte but the unreserved ones percent-encoded.
-fn percent_encoded(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// What posts payments: the HTTP client, the API's address and each customer's form.
+/// What posts payments: the merchant API's client and each customer's Token Pay form.
 #[derive(Clone)]
 struct Payer {
-    client: HttpClient,
-    uri: hyper::Uri,
+    api: MerchantApi,
     forms: Arc<Vec<String>>,
 }
 
-/// Why a payment did not come back Approved.
-#[derive(Debug)]
-enum Failure {
-    /// No answer: connecting, sending or reading failed.
-    Transport(String),
-    /// An answer other than 200.
-    Status(u16, String),
-    /// A 200 whose one order is not Approved (or that is not the expected JSON).
-    NotApproved(String),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Transport(e) => write!(f, "no answer: {e}"),
-            Failure::Status(status, body) => write!(f, "HTTP {status}: {body}"),
-            Failure::NotApproved(body) => write!(f, "not approved: {body}"),
-        }
-    }
-}
-
 impl Payer {
-    fn new(api: SocketAddr, forms: Vec<String>) -> Payer {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(usize::MAX)
-            .build(connector);
+    fn new(api: MerchantApi, customers: &[SavedCustomer]) -> Payer {
+        let forms = customers
+            .iter()
+            .map(|c| c.token_pay_form("1.00", false))
+            .collect();
         Payer {
-            client,
-            uri: format!("http://{api}/pay/tokenpay.cfm").parse().unwrap(),
+            api,
             forms: Arc::new(forms),
         }
     }
@@ -201,40 +70,16 @@ impl Payer {
     /// checked: HTTP 200 and its one order Approved.
     async fn pay(&self, run: &str, n: u64) -> Result<(), Failure> {
         let form = &self.forms[(n % self.forms.len() as u64) as usize];
-        let body = format!("{form}&OrderNumber={run}-{n}");
-        let request = hyper::Request::post(self.uri.clone())
-            .header(
-                hyper::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
+        let order = self
+            .api
+            .order(
+                "/pay/tokenpay.cfm",
+                &format!("{form}&OrderNumber={run}-{n}"),
             )
-            .body(Full::new(Bytes::from(body)))
-            .unwrap();
-        let answer = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| Failure::Transport(format!("{e:?}")))?;
-        let status = answer.status().as_u16();
-        let body = answer
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Failure::Transport(format!("{e:?}")))?
-            .to_bytes();
-        let text = || String::from_utf8_lossy(&body).into_owned();
-        if status != 200 {
-            return Err(Failure::Status(status, text()));
-        }
-        let json: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|_| Failure::NotApproved(text()))?;
-        // Format 5: `{"<root>": {"orders": [{…, "orderstate": "Approved", …}]}}`.
-        let orders = json
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(|root| root["orders"].as_array());
-        match orders.map(Vec::as_slice) {
-            Some([order]) if order["orderstate"] == "Approved" => Ok(()),
-            _ => Err(Failure::NotApproved(text())),
+            .await?;
+        match field(&order, "orderstate") {
+            "Approved" => Ok(()),
+            _ => Err(Failure::Unexpected(order.to_string())),
         }
     }
 }
@@ -276,8 +121,8 @@ fn env_or(name: &str, default: u64) -> u64 {
 fn processes(stack: &Stack) -> Vec<(&'static str, u32)> {
     let mut named = vec![("bench", std::process::id())];
     for (name, pid) in [
-        ("authorizer", stack.authorizer.pid()),
-        ("vault", stack.vault.pid()),
+        ("authorizer", stack.authorizer().pid()),
+        ("vault", stack.vault.as_ref().and_then(VaultProcess::pid)),
         ("simulator", stack.sim.pid()),
     ] {
         named.push((name, pid.expect("a running child has a pid")));
@@ -433,13 +278,15 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (stack, setup) = Stack::start().await;
-        let forms = saved_cards(&setup).await;
+        let stack = Stack::start(StackOptions::default()).await;
+        let customers = saved_customers(&stack.setup, "bench", CUSTOMERS, PLAIN_APPROVED)
+            .await
+            .expect("cards saved");
+        let api = stack.authorizer().api_addr;
         eprintln!(
-            "tokenpay: vault, simulator and authorizer up (authorizer API {}), {CUSTOMERS} cards saved",
-            stack.authorizer.api_addr
+            "tokenpay: vault, simulator and authorizer up (authorizer API {api}), {CUSTOMERS} cards saved"
         );
-        let payer = Payer::new(stack.authorizer.api_addr, forms);
+        let payer = Payer::new(MerchantApi::new(api), &customers);
         let connections = env_or("TOKENPAY_BENCH_CONNECTIONS", CONNECTIONS as u64);
         let processes = processes(&stack);
         max_rate(
@@ -451,6 +298,6 @@ fn main() {
         .await;
         fixed_rate(&payer).await;
         drop(payer);
-        stack.stop().await;
+        stack.stop().await.expect("the processes stop");
     });
 }

@@ -23,7 +23,7 @@ mod server;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -141,7 +141,7 @@ impl Simulator {
             config.handshake_timeout,
             stopped.clone(),
         ));
-        let http = tokio::spawn(http_serve(acs_listener, issuer, stopped));
+        let http = tokio::spawn(http_serve(acs_listener, network.clone(), stopped));
         tracing::info!(%iso_addr, %acs_addr, fault_seed = network.faults().seed, "simulator listening");
         Ok(SimulatorHandle {
             iso_addr,
@@ -155,13 +155,15 @@ impl Simulator {
 
 async fn http_serve(
     listener: TcpListener,
-    issuer: Arc<Issuer>,
+    network: Arc<Network>,
     mut stopped: watch::Receiver<bool>,
 ) {
     // `/health` is liveness for a supervisor: both listeners were bound before this serves and
     // the simulator needs nothing outside itself, so serving is being ready; no `/ready`.
+    let issuer = network.issuer.clone();
     let app = acs::routes(Arc::new(acs::Acs::new(issuer.clone())))
         .merge(ledger_routes(issuer))
+        .merge(fault_routes(network))
         .route("/health", axum::routing::get(|| async { "ok\n" }));
     let shutdown = async move {
         let _ = stopped.changed().await;
@@ -190,6 +192,45 @@ fn ledger_routes(issuer: Arc<Issuer>) -> axum::Router {
         .with_state(issuer)
 }
 
+/// The simulator's control of its own faults, for a soak or a test that drives the binary from
+/// outside (the in-process [`SimulatorHandle::set_faults`] and
+/// [`SimulatorHandle::disconnect_all`] over HTTP):
+///
+/// - `GET /faults`: the fault settings in force, as JSON ([`Faults`]);
+/// - `PUT /faults`: replaces them (a [`Faults`] as JSON; absent keys take their defaults, so
+///   `{}` clears every fault); 204, or 422 for a body that is not one;
+/// - `POST /faults/disconnect`: closes every open ISO connection now; 204.
+///
+/// Unauthenticated, like `/ledger`: the simulator is a test-only component that stands in for the
+/// network and listens on loopback; it must never be exposed to anything else.
+fn fault_routes(network: Arc<Network>) -> axum::Router {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::{Json, routing};
+    axum::Router::new()
+        .route(
+            "/faults",
+            routing::get(
+                |State(n): State<Arc<Network>>| async move { Json((*n.faults()).clone()) },
+            )
+            .put(
+                |State(n): State<Arc<Network>>, Json(faults): Json<Faults>| async move {
+                    tracing::info!(seed = faults.seed, "fault settings replaced over HTTP");
+                    n.set_faults(faults);
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .route(
+            "/faults/disconnect",
+            routing::post(|State(n): State<Arc<Network>>| async move {
+                n.disconnect_all();
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .with_state(network)
+}
+
 /// A running simulator. Dropping it stops the servers; [`SimulatorHandle::shutdown`] also
 /// waits for them and flushes the ledger file.
 #[derive(Debug)]
@@ -211,11 +252,7 @@ impl SimulatorHandle {
 
     /// Replaces the fault settings; applies to the next message and the next connection.
     pub fn set_faults(&self, faults: Faults) {
-        *self
-            .network
-            .faults
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(faults);
+        self.network.set_faults(faults);
     }
 
     /// The fault settings in force now.
@@ -225,7 +262,7 @@ impl SimulatorHandle {
 
     /// Closes every open ISO connection now (the listener keeps accepting).
     pub fn disconnect_all(&self) {
-        self.network.close_all.send_modify(|g| *g += 1);
+        self.network.disconnect_all();
     }
 
     /// The base URL of the ACS pages, e.g. `http://127.0.0.1:8584`.

@@ -56,6 +56,16 @@ impl Network {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+
+    /// Replaces the fault settings; applies to the next message and the next connection.
+    pub(crate) fn set_faults(&self, faults: Faults) {
+        *self.faults.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(faults);
+    }
+
+    /// Closes every open connection now (the listener keeps accepting).
+    pub(crate) fn disconnect_all(&self) {
+        self.close_all.send_modify(|g| *g += 1);
+    }
 }
 
 /// Accepts connections until `stop` changes, then waits for the connection tasks to end.
@@ -113,7 +123,7 @@ pub(crate) async fn serve(
             }
         });
     }
-    network.close_all.send_modify(|g| *g += 1);
+    network.disconnect_all();
     while tasks.join_next().await.is_some() {}
 }
 

@@ -215,3 +215,54 @@ async fn faults_by_mti_and_card_from_the_handle_and_disconnect_all() {
     assert_eq!(ledger.entries[1].action, Action::Reversed);
     assert_eq!(ledger.entries[1].delivery, Delivery::NoResponse);
 }
+
+/// The same control over HTTP (`PUT /faults`, `POST /faults/disconnect` on the ACS listener), as a
+/// soak drives the simulator binary from outside.
+#[tokio::test]
+async fn faults_are_replaced_and_connections_closed_over_http() {
+    use testkit::http::{request, request_with};
+    let sim = Sim::start(Faults::default()).await;
+    let acs = sim.handle.acs_addr;
+    let json = |method: &'static str, body: String| async move {
+        let headers = [("content-type", "application/json")];
+        request_with(acs, method, "/faults", &headers, &body).await
+    };
+    let mut client = sim.client().await;
+    let rule = FaultRule {
+        matches: FaultMatch {
+            amount: Some(333),
+            ..FaultMatch::default()
+        },
+        fault: Fault::NoResponse,
+        probability: 1.0,
+    };
+    let faults = Faults {
+        rules: vec![rule.clone()],
+        seed: 7,
+        ..Faults::default()
+    };
+    let put = json("PUT", serde_json::to_string(&faults).unwrap()).await;
+    assert_eq!(put.status, 204, "{put:?}");
+    assert_eq!(sim.handle.faults(), faults);
+    let got = request(acs, "GET", "/faults", "").await;
+    assert_eq!(serde_json::from_str::<Faults>(&got.body).unwrap(), faults);
+    let bad = json("PUT", r#"{"rules": 3}"#.into()).await;
+    assert!(bad.status >= 400, "{bad:?}");
+    assert_eq!(sim.handle.faults(), faults, "a bad body changes nothing");
+
+    client
+        .send(&payment(Mti::AUTH_REQUEST, MC_FRICTIONLESS, 333, &[]))
+        .await;
+    assert_eq!(client.call(&echo()).await.mti(), Mti::NETWORK_RESPONSE);
+    let disconnect = request(acs, "POST", "/faults/disconnect", "").await;
+    assert_eq!(disconnect.status, 204, "{disconnect:?}");
+    assert!(client.recv().await.is_none(), "closed by the simulator");
+    assert_eq!(
+        sim.handle.ledger().entries[0].delivery,
+        Delivery::NoResponse
+    );
+
+    let cleared = json("PUT", "{}".into()).await;
+    assert_eq!(cleared.status, 204, "{cleared:?}");
+    assert!(sim.handle.faults().rules.is_empty());
+}

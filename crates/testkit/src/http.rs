@@ -161,7 +161,13 @@ impl Client {
     /// A client whose requests fail after `limit`.
     pub fn new(limit: Duration) -> Client {
         Client {
-            inner: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
+            inner: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build({
+                // Without Nagle: a request written in two segments must not wait for the
+                // server's delayed ACK (tens of ms in a latency figure).
+                let mut connector = HttpConnector::new();
+                connector.set_nodelay(true);
+                connector
+            }),
             limit,
         }
     }

@@ -147,19 +147,24 @@ impl Shopper {
             page: page.clone(),
             what: "csrf form token",
         })?;
-        let mut body = form_urlencoded::Serializer::new(String::new());
-        body.extend_pairs([
-            ("csrf", csrf.as_str()),
-            ("pan", card.pan),
-            ("exp_month", card.exp_month),
-            ("exp_year", card.exp_year),
-            ("cvc", card.cvc),
-            ("holder", card.holder),
-        ]);
-        if card.remember {
-            body.append_pair("remember", "1");
-        }
-        let answer = self.http.post_form(&page, &body.finish()).await?;
+        // Finished before the await: the serializer is not `Send`, and a load tool runs shoppers
+        // on spawned tasks.
+        let body = {
+            let mut body = form_urlencoded::Serializer::new(String::new());
+            body.extend_pairs([
+                ("csrf", csrf.as_str()),
+                ("pan", card.pan),
+                ("exp_month", card.exp_month),
+                ("exp_year", card.exp_year),
+                ("cvc", card.cvc),
+                ("holder", card.holder),
+            ]);
+            if card.remember {
+                body.append_pair("remember", "1");
+            }
+            body.finish()
+        };
+        let answer = self.http.post_form(&page, &body).await?;
         self.settle(&page, answer, challenge_code).await
     }
 

@@ -150,6 +150,20 @@ impl Stack {
         .expect("the card is saved and paid once")
         .to_string()
     }
+
+    /// Graceful stops, the authorizer first (it signs off from the simulator), then the vault,
+    /// then the simulator (which flushes its ledger file). Returns the data directory, so that
+    /// the caller reads what the processes left (logs, the ledger file) before it goes.
+    pub async fn stop(mut self) -> Result<tempfile::TempDir, crate::processes::ProcessError> {
+        if let Some(authorizer) = self.authorizer.take() {
+            authorizer.stop().await?;
+        }
+        if let Some(vault) = self.vault.take() {
+            vault.stop().await?;
+        }
+        self.sim.stop().await?;
+        Ok(self.dir)
+    }
 }
 
 /// `config/merchants.dev.toml`, the dev merchants as the demo runs them.
