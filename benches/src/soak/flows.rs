@@ -169,7 +169,11 @@ impl Flows {
 
     fn told(&self, i: usize, told: Told, order: Option<&serde_json::Value>) {
         let mut journal = lock(&self.journal);
-        let a = &mut journal.attempts[i];
+        // An answer that comes after the run handed its journal to the reconciliation (an
+        // operation still in flight when the load stopped) is not the reconciliation's to see.
+        let Some(a) = journal.attempts.get_mut(i) else {
+            return;
+        };
         a.told = Some(told);
         if let Some(order) = order {
             a.bill = Some(field(order, "billnumber").to_owned());

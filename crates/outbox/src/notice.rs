@@ -153,7 +153,12 @@ pub fn enqueue(batch: &mut Batch, notice: NewNotice) {
         by_hand: false,
     };
     put_notice(batch, &stored);
-    due_queue().add(batch, stored.due_ms, &stored.id.bytes());
+    due_queue().add(
+        batch,
+        stored.due_ms,
+        &stored.id.bytes(),
+        stored.merchant.as_bytes(),
+    );
 }
 
 /// How one attempt ended.
@@ -257,7 +262,8 @@ impl Records {
         self.queue.remove(&mut batch, before.due_ms, &id);
         if let Some(at) = next_due {
             after.due_ms = at;
-            self.queue.add(&mut batch, at, &id);
+            self.queue
+                .add(&mut batch, at, &id, before.merchant.as_bytes());
         }
         put_notice(&mut batch, &after);
         let json = serde_json::to_vec(attempt).unwrap_or_default();
@@ -282,7 +288,8 @@ impl Records {
         if before.state == NoticeState::Pending {
             self.queue.remove(&mut batch, before.due_ms, &id);
         }
-        self.queue.add(&mut batch, now, &id);
+        self.queue
+            .add(&mut batch, now, &id, before.merchant.as_bytes());
         put_notice(&mut batch, &after);
         self.store.commit(batch).await?;
         Ok(after)

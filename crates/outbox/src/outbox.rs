@@ -60,7 +60,7 @@ impl Default for OutboxConfig {
     fn default() -> OutboxConfig {
         OutboxConfig {
             schedule: RetrySchedule::default(),
-            per_merchant: 4,
+            per_merchant: 16,
             total: 64,
         }
     }
@@ -94,6 +94,13 @@ struct Busy {
     per_merchant: HashMap<String, usize>,
 }
 
+impl Busy {
+    /// Whether `merchant` has `limit` tries in flight already.
+    fn is_full(&self, merchant: &str, limit: usize) -> bool {
+        self.per_merchant.get(merchant).copied().unwrap_or(0) >= limit
+    }
+}
+
 /// The result notifications of one authorizer.
 pub struct Outbox {
     records: Records,
@@ -103,6 +110,10 @@ pub struct Outbox {
     metrics: Metrics,
     doorbell: Doorbell,
     busy: Mutex<Busy>,
+    /// Where the last look at the schedule stopped, when it stopped at [`SCAN`] entries: the
+    /// next look goes on from there, so every due entry is looked at in turn however long the
+    /// backlog of a slow merchant ahead of it.
+    resume: Mutex<Option<store::Due>>,
 }
 
 impl fmt::Debug for Outbox {
@@ -129,6 +140,12 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// How many due entries one read of the schedule takes.
 const PAGE: usize = 256;
+/// How many due entries one look at the schedule goes through at most. A look runs after every
+/// payment's commit and every try's end; without a bound, a backlog (a merchant slower than its
+/// payments) made each look longer and the loop quadratic, until it took the whole process.
+const SCAN: usize = 4 * PAGE;
+/// When the last look stopped at [`SCAN`] entries, the next comes this soon at the latest.
+const RESUME_AFTER: Duration = Duration::from_millis(20);
 
 /// Releases a try's claim when the try ends, however it ends.
 struct Claim<'a> {
@@ -166,6 +183,7 @@ impl Outbox {
             metrics: Metrics::default(),
             doorbell: Doorbell::default(),
             busy: Mutex::new(Busy::default()),
+            resume: Mutex::new(None),
         }
     }
 
@@ -224,22 +242,35 @@ impl Outbox {
         }
     }
 
-    /// Starts a try for every due notification a slot allows; when to look again.
+    /// Starts a try for every due notification a slot allows, looking at [`SCAN`] due entries
+    /// at most (from where the last look stopped); when to look again.
     fn dispatch(self: &Arc<Self>, tries: &mut JoinSet<()>) -> Result<Option<Instant>, OutboxError> {
         let now = now_ms();
-        let mut after = None;
+        let mut resume = self.resume.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut after = resume.take();
         let mut busy = self.busy();
+        let mut seen = 0;
         'pages: loop {
             let page = self
                 .records
                 .queue
                 .due(&self.records.store, now, after.as_ref(), PAGE)?;
             let Some(last) = page.last().cloned() else {
+                // The end of what is due: the next look starts from the front.
                 break;
             };
             for due in page {
                 if busy.ids.len() >= self.config.total {
                     break 'pages;
+                }
+                seen += 1;
+                // A merchant whose slots are all taken is passed over by its tag, without
+                // reading the notice (entries from before tags read it to know).
+                let limit = self.config.per_merchant;
+                if std::str::from_utf8(&due.tag)
+                    .is_ok_and(|m| !m.is_empty() && busy.is_full(m, limit))
+                {
+                    continue;
                 }
                 let Some(id) = NoticeId::from_bytes(&due.id) else {
                     continue;
@@ -250,26 +281,36 @@ impl Outbox {
                 let Some(notice) = self.records.notice(id)? else {
                     continue;
                 };
-                if notice.state != NoticeState::Pending || notice.due_ms != due.at {
+                if notice.state != NoticeState::Pending
+                    || notice.due_ms != due.at
+                    || busy.is_full(&notice.merchant, limit)
+                {
                     continue;
                 }
-                let n = busy
+                *busy
                     .per_merchant
                     .entry(notice.merchant.clone())
-                    .or_default();
-                if *n >= self.config.per_merchant {
-                    continue;
-                }
-                *n += 1;
+                    .or_default() += 1;
                 busy.ids.insert(id);
                 let me = Arc::clone(self);
                 tries.spawn(async move { me.try_once(notice).await });
             }
+            if seen >= SCAN {
+                *resume = Some(last);
+                break;
+            }
             after = Some(last);
         }
+        let stopped_early = resume.is_some();
         drop(busy);
+        drop(resume);
         let next = self.records.queue.next_at(&self.records.store, now + 1)?;
-        Ok(next.map(|at| Instant::now() + Duration::from_millis(at - now)))
+        let next = next.map(|at| Instant::now() + Duration::from_millis(at - now));
+        Ok(match (stopped_early, next) {
+            (true, Some(at)) => Some(at.min(Instant::now() + RESUME_AFTER)),
+            (true, None) => Some(Instant::now() + RESUME_AFTER),
+            (false, next) => next,
+        })
     }
 
     /// One try of `notice` (claimed by `dispatch`), and its record.

@@ -286,3 +286,30 @@ async fn a_dead_merchant_does_not_delay_another() {
     // The dead merchant holds its two slots and no more.
     assert_eq!(h.merchants.calls("dead"), 2);
 }
+
+#[tokio::test]
+async fn a_notice_behind_a_long_backlog_of_a_dead_merchant_is_reached() {
+    let m = Merchants {
+        dead: vec!["dead".into()],
+        ..Merchants::default()
+    };
+    let h = start(m, config(3));
+    // More due entries ahead of the live merchant's than one look at the schedule goes through:
+    // it is reached by the looks that go on from where the last one stopped.
+    let mut batch = Batch::default();
+    let at_ms = outbox::now_ms();
+    for bill in 1..=3_000 {
+        outbox::enqueue(
+            &mut batch,
+            NewNotice {
+                merchant: "dead".into(),
+                id: NoticeId { bill, operation: 1 },
+                kind: Kind::Payment,
+                at_ms,
+            },
+        );
+    }
+    h.store.commit(batch).await.unwrap();
+    let live = h.notify("live", 100_000).await;
+    h.settled(live, NoticeState::Acknowledged).await;
+}

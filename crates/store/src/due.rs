@@ -2,8 +2,10 @@
 //! entries are written inside the caller's own [`Batch`], so a record and its place in the queue
 //! change together (the outbox writes a notification in the same batch as the order it reports).
 //!
-//! Owns only the index keys (`<prefix><due, 8 bytes big-endian><id>`); the records the ids name
-//! are the caller's. Must never read or log an id's meaning.
+//! Owns only the index keys (`<prefix><due, 8 bytes big-endian><id>`) and their values, a short
+//! tag the caller chooses (the outbox's merchant), so that a reader can pass over an entry without
+//! loading its record; the records the ids name are the caller's. Must never read or log an id's
+//! or a tag's meaning.
 
 use crate::prefix::prefix_end;
 use crate::{Batch, Store, StoreError};
@@ -22,6 +24,8 @@ pub struct Due {
     pub at: u64,
     /// The caller's id.
     pub id: Vec<u8>,
+    /// The tag it was added with (empty for entries written before tags existed).
+    pub tag: Vec<u8>,
 }
 
 impl DueQueue {
@@ -40,8 +44,8 @@ impl DueQueue {
     }
 
     /// Schedules `id` at `at` within `batch`.
-    pub fn add(&self, batch: &mut Batch, at: u64, id: &[u8]) {
-        batch.put(self.key(at, id), Vec::new());
+    pub fn add(&self, batch: &mut Batch, at: u64, id: &[u8], tag: &[u8]) {
+        batch.put(self.key(at, id), tag.to_vec());
     }
 
     /// Takes `id`, scheduled at `at`, out of the schedule within `batch`.
@@ -73,7 +77,7 @@ impl DueQueue {
         Ok(store
             .scan_range(&start, &end, limit)?
             .into_iter()
-            .filter_map(|(k, _)| self.parse(&k))
+            .filter_map(|(k, tag)| self.parse(&k, tag))
             .collect())
     }
 
@@ -84,7 +88,7 @@ impl DueQueue {
         Ok(store
             .scan_range(&self.key(from, &[]), &end, 1)?
             .first()
-            .and_then(|(k, _)| self.parse(k))
+            .and_then(|(k, _)| self.parse(k, Vec::new()))
             .map(|d| d.at))
     }
 
@@ -93,12 +97,13 @@ impl DueQueue {
         Ok(store.scan_prefix(&self.prefix)?.len())
     }
 
-    fn parse(&self, key: &[u8]) -> Option<Due> {
+    fn parse(&self, key: &[u8], tag: Vec<u8>) -> Option<Due> {
         let rest = key.strip_prefix(self.prefix.as_slice())?;
         let (at, id) = rest.split_at_checked(8)?;
         Some(Due {
             at: u64::from_be_bytes(at.try_into().ok()?),
             id: id.to_vec(),
+            tag,
         })
     }
 }
@@ -119,10 +124,10 @@ mod tests {
         let (_dir, store) = open();
         let q = DueQueue::new("q/");
         let mut batch = Batch::default();
-        q.add(&mut batch, 30, b"c");
-        q.add(&mut batch, 10, b"a");
-        q.add(&mut batch, 20, b"b");
-        q.add(&mut batch, 99, b"later");
+        q.add(&mut batch, 30, b"c", b"m1");
+        q.add(&mut batch, 10, b"a", b"");
+        q.add(&mut batch, 20, b"b", b"");
+        q.add(&mut batch, 99, b"later", b"");
         store.commit_blocking(batch).unwrap();
         let first = q.due(&store, 30, None, 2).unwrap();
         let ids: Vec<_> = first.iter().map(|d| d.id.clone()).collect();
@@ -132,7 +137,8 @@ mod tests {
             next,
             vec![Due {
                 at: 30,
-                id: b"c".to_vec()
+                id: b"c".to_vec(),
+                tag: b"m1".to_vec(),
             }]
         );
         assert_eq!(q.next_at(&store, 0).unwrap(), Some(10));
@@ -145,11 +151,11 @@ mod tests {
         let (_dir, store) = open();
         let q = DueQueue::new("q/");
         let mut batch = Batch::default();
-        q.add(&mut batch, 5, b"a");
+        q.add(&mut batch, 5, b"a", b"");
         store.commit_blocking(batch).unwrap();
         let mut batch = Batch::default();
         q.remove(&mut batch, 5, b"a");
-        q.add(&mut batch, 50, b"a");
+        q.add(&mut batch, 50, b"a", b"");
         store.commit_blocking(batch).unwrap();
         assert!(q.due(&store, 49, None, 10).unwrap().is_empty());
         assert_eq!(q.next_at(&store, 0).unwrap(), Some(50));
