@@ -152,6 +152,18 @@ fn unknown_login_hash() -> &'static String {
     })
 }
 
+/// Credentials as a request presented them.
+#[derive(Clone, Copy)]
+struct Presented<'a> {
+    /// The Merchant_ID asked for (0 for a cabinet login nobody has).
+    id: MerchantId,
+    /// Its directory entry, if there is one.
+    merchant: Option<&'a Merchant>,
+    login: &'a Login,
+    password: &'a Password,
+    channel: Channel,
+}
+
 /// Verifies credentials; shared by every request.
 pub struct Authenticator {
     key: Zeroizing<[u8; 32]>,
@@ -201,8 +213,14 @@ impl Authenticator {
         login: &Login,
         password: &Password,
     ) -> Result<(), Fault> {
-        self.check(merchant.id, Some(merchant), login, password, Channel::Api)
-            .await
+        self.check(Presented {
+            id: merchant.id,
+            merchant: Some(merchant),
+            login,
+            password,
+            channel: Channel::Api,
+        })
+        .await
     }
 
     /// The cabinet's login: the merchant whose API login this is, if the password is right;
@@ -217,20 +235,19 @@ impl Authenticator {
         let merchant = merchants.by_login(login);
         // Failures of an unknown login are counted under no merchant (id 0 is never one).
         let id = merchant.map_or(MerchantId(0), |m| m.id);
-        self.check(id, merchant, login, password, Channel::Cabinet)
-            .await?;
+        self.check(Presented {
+            id,
+            merchant,
+            login,
+            password,
+            channel: Channel::Cabinet,
+        })
+        .await?;
         merchant.ok_or_else(Fault::wrong_credentials)
     }
 
-    async fn check(
-        &self,
-        id: MerchantId,
-        merchant: Option<&Merchant>,
-        login: &Login,
-        password: &Password,
-        channel: Channel,
-    ) -> Result<(), Fault> {
-        let cache_key = merchant.map(|m| self.cache_key(m, login, password));
+    async fn check(&self, p: Presented<'_>) -> Result<(), Fault> {
+        let cache_key = p.merchant.map(|m| self.cache_key(m, p.login, p.password));
         if cache_key.as_ref().is_some_and(|k| self.is_verified(k)) {
             self.counts.cache_hits.fetch_add(1, Relaxed);
             return Ok(());
@@ -245,9 +262,7 @@ impl Authenticator {
             self.counts.cache_hits.fetch_add(1, Relaxed);
             return Ok(());
         }
-        let checked = self
-            .check_uncached(id, merchant, login, password, channel, cache_key)
-            .await;
+        let checked = self.check_uncached(&p, cache_key).await;
         if let Some(k) = &cache_key {
             lock(&self.verifying).remove(k);
         }
@@ -261,13 +276,16 @@ impl Authenticator {
 
     async fn check_uncached(
         &self,
-        id: MerchantId,
-        merchant: Option<&Merchant>,
-        login: &Login,
-        password: &Password,
-        channel: Channel,
+        p: &Presented<'_>,
         cache_key: Option<[u8; 32]>,
     ) -> Result<(), Fault> {
+        let Presented {
+            id,
+            merchant,
+            login,
+            password,
+            channel,
+        } = *p;
         let who = (id, login.as_str().to_owned());
         let delay = self.policy.delay(self.failures_of(&who));
         if !delay.is_zero() {
