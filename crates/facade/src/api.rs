@@ -52,6 +52,14 @@ async fn serve(State(facade): State<Arc<Facade>>, request: HttpRequest) -> Respo
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
     let format = service.default_format();
+    let Some(_admitted) = facade.admission.admit() else {
+        let mut response = respond(fault_in(service, Fault::internal(), format));
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
     let method = request.method().clone();
     let get = method == Method::GET && service.accepts_get();
     if method != Method::POST && !get {

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod admission;
 mod api;
 pub mod auth;
 pub mod cabinet;
@@ -54,6 +55,8 @@ pub struct Facade {
     /// The result notifications, once the authorizer made them (they render through this
     /// facade, hence attached after it and held weakly): the cabinet lists and re-sends them.
     outbox: std::sync::OnceLock<std::sync::Weak<outbox::Outbox>>,
+    /// The bound on merchant API requests in flight.
+    admission: admission::Admission,
 }
 
 impl Facade {
@@ -74,6 +77,7 @@ impl Facade {
             pages: pages::Pages::new(None),
             cabinet: cabinet::Cabinet::new(CabinetOptions::default(), Default::default()),
             outbox: std::sync::OnceLock::new(),
+            admission: admission::Admission::new(admission::IN_FLIGHT),
         }
     }
 
@@ -138,6 +142,8 @@ impl Facade {
 
     /// Prometheus text of the facade's counters, for the admin endpoint.
     pub fn metrics(&self) -> String {
-        self.auth.counts().render()
+        let mut text = self.auth.counts().render();
+        text.push_str(&self.admission.render());
+        text
     }
 }
