@@ -44,35 +44,31 @@ pub async fn drive(
     pace: Pace,
     duration: Duration,
 ) {
-    let started = Instant::now();
-    let end = started + duration;
+    let end = Instant::now() + duration;
     match pace {
         Pace::Rate(rate) => {
             let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-            let period = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
-            let mut n: u64 = 0;
-            loop {
-                let due = started + period.mul_f64(n as f64);
-                if due >= end {
-                    break;
-                }
-                tokio::time::sleep_until(due.into()).await;
-                let kind = mix.kind(n);
-                match slots.clone().try_acquire_owned() {
-                    Ok(slot) => {
-                        let (flows, recorder) = (flows.clone(), recorder.clone());
-                        tokio::spawn(async move {
-                            let outcome = flows.run(kind, n).await;
-                            recorder.record(kind, due, outcome.as_ref().map(drop));
-                            drop(slot);
-                        });
-                    }
-                    Err(_) => {
-                        recorder.record(kind, due, Err(&Failure::Overload));
+            let runtime = tokio::runtime::Handle::current();
+            let schedule = {
+                let slots = slots.clone();
+                move |n, due| {
+                    let kind = mix.kind(n);
+                    match slots.clone().try_acquire_owned() {
+                        Ok(slot) => {
+                            let (flows, recorder) = (flows.clone(), recorder.clone());
+                            runtime.spawn(async move {
+                                let outcome = flows.run(kind, n).await;
+                                recorder.record(kind, due, outcome.as_ref().map(drop));
+                                drop(slot);
+                            });
+                        }
+                        Err(_) => recorder.record(kind, due, Err(&Failure::Overload)),
                     }
                 }
-                n += 1;
-            }
+            };
+            tokio::task::spawn_blocking(move || crate::pace::open_loop(rate, end, schedule))
+                .await
+                .expect("the schedule's thread does not panic");
             let all = u32::try_from(MAX_IN_FLIGHT).unwrap_or(u32::MAX);
             let _ = tokio::time::timeout(DRAIN, slots.acquire_many(all)).await;
         }

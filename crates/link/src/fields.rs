@@ -238,7 +238,7 @@ mod tests {
                 category_code: Some(5999),
             },
         };
-        let reference = req.reference(stan, rrn, now.transmission);
+        let reference = req.intent().reference(stan, rrn, now.transmission);
         let msg = acceptor().authorization(&req, &reference).build().unwrap();
         assert_eq!(msg.mti(), Mti::FINANCIAL_REQUEST);
         assert_eq!(msg.field(3), Some(&b"200000"[..]));

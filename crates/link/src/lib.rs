@@ -49,7 +49,7 @@ pub use error::{
 pub use metrics::{ConnectionState, LinkMetrics};
 pub use request::{
     ApprovalCode, AuthorizationRequest, CardRef, CardRefError, CompletionRequest, CredentialOnFile,
-    Currency, LinkOutcome, Merchant, NetworkTxnId, Prepared, ReversalState, ThreeDs,
+    Currency, Intent, LinkOutcome, Merchant, NetworkTxnId, Prepared, ReversalState, ThreeDs,
     TransactionKind, TransactionRef,
 };
 pub use saf::{PendingReversal, SafError};
@@ -133,18 +133,19 @@ impl Link {
         &self,
         req: AuthorizationRequest<'_>,
     ) -> Result<LinkOutcome, AuthorizeError> {
-        let prepared = self.prepare(&req);
+        let prepared = self.prepare(req.intent());
         self.send_authorization(prepared, req).await
     }
 
-    /// Gives `req` its trace numbers (STAN, RRN, DE 7) without sending it. A caller that must not
+    /// Gives the request `intent` describes its trace numbers (STAN, RRN, DE 7) without sending
+    /// it; the PAN need not be at hand yet. A caller that must not
     /// lose a payment to its own crash makes [`Prepared::reference`] durable first, then sends
     /// with [`Link::authorize_prepared`]; after a restart it reverses every reference it holds no
     /// outcome for (the network acknowledges a reversal of a request it never saw, and moves
     /// nothing).
-    pub fn prepare(&self, req: &AuthorizationRequest<'_>) -> Prepared {
+    pub fn prepare(&self, intent: Intent<'_>) -> Prepared {
         let trace = self.shared.trace();
-        Prepared::new(req.reference(trace.stan, trace.rrn, trace.transmission))
+        Prepared::new(intent.reference(trace.stan, trace.rrn, trace.transmission))
     }
 
     /// [`Link::authorize`] under the trace numbers `prepared` reserved for this very request.

@@ -300,7 +300,37 @@ pub struct TransactionRef {
 }
 
 impl AuthorizationRequest<'_> {
-    /// What this request is known by when sent under `stan`, `rrn` and `transmission`.
+    /// What this request will be known by on the network, without its card data.
+    pub fn intent(&self) -> Intent<'_> {
+        Intent {
+            kind: self.kind,
+            card: &self.card,
+            amount: self.amount,
+            currency: self.currency,
+            merchant: &self.merchant,
+        }
+    }
+}
+
+/// What an authorization will be known by, before its card data is at hand: everything its
+/// [`TransactionRef`] holds but the trace numbers. A caller can reserve those numbers and make
+/// the reference durable while it still fetches the PAN (`Link::prepare`).
+#[derive(Debug, Clone, Copy)]
+pub struct Intent<'a> {
+    /// Authorization only, purchase or refund.
+    pub kind: TransactionKind,
+    /// How to find the PAN again.
+    pub card: &'a CardRef,
+    /// DE 4.
+    pub amount: Amount,
+    /// DE 49.
+    pub currency: Currency,
+    /// The merchant being paid.
+    pub merchant: &'a Merchant,
+}
+
+impl Intent<'_> {
+    /// What the request is known by when sent under `stan`, `rrn` and `transmission`.
     pub(crate) fn reference(
         &self,
         stan: Stan,
@@ -346,7 +376,7 @@ impl Prepared {
 
     /// Whether `req` is the request these trace numbers were reserved for.
     pub(crate) fn is_for(&self, req: &AuthorizationRequest<'_>) -> bool {
-        // Field by field rather than against `req.reference(..)`, which would build a second
+        // Field by field rather than against `req.intent().reference(..)`, which would build a second
         // reference (and clone the merchant) only to compare it. Destructured in full, so a new
         // field of the reference cannot be left out of the comparison.
         let TransactionRef {

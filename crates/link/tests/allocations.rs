@@ -72,7 +72,7 @@ async fn an_authorization_allocates_within_its_bound() {
     // durable and the check that the request is the prepared one: no allocation at all.
     let region = Region::new(GLOBAL);
     let req = request(&pan, &cvc, 100);
-    let prepared = link.prepare(&req);
+    let prepared = link.prepare(req.intent());
     let durable = prepared.reference().clone();
     let cost = region.change();
     assert_eq!(

@@ -391,7 +391,7 @@ async fn a_prepared_authorization_is_sent_under_its_reserved_reference() {
         merchant: merchant(),
     };
 
-    let prepared = net.link.prepare(&request(1_100));
+    let prepared = net.link.prepare(request(1_100).intent());
     let reserved = prepared.reference().clone();
     let outcome = net
         .link
@@ -412,7 +412,7 @@ async fn a_prepared_authorization_is_sent_under_its_reserved_reference() {
     );
 
     // Trace numbers reserved for one request do not carry another.
-    let other = net.link.prepare(&request(1_200));
+    let other = net.link.prepare(request(1_200).intent());
     let stan = other.reference().stan.value();
     assert!(matches!(
         net.link.authorize_prepared(other, request(9_999)).await,
@@ -421,7 +421,7 @@ async fn a_prepared_authorization_is_sent_under_its_reserved_reference() {
 
     // Prepared, then the process died before sending: the restart reverses it, and the network
     // acknowledges a reversal of what it never saw without moving money.
-    let lost = net.link.prepare(&request(1_300));
+    let lost = net.link.prepare(request(1_300).intent());
     assert_eq!(
         net.link.reverse(lost.reference()).await.unwrap(),
         link::ReversalState::Acknowledged

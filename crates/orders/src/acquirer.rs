@@ -8,15 +8,15 @@
 use futures::future::BoxFuture;
 use iso8583::Amount;
 use link::{
-    AuthorizationRequest, AuthorizeError, CompleteError, CompletionRequest, Link, LinkOutcome,
-    Prepared, ReversalState, ReverseError, TransactionRef,
+    AuthorizationRequest, AuthorizeError, CompleteError, CompletionRequest, Intent, Link,
+    LinkOutcome, Prepared, ReversalState, ReverseError, TransactionRef,
 };
 
 /// The network, as the engine uses it. Object-safe, so the engine holds an `Arc<dyn Acquirer>`.
 pub trait Acquirer: Send + Sync + std::fmt::Debug + 'static {
-    /// Reserves the trace numbers of `req` without sending it: the engine makes
-    /// [`Prepared::reference`] durable before [`Acquirer::authorize`].
-    fn prepare(&self, req: &AuthorizationRequest<'_>) -> Prepared;
+    /// Reserves the trace numbers of the request `intent` describes without sending it: the
+    /// engine makes [`Prepared::reference`] durable before [`Acquirer::authorize`].
+    fn prepare(&self, intent: Intent<'_>) -> Prepared;
 
     /// Sends `req` (0100/0200) under `prepared`'s trace numbers and waits for its outcome; a
     /// time-out is reversed before this returns.
@@ -42,8 +42,8 @@ pub trait Acquirer: Send + Sync + std::fmt::Debug + 'static {
 }
 
 impl Acquirer for Link {
-    fn prepare(&self, req: &AuthorizationRequest<'_>) -> Prepared {
-        Link::prepare(self, req)
+    fn prepare(&self, intent: Intent<'_>) -> Prepared {
+        Link::prepare(self, intent)
     }
 
     fn authorize<'a>(

@@ -13,8 +13,8 @@ use futures::future::BoxFuture;
 use iso8583::Amount;
 use link::{
     AuthorizationRequest, AuthorizeError, CardRef, CardResolver, CardsUnavailable, CompleteError,
-    CompletionRequest, Currency, Endpoint, Link, LinkConfig, LinkOutcome, Prepared, ReversalState,
-    ReverseError, ThreeDs, TlsMaterial, TransactionRef, client_config,
+    CompletionRequest, Currency, Endpoint, Intent, Link, LinkConfig, LinkOutcome, Prepared,
+    ReversalState, ReverseError, ThreeDs, TlsMaterial, TransactionRef, client_config,
 };
 use orders::{
     Acquirer, CancelMessage, CancelReason, CancelRequest, CardSecrets, Engine, MerchantSettings,
@@ -125,8 +125,8 @@ impl CardResolver for Vault {
 struct DiesAfterSending(Link);
 
 impl Acquirer for DiesAfterSending {
-    fn prepare(&self, req: &AuthorizationRequest<'_>) -> Prepared {
-        Acquirer::prepare(&self.0, req)
+    fn prepare(&self, intent: Intent<'_>) -> Prepared {
+        Acquirer::prepare(&self.0, intent)
     }
     fn authorize<'a>(
         &'a self,

@@ -148,7 +148,7 @@ pub(crate) fn app() -> Router {
 struct NoNetwork;
 
 impl orders::Acquirer for NoNetwork {
-    fn prepare(&self, _: &link::AuthorizationRequest<'_>) -> link::Prepared {
+    fn prepare(&self, _: link::Intent<'_>) -> link::Prepared {
         unreachable!("the facade's unit tests never pay")
     }
 

@@ -173,7 +173,7 @@ impl Engine {
             three_ds: None,
             merchant: m.link_merchant(),
         };
-        let prepared = self.acquirer.prepare(&req);
+        let prepared = self.acquirer.prepare(req.intent());
         let reference = prepared.reference().clone();
         if let Some(t) = op.transactions.last_mut() {
             t.reference = Some(reference.clone());

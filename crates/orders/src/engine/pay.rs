@@ -9,7 +9,7 @@
 
 use card::{CardUse, CustomerNumber, Cvc, Token};
 use iso8583::{Amount, Eci, MitReason};
-use link::{AuthorizationRequest, CardRef, CredentialOnFile, ThreeDs, TransactionKind};
+use link::{AuthorizationRequest, CardRef, CredentialOnFile, Intent, ThreeDs, TransactionKind};
 
 use super::{AuthResult, Engine, NewOrder, OperationResult};
 use crate::clock::Timestamp;
@@ -50,6 +50,22 @@ pub enum PaymentCard<'a> {
     TokenPay {
         /// The saved card.
         token: Token,
+    },
+}
+
+/// How the card of a payment reaches the message: typed on the page (in hand), or saved (found
+/// in the vault, for the use it is put to).
+enum Presented<'a> {
+    Typed {
+        card: NewCard<'a>,
+        three_ds: Option<ThreeDs>,
+        save: bool,
+    },
+    Saved {
+        card_use: CardUse,
+        /// A shopper on the payment page, who can try the same order again; otherwise the
+        /// merchant's call made the order and hears its outcome now.
+        on_page: bool,
     },
 }
 
@@ -236,8 +252,20 @@ impl Engine {
         };
 
         let owner = card_owner(r)?;
-        let resolved: ResolvedCard;
-        let (pan, expiry, card_ref, cvc, cof, three_ds, saved) = match source {
+        let kind = if r.two_stage {
+            TransactionKind::Authorization
+        } else {
+            TransactionKind::Purchase
+        };
+        let (amount, currency) = (Amount(r.amount), r.currency);
+        let merchant = m.link_merchant();
+        let saved_card = |token| CardRef {
+            merchant: m.id.clone(),
+            customer: owner.clone(),
+            token,
+            payment: Some(opref.payment_ref()),
+        };
+        let (card_ref, cvc, cof, presented) = match source {
             Source::Card(PaymentCard::New {
                 card,
                 save,
@@ -246,7 +274,7 @@ impl Engine {
                 // A card the shopper did not save belongs to this order, not to the customer:
                 // it must never be listed or paid with for anyone else.
                 let owner = match save {
-                    true => owner,
+                    true => owner.clone(),
                     false => opref.bill.held_card_owner(),
                 };
                 let token = if save {
@@ -273,117 +301,58 @@ impl Engine {
                 } else {
                     CredentialOnFile::None
                 };
-                (
-                    card.pan,
-                    card.expiry,
-                    card_ref,
-                    Some(card.cvc),
-                    cof,
+                let typed = Presented::Typed {
+                    card,
                     three_ds,
                     save,
-                )
+                };
+                (card_ref, Some(card.cvc), cof, typed)
             }
-            Source::Card(PaymentCard::OneClick { token, cvc }) => {
-                let card_ref = CardRef {
-                    merchant: m.id.clone(),
-                    customer: owner,
-                    token,
-                    payment: Some(opref.payment_ref()),
-                };
-                let found = self
-                    .secrets
-                    .resolve(&card_ref, opref, CardUse::Offered)
-                    .await?;
-                let Some(found) = found else {
-                    return self
-                        .decline_before_network(m, order, op, DeclineReason::UnknownCard)
-                        .await;
-                };
-                resolved = found;
-                let cof = CredentialOnFile::Cardholder;
-                (
-                    &resolved.pan,
-                    resolved.expiry,
-                    card_ref,
-                    Some(cvc),
-                    cof,
-                    None,
-                    true,
-                )
-            }
-            Source::Card(PaymentCard::TokenPay { token }) => {
-                let card_ref = CardRef {
-                    merchant: m.id.clone(),
-                    customer: owner,
-                    token,
-                    payment: Some(opref.payment_ref()),
-                };
-                // The vault refuses a token the merchant could not have shown (another
-                // customer's, removed, below the listing threshold, expired) like an unknown one.
-                let found = self
-                    .secrets
-                    .resolve(&card_ref, opref, CardUse::Offered)
-                    .await?;
-                let Some(found) = found else {
-                    return self
-                        .decline_before_network(m, order, op, DeclineReason::UnknownCard)
-                        .await;
-                };
-                resolved = found;
-                let cof = CredentialOnFile::Cardholder;
-                (
-                    &resolved.pan,
-                    resolved.expiry,
-                    card_ref,
-                    None,
-                    cof,
-                    None,
-                    true,
-                )
-            }
+            // The vault refuses a token the merchant could not have shown (another customer's,
+            // removed, below the listing threshold, expired) like an unknown one.
+            Source::Card(PaymentCard::OneClick { token, cvc }) => (
+                saved_card(token),
+                Some(cvc),
+                CredentialOnFile::Cardholder,
+                Presented::Saved {
+                    card_use: CardUse::Offered,
+                    on_page: true,
+                },
+            ),
+            Source::Card(PaymentCard::TokenPay { token }) => (
+                saved_card(token),
+                None,
+                CredentialOnFile::Cardholder,
+                Presented::Saved {
+                    card_use: CardUse::Offered,
+                    on_page: false,
+                },
+            ),
             Source::Mit { card, reason } => {
-                let (Some(found), Some(original)) = (
-                    self.secrets
-                        .resolve(&card.card, opref, CardUse::OnFile)
-                        .await?,
-                    card.network_txn_id.clone(),
-                ) else {
+                let Some(original) = card.network_txn_id.clone() else {
                     return self
                         .decline_before_network(m, order, op, DeclineReason::UnknownCard)
                         .await;
                 };
-                resolved = found;
-                let cof = CredentialOnFile::Merchant { reason, original };
                 (
-                    &resolved.pan,
-                    resolved.expiry,
                     card.card,
                     None,
-                    cof,
-                    None,
-                    true,
+                    CredentialOnFile::Merchant { reason, original },
+                    Presented::Saved {
+                        card_use: CardUse::OnFile,
+                        on_page: false,
+                    },
                 )
             }
         };
 
-        let kind = if r.two_stage {
-            TransactionKind::Authorization
-        } else {
-            TransactionKind::Purchase
-        };
-        let req = AuthorizationRequest {
+        let prepared = self.acquirer.prepare(Intent {
             kind,
-            pan,
-            expiry,
-            cvc,
-            card: card_ref.clone(),
-            amount: Amount(r.amount),
-            currency: r.currency,
-            cof,
-            three_ds,
-            merchant: m.link_merchant(),
-        };
-        let prepared = self.acquirer.prepare(&req);
+            card: &card_ref,
+            amount,
+            currency,
+            merchant: &merchant,
+        });
         let reference = prepared.reference().clone();
         op.transactions.push(Transaction {
             purpose: match kind {
@@ -395,24 +364,107 @@ impl Engine {
             response_code: None,
             at: ts,
         });
-        let masked = MaskedCard::of(pan, expiry);
+        let n = op.number;
         let rec = order.record_mut();
         rec.operations.push(op);
-        rec.card = Some(OrderCard {
-            card: card_ref,
-            masked,
+        rec.turnover = bookings;
+        let kept = |pan, expiry, saved| OrderCard {
+            card: card_ref.clone(),
+            masked: MaskedCard::of(pan, expiry),
             saved,
             network_txn_id: None,
-        });
-        rec.turnover = bookings;
+        };
+        let resolved: ResolvedCard;
         // The reference and the booked turnover are durable before the message can leave.
-        self.write(change, order.record(), None).await?;
+        let (pan, expiry, three_ds) = match presented {
+            Presented::Typed {
+                card,
+                three_ds,
+                save,
+            } => {
+                rec.card = Some(kept(card.pan, card.expiry, save));
+                self.write(change, order.record(), None).await?;
+                (card.pan, card.expiry, three_ds)
+            }
+            Presented::Saved { card_use, on_page } => {
+                // Neither needs the other, so the write and the vault's lookup (a durable audit
+                // entry of its own) run at once: a payment waits for one commit instead of two in
+                // a row. The card's mask is written with the outcome.
+                let (written, found) = futures::join!(
+                    self.write(change, order.record(), None),
+                    self.secrets.resolve(&card_ref, opref, card_use)
+                );
+                written?;
+                resolved = match found {
+                    Ok(Some(found)) => found,
+                    Ok(None) => {
+                        return self
+                            .decline_unsent(m, order, n, DeclineReason::UnknownCard)
+                            .await;
+                    }
+                    Err(e) if on_page => {
+                        self.withdraw(order).await?;
+                        return Err(e.into());
+                    }
+                    // The order exists only because this call made it, and is already durable:
+                    // it ends declined, so that the merchant can find it, never In Process.
+                    Err(e) => {
+                        tracing::warn!(bill = %opref.bill, error = %e, "no card from the vault");
+                        return self
+                            .decline_unsent(m, order, n, DeclineReason::SystemError)
+                            .await;
+                    }
+                };
+                order.record_mut().card = Some(kept(&resolved.pan, resolved.expiry, true));
+                (&resolved.pan, resolved.expiry, None)
+            }
+        };
 
+        let req = AuthorizationRequest {
+            kind,
+            pan,
+            expiry,
+            cvc,
+            card: card_ref,
+            amount,
+            currency,
+            cof,
+            three_ds,
+            merchant,
+        };
         let outcome = self.acquirer.authorize(prepared, req).await;
         let bill = order.record().bill;
         let (result, txn) = self.read_authorization(bill, &reference, outcome).await?;
-        self.finish_payment(m, order, opref.number, result, txn, initial)
+        self.finish_payment(m, order, n, result, txn, initial).await
+    }
+
+    /// The vault had no card for payment `n`, whose reference is already durable: nothing was
+    /// sent, so the prepared transaction goes and the payment is declined for `reason`.
+    async fn decline_unsent(
+        &self,
+        m: &MerchantSettings,
+        mut order: InProcess,
+        n: u32,
+        reason: DeclineReason,
+    ) -> Result<OperationResult, EngineError> {
+        if let Some(op) = order.record_mut().operation_mut(n) {
+            op.transactions.pop();
+        }
+        self.decline_payment(m, order, n, reason, TxnState::Declined, None)
             .await
+    }
+
+    /// The vault could not answer for the page's payment just prepared: nothing was sent, so the
+    /// order is written back as it was before the attempt (its turnover given back), for the
+    /// shopper to pay again.
+    async fn withdraw(&self, mut order: InProcess) -> Result<(), EngineError> {
+        let mut change = Change::default();
+        let r = order.record_mut();
+        r.operations.pop();
+        r.card = None;
+        limits::release(&self.persist, &mut change, &mut r.turnover, u64::MAX)?;
+        r.turnover.clear();
+        self.write(change, order.record(), None).await
     }
 
     /// Writes the outcome of payment operation `n`.

@@ -10,8 +10,8 @@ use futures::future::BoxFuture;
 use iso8583::{Amount, Eci, MitReason, ResponseCode, Rrn, Stan, TransmissionTime};
 use link::{
     ApprovalCode, AuthorizationRequest, AuthorizeError, CardRef, CompleteError, CompletionRequest,
-    CredentialOnFile, Currency, LinkOutcome, NetworkTxnId, Prepared, ReversalState, ReverseError,
-    ThreeDs, TransactionKind, TransactionRef,
+    CredentialOnFile, Currency, Intent, LinkOutcome, NetworkTxnId, Prepared, ReversalState,
+    ReverseError, ThreeDs, TransactionKind, TransactionRef,
 };
 use store::{EngineKind, Store};
 use time::OffsetDateTime;
@@ -65,7 +65,7 @@ impl FakeNet {
     }
 }
 
-fn reference(req: &AuthorizationRequest<'_>, stan: u32) -> TransactionRef {
+fn reference(req: Intent<'_>, stan: u32) -> TransactionRef {
     TransactionRef {
         mti: req.kind.mti(),
         stan: Stan::new(stan).unwrap(),
@@ -80,7 +80,7 @@ fn reference(req: &AuthorizationRequest<'_>, stan: u32) -> TransactionRef {
 }
 
 impl Acquirer for FakeNet {
-    fn prepare(&self, req: &AuthorizationRequest<'_>) -> Prepared {
+    fn prepare(&self, req: Intent<'_>) -> Prepared {
         Prepared::new(reference(
             req,
             self.stan.fetch_add(1, Ordering::Relaxed) + 1,
@@ -169,6 +169,8 @@ pub(crate) struct FakeVault {
     /// What each resolve allowed, in order.
     uses: Mutex<Vec<CardUse>>,
     recorded: AtomicU32,
+    /// Answers no lookup while set, as a vault that is away.
+    away: AtomicBool,
 }
 
 impl FakeVault {
@@ -225,6 +227,9 @@ impl CardSecrets for FakeVault {
         payment: OperationRef,
         card_use: CardUse,
     ) -> BoxFuture<'a, Result<Option<ResolvedCard>, SecretsUnavailable>> {
+        if self.away.load(Ordering::Relaxed) {
+            return Box::pin(async { Err(SecretsUnavailable("away".into())) });
+        }
         self.lookups.lock().unwrap().push(payment);
         self.uses.lock().unwrap().push(card_use);
         let found = self
@@ -983,6 +988,86 @@ async fn token_pay_and_one_click_ask_the_vault_only_for_a_card_the_merchant_coul
         *f.vault.uses.lock().unwrap(),
         [CardUse::Offered, CardUse::Offered]
     );
+}
+
+#[tokio::test]
+async fn an_unknown_token_gives_its_turnover_back_and_leaves_nothing_in_flight() {
+    let mut f = fx();
+    f.m.limits = Some(TurnoverLimits {
+        currency: Currency::RUB,
+        daily: Some(1_500),
+        weekly: None,
+    });
+    let r = f
+        .engine
+        .token_pay(&f.m, order("T-1", 1_000), Token::random())
+        .await
+        .unwrap();
+    assert_eq!(r.operation().unwrap().assist_code().as_str(), "AS101");
+    assert!(r.operation().unwrap().transactions.is_empty());
+    assert!(f.engine.persist.in_flight().unwrap().is_empty());
+    let token = f.saved_card();
+    let r = f
+        .engine
+        .token_pay(&f.m, order("T-2", 1_000), token)
+        .await
+        .unwrap();
+    assert_eq!(r.order.state, OrderState::Approved);
+}
+
+#[tokio::test]
+async fn a_vault_away_leaves_the_order_as_it_was_to_be_paid_again() {
+    let mut f = fx();
+    f.m.limits = Some(TurnoverLimits {
+        currency: Currency::RUB,
+        daily: Some(1_500),
+        weekly: None,
+    });
+    let token = f.saved_card();
+    let bill = f.create(order("A-1", 1_000)).await;
+    let cvc = Cvc::parse("123").unwrap();
+    f.vault.away.store(true, Ordering::Relaxed);
+    let away = f
+        .engine
+        .pay(&f.m, bill, PaymentCard::OneClick { token, cvc: &cvc })
+        .await;
+    assert!(matches!(away, Err(EngineError::Secrets(_))), "{away:?}");
+    let kept = f.engine.persist.load(bill).unwrap().unwrap();
+    assert_eq!(
+        (kept.state, kept.operations.len(), kept.turnover.len()),
+        (OrderState::InProcess, 0, 0)
+    );
+    assert!(f.engine.persist.in_flight().unwrap().is_empty());
+    assert_eq!(f.net.auths(), 0);
+    f.vault.away.store(false, Ordering::Relaxed);
+    let r = f
+        .engine
+        .pay(&f.m, bill, PaymentCard::OneClick { token, cvc: &cvc })
+        .await
+        .unwrap();
+    assert_eq!(
+        r.order.state,
+        OrderState::Approved,
+        "the turnover came back"
+    );
+}
+
+#[tokio::test]
+async fn a_vault_away_declines_a_token_pay_order_and_leaves_nothing_in_flight() {
+    let f = fx();
+    let token = f.saved_card();
+    f.vault.away.store(true, Ordering::Relaxed);
+    let r = f
+        .engine
+        .token_pay(&f.m, order("T-1", 800), token)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.order.state, r.operation().unwrap().decline),
+        (OrderState::Declined, Some(DeclineReason::SystemError))
+    );
+    assert!(f.engine.persist.in_flight().unwrap().is_empty());
+    assert_eq!(f.net.auths(), 0);
 }
 
 // ---- recurring ----
