@@ -30,6 +30,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The store's engine, `redb` (the default) or `sled`.
     pub store_engine: EngineKind,
+    /// The store's page cache, MiB; default [`store::DEFAULT_CACHE_MIB`]. The process's memory
+    /// grows to about this much more than it starts with, then stays there.
+    pub store_cache_mib: u64,
     /// The operators' admin endpoint (`/metrics`, `/health`, `/ready`,
     /// `POST /cutoff/<merchant_id>`), not the merchants'; default `127.0.0.1:9090`.
     pub admin_addr: SocketAddr,
@@ -301,6 +304,7 @@ impl Default for Settings {
         Settings {
             data_dir: PathBuf::from("var/authorizer"),
             store_engine: EngineKind::Redb,
+            store_cache_mib: store::DEFAULT_CACHE_MIB,
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             merchants: PathBuf::from("config/merchants.dev.toml"),
@@ -362,6 +366,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The store's engine.
     pub store_engine: EngineKind,
+    /// The store's page cache, MiB.
+    pub store_cache_mib: u64,
     /// The admin endpoint's address (metrics, health, cut-off).
     pub admin_addr: SocketAddr,
     /// The merchant API's address.
@@ -509,6 +515,7 @@ impl Settings {
         Ok(Config {
             data_dir: self.data_dir,
             store_engine: self.store_engine,
+            store_cache_mib: self.store_cache_mib,
             admin_addr: self.admin_addr,
             http_addr: self.http_addr,
             merchants: Merchants::load(&self.merchants)?,

@@ -77,7 +77,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     std::fs::create_dir_all(&config.data_dir).map_err(RunError::DataDir)?;
-    let store = store::Store::open(config.store_engine, &config.data_dir.join("authorizer.db"))?;
+    let store = store::Store::open_with_cache(
+        config.store_engine,
+        &config.data_dir.join("authorizer.db"),
+        config.store_cache_mib,
+    )?;
     // One connection per role, shared by everything that speaks in it.
     let v = config.vault;
     let authorizer_vault = Arc::new(LazyVault::connecting(v.endpoint, v.credentials, v.options));

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
@@ -25,6 +25,8 @@ pub const DEFAULT_CERTS_DIR: &str = "var/certs";
 pub const DEFAULT_LEDGER_DIR: &str = "var/simulator";
 /// A long-running dev server keeps this many ledger entries in memory (about 300 MB at most).
 pub const DEFAULT_LEDGER_IN_MEMORY: usize = 1_000_000;
+/// How long the issuer remembers a payment unless configured (`remember_secs`): an hour.
+pub const DEFAULT_REMEMBER: Duration = Duration::from_secs(3_600);
 
 /// The command line of the `simulator` binary.
 #[derive(Debug, clap::Parser)]
@@ -60,8 +62,8 @@ pub enum Command {
 /// Flags of `simulator serve`; each overrides the same key of the config file.
 #[derive(Debug, Default, clap::Args)]
 pub struct ServeArgs {
-    /// TOML file with any of: iso_addr, acs_addr, certs, ledger, ledger_in_memory, max_connections,
-    /// [faults] (crates/simulator/README.md; example: deploy/simulator.toml).
+    /// TOML file with any of: iso_addr, acs_addr, certs, ledger, ledger_in_memory, remember_secs,
+    /// max_connections, [faults] (crates/simulator/README.md; example: deploy/simulator.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// ISO 8583 listener (port 0 picks a free port; the READY line says which).
@@ -88,6 +90,8 @@ struct FileConfig {
     max_connections: Option<usize>,
     /// Ledger entries kept in memory for `GET /ledger` (the file keeps all).
     ledger_in_memory: Option<usize>,
+    /// Seconds the issuer remembers a payment for its follow-ups and duplicate checks.
+    remember_secs: Option<u64>,
     faults: Option<Faults>,
 }
 
@@ -196,6 +200,9 @@ impl ServeConfig {
         sim.faults = faults;
         sim.ledger_path = Some(ledger);
         sim.ledger_in_memory = file.ledger_in_memory.unwrap_or(DEFAULT_LEDGER_IN_MEMORY);
+        sim.remember = file
+            .remember_secs
+            .map_or(DEFAULT_REMEMBER, Duration::from_secs);
         sim.max_connections = max_connections;
         Ok(ServeConfig {
             iso_addr,

@@ -20,7 +20,13 @@ pub fn answer(frame_body: &[u8]) {
     // CAVVs) meets later ones, as on a long-lived connection.
     static ISSUER: OnceLock<Issuer> = OnceLock::new();
     let issuer = ISSUER.get_or_init(|| {
-        Issuer::new(IssuerKey::from_bytes([7; 32]), None, 1_024).expect("no ledger file to open")
+        Issuer::new(
+            IssuerKey::from_bytes([7; 32]),
+            None,
+            1_024,
+            std::time::Duration::from_secs(60),
+        )
+        .expect("no ledger file to open")
     });
     let arrival = Arrival {
         connection: 1,

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::hash::RandomState;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use iso8583::{CofIndicator, Message, ResponseCode};
 
@@ -86,14 +86,34 @@ struct State {
     seen: Map<([u8; 8], u32), [u8; 10]>,
     network_ids: Map<Vec<u8>, CardFingerprint>,
     used_cavvs: Set<Cavv>,
+    /// Each payment's terminal and key, oldest first, with when it arrived: what to forget.
+    remembered: VecDeque<(Instant, [u8; 8], TxnKey)>,
     approvals: u64,
     journal: Journal,
+}
+
+impl State {
+    /// Forgets the bookings and seen STANs of payments that arrived before `horizon`. A STAN
+    /// used again since (they wrap) is kept: only its own entry's DE 7 is removed.
+    fn forget_before(&mut self, horizon: Instant) {
+        while let Some(&(at, terminal, key)) = self.remembered.front() {
+            if at >= horizon {
+                return;
+            }
+            self.remembered.pop_front();
+            self.bookings.remove(&key);
+            if self.seen.get(&(terminal, key.stan)) == Some(&key.time) {
+                self.seen.remove(&(terminal, key.stan));
+            }
+        }
+    }
 }
 
 /// The issuer: shared by every connection of the ISO server and by the ACS (for the key).
 #[derive(Debug)]
 pub struct Issuer {
     key: IssuerKey,
+    remember: Duration,
     state: Mutex<State>,
 }
 
@@ -109,15 +129,18 @@ impl Issuer {
         key: IssuerKey,
         ledger_file: Option<&Path>,
         ledger_cap: usize,
+        remember: Duration,
     ) -> std::io::Result<Issuer> {
         Ok(Issuer {
             key,
+            remember,
             state: Mutex::new(State {
                 cards: Map::default(),
                 bookings: Map::default(),
                 seen: Map::default(),
                 network_ids: Map::default(),
                 used_cavvs: Set::default(),
+                remembered: VecDeque::new(),
                 approvals: 0,
                 journal: Journal::open(ledger_file, ledger_cap)?,
             }),
@@ -225,6 +248,11 @@ impl Issuer {
         let previous = state.seen.insert((p.terminal, p.key.stan), p.key.time);
         if previous == Some(p.key.time) {
             return Decision::code(ResponseCode::DUPLICATE);
+        }
+        let now = Instant::now();
+        state.remembered.push_back((now, p.terminal, p.key));
+        if let Some(horizon) = now.checked_sub(self.remember) {
+            state.forget_before(horizon);
         }
         if !p.pan.luhn_valid() {
             return Decision::code(ResponseCode::INVALID_CARD);

@@ -56,6 +56,10 @@ pub struct SimConfig {
     /// snapshot says how many. Default [`config::DEFAULT_LEDGER_IN_MEMORY`]; benches and soaks
     /// should set a small cap.
     pub ledger_in_memory: usize,
+    /// How long the issuer remembers a payment: its approval for a reversal, completion or
+    /// refund, and its STAN for duplicate detection. Older ones are forgotten, so a long run's
+    /// memory stays flat. Default [`config::DEFAULT_REMEMBER`].
+    pub remember: Duration,
     /// The key of CAVVs and card fingerprints; random per run when `None`.
     pub issuer_key: Option<IssuerKey>,
     /// Concurrent ISO connections; more wait in the listen backlog.
@@ -79,6 +83,7 @@ impl SimConfig {
             faults: Faults::default(),
             ledger_path: None,
             ledger_in_memory: config::DEFAULT_LEDGER_IN_MEMORY,
+            remember: config::DEFAULT_REMEMBER,
             issuer_key: None,
             max_connections: 1024,
             handshake_timeout: Duration::from_secs(10),
@@ -124,6 +129,7 @@ impl Simulator {
             config.issuer_key.unwrap_or_else(IssuerKey::random),
             config.ledger_path.as_deref(),
             config.ledger_in_memory,
+            config.remember,
         )
         .map_err(|source| SimError::Ledger {
             path: config.ledger_path.clone().unwrap_or_default(),

@@ -358,3 +358,20 @@ async fn a_request_missing_a_mandatory_field_gets_30_and_changes_nothing() {
     );
     assert_eq!(ledger.entries[1].action, Action::Network);
 }
+
+#[tokio::test]
+async fn a_payment_older_than_the_memory_window_is_forgotten() {
+    let pki = simulator::DevPki::generate();
+    let mut config = simulator::SimConfig::with_pki(&pki);
+    config.remember = std::time::Duration::ZERO;
+    let sim = Sim::start_with(config, pki).await;
+    let mut client = sim.client().await;
+    let first = payment(Mti::AUTH_REQUEST, MC_FRICTIONLESS, 7_000, &[]);
+    assert_eq!(code(&client.call(&first).await), "00");
+    // The next payment arrives after the (empty) window: the first one's booking goes.
+    let second = payment(Mti::AUTH_REQUEST, MC_FRICTIONLESS, 1_000, &[]);
+    assert_eq!(code(&client.call(&second).await), "00");
+    assert_eq!(code(&client.call(&reversal(&first)).await), "00");
+    let last = sim.handle.ledger().entries.last().unwrap().action.clone();
+    assert_eq!(last, Action::ReversalOfUnknown);
+}

@@ -12,11 +12,6 @@ use crate::prefix::prefix_end;
 use crate::{Batch, Engine, Op, Pair, StoreError};
 
 const NAME: &str = "redb";
-/// redb's page cache, its default stated. A smaller one (64 MiB, tried to keep a long run's
-/// memory flat) made the authorizer fall behind at 1,000 payments/s once its database outgrew
-/// the cache, a minute into a soak: the keys of a payment are spread over the whole tree (random
-/// billnumbers), so every commit read its leaves back through the file.
-const CACHE_BYTES: usize = 1 << 30;
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("store");
 
 /// A redb database file holding one table.
@@ -26,9 +21,15 @@ pub struct RedbEngine {
 }
 
 impl RedbEngine {
-    /// Opens the database file at `path`, creating it and its parent directories if needed.
-    /// A file left by a killed process is repaired by redb here, before the first read.
+    /// Opens the database file at `path`, creating it and its parent directories if needed,
+    /// with the default page cache ([`crate::DEFAULT_CACHE_MIB`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, crate::DEFAULT_CACHE_MIB)
+    }
+
+    /// [`RedbEngine::open`] with a page cache of `cache_mib` MiB. A file left by a killed process
+    /// is repaired by redb here, before the first read.
+    pub fn open_with_cache(path: &Path, cache_mib: u64) -> Result<Self, StoreError> {
         let dir = parent_dir(path)?;
         let open_error = |source: redb::Error| StoreError::Open {
             engine: NAME,
@@ -36,7 +37,7 @@ impl RedbEngine {
             source: source.into(),
         };
         let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
+            .set_cache_size(crate::cache_bytes(cache_mib))
             .create(path)
             .map_err(|e| open_error(e.into()))?;
         // Create the table now so that reads on a fresh database find an empty table, not an error.

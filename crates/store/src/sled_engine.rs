@@ -23,17 +23,27 @@ pub struct SledEngine {
 }
 
 impl SledEngine {
-    /// Opens the database directory at `path`, creating it if needed.
+    /// Opens the database directory at `path`, creating it if needed, with the default page
+    /// cache ([`crate::DEFAULT_CACHE_MIB`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, crate::DEFAULT_CACHE_MIB)
+    }
+
+    /// [`SledEngine::open`] with a page cache of `cache_mib` MiB.
+    pub fn open_with_cache(path: &Path, cache_mib: u64) -> Result<Self, StoreError> {
         std::fs::create_dir_all(path).map_err(|source| StoreError::Directory {
             path: path.to_path_buf(),
             source,
         })?;
-        let db = sled::open(path).map_err(|source| StoreError::Open {
-            engine: NAME,
-            path: path.to_path_buf(),
-            source: source.into(),
-        })?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(crate::cache_bytes(cache_mib) as u64)
+            .open()
+            .map_err(|source| StoreError::Open {
+                engine: NAME,
+                path: path.to_path_buf(),
+                source: source.into(),
+            })?;
         Ok(SledEngine {
             db,
             applying: RwLock::new(()),

@@ -25,9 +25,18 @@ impl Store {
     /// Opens (creating as needed) the database of `kind` at `path`: a file for redb, a directory
     /// for sled. Only one process may have a database open at a time.
     pub fn open(kind: EngineKind, path: &Path) -> Result<Store, StoreError> {
+        Store::open_with_cache(kind, path, crate::DEFAULT_CACHE_MIB)
+    }
+
+    /// [`Store::open`] with a page cache of `cache_mib` MiB.
+    pub fn open_with_cache(
+        kind: EngineKind,
+        path: &Path,
+        cache_mib: u64,
+    ) -> Result<Store, StoreError> {
         let engine: Arc<dyn Engine> = match kind {
-            EngineKind::Redb => Arc::new(RedbEngine::open(path)?),
-            EngineKind::Sled => Arc::new(SledEngine::open(path)?),
+            EngineKind::Redb => Arc::new(RedbEngine::open_with_cache(path, cache_mib)?),
+            EngineKind::Sled => Arc::new(SledEngine::open_with_cache(path, cache_mib)?),
         };
         Store::with_engine(engine)
     }

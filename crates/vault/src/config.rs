@@ -49,6 +49,7 @@ struct RawConfig {
     data_dir: PathBuf,
     #[serde(default)]
     engine: EngineKind,
+    cache_mib: Option<u64>,
     socket: Option<PathBuf>,
     tls: Option<RawTls>,
     hsm: RawHsm,
@@ -288,6 +289,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The storage engine of the `store` crate.
     pub engine: EngineKind,
+    /// The database's page cache, MiB (`cache_mib`, default [`store::DEFAULT_CACHE_MIB`]).
+    pub cache_mib: u64,
     /// The Unix socket (created mode 0600) the local clients connect to.
     pub socket: PathBuf,
     /// The mutual-TLS listener, if configured.
@@ -502,6 +505,7 @@ impl Config {
                 .unwrap_or_else(|| raw.data_dir.join("vault.sock")),
             data_dir: raw.data_dir,
             engine: raw.engine,
+            cache_mib: raw.cache_mib.unwrap_or(store::DEFAULT_CACHE_MIB),
             tls: raw.tls.map(|t| TlsListen {
                 listen: t.listen,
                 files: TlsFiles {

@@ -100,7 +100,7 @@ pub fn bind_unix(path: &Path) -> Result<UnixListener, ServeError> {
 /// everything that can fail before the vault binds and announces itself.
 pub fn open(config: &Config) -> Result<CardVault, ServeError> {
     let path = config.database_path();
-    let store = Store::open(config.engine, &path)?;
+    let store = Store::open_with_cache(config.engine, &path, config.cache_mib)?;
     crate::private::check(&path)?;
     let hsm = Hsm::open(&config.hsm)?;
     Ok(CardVault::open(config, store, hsm)?)
