@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
+use futures::{StreamExt as _, TryStreamExt as _};
 use testkit::http::Client;
 use testkit::processes::VaultSetup;
 use testkit::vault::save_paid_card;
@@ -171,25 +172,33 @@ impl SavedCustomer {
 
 /// Saves `card` (a test card number from `testkit::cards`) for customers `<prefix>-0` …
 /// `<prefix>-<count - 1>` of the dev merchant through the vault's facade role, with one payment
-/// recorded each (so that each is listed, as after a first payment on the page).
+/// recorded each (so that each is listed, as after a first payment on the page). Several at a
+/// time: each waits for the vault's durable commits, which then batch.
 pub async fn saved_customers(
     setup: &VaultSetup,
     prefix: &str,
     count: usize,
     card: &str,
 ) -> Result<Vec<SavedCustomer>, vault::ClientError> {
+    /// Customers saved at a time.
+    const AT_ONCE: usize = 32;
     let facade = setup.client(&setup.facade).await?;
     let authorizer = setup.client(&setup.authorizer).await?;
     let merchant = MerchantId::parse(MERCHANT).expect("the dev merchant's id is valid");
-    let mut customers = Vec::with_capacity(count);
-    for c in 0..count {
-        let name = format!("{prefix}-{c}");
-        let customer = CustomerNumber::parse(&name).expect("a valid customer number");
-        let token = save_paid_card(&facade, &authorizer, &merchant, &customer, card).await?;
-        customers.push(SavedCustomer {
-            name,
-            token: token.to_string(),
-        });
-    }
-    Ok(customers)
+    futures::stream::iter(0..count)
+        .map(|c| {
+            let (facade, authorizer, merchant) = (&facade, &authorizer, &merchant);
+            async move {
+                let name = format!("{prefix}-{c}");
+                let customer = CustomerNumber::parse(&name).expect("a valid customer number");
+                let token = save_paid_card(facade, authorizer, merchant, &customer, card).await?;
+                Ok(SavedCustomer {
+                    name,
+                    token: token.to_string(),
+                })
+            }
+        })
+        .buffered(AT_ONCE)
+        .try_collect()
+        .await
 }

@@ -161,7 +161,7 @@ fn removable_cards(options: &Options) -> usize {
 pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakError> {
     std::fs::create_dir_all(&options.out)
         .map_err(|e| SoakError::Io(options.out.display().to_string(), e))?;
-    let shop = Shop::serve()
+    let shop = Shop::serve_keeping(&["billnumber", "orderstate", "slipno"])
         .await
         .map_err(|e| SoakError::Setup(format!("the shop: {e}")))?;
     let sections = format!(

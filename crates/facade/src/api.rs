@@ -47,18 +47,31 @@ pub(crate) fn router(facade: Arc<Facade>) -> Router {
         .layer(axum::middleware::map_response(crate::headers::strict))
 }
 
+/// `fault` in `service`'s default Format, refused before the service ran, with the HTTP status
+/// that says why and the header that says what to do (when to come back, which methods to use).
+fn refusal(
+    service: Service,
+    fault: Fault,
+    status: StatusCode,
+    header: Option<(header::HeaderName, &'static str)>,
+) -> Response {
+    let mut response = respond(fault_in(service, fault, service.default_format()));
+    *response.status_mut() = status;
+    if let Some((name, value)) = header {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
 async fn serve(State(facade): State<Arc<Facade>>, request: HttpRequest) -> Response {
     let Some(service) = Service::from_path(request.uri().path()) else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
-    let format = service.default_format();
     let Some(_admitted) = facade.admission.admit() else {
-        let mut response = respond(fault_in(service, Fault::internal(), format));
-        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+        let retry = Some((header::RETRY_AFTER, "1"));
+        return refusal(service, Fault::internal(), StatusCode::SERVICE_UNAVAILABLE, retry);
     };
     let method = request.method().clone();
     let get = method == Method::GET && service.accepts_get();
@@ -69,12 +82,8 @@ async fn serve(State(facade): State<Arc<Facade>>, request: HttpRequest) -> Respo
             "POST"
         };
         let fault = Fault::new(FirstCode::BadFormat, SecondCode::None, "method not allowed");
-        let mut response = respond(fault_in(service, fault, format));
-        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(allow));
-        return response;
+        let allow = Some((header::ALLOW, allow));
+        return refusal(service, fault, StatusCode::METHOD_NOT_ALLOWED, allow);
     }
     let bytes = if get {
         Bytes::copy_from_slice(request.uri().query().unwrap_or_default().as_bytes())
@@ -130,9 +139,7 @@ async fn read_body(service: Service, request: HttpRequest) -> Result<Bytes, Resp
             SecondCode::None,
             "request body too large",
         );
-        let mut r = respond(fault_in(service, fault, service.default_format()));
-        *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-        r
+        refusal(service, fault, StatusCode::PAYLOAD_TOO_LARGE, None)
     };
     let declared = request
         .headers()

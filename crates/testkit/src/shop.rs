@@ -46,6 +46,8 @@ impl Notification {
 #[derive(Debug, Default)]
 struct Inner {
     received: Mutex<Vec<Notification>>,
+    /// The only fields kept of each form, when set (a long soak keeps millions of them).
+    keep: Option<&'static [&'static str]>,
     /// Answers scripted per path, given before the default acknowledgement.
     script: Mutex<HashMap<String, VecDeque<(u16, String)>>>,
     /// While set, every notification is answered 500: a merchant endpoint that fails.
@@ -70,7 +72,20 @@ pub struct Shop {
 impl Shop {
     /// Binds 127.0.0.1:0 and serves.
     pub async fn serve() -> std::io::Result<Shop> {
-        let inner = Arc::new(Inner::default());
+        Shop::start(Inner::default()).await
+    }
+
+    /// [`Shop::serve`], keeping only the fields `keep` of each form received.
+    pub async fn serve_keeping(keep: &'static [&'static str]) -> std::io::Result<Shop> {
+        Shop::start(Inner {
+            keep: Some(keep),
+            ..Inner::default()
+        })
+        .await
+    }
+
+    async fn start(inner: Inner) -> std::io::Result<Shop> {
+        let inner = Arc::new(inner);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let app = axum::Router::new()
@@ -163,10 +178,18 @@ async fn notified(
     Path(path): Path<String>,
     body: String,
 ) -> (StatusCode, String) {
-    let fields: HashMap<String, String> = form_urlencoded::parse(body.as_bytes())
+    let mut fields: HashMap<String, String> = form_urlencoded::parse(body.as_bytes())
         .into_owned()
         .collect();
     let billnumber = fields.get("billnumber").cloned().unwrap_or_default();
+    if let Some(keep) = shop.keep {
+        // Collected anew rather than `retain`ed: a map keeps the capacity of every field it
+        // ever held, some 3 KiB a form.
+        fields = fields
+            .into_iter()
+            .filter(|(name, _)| keep.contains(&name.as_str()))
+            .collect();
+    }
     // Held before it is answered (and recorded as received at once, so a test sees the try in
     // flight); the answer is decided after the release.
     let index = {
