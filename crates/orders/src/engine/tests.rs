@@ -319,6 +319,17 @@ fn fx() -> Fx {
     }
 }
 
+/// [`fx`] with a daily turnover limit of `daily` minor units (RUB) per customer.
+fn fx_with_daily_limit(daily: u64) -> Fx {
+    let mut f = fx();
+    f.m.limits = Some(TurnoverLimits {
+        currency: Currency::RUB,
+        daily: Some(daily),
+        weekly: None,
+    });
+    f
+}
+
 /// The settings of no merchant, for the engine's own passes in tests that need no notification.
 fn nobody(_: &MerchantId) -> Option<MerchantSettings> {
     None
@@ -992,12 +1003,7 @@ async fn token_pay_and_one_click_ask_the_vault_only_for_a_card_the_merchant_coul
 
 #[tokio::test]
 async fn an_unknown_token_gives_its_turnover_back_and_leaves_nothing_in_flight() {
-    let mut f = fx();
-    f.m.limits = Some(TurnoverLimits {
-        currency: Currency::RUB,
-        daily: Some(1_500),
-        weekly: None,
-    });
+    let f = fx_with_daily_limit(1_500);
     let r = f
         .engine
         .token_pay(&f.m, order("T-1", 1_000), Token::random())
@@ -1017,12 +1023,7 @@ async fn an_unknown_token_gives_its_turnover_back_and_leaves_nothing_in_flight()
 
 #[tokio::test]
 async fn a_vault_away_leaves_the_order_as_it_was_to_be_paid_again() {
-    let mut f = fx();
-    f.m.limits = Some(TurnoverLimits {
-        currency: Currency::RUB,
-        daily: Some(1_500),
-        weekly: None,
-    });
+    let f = fx_with_daily_limit(1_500);
     let token = f.saved_card();
     let bill = f.create(order("A-1", 1_000)).await;
     let cvc = Cvc::parse("123").unwrap();
@@ -1191,12 +1192,7 @@ async fn an_unbounded_agreement_needs_mit_enabled_and_pays_unscheduled() {
 
 #[tokio::test]
 async fn over_the_daily_limit_is_as109_before_the_network_and_cancels_release_it() {
-    let mut f = fx();
-    f.m.limits = Some(TurnoverLimits {
-        currency: Currency::RUB,
-        daily: Some(1_500),
-        weekly: None,
-    });
+    let f = fx_with_daily_limit(1_500);
     let first = f.paid("L-1", 1_000, false).await;
     let bill = f.create(order("L-2", 1_000)).await;
     let r = f.pay_new(bill, false).await;
