@@ -71,7 +71,12 @@ async fn serve(State(facade): State<Arc<Facade>>, request: HttpRequest) -> Respo
     };
     let Some(_admitted) = facade.admission.admit() else {
         let retry = Some((header::RETRY_AFTER, "1"));
-        return refusal(service, Fault::internal(), StatusCode::SERVICE_UNAVAILABLE, retry);
+        return refusal(
+            service,
+            Fault::internal(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            retry,
+        );
     };
     let method = request.method().clone();
     let get = method == Method::GET && service.accepts_get();
