@@ -1,8 +1,9 @@
 //! Payments: a new card (kept with consent or held for this payment), One Click, Token Pay and,
 //! through `recurring`, MITs. One path for all of them: checks before the network (state, the
-//! other attempts, expiry, 3-D Secure of a first use, the turnover limit, the card), then the
-//! prepared reference and the booked turnover in one batch, then the network, then the outcome
-//! in one batch.
+//! other attempts, expiry, 3-D Secure of a first use, the turnover limit), then the prepared
+//! reference and the booked turnover in one batch (for a saved card, written while the vault
+//! finds it: both must be done before the message leaves, neither needs the other), then the
+//! network, then the outcome in one batch.
 //!
 //! Owns the credential-on-file choices of `spec/iso8583.md` (DE 48.01/02/03, CVC, 3-D Secure).
 //! Must never pay with any card but the one the token names for this customer.
