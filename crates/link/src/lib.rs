@@ -138,11 +138,10 @@ impl Link {
     }
 
     /// Gives the request `intent` describes its trace numbers (STAN, RRN, DE 7) without sending
-    /// it; the PAN need not be at hand yet. A caller that must not
-    /// lose a payment to its own crash makes [`Prepared::reference`] durable first, then sends
-    /// with [`Link::authorize_prepared`]; after a restart it reverses every reference it holds no
-    /// outcome for (the network acknowledges a reversal of a request it never saw, and moves
-    /// nothing).
+    /// it; the PAN need not be at hand yet. A caller that must not lose a payment to its own crash
+    /// makes [`Prepared::reference`] durable first, then sends with [`Link::authorize_prepared`];
+    /// after a restart it reverses every reference it holds no outcome for (the network
+    /// acknowledges a reversal of a request it never saw, and moves nothing).
     pub fn prepare(&self, intent: Intent<'_>) -> Prepared {
         let trace = self.shared.trace();
         Prepared::new(intent.reference(trace.stan, trace.rrn, trace.transmission))

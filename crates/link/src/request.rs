@@ -376,9 +376,9 @@ impl Prepared {
 
     /// Whether `req` is the request these trace numbers were reserved for.
     pub(crate) fn is_for(&self, req: &AuthorizationRequest<'_>) -> bool {
-        // Field by field rather than against `req.intent().reference(..)`, which would build a second
-        // reference (and clone the merchant) only to compare it. Destructured in full, so a new
-        // field of the reference cannot be left out of the comparison.
+        // Field by field rather than against `req.intent().reference(..)`, which would build a
+        // second reference (and clone the merchant) only to compare it. Destructured in full, so a
+        // new field of the reference cannot be left out of the comparison.
         let TransactionRef {
             mti,
             stan: _,

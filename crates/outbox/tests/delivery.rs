@@ -101,6 +101,15 @@ fn config(waits: usize) -> OutboxConfig {
     }
 }
 
+/// [`start`] with `config(3)` and merchant `dead` never answering.
+fn start_with_a_dead_merchant() -> Harness {
+    let m = Merchants {
+        dead: vec!["dead".into()],
+        ..Merchants::default()
+    };
+    start(m, config(3))
+}
+
 fn start(merchants: Merchants, config: OutboxConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(EngineKind::Redb, &dir.path().join("a.redb")).unwrap();
@@ -273,11 +282,7 @@ async fn a_notification_can_be_resent_by_hand() {
 
 #[tokio::test]
 async fn a_dead_merchant_does_not_delay_another() {
-    let m = Merchants {
-        dead: vec!["dead".into()],
-        ..Merchants::default()
-    };
-    let h = start(m, config(3));
+    let h = start_with_a_dead_merchant();
     for bill in 1..=10 {
         h.notify("dead", bill).await;
     }
@@ -289,11 +294,7 @@ async fn a_dead_merchant_does_not_delay_another() {
 
 #[tokio::test]
 async fn a_notice_behind_a_long_backlog_of_a_dead_merchant_is_reached() {
-    let m = Merchants {
-        dead: vec!["dead".into()],
-        ..Merchants::default()
-    };
-    let h = start(m, config(3));
+    let h = start_with_a_dead_merchant();
     // More due entries ahead of the live merchant's than one look at the schedule goes through:
     // it is reached by the looks that go on from where the last one stopped.
     let mut batch = Batch::default();

@@ -167,11 +167,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     bail!("a vault is serving: verify a copy of the checkpoints with it stopped")
                 }
                 (file, None) => {
-                    let store = store::Store::open_with_cache(
-                        config.engine,
-                        &config.database_path(),
-                        config.cache_mib,
-                    )?;
+                    let store = config.open_store()?;
                     let hsm = hsm::Hsm::open(&config.hsm)?;
                     let file = file.unwrap_or_else(|| config.audit_head_file());
                     let sealer = vault::checkpoint::Sealer::new(hsm, file);
@@ -308,8 +304,7 @@ fn write_owner_only(path: &std::path::Path, secret: &str) -> anyhow::Result<()> 
 fn init(config: &Config) -> anyhow::Result<()> {
     startup::private_dir(&config.data_dir)?;
     let hsm = hsm::Hsm::open(&config.hsm)?;
-    let store =
-        store::Store::open_with_cache(config.engine, &config.database_path(), config.cache_mib)?;
+    let store = config.open_store()?;
     match service::init(&store, &hsm)? {
         Initialized::Created { version } => say(&format!(
             "created keys: KEK and DEK v{version}, fingerprint key"

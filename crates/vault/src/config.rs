@@ -543,6 +543,11 @@ impl Config {
             EngineKind::Sled => "vault.sled",
         })
     }
+
+    /// Opens the vault's database ([`Config::database_path`]) with its page cache.
+    pub fn open_store(&self) -> Result<store::Store, store::StoreError> {
+        store::Store::open_with_cache(self.engine, &self.database_path(), self.cache_mib)
+    }
 }
 
 /// A client's TLS identity from its config keys: at most one of them, well formed.

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use hsm::Hsm;
-use store::Store;
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
@@ -100,7 +99,7 @@ pub fn bind_unix(path: &Path) -> Result<UnixListener, ServeError> {
 /// everything that can fail before the vault binds and announces itself.
 pub fn open(config: &Config) -> Result<CardVault, ServeError> {
     let path = config.database_path();
-    let store = Store::open_with_cache(config.engine, &path, config.cache_mib)?;
+    let store = config.open_store()?;
     crate::private::check(&path)?;
     let hsm = Hsm::open(&config.hsm)?;
     Ok(CardVault::open(config, store, hsm)?)

@@ -260,9 +260,9 @@ impl Engine {
         };
         let (amount, currency) = (Amount(r.amount), r.currency);
         let merchant = m.link_merchant();
-        let saved_card = |token| CardRef {
+        let card_of = |customer, token| CardRef {
             merchant: m.id.clone(),
-            customer: owner.clone(),
+            customer,
             token,
             payment: Some(opref.payment_ref()),
         };
@@ -275,7 +275,7 @@ impl Engine {
                 // A card the shopper did not save belongs to this order, not to the customer:
                 // it must never be listed or paid with for anyone else.
                 let owner = match save {
-                    true => owner.clone(),
+                    true => owner,
                     false => opref.bill.held_card_owner(),
                 };
                 let token = if save {
@@ -291,12 +291,7 @@ impl Engine {
                         ds_transaction_id: None,
                     })
                 });
-                let card_ref = CardRef {
-                    merchant: m.id.clone(),
-                    customer: owner,
-                    token,
-                    payment: Some(opref.payment_ref()),
-                };
+                let card_ref = card_of(owner, token);
                 let cof = if save {
                     CredentialOnFile::FirstUse
                 } else {
@@ -312,7 +307,7 @@ impl Engine {
             // The vault refuses a token the merchant could not have shown (another customer's,
             // removed, below the listing threshold, expired) like an unknown one.
             Source::Card(PaymentCard::OneClick { token, cvc }) => (
-                saved_card(token),
+                card_of(owner, token),
                 Some(cvc),
                 CredentialOnFile::Cardholder,
                 Presented::Saved {
@@ -321,7 +316,7 @@ impl Engine {
                 },
             ),
             Source::Card(PaymentCard::TokenPay { token }) => (
-                saved_card(token),
+                card_of(owner, token),
                 None,
                 CredentialOnFile::Cardholder,
                 Presented::Saved {

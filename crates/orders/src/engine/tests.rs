@@ -394,6 +394,14 @@ impl Fx {
         self.engine.create_order(&self.m, o).await.unwrap().bill
     }
 
+    /// tokenpay.cfm: a new order `number` of `amount`, paid with `token`.
+    async fn token_pay(&self, number: &str, amount: u64, token: Token) -> OperationResult {
+        self.engine
+            .token_pay(&self.m, order(number, amount), token)
+            .await
+            .unwrap()
+    }
+
     /// Pays with the test card typed on the page, `save` with 3-D Secure.
     async fn pay_new(&self, bill: BillNumber, save: bool) -> OperationResult {
         self.try_pay_new(bill, save).await.unwrap()
@@ -943,11 +951,7 @@ async fn one_click_is_a_cit_with_cvc_bound_to_its_payment() {
 async fn token_pay_is_a_cit_without_cvc() {
     let f = fx();
     let token = f.saved_card();
-    let r = f
-        .engine
-        .token_pay(&f.m, order("T-1", 800), token)
-        .await
-        .unwrap();
+    let r = f.token_pay("T-1", 800, token).await;
     assert_eq!(r.order.state, OrderState::Approved);
     let Sent::Auth {
         cof, cvc, three_ds, ..
@@ -972,11 +976,7 @@ async fn token_pay_with_another_customers_or_unknown_token_is_declined_before_th
         r.operation().unwrap().decline,
         Some(DeclineReason::UnknownCard)
     );
-    let r = f
-        .engine
-        .token_pay(&f.m, order("T-2", 800), Token::random())
-        .await
-        .unwrap();
+    let r = f.token_pay("T-2", 800, Token::random()).await;
     assert_eq!(r.operation().unwrap().assist_code().as_str(), "AS101");
     assert_eq!(f.net.auths(), 0);
 }
@@ -985,10 +985,7 @@ async fn token_pay_with_another_customers_or_unknown_token_is_declined_before_th
 async fn token_pay_and_one_click_ask_the_vault_only_for_a_card_the_merchant_could_offer() {
     let f = fx();
     let token = f.saved_card();
-    f.engine
-        .token_pay(&f.m, order("T-1", 800), token)
-        .await
-        .unwrap();
+    f.token_pay("T-1", 800, token).await;
     let bill = f.create(order("A-1", 700)).await;
     let cvc = Cvc::parse("123").unwrap();
     f.engine
@@ -1004,20 +1001,12 @@ async fn token_pay_and_one_click_ask_the_vault_only_for_a_card_the_merchant_coul
 #[tokio::test]
 async fn an_unknown_token_gives_its_turnover_back_and_leaves_nothing_in_flight() {
     let f = fx_with_daily_limit(1_500);
-    let r = f
-        .engine
-        .token_pay(&f.m, order("T-1", 1_000), Token::random())
-        .await
-        .unwrap();
+    let r = f.token_pay("T-1", 1_000, Token::random()).await;
     assert_eq!(r.operation().unwrap().assist_code().as_str(), "AS101");
     assert!(r.operation().unwrap().transactions.is_empty());
     assert!(f.engine.persist.in_flight().unwrap().is_empty());
     let token = f.saved_card();
-    let r = f
-        .engine
-        .token_pay(&f.m, order("T-2", 1_000), token)
-        .await
-        .unwrap();
+    let r = f.token_pay("T-2", 1_000, token).await;
     assert_eq!(r.order.state, OrderState::Approved);
 }
 
@@ -1058,11 +1047,7 @@ async fn a_vault_away_declines_a_token_pay_order_and_leaves_nothing_in_flight() 
     let f = fx();
     let token = f.saved_card();
     f.vault.away.store(true, Ordering::Relaxed);
-    let r = f
-        .engine
-        .token_pay(&f.m, order("T-1", 800), token)
-        .await
-        .unwrap();
+    let r = f.token_pay("T-1", 800, token).await;
     assert_eq!(
         (r.order.state, r.operation().unwrap().decline),
         (OrderState::Declined, Some(DeclineReason::SystemError))
