@@ -31,6 +31,10 @@ async fn a_short_soak_with_every_fault_reconciles_clean() {
         out: out.path().to_path_buf(),
         keep: false,
         seed: testkit::faults::seed("a_short_soak_with_every_fault_reconciles_clean"),
+        // The smallest caches the processes take (their config refuses an unknown key, so both
+        // keys are read too).
+        authorizer_cache: Some(store::CacheMib::new(store::CacheMib::MIN).unwrap()),
+        vault_cache: Some(store::CacheMib::new(store::CacheMib::MIN).unwrap()),
     };
     // The progress lines go where a test's output goes: shown when it fails.
     #[allow(clippy::print_stderr)]

@@ -78,6 +78,19 @@ struct RunArgs {
     /// Keep the processes' data directory (logs, databases, the ledger file) and print where.
     #[arg(long)]
     keep: bool,
+    /// The authorizer's store page cache, MiB (16 or more); its default unless given.
+    #[arg(long, value_parser = parse_cache)]
+    authorizer_cache_mib: Option<store::CacheMib>,
+    /// The vault's store page cache, MiB (16 or more); its default unless given.
+    #[arg(long, value_parser = parse_cache)]
+    vault_cache_mib: Option<store::CacheMib>,
+}
+
+fn parse_cache(text: &str) -> Result<store::CacheMib, String> {
+    let mib = text
+        .parse()
+        .map_err(|_| format!("{text:?}: a number of MiB"))?;
+    store::CacheMib::new(mib).map_err(|e| e.to_string())
 }
 
 /// `30s`, `5m`, `1h`, `1500ms`, or plain seconds.
@@ -129,6 +142,8 @@ impl RunArgs {
             out: self.out,
             keep: self.keep,
             seed: self.seed.unwrap_or_else(rand::random),
+            authorizer_cache: self.authorizer_cache_mib,
+            vault_cache: self.vault_cache_mib,
         })
     }
 }

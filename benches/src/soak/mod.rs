@@ -81,6 +81,10 @@ pub struct Options {
     pub keep: bool,
     /// Seeds the simulator's fault draws.
     pub seed: u64,
+    /// The authorizer's store page cache; its default when `None`.
+    pub authorizer_cache: Option<store::CacheMib>,
+    /// The vault's store page cache; its default when `None`.
+    pub vault_cache: Option<store::CacheMib>,
 }
 
 /// Why a soak could not run to its report (a reconciliation difference is not an error: it is
@@ -157,6 +161,11 @@ fn removable_cards(options: &Options) -> usize {
     }
 }
 
+/// `key = <MiB>` for a config file, or nothing for the process's default.
+fn cache_key(key: &str, cache: Option<store::CacheMib>) -> String {
+    cache.map_or_else(String::new, |c| format!("{key} = {}\n", c.mib()))
+}
+
 /// Runs a soak as `options` say; `progress` gets a line every second.
 pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakError> {
     std::fs::create_dir_all(&options.out)
@@ -173,6 +182,8 @@ pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakEr
     let stack = Stack::start(StackOptions {
         merchants_file: Some(merchants_file(&shop.url("m1"))?),
         sections,
+        authorizer_head: cache_key("store_cache_mib", options.authorizer_cache),
+        vault_head: cache_key("cache_mib", options.vault_cache),
         simulator_config: SIMULATOR_CONFIG.into(),
         ..StackOptions::default()
     })
@@ -201,7 +212,6 @@ pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakEr
     ));
     let ticker = tokio::spawn(tick(recorder.clone(), progress.clone(), finished.clone()));
     let fault_log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let crash_marks = Arc::new(std::sync::Mutex::new(Vec::new()));
     let applied = tokio::spawn(apply_faults(
         options.faults.clone(),
         Faulting {
@@ -211,7 +221,6 @@ pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakEr
             api: api.clone(),
             progress: progress.clone(),
             log: fault_log.clone(),
-            crashes: crash_marks.clone(),
         },
     ));
     progress(format!(
@@ -270,25 +279,23 @@ pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakEr
         .collect()
         .await;
 
-    let stack = Arc::try_unwrap(stack)
-        .map_err(|_| SoakError::Setup("the processes are still in use".into()))?
-        .into_inner();
-    let ledger_file = stack.sim.ledger_file.clone();
-    let dir = stack.stop().await?;
-    let ledger = read_ledger(&ledger_file)?;
-    let crashes = lock(&crash_marks).clone();
     let notified: Vec<Notified> = shop
         .received()
         .iter()
-        .enumerate()
-        .filter(|(_, n)| n.acknowledged)
-        .map(|(i, n)| Notified {
+        .filter(|n| n.acknowledged)
+        .map(|n| Notified {
             billnumber: n.billnumber().to_owned(),
             orderstate: n.fields.get("orderstate").cloned().unwrap_or_default(),
             slipno: n.fields.get("slipno").cloned().unwrap_or_default(),
-            index: i,
         })
         .collect();
+    let stack = Arc::try_unwrap(stack)
+        .map_err(|_| SoakError::Setup("the processes are still in use".into()))?
+        .into_inner();
+    let recorded_acks = recorded_acks(stack.authorizer().admin_addr, &notified).await;
+    let ledger_file = stack.sim.ledger_file.clone();
+    let dir = stack.stop().await?;
+    let ledger = read_ledger(&ledger_file)?;
     let cards: Vec<(String, i64)> = [PLAIN_APPROVED, MC_FRICTIONLESS]
         .iter()
         .map(|pan| {
@@ -304,7 +311,7 @@ pub async fn run(options: Options, progress: Progress) -> Result<Outcome, SoakEr
         ledger: &ledger,
         cards: &cards,
         notified: &notified,
-        crashes: &crashes,
+        recorded_acks: &recorded_acks,
     });
     reconcile::search_card_data(
         &mut reconciliation,
@@ -374,6 +381,36 @@ fn card_data_needles() -> Vec<(String, Vec<u8>)> {
         needles.push((format!("a CVC ({} shape)", shape.len()), shape.into_bytes()));
     }
     needles
+}
+
+/// For each notification the shop acknowledged more than once, how many of its tries the outbox
+/// recorded as acknowledged (the authorizer's admin `/notifications/<bill>`); one that cannot be
+/// read is left out, which the reconciliation reports.
+async fn recorded_acks(
+    admin: std::net::SocketAddr,
+    notified: &[Notified],
+) -> std::collections::HashMap<String, usize> {
+    let mut recorded = std::collections::HashMap::new();
+    for sent in reconcile::acknowledged_again(notified).into_keys() {
+        // `<billnumber>.<operation>`; an order's own Timeout has no operation (0).
+        let (bill, operation) = sent.split_once('.').unwrap_or((sent, "0"));
+        let Ok(operation) = operation.parse::<u32>() else {
+            continue;
+        };
+        let answer =
+            testkit::http::request(admin, "GET", &format!("/notifications/{bill}"), "").await;
+        let Ok(views) = serde_json::from_str::<Vec<outbox::NotificationView>>(&answer.body) else {
+            continue;
+        };
+        let acknowledged = views
+            .iter()
+            .filter(|v| v.notice.id.operation == operation)
+            .flat_map(|v| &v.attempts)
+            .filter(|a| a.outcome == outbox::AttemptOutcome::Acknowledged)
+            .count();
+        recorded.insert(sent.to_owned(), acknowledged);
+    }
+    recorded
 }
 
 /// Every order the soak was told was approved or cancelled has its notification at the shop.
@@ -486,7 +523,6 @@ struct Faulting {
     api: MerchantApi,
     progress: Progress,
     log: Arc<std::sync::Mutex<Vec<String>>>,
-    crashes: Arc<std::sync::Mutex<Vec<(usize, usize)>>>,
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -494,9 +530,7 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Applies the schedule: opens and closes the windows, restarts and kills processes; each fault
-/// as applied goes to `log` (for the report: the task is aborted when the load ends), and the
-/// shop's counts of notifications received before each authorizer kill and after its restart to
-/// `crashes`.
+/// as applied goes to `log` (for the report: the task is aborted when the load ends).
 async fn apply_faults(schedule: Vec<FaultEvent>, with: Faulting) {
     let Faulting {
         seed,
@@ -505,7 +539,6 @@ async fn apply_faults(schedule: Vec<FaultEvent>, with: Faulting) {
         api,
         progress,
         log,
-        crashes,
     } = with;
     // Each event's start, and each window's end, in time order.
     let mut steps: Vec<(Duration, bool, usize)> = Vec::new();
@@ -573,7 +606,6 @@ async fn apply_faults(schedule: Vec<FaultEvent>, with: Faulting) {
             }
             (FaultKind::AuthorizerKill, _) => {
                 let mut stack = stack.lock().await;
-                let before = shop.received().len();
                 let killed = stack
                     .take_authorizer()
                     .kill()
@@ -581,7 +613,6 @@ async fn apply_faults(schedule: Vec<FaultEvent>, with: Faulting) {
                     .map_err(|e| e.to_string());
                 // On the same data directory: what it had in flight is resolved on start.
                 stack.start_authorizer().await;
-                lock(&crashes).push((before, shop.received().len()));
                 api.moved_to(stack.authorizer().api_addr);
                 format!("the authorizer SIGKILLed ({killed:?}) and started again")
             }

@@ -35,9 +35,10 @@ pub struct Reconciliation {
     pub notifications: u64,
     /// Files searched for card data.
     pub files_searched: u64,
-    /// Notifications acknowledged again after an authorizer crash had cut off the record of the
-    /// first acknowledgement (at least once, as the outbox promises; not a difference).
-    pub resent_after_crash: u64,
+    /// Notifications the shop acknowledged again because the outbox had not recorded its earlier
+    /// acknowledgement (the try timed out first, or a crash cut off its record): at least once,
+    /// as the outbox promises, so not a difference.
+    pub resent: u64,
     /// Every difference found (the first [`LISTED`] in full).
     pub differences: Vec<String>,
     /// How many differences in all.
@@ -61,13 +62,13 @@ impl Reconciliation {
     pub fn text(&self) -> String {
         let mut out = format!(
             "reconciliation: {} orders ({} told approved or cancelled), {} ledger entries, \
-             {} notifications ({} acknowledged again after an authorizer crash), {} files \
+             {} notifications ({} acknowledged again, the earlier acknowledgement unrecorded), {} files \
              searched for card data: {}\n",
             self.orders,
             self.told,
             self.ledger_entries,
             self.notifications,
-            self.resent_after_crash,
+            self.resent,
             self.files_searched,
             if self.clean() {
                 "no difference".to_owned()
@@ -91,8 +92,17 @@ pub struct Notified {
     pub orderstate: String,
     /// `slipno` as sent: the payment's RRN.
     pub slipno: String,
-    /// Its place among everything the shop received, from 0 (to set it against the crashes).
-    pub index: usize,
+}
+
+/// The notifications (`billnumber` as sent) the shop acknowledged more than once, each with how
+/// many times: what the outbox's own record must explain.
+pub fn acknowledged_again(notified: &[Notified]) -> BTreeMap<&str, usize> {
+    let mut acked: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in notified {
+        *acked.entry(n.billnumber.as_str()).or_default() += 1;
+    }
+    acked.retain(|_, times| *times > 1);
+    acked
 }
 
 /// What the reconciliation reads.
@@ -109,11 +119,13 @@ pub struct Evidence<'a> {
     pub cards: &'a [(String, i64)],
     /// Every notification acknowledged by the shop, in order.
     pub notified: &'a [Notified],
-    /// Each authorizer crash (SIGKILL and restart) as the shop's count of notifications received
-    /// just before the kill and just after the restart. A notification acknowledged in that
-    /// window may have been cut off from the dying process, and come again (the outbox promises
-    /// at least once: "a merchant may then see one twice, never none").
-    pub crashes: &'a [(usize, usize)],
+    /// For each notification [`acknowledged_again`], how many of its tries the outbox recorded as
+    /// acknowledged (the authorizer's `/notifications/<bill>`); missing when it could not be
+    /// read. A shop's acknowledgement can miss the outbox's record (its try timed out first, or
+    /// the authorizer was killed before writing it), and then the outbox tries again: at least
+    /// once, "a merchant may then see one twice, never none". Re-sending one it recorded as
+    /// acknowledged is the difference.
+    pub recorded_acks: &'a HashMap<String, usize>,
 }
 
 /// Runs every check but the file search ([`search_card_data`]).
@@ -152,30 +164,17 @@ pub fn reconcile(e: &Evidence<'_>) -> Reconciliation {
             notified_rrn.insert(order, &n.slipno);
         }
     }
-    // Acknowledged twice: a difference, unless a crash came between (or during) the two.
-    let mut acked: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for n in e.notified {
-        acked
-            .entry(n.billnumber.as_str())
-            .or_default()
-            .push(n.index);
-    }
-    for (bill, at) in &acked {
-        if at.len() < 2 {
-            continue;
-        }
-        let around_a_crash = at.windows(2).all(|pair| {
-            e.crashes
-                .iter()
-                .any(|&(before, after)| pair[0] < after && pair[1] >= before)
-        });
-        if around_a_crash {
-            r.resent_after_crash += 1;
-        } else {
-            r.differ(format!(
-                "notification {bill} acknowledged {} times",
-                at.len()
-            ));
+    for (bill, times) in acknowledged_again(e.notified) {
+        match e.recorded_acks.get(bill) {
+            Some(recorded) if *recorded <= 1 => r.resent += 1,
+            Some(recorded) => r.differ(format!(
+                "notification {bill} acknowledged {times} times, {recorded} of them recorded by \
+                 the outbox"
+            )),
+            None => r.differ(format!(
+                "notification {bill} acknowledged {times} times; the outbox's record of it \
+                 could not be read"
+            )),
         }
     }
 
@@ -419,15 +418,15 @@ mod tests {
             billnumber: "b1.2".into(),
             orderstate: "Canceled".into(),
             slipno: String::new(),
-            index: 0,
         }];
+        let unread = HashMap::new();
         let evidence = Evidence {
             attempts: &attempts,
             states: &states,
             ledger: &ledger,
             cards: &cards,
             notified: &notified,
-            crashes: &[],
+            recorded_acks: &unread,
         };
         let clean = reconcile(&evidence);
         assert!(clean.clean(), "{}", clean.text());
@@ -438,31 +437,53 @@ mod tests {
             entry(3, Action::Reversed, "r1", 150, 1150),
         ];
         let states = [Ok(vec!["Approved".to_owned()]), Ok(vec![])];
-        let mut again = notified[0].clone();
-        again.index = 5;
-        let twice_acked = [notified[0].clone(), again.clone()];
+        let twice_acked = [notified[0].clone(), notified[0].clone()];
+        let recorded_twice = HashMap::from([("b1.2".to_owned(), 2)]);
         let r = reconcile(&Evidence {
             ledger: &twice,
             states: &states,
             notified: &twice_acked,
+            recorded_acks: &recorded_twice,
             ..evidence
         });
         let text = r.text();
         for expected in [
             "applied 2 times",
-            "acknowledged 2 times",
+            "acknowledged 2 times, 2 of them recorded",
             "the authorizer says",
             "net debit",
         ] {
             assert!(text.contains(expected), "{expected}: {text}");
         }
-        let r = reconcile(&Evidence {
+    }
+
+    #[test]
+    fn a_notification_acknowledged_again_after_an_unrecorded_acknowledgement_is_no_difference() {
+        let notified = [Notified {
+            billnumber: "b1.1".into(),
+            orderstate: "Approved".into(),
+            slipno: "r1".into(),
+        }];
+        let twice_acked = [notified[0].clone(), notified[0].clone()];
+        let recorded_once = HashMap::from([("b1.1".to_owned(), 1)]);
+        let evidence = Evidence {
+            attempts: &[],
+            states: &[],
+            ledger: &[],
+            cards: &[],
             notified: &twice_acked,
-            crashes: &[(3, 4)],
+            recorded_acks: &recorded_once,
+        };
+        let r = reconcile(&evidence);
+        assert!(r.clean(), "{}", r.text());
+        assert_eq!(r.resent, 1);
+
+        let unread = HashMap::new();
+        let r = reconcile(&Evidence {
+            recorded_acks: &unread,
             ..evidence
         });
-        assert!(r.clean(), "{}", r.text());
-        assert_eq!(r.resent_after_crash, 1);
+        assert!(r.text().contains("could not be read"), "{}", r.text());
     }
 
     #[test]

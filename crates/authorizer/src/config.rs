@@ -30,9 +30,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The store's engine, `redb` (the default) or `sled`.
     pub store_engine: EngineKind,
-    /// The store's page cache, MiB; default [`store::DEFAULT_CACHE_MIB`]. The process's memory
-    /// grows to about this much more than it starts with, then stays there.
-    pub store_cache_mib: u64,
+    /// The store's page cache, MiB, 16 to 1,048,576; default [`store::CacheMib::DEFAULT`]. The
+    /// process's memory grows to about this much more than it starts with, then stays there.
+    pub store_cache_mib: store::CacheMib,
     /// The operators' admin endpoint (`/metrics`, `/health`, `/ready`,
     /// `POST /cutoff/<merchant_id>`), not the merchants'; default `127.0.0.1:9090`.
     pub admin_addr: SocketAddr,
@@ -304,7 +304,7 @@ impl Default for Settings {
         Settings {
             data_dir: PathBuf::from("var/authorizer"),
             store_engine: EngineKind::Redb,
-            store_cache_mib: store::DEFAULT_CACHE_MIB,
+            store_cache_mib: store::CacheMib::DEFAULT,
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             merchants: PathBuf::from("config/merchants.dev.toml"),
@@ -366,8 +366,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The store's engine.
     pub store_engine: EngineKind,
-    /// The store's page cache, MiB.
-    pub store_cache_mib: u64,
+    /// The store's page cache.
+    pub store_cache_mib: store::CacheMib,
     /// The admin endpoint's address (metrics, health, cut-off).
     pub admin_addr: SocketAddr,
     /// The merchant API's address.
@@ -643,6 +643,14 @@ mod tests {
         assert_eq!(s.admin_addr.port(), 9090);
         assert_eq!(s.acs_url, "http://127.0.0.1:8584");
         assert!(toml::from_str::<Settings>("[link]\nconections = 4\n").is_err());
+    }
+
+    #[test]
+    fn a_page_cache_too_small_to_hold_the_branch_pages_is_refused_by_name() {
+        let s: Settings = toml::from_str("store_cache_mib = 128\n").unwrap();
+        assert_eq!(s.store_cache_mib.mib(), 128);
+        let err = toml::from_str::<Settings>("store_cache_mib = 0\n").unwrap_err();
+        assert!(err.to_string().contains("expected 16 to"), "{err}");
     }
 
     /// `dir/secret`, holding `s3cret`, readable by its owner only.

@@ -78,8 +78,8 @@ impl Doorbell {
     }
 }
 
-/// A notification with every attempt made, as the cabinet shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A notification with every attempt made, as the cabinet and the admin endpoint show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NotificationView {
     /// The notification.
     pub notice: Notice,

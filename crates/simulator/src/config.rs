@@ -27,6 +27,9 @@ pub const DEFAULT_LEDGER_DIR: &str = "var/simulator";
 pub const DEFAULT_LEDGER_IN_MEMORY: usize = 1_000_000;
 /// How long the issuer remembers a payment unless configured (`remember_secs`): an hour.
 pub const DEFAULT_REMEMBER: Duration = Duration::from_secs(3_600);
+/// The shortest memory `remember_secs` may ask for: an acquirer's reversal of a timed-out
+/// payment, and a repeated STAN, come within a minute, and must find the payment.
+pub const MIN_REMEMBER: Duration = Duration::from_secs(60);
 
 /// The command line of the `simulator` binary.
 #[derive(Debug, clap::Parser)]
@@ -203,6 +206,9 @@ impl ServeConfig {
         sim.remember = file
             .remember_secs
             .map_or(DEFAULT_REMEMBER, Duration::from_secs);
+        if sim.remember < MIN_REMEMBER {
+            return Err(ConfigError::Invalid("remember_secs must be at least 60"));
+        }
         sim.max_connections = max_connections;
         Ok(ServeConfig {
             iso_addr,
@@ -280,5 +286,25 @@ mod tests {
             ServeConfig::from_args(args(file)),
             Err(ConfigError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_memory_shorter_than_a_minute_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sim.toml");
+        let serve = |remember: u64| {
+            std::fs::write(&file, format!("remember_secs = {remember}\n")).unwrap();
+            ServeConfig::from_args(ServeArgs {
+                config: Some(file.clone()),
+                certs: Some(dir.path().join("c")),
+                ledger: Some(dir.path().join("ledger.jsonl")),
+                ..ServeArgs::default()
+            })
+        };
+        assert!(matches!(
+            serve(0),
+            Err(ConfigError::Invalid("remember_secs must be at least 60"))
+        ));
+        assert_eq!(serve(60).unwrap().sim.remember, MIN_REMEMBER);
     }
 }

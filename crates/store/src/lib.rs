@@ -25,6 +25,7 @@
 //! ciphertext) nor the keys (they may hold customer numbers); an error names a key by length at most.
 
 mod batch;
+mod cache;
 mod due;
 mod engine;
 mod error;
@@ -35,21 +36,10 @@ mod sled_engine;
 mod store;
 
 pub use batch::{Batch, Op};
+pub use cache::{CacheMib, CacheSizeError};
 pub use due::{Due, DueQueue};
 pub use engine::{Engine, EngineKind, Pair, UnknownEngine};
 pub use error::{BoxError, Operation, StoreError};
 pub use redb_engine::RedbEngine;
 pub use sled_engine::SledEngine;
 pub use store::Store;
-
-/// The engines' page cache unless configured otherwise, MiB. It fills as the database grows and
-/// then stays that size, so a process's memory is flat once it is full. It must hold the tree's
-/// branch pages and the hot leaves: a payment's keys are spread over the whole tree (random
-/// billnumbers), and with 64 MiB the authorizer fell behind at 1,000 payments/s a minute into a
-/// soak, its commits reading leaves back through the file. 512 MiB fills within a few minutes at
-/// that rate (see README.md, Soak).
-pub const DEFAULT_CACHE_MIB: u64 = 512;
-
-fn cache_bytes(cache_mib: u64) -> usize {
-    usize::try_from(cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
-}

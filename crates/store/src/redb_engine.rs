@@ -9,7 +9,7 @@ use redb::{Database, Durability, ReadOnlyTable, TableDefinition};
 
 use crate::error::Operation;
 use crate::prefix::prefix_end;
-use crate::{Batch, Engine, Op, Pair, StoreError};
+use crate::{Batch, CacheMib, Engine, Op, Pair, StoreError};
 
 const NAME: &str = "redb";
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("store");
@@ -22,14 +22,14 @@ pub struct RedbEngine {
 
 impl RedbEngine {
     /// Opens the database file at `path`, creating it and its parent directories if needed,
-    /// with the default page cache ([`crate::DEFAULT_CACHE_MIB`]).
+    /// with the default page cache ([`CacheMib::DEFAULT`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with_cache(path, crate::DEFAULT_CACHE_MIB)
+        Self::open_with_cache(path, CacheMib::DEFAULT)
     }
 
-    /// [`RedbEngine::open`] with a page cache of `cache_mib` MiB. A file left by a killed process
-    /// is repaired by redb here, before the first read.
-    pub fn open_with_cache(path: &Path, cache_mib: u64) -> Result<Self, StoreError> {
+    /// [`RedbEngine::open`] with a page cache of `cache`. A file left by a killed process is
+    /// repaired by redb here, before the first read.
+    pub fn open_with_cache(path: &Path, cache: CacheMib) -> Result<Self, StoreError> {
         let dir = parent_dir(path)?;
         let open_error = |source: redb::Error| StoreError::Open {
             engine: NAME,
@@ -37,7 +37,7 @@ impl RedbEngine {
             source: source.into(),
         };
         let db = Database::builder()
-            .set_cache_size(crate::cache_bytes(cache_mib))
+            .set_cache_size(cache.bytes())
             .create(path)
             .map_err(|e| open_error(e.into()))?;
         // Create the table now so that reads on a fresh database find an empty table, not an error.

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use crate::error::Operation;
-use crate::{Batch, Engine, Op, Pair, StoreError};
+use crate::{Batch, CacheMib, Engine, Op, Pair, StoreError};
 
 const NAME: &str = "sled";
 
@@ -24,20 +24,20 @@ pub struct SledEngine {
 
 impl SledEngine {
     /// Opens the database directory at `path`, creating it if needed, with the default page
-    /// cache ([`crate::DEFAULT_CACHE_MIB`]).
+    /// cache ([`CacheMib::DEFAULT`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with_cache(path, crate::DEFAULT_CACHE_MIB)
+        Self::open_with_cache(path, CacheMib::DEFAULT)
     }
 
-    /// [`SledEngine::open`] with a page cache of `cache_mib` MiB.
-    pub fn open_with_cache(path: &Path, cache_mib: u64) -> Result<Self, StoreError> {
+    /// [`SledEngine::open`] with a page cache of `cache`.
+    pub fn open_with_cache(path: &Path, cache: CacheMib) -> Result<Self, StoreError> {
         std::fs::create_dir_all(path).map_err(|source| StoreError::Directory {
             path: path.to_path_buf(),
             source,
         })?;
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(crate::cache_bytes(cache_mib) as u64)
+            .cache_capacity(u64::try_from(cache.bytes()).unwrap_or(u64::MAX))
             .open()
             .map_err(|source| StoreError::Open {
                 engine: NAME,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::group_commit::Committer;
-use crate::{Batch, Engine, EngineKind, Pair, RedbEngine, SledEngine, StoreError};
+use crate::{Batch, CacheMib, Engine, EngineKind, Pair, RedbEngine, SledEngine, StoreError};
 
 /// An open database with group commit. Clones share the database and its committer thread;
 /// the thread stops, and the database closes, when the last clone is dropped.
@@ -25,18 +25,18 @@ impl Store {
     /// Opens (creating as needed) the database of `kind` at `path`: a file for redb, a directory
     /// for sled. Only one process may have a database open at a time.
     pub fn open(kind: EngineKind, path: &Path) -> Result<Store, StoreError> {
-        Store::open_with_cache(kind, path, crate::DEFAULT_CACHE_MIB)
+        Store::open_with_cache(kind, path, CacheMib::DEFAULT)
     }
 
-    /// [`Store::open`] with a page cache of `cache_mib` MiB.
+    /// [`Store::open`] with a page cache of `cache`.
     pub fn open_with_cache(
         kind: EngineKind,
         path: &Path,
-        cache_mib: u64,
+        cache: CacheMib,
     ) -> Result<Store, StoreError> {
         let engine: Arc<dyn Engine> = match kind {
-            EngineKind::Redb => Arc::new(RedbEngine::open_with_cache(path, cache_mib)?),
-            EngineKind::Sled => Arc::new(SledEngine::open_with_cache(path, cache_mib)?),
+            EngineKind::Redb => Arc::new(RedbEngine::open_with_cache(path, cache)?),
+            EngineKind::Sled => Arc::new(SledEngine::open_with_cache(path, cache)?),
         };
         Store::with_engine(engine)
     }

@@ -449,15 +449,17 @@ pub struct VaultSetup {
 impl VaultSetup {
     /// Writes the config with one merchant of its own and runs `vault init --dev`.
     pub async fn init(bin: &Path, dir: &Path, merchant: &str) -> Result<VaultSetup, ProcessError> {
-        VaultSetup::init_merchants(bin, dir, &[(merchant, None)]).await
+        VaultSetup::init_merchants(bin, dir, &[(merchant, None)], "").await
     }
 
     /// Writes the config with these merchants (id, and the shared customer list it belongs to),
-    /// each with listing threshold 1, and runs `vault init --dev`.
+    /// each with listing threshold 1, and `head` (top-level keys such as `cache_mib = 64`, or
+    /// nothing), and runs `vault init --dev`.
     pub async fn init_merchants(
         bin: &Path,
         dir: &Path,
         merchants: &[(&str, Option<&str>)],
+        head: &str,
     ) -> Result<VaultSetup, ProcessError> {
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let setup = VaultSetup {
@@ -479,8 +481,9 @@ impl VaultSetup {
                 listing_threshold: Some(1),
             })
             .collect();
+        let head = format!("engine = \"redb\"\n{head}");
         VaultConfig {
-            head: "engine = \"redb\"",
+            head: &head,
             token_label: "testkit",
             hsm: "module = \"/usr/lib/softhsm/libsofthsm2.so\"\nsessions = 2",
             merchants: &merchants,
@@ -618,6 +621,15 @@ impl AuthorizerPeers {
     }
 }
 
+/// What a caller adds to the authorizer's config file.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizerExtra {
+    /// Top-level keys (`store_cache_mib = 256`), written before the first table.
+    pub head: String,
+    /// Whole tables (`[notifications]`, `[cabinet]`), written after the others.
+    pub sections: String,
+}
+
 /// The `authorizer` binary: its config file and database in a directory of its own, its merchants
 /// file, its merchant API and admin endpoint on 127.0.0.1:0 (learnt from its
 /// [`authorizer::Ready`] line).
@@ -657,17 +669,17 @@ impl AuthorizerProcess {
         peers: &AuthorizerPeers,
         merchants: &Path,
     ) -> Result<AuthorizerProcess, ProcessError> {
-        AuthorizerProcess::start_configured(bin, dir, peers, merchants, "").await
+        AuthorizerProcess::start_configured(bin, dir, peers, merchants, &AuthorizerExtra::default())
+            .await
     }
 
-    /// [`AuthorizerProcess::start_with`], with `sections` (TOML tables such as
-    /// `[notifications]`) appended to the config file.
+    /// [`AuthorizerProcess::start_with`], with `extra` keys and tables in the config file.
     pub async fn start_configured(
         bin: &Path,
         dir: &Path,
         peers: &AuthorizerPeers,
         merchants: &Path,
-        sections: &str,
+        extra: &AuthorizerExtra,
     ) -> Result<AuthorizerProcess, ProcessError> {
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let config = format!(
@@ -676,6 +688,7 @@ admin_addr = "127.0.0.1:0"
 http_addr = "127.0.0.1:0"
 merchants = "{merchants}"
 acs_url = "{acs}"
+{head}
 [link]
 certs_dir = "{certs}"
 endpoints = [{{ addr = "{iso}", server_name = "localhost" }}]
@@ -690,6 +703,8 @@ facade_secret_env = "{facade_env}"
 "#,
             merchants = merchants.display(),
             acs = peers.acs_url,
+            head = extra.head,
+            sections = extra.sections,
             facade = peers.facade.id,
             facade_env = peers.facade.env(),
             data = AuthorizerProcess::data_dir(dir).display(),

@@ -6,8 +6,8 @@
 //! the authorizer on the same data, as after a crash. Panics on a set-up failure, as a test wants.
 
 use crate::processes::{
-    AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorOptions, SimulatorProcess, VaultProcess,
-    VaultSetup,
+    AuthorizerExtra, AuthorizerPeers, AuthorizerProcess, Binaries, SimulatorOptions,
+    SimulatorProcess, VaultProcess, VaultSetup,
 };
 use std::path::{Path, PathBuf};
 
@@ -26,6 +26,10 @@ pub struct StackOptions {
     pub merchants_file: Option<String>,
     /// TOML tables appended to the authorizer's config (`[notifications]`, `[cabinet]`).
     pub sections: String,
+    /// Top-level keys of the authorizer's config (`store_cache_mib = 256`).
+    pub authorizer_head: String,
+    /// Top-level keys of the vault's config (`cache_mib = 64`).
+    pub vault_head: String,
     /// The simulator's config file (`[faults]`: a slow network); empty for none.
     pub simulator_config: String,
 }
@@ -36,6 +40,8 @@ impl Default for StackOptions {
             vault_merchants: DEV_MERCHANTS.to_vec(),
             merchants_file: None,
             sections: String::new(),
+            authorizer_head: String::new(),
+            vault_head: String::new(),
             simulator_config: String::new(),
         }
     }
@@ -56,7 +62,7 @@ pub struct Stack {
     pub vault: Option<VaultProcess>,
     authorizer: Option<AuthorizerProcess>,
     merchants: PathBuf,
-    sections: String,
+    extra: AuthorizerExtra,
 }
 
 impl Stack {
@@ -78,6 +84,7 @@ impl Stack {
             &bins.vault,
             &dir.path().join("vault"),
             &options.vault_merchants,
+            &options.vault_head,
         )
         .await
         .expect("the vault is set up");
@@ -98,7 +105,10 @@ impl Stack {
             vault: Some(vault),
             authorizer: None,
             merchants,
-            sections: options.sections,
+            extra: AuthorizerExtra {
+                head: options.authorizer_head,
+                sections: options.sections,
+            },
         };
         stack.start_authorizer().await;
         stack
@@ -112,7 +122,7 @@ impl Stack {
                 &self.authorizer_dir(),
                 &AuthorizerPeers::new(&self.sim, &self.setup),
                 &self.merchants,
-                &self.sections,
+                &self.extra,
             )
             .await
             .expect("the authorizer starts"),

@@ -49,7 +49,7 @@ struct RawConfig {
     data_dir: PathBuf,
     #[serde(default)]
     engine: EngineKind,
-    cache_mib: Option<u64>,
+    cache_mib: Option<store::CacheMib>,
     socket: Option<PathBuf>,
     tls: Option<RawTls>,
     hsm: RawHsm,
@@ -289,8 +289,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The storage engine of the `store` crate.
     pub engine: EngineKind,
-    /// The database's page cache, MiB (`cache_mib`, default [`store::DEFAULT_CACHE_MIB`]).
-    pub cache_mib: u64,
+    /// The database's page cache (`cache_mib`, 16 to 1,048,576 MiB, default
+    /// [`store::CacheMib::DEFAULT`]).
+    pub cache_mib: store::CacheMib,
     /// The Unix socket (created mode 0600) the local clients connect to.
     pub socket: PathBuf,
     /// The mutual-TLS listener, if configured.
@@ -505,7 +506,7 @@ impl Config {
                 .unwrap_or_else(|| raw.data_dir.join("vault.sock")),
             data_dir: raw.data_dir,
             engine: raw.engine,
-            cache_mib: raw.cache_mib.unwrap_or(store::DEFAULT_CACHE_MIB),
+            cache_mib: raw.cache_mib.unwrap_or_default(),
             tls: raw.tls.map(|t| TlsListen {
                 listen: t.listen,
                 files: TlsFiles {
@@ -719,5 +720,16 @@ mod tests {
             err.contains("sled") && err.contains("power loss") && err.contains("redb"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_page_cache_out_of_bounds_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::from_toml(&config_text(dir.path(), "cache_mib = 64")).unwrap();
+        assert_eq!(config.cache_mib.mib(), 64);
+        let err = Config::from_toml(&config_text(dir.path(), "cache_mib = 0"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected 16 to"), "{err}");
     }
 }
