@@ -19,12 +19,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use benches::latency;
 use card::{CustomerNumber, Cvc, MerchantId, Pan, Token};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use iso8583::Amount;
-use link::{AuthorizationRequest, CardRef, CredentialOnFile, Currency, Link, TransactionKind};
+use link::{CardRef, Link};
 use testkit::cards::{PLAIN_APPROVED, TEST_CVC};
-use testkit::network::{MERCHANT, Sim, TestVault, future_expiry, link_config, merchant};
+use testkit::network::{MERCHANT, Sim, TestVault, link_config, purchase};
 use testkit::processes::{Binaries, SimulatorProcess};
 
 struct Bench {
@@ -110,23 +110,17 @@ fn start(rt: &tokio::runtime::Runtime, connections: usize, at: Where) -> Bench {
 
 async fn authorize_one(link: &Link, pan: &Pan, cvc: &Cvc, n: u64) {
     let outcome = link
-        .authorize(AuthorizationRequest {
-            kind: TransactionKind::Purchase,
+        .authorize(purchase(
             pan,
-            expiry: future_expiry(),
-            cvc: Some(cvc),
-            card: CardRef {
+            cvc,
+            CardRef {
                 merchant: MerchantId::parse(MERCHANT).unwrap(),
                 customer: CustomerNumber::parse("bench").unwrap(),
                 token: Token::from_bytes([7; 16]),
                 payment: None,
             },
-            amount: Amount(100 + n % 1000),
-            currency: Currency::RUB,
-            cof: CredentialOnFile::None,
-            three_ds: None,
-            merchant: merchant(),
-        })
+            100 + n % 1000,
+        ))
         .await
         .expect("authorization");
     assert!(
@@ -200,11 +194,6 @@ fn throughput(c: &mut Criterion) {
     group.finish();
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 /// Open loop at `rate` per second for `secs`: every millisecond the due requests start,
 /// whatever happened to the earlier ones.
 fn fixed_rate(c: &mut Criterion) {
@@ -221,20 +210,20 @@ fn fixed_rate_over(connections: usize, at: Where) {
     let secs: u64 = 3;
     let rt = runtime();
     let bench = start(&rt, connections, at);
-    let (mut latencies, mut lags) = rt.block_on(async {
+    let (latencies, lags) = rt.block_on(async {
         // The schedule: `rate / 1000` requests due at every millisecond tick (tokio's timer
         // granularity). Latency runs from when the tick actually fired; how late ticks fired
         // (tokio rounds timer deadlines up to the next millisecond, and a saturated machine delays
         // the driver) is reported separately as driver lag, so it cannot hide a backlog.
         let per_tick = rate / 1000;
         let mut tasks = Vec::with_capacity((rate * secs) as usize);
-        let mut lags = Vec::with_capacity((secs * 1000) as usize);
+        let mut lags = latency::histogram();
         let mut tick = tokio::time::interval(Duration::from_millis(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         for t in 0..secs * 1000 {
             let due = tick.tick().await;
             let fired = tokio::time::Instant::now();
-            lags.push(fired - due);
+            lags.saturating_record(latency::micros(fired - due));
             for i in 0..per_tick {
                 let link = bench.link.clone();
                 let n = t * per_tick + i;
@@ -246,28 +235,20 @@ fn fixed_rate_over(connections: usize, at: Where) {
                 }));
             }
         }
-        let mut out = Vec::with_capacity(tasks.len());
+        let mut latencies = latency::histogram();
         for t in tasks {
-            out.push(t.await.unwrap());
+            latencies.saturating_record(latency::micros(t.await.unwrap()));
         }
-        (out, lags)
+        (latencies, lags)
     });
-    latencies.sort_unstable();
-    lags.sort_unstable();
     eprintln!(
-        "fixed_rate_20k: {} authorizations at {rate}/s over {connections} connection(s), simulator {at:?}: p50 {:?} p90 {:?} p99 {:?} p99.9 {:?} max {:?}",
+        "fixed_rate_20k: {} authorizations at {rate}/s over {connections} connection(s), simulator {at:?}: {}",
         latencies.len(),
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.90),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 0.999),
-        latencies.last().copied().unwrap_or_default(),
+        latency::summary(&latencies),
     );
     eprintln!(
-        "fixed_rate_20k: driver lag (tick fired after due) p50 {:?} p99 {:?} max {:?}",
-        percentile(&lags, 0.50),
-        percentile(&lags, 0.99),
-        lags.last().copied().unwrap_or_default(),
+        "fixed_rate_20k: driver lag (tick fired after due) {}",
+        latency::summary(&lags),
     );
 }
 

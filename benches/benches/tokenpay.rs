@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use benches::merchant::{Failure, MerchantApi, SavedCustomer, field, saved_customers};
-use benches::pace;
+use benches::{latency, pace};
 use testkit::cards::PLAIN_APPROVED;
 use testkit::processes::VaultProcess;
 use testkit::stack::{Stack, StackOptions};
@@ -225,11 +225,6 @@ async fn max_rate(payer: &Payer, connections: u64, secs: u64, processes: &[(&'st
     failures.report("max rate");
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 /// Open loop: one payment due every millisecond for [`FIXED_SECS`], each started as its own task
 /// by the schedule's thread (`benches::pace`), its latency measured from when it was due.
 async fn fixed_rate(payer: &Payer) {
@@ -241,9 +236,9 @@ async fn fixed_rate(payer: &Payer) {
         let (payer, failures) = (payer.clone(), failures.clone());
         move || {
             let mut tasks = Vec::with_capacity(total);
-            let mut lags = Vec::with_capacity(total);
+            let mut lags = latency::histogram();
             pace::open_loop(RATE, end, |n, due| {
-                lags.push(due.elapsed());
+                lags.saturating_record(latency::micros(due.elapsed()));
                 let (payer, failures) = (payer.clone(), failures.clone());
                 tasks.push(runtime.spawn(async move {
                     if let Err(f) = payer.pay("fixed", n).await {
@@ -255,27 +250,19 @@ async fn fixed_rate(payer: &Payer) {
             (tasks, lags)
         }
     };
-    let (tasks, mut lags) = tokio::task::spawn_blocking(schedule).await.unwrap();
-    let mut latencies = Vec::with_capacity(tasks.len());
+    let (tasks, lags) = tokio::task::spawn_blocking(schedule).await.unwrap();
+    let mut latencies = latency::histogram();
     for t in tasks {
-        latencies.push(t.await.unwrap());
+        latencies.saturating_record(latency::micros(t.await.unwrap()));
     }
-    latencies.sort_unstable();
-    lags.sort_unstable();
     eprintln!(
-        "tokenpay fixed rate: {} payments at {RATE}/s for {FIXED_SECS} s: p50 {:.2?} p90 {:.2?} p99 {:.2?} p99.9 {:.2?} max {:.2?}",
+        "tokenpay fixed rate: {} payments at {RATE}/s for {FIXED_SECS} s: {}",
         latencies.len(),
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.90),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 0.999),
-        latencies.last().copied().unwrap_or_default(),
+        latency::summary(&latencies),
     );
     eprintln!(
-        "tokenpay fixed rate: schedule lag (started after due) p50 {:.2?} p99 {:.2?} max {:.2?}",
-        percentile(&lags, 0.50),
-        percentile(&lags, 0.99),
-        lags.last().copied().unwrap_or_default(),
+        "tokenpay fixed rate: schedule lag (started after due) {}",
+        latency::summary(&lags),
     );
     failures.report("fixed rate");
 }

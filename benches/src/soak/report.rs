@@ -22,17 +22,11 @@ use super::faults::FaultEvent;
 use super::memory::MemoryReport;
 use super::mix::Kind;
 use super::reconcile::Reconciliation;
+use crate::latency::{histogram, micros};
 use crate::merchant::Failure;
-
-/// Latencies above this are recorded as this (a stuck operation, seen as the maximum).
-const HIGHEST_US: u64 = 120_000_000;
 
 /// Error messages kept per kind, in full, for the report.
 const FIRST_ERRORS: usize = 3;
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HIGHEST_US, 3).expect("valid histogram bounds")
-}
 
 /// Where every operation reports its outcome; shared by the driver's tasks.
 #[derive(Debug)]
@@ -90,11 +84,11 @@ impl Recorder {
     /// One operation of `kind`, due at `due`, ended now with `outcome`. Its latency counts
     /// whether it succeeded or not: a failure that took 5 s is 5 s of a shopper's wait.
     pub fn record(&self, kind: Kind, due: Instant, outcome: Result<(), &Failure>) {
-        let us = u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let us = micros(due.elapsed());
         let mut inner = self.lock();
-        inner.window.saturating_record(us.max(1));
+        inner.window.saturating_record(us);
         let tally = inner.kinds.entry(kind).or_default();
-        tally.latency.saturating_record(us.max(1));
+        tally.latency.saturating_record(us);
         match outcome {
             Ok(()) => tally.ok += 1,
             Err(failure) => {

@@ -44,6 +44,7 @@ pub(crate) fn router(facade: Arc<Facade>) -> Router {
         .merge(crate::pages::routes())
         .fallback(serve)
         .with_state(facade)
+        .layer(axum::middleware::from_fn(crate::detach::run_to_end))
         .layer(axum::middleware::map_response(crate::headers::strict))
 }
 

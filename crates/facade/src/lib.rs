@@ -20,6 +20,7 @@ mod admission;
 mod api;
 pub mod auth;
 pub mod cabinet;
+mod detach;
 mod engine;
 pub mod headers;
 mod html;

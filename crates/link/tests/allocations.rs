@@ -13,16 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use card::{CustomerNumber, Cvc, MerchantId, Pan, PaymentRef, Token};
-use iso8583::Amount;
-use link::{
-    AuthorizationRequest, CardRef, CredentialOnFile, Currency, LinkOutcome, TransactionKind,
-};
+use link::{AuthorizationRequest, CardRef, LinkOutcome};
 use simulator::Faults;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use testkit::cards::{PLAIN_APPROVED, TEST_CVC};
-use testkit::network::{
-    MERCHANT, Sim, TestVault, future_expiry, link_config, merchant, start_link,
-};
+use testkit::network::{MERCHANT, Sim, TestVault, link_config, purchase, start_link};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -38,23 +33,13 @@ const ROUND_TRIP_BOUND: f64 = 26.0;
 const ROUND_TRIPS: u64 = 200;
 
 fn request<'a>(pan: &'a Pan, cvc: &'a Cvc, amount: u64) -> AuthorizationRequest<'a> {
-    AuthorizationRequest {
-        kind: TransactionKind::Purchase,
-        pan,
-        expiry: future_expiry(),
-        cvc: Some(cvc),
-        card: CardRef {
-            merchant: MerchantId::parse(MERCHANT).unwrap(),
-            customer: CustomerNumber::parse("alloc-test").unwrap(),
-            token: Token::from_bytes([7; 16]),
-            payment: Some(PaymentRef::parse("1234567890123456.1").unwrap()),
-        },
-        amount: Amount(amount),
-        currency: Currency::RUB,
-        cof: CredentialOnFile::None,
-        three_ds: None,
-        merchant: merchant(),
-    }
+    let card = CardRef {
+        merchant: MerchantId::parse(MERCHANT).unwrap(),
+        customer: CustomerNumber::parse("alloc-test").unwrap(),
+        token: Token::from_bytes([7; 16]),
+        payment: Some(PaymentRef::parse("1234567890123456.1").unwrap()),
+    };
+    purchase(pan, cvc, card, amount)
 }
 
 #[tokio::test]

@@ -378,18 +378,7 @@ async fn a_prepared_authorization_is_sent_under_its_reserved_reference() {
     let pan = card::Pan::parse(PLAIN_APPROVED).unwrap();
     let cvc = card::Cvc::parse("123").unwrap();
     let card = net_card();
-    let request = |amount: u64| link::AuthorizationRequest {
-        kind: TransactionKind::Purchase,
-        pan: &pan,
-        expiry: future_expiry(),
-        cvc: Some(&cvc),
-        card: card.clone(),
-        amount: iso8583::Amount(amount),
-        currency: link::Currency::RUB,
-        cof: CredentialOnFile::None,
-        three_ds: None,
-        merchant: merchant(),
-    };
+    let request = |amount: u64| purchase(&pan, &cvc, card.clone(), amount);
 
     let prepared = net.link.prepare(request(1_100).intent());
     let reserved = prepared.reference().clone();

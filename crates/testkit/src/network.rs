@@ -262,6 +262,28 @@ pub fn future_expiry() -> Expiry {
     Expiry::new(12, 2099).unwrap()
 }
 
+/// A purchase of `amount` kopecks by the dev merchant with `pan` and its `cvc`, saved as `card`:
+/// no credential on file, no 3-D Secure. What the link's tests and bench send.
+pub fn purchase<'a>(
+    pan: &'a Pan,
+    cvc: &'a Cvc,
+    card: CardRef,
+    amount: u64,
+) -> AuthorizationRequest<'a> {
+    AuthorizationRequest {
+        kind: TransactionKind::Purchase,
+        pan,
+        expiry: future_expiry(),
+        cvc: Some(cvc),
+        card,
+        amount: Amount(amount),
+        currency: Currency::RUB,
+        cof: CredentialOnFile::None,
+        three_ds: None,
+        merchant: merchant(),
+    }
+}
+
 /// A saved card of the dev merchant's customer, under a fresh token.
 pub fn net_card() -> CardRef {
     CardRef {
