@@ -45,20 +45,35 @@ impl Locks {
 
     /// Takes the locks of all `keys` (duplicates and shared stripes taken once), in stripe order.
     pub async fn lock(&self, keys: &[String]) -> Held<'_> {
-        let mut idx: Vec<usize> = keys
-            .iter()
-            .map(|k| {
-                let mut h = DefaultHasher::new();
-                k.hash(&mut h);
-                usize::try_from(h.finish() % STRIPES as u64).unwrap_or(0)
-            })
-            .collect();
-        idx.sort_unstable();
-        idx.dedup();
-        let mut guards = Vec::with_capacity(idx.len());
-        for i in idx {
+        let mut guards = Vec::new();
+        for i in stripes(keys) {
             guards.push(self.stripes[i].lock().await);
         }
         Held { _guards: guards }
     }
+
+    /// [`Locks::lock`] without waiting: `None` while any of them is held (by work on these keys,
+    /// or on others that share a stripe: the caller asks again later).
+    pub fn try_lock(&self, keys: &[String]) -> Option<Held<'_>> {
+        let guards = stripes(keys)
+            .into_iter()
+            .map(|i| self.stripes[i].try_lock().ok())
+            .collect::<Option<Vec<_>>>()?;
+        Some(Held { _guards: guards })
+    }
+}
+
+/// The stripes of `keys`, each once, in order.
+fn stripes(keys: &[String]) -> Vec<usize> {
+    let mut idx: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            let mut h = DefaultHasher::new();
+            k.hash(&mut h);
+            usize::try_from(h.finish() % STRIPES as u64).unwrap_or(0)
+        })
+        .collect();
+    idx.sort_unstable();
+    idx.dedup();
+    idx
 }

@@ -271,6 +271,19 @@ impl Engine {
         Ok((held, self.load_for(merchant, bill)?))
     }
 
+    /// [`Engine::lock_order`] for any merchant's order, without waiting: `None` while anyone
+    /// holds it (or a lock sharing its stripe).
+    fn try_lock_order(
+        &self,
+        bill: BillNumber,
+    ) -> Result<Option<(Held<'_>, OrderRecord)>, EngineError> {
+        let unlocked = self.load_for(None, bill)?;
+        let Some(held) = self.locks.try_lock(&Self::lock_keys(&unlocked)) else {
+            return Ok(None);
+        };
+        Ok(Some((held, self.load_for(None, bill)?)))
+    }
+
     fn load_for(
         &self,
         merchant: Option<&card::MerchantId>,

@@ -1,5 +1,6 @@
 //! Crash recovery: on start-up, before serving, every order with an operation caught in flight
-//! is resolved and none stays In Process.
+//! is resolved and none stays In Process. The sweep resolves the same way an operation its task
+//! abandoned while the process ran on.
 //!
 //! A payment or refund whose reference was made durable (`persist`) but whose outcome was not
 //! is reversed through the link's store-and-forward — the network acknowledges a reversal of
@@ -57,6 +58,18 @@ impl Engine {
         report: &mut RecoveryReport,
     ) -> Result<(), EngineError> {
         let (_held, record) = self.lock_order(None, bill, &[]).await?;
+        self.resolve_in_flight(settings, record, report).await
+    }
+
+    /// Resolves `record`'s operation in flight, if it has one, as the module says; the caller
+    /// holds the order's lock, so nothing else is running it.
+    pub(super) async fn resolve_in_flight(
+        &self,
+        settings: SettingsLookup<'_>,
+        record: crate::OrderRecord,
+        report: &mut RecoveryReport,
+    ) -> Result<(), EngineError> {
+        let bill = record.bill;
         let m = &Self::settings_of(settings, &record.merchant);
         let Some(op) = record.in_flight() else {
             return Ok(());

@@ -1,12 +1,16 @@
 //! The sweep: orders not paid by their expiration time become Timeout; Delayed orders not
-//! charged within the merchant's auto-cancel period are reversed. The authorizer runs it every
-//! minute or so. The deadlines were written on each order; the merchant's settings are looked up
-//! only for the notifications of what the sweep did.
+//! charged within the merchant's auto-cancel period are reversed; an operation left in flight by
+//! a task that ended without finishing it (a dropped future, a panic) is resolved as start-up
+//! recovery resolves it. The authorizer runs it every minute or so. The deadlines were written on
+//! each order; the merchant's settings are looked up only for the notifications of what the sweep
+//! did.
 //!
-//! Owns nothing but the choice of which open order to touch. Must never touch an order with an
-//! operation in flight (recovery's) and never expire an order being paid (the order's lock).
+//! Owns nothing but the choice of which order to touch. Must never expire an order with an
+//! operation in flight nor one being paid (the order's lock), and never take an operation
+//! something still runs for abandoned (the order's lock, and an age far past the link's
+//! time-outs).
 
-use super::{CancelRequest, Engine};
+use super::{CancelRequest, Engine, RecoveryReport};
 use crate::clock::Timestamp;
 use crate::error::EngineError;
 use crate::model::{CancelReason, OrderRecord};
@@ -23,14 +27,52 @@ pub struct SweepReport {
     pub auto_cancelled: usize,
     /// Auto-cancels whose reversal failed (tried again at the next sweep or by recovery).
     pub failed: usize,
+    /// Operations in flight that no task was running any more, resolved (a payment reversed and
+    /// declined, a charge or a cancel's reversal repeated).
+    pub abandoned: usize,
+    /// Of those, the ones the network or the vault could not resolve yet (tried again next time).
+    pub abandoned_unresolved: usize,
 }
+
+/// An operation in flight for longer than this, whose order nobody holds, was abandoned by the
+/// task that ran it. Far past the link's answer and reversal time-outs (seconds), so that a
+/// payment still running is never taken for one even if its lock were free.
+pub const ABANDONED_AFTER: time::Duration = time::Duration::minutes(5);
 
 impl Engine {
     /// Expires and auto-cancels what is due now; `settings` says whom to notify of what.
     pub async fn sweep(&self, settings: SettingsLookup<'_>) -> Result<SweepReport, EngineError> {
         let mut report = SweepReport::default();
+        for bill in self.persist.in_flight()? {
+            // Held: its operation is running now (or another order's on the same stripe).
+            let Some((_held, record)) = self.try_lock_order(bill)? else {
+                continue;
+            };
+            let now = Timestamp::of(self.now());
+            let since = record
+                .in_flight()
+                .and_then(|op| op.last_transaction())
+                .map(|t| t.at);
+            if since.is_none_or(|at| now < at.plus(ABANDONED_AFTER)) {
+                continue;
+            }
+            tracing::warn!(%bill, "an operation in flight was abandoned; resolving it");
+            match self
+                .resolve_in_flight(settings, record, &mut RecoveryReport::default())
+                .await
+            {
+                Ok(()) => report.abandoned += 1,
+                Err(EngineError::OutcomeUnknown(_) | EngineError::Secrets(_)) => {
+                    report.abandoned_unresolved += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         for bill in self.persist.open()? {
-            let (_held, record) = self.lock_order(None, bill, &[]).await?;
+            // Held: being paid, charged or cancelled now; looked at again next time.
+            let Some((_held, record)) = self.try_lock_order(bill)? else {
+                continue;
+            };
             let now = Timestamp::of(self.now());
             if record.in_flight().is_some() || !due(&record, now) {
                 continue;

@@ -1240,10 +1240,12 @@ async fn a_shared_customer_list_counts_turnover_across_its_merchants() {
 
 // ---- durability, queries ----
 
-#[tokio::test]
-async fn a_payment_caught_in_flight_is_reversed_and_declined_after_reopen() {
-    let f = fx();
-    let bill = f.create(order("C-1", 1_000)).await;
+/// Starts paying order `bill` with a typed card while the network hangs; returns once its
+/// message is sent, the payment's task still waiting for the answer.
+async fn start_a_hanging_payment(
+    f: &Fx,
+    bill: BillNumber,
+) -> tokio::task::JoinHandle<Result<OperationResult, EngineError>> {
     f.net.hang.store(true, Ordering::Relaxed);
     let engine = f.engine.clone();
     let m = f.m.clone();
@@ -1271,8 +1273,22 @@ async fn a_payment_caught_in_flight_is_reversed_and_declined_after_reopen() {
     while f.net.auths() == 0 {
         tokio::task::yield_now().await;
     }
+    task
+}
+
+/// [`start_a_hanging_payment`], its task then dropped: the order is left with an operation in
+/// flight that nothing runs.
+async fn abandon_a_payment_in_flight(f: &Fx, bill: BillNumber) {
+    let task = start_a_hanging_payment(f, bill).await;
     task.abort();
     let _ = task.await;
+}
+
+#[tokio::test]
+async fn a_payment_caught_in_flight_is_reversed_and_declined_after_reopen() {
+    let f = fx();
+    let bill = f.create(order("C-1", 1_000)).await;
+    abandon_a_payment_in_flight(&f, bill).await;
     drop(f.engine);
     drop(f.store);
     // The process is gone; a new one opens the same file.
@@ -1297,6 +1313,48 @@ async fn a_payment_caught_in_flight_is_reversed_and_declined_after_reopen() {
         RecoveryReport::default(),
         "nothing left"
     );
+}
+
+#[tokio::test]
+async fn a_payment_still_running_is_left_to_its_task_however_old() {
+    let f = fx();
+    let bill = f.create(order("C-1", 1_000)).await;
+    let running = start_a_hanging_payment(&f, bill).await;
+    f.clock.advance(super::sweep::ABANDONED_AFTER);
+    let report = f.engine.sweep(&nobody).await.unwrap();
+    assert_eq!(report, SweepReport::default());
+    assert!(
+        !f.net
+            .sent()
+            .iter()
+            .any(|s| matches!(s, Sent::Reverse { .. }))
+    );
+    running.abort();
+}
+
+#[tokio::test]
+async fn a_payment_its_task_abandoned_is_resolved_by_the_sweep_once_it_is_old() {
+    let f = fx();
+    let bill = f.create(order("C-1", 1_000)).await;
+    abandon_a_payment_in_flight(&f, bill).await;
+    f.net.hang.store(false, Ordering::Relaxed);
+
+    let young = f.engine.sweep(&nobody).await.unwrap();
+    assert_eq!(young.abandoned, 0, "a payment may still be running");
+    assert_eq!(
+        f.engine.order(&f.m.id, bill).unwrap().state,
+        OrderState::InProcess
+    );
+
+    f.clock.advance(super::sweep::ABANDONED_AFTER);
+    let report = f.engine.sweep(&nobody).await.unwrap();
+    assert_eq!(report.abandoned, 1);
+    let o = f.engine.order(&f.m.id, bill).unwrap();
+    assert_eq!(
+        (o.state, o.operations[0].state),
+        (OrderState::Declined, OperationState::Timeout)
+    );
+    assert!(matches!(f.net.sent().last(), Some(Sent::Reverse { .. })));
 }
 
 #[tokio::test]
