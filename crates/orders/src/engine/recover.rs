@@ -40,30 +40,33 @@ impl Engine {
     ) -> Result<RecoveryReport, EngineError> {
         let mut report = RecoveryReport::default();
         for bill in self.persist.in_flight()? {
-            match self.recover_one(settings, bill, &mut report).await {
-                Ok(()) => {}
-                Err(EngineError::OutcomeUnknown(_) | EngineError::Secrets(_)) => {
-                    report.unresolved += 1;
-                }
-                Err(e) => return Err(e),
-            }
+            let (_held, record) = self.lock_order(None, bill, &[]).await?;
+            self.resolve_in_flight(settings, record, &mut report)
+                .await?;
         }
         Ok(report)
     }
 
-    async fn recover_one(
+    /// Resolves `record`'s operation in flight, if it has one, counting it in `report`; the
+    /// caller holds the order's lock, so nothing else is running it. One the network or the
+    /// vault cannot resolve yet is counted unresolved (to be asked again), not an error.
+    pub(super) async fn resolve_in_flight(
         &self,
         settings: SettingsLookup<'_>,
-        bill: crate::BillNumber,
+        record: crate::OrderRecord,
         report: &mut RecoveryReport,
     ) -> Result<(), EngineError> {
-        let (_held, record) = self.lock_order(None, bill, &[]).await?;
-        self.resolve_in_flight(settings, record, report).await
+        match self.resolve(settings, record, report).await {
+            Err(EngineError::OutcomeUnknown(_) | EngineError::Secrets(_)) => {
+                report.unresolved += 1;
+                Ok(())
+            }
+            resolved => resolved,
+        }
     }
 
-    /// Resolves `record`'s operation in flight, if it has one, as the module says; the caller
-    /// holds the order's lock, so nothing else is running it.
-    pub(super) async fn resolve_in_flight(
+    /// [`Engine::resolve_in_flight`]'s work, as the module says.
+    async fn resolve(
         &self,
         settings: SettingsLookup<'_>,
         record: crate::OrderRecord,

@@ -27,11 +27,9 @@ pub struct SweepReport {
     pub auto_cancelled: usize,
     /// Auto-cancels whose reversal failed (tried again at the next sweep or by recovery).
     pub failed: usize,
-    /// Operations in flight that no task was running any more, resolved (a payment reversed and
-    /// declined, a charge or a cancel's reversal repeated).
-    pub abandoned: usize,
-    /// Of those, the ones the network or the vault could not resolve yet (tried again next time).
-    pub abandoned_unresolved: usize,
+    /// Operations in flight that no task was running any more, resolved as at start-up (or
+    /// counted unresolved, tried again next time).
+    pub abandoned: RecoveryReport,
 }
 
 /// An operation in flight for longer than this, whose order nobody holds, was abandoned by the
@@ -40,7 +38,8 @@ pub struct SweepReport {
 pub const ABANDONED_AFTER: time::Duration = time::Duration::minutes(5);
 
 impl Engine {
-    /// Expires and auto-cancels what is due now; `settings` says whom to notify of what.
+    /// Resolves abandoned operations, expires and auto-cancels what is due now; `settings` says
+    /// whom to notify of what.
     pub async fn sweep(&self, settings: SettingsLookup<'_>) -> Result<SweepReport, EngineError> {
         let mut report = SweepReport::default();
         for bill in self.persist.in_flight()? {
@@ -57,16 +56,8 @@ impl Engine {
                 continue;
             }
             tracing::warn!(%bill, "an operation in flight was abandoned; resolving it");
-            match self
-                .resolve_in_flight(settings, record, &mut RecoveryReport::default())
-                .await
-            {
-                Ok(()) => report.abandoned += 1,
-                Err(EngineError::OutcomeUnknown(_) | EngineError::Secrets(_)) => {
-                    report.abandoned_unresolved += 1;
-                }
-                Err(e) => return Err(e),
-            }
+            self.resolve_in_flight(settings, record, &mut report.abandoned)
+                .await?;
         }
         for bill in self.persist.open()? {
             // Held: being paid, charged or cancelled now; looked at again next time.
