@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// How often each process is sampled.
 pub const INTERVAL: Duration = Duration::from_secs(5);
 
-/// The warm-up of a long run: growth is measured from the first sample after it.
+/// The warm-up of a long run: growth is measured from the first window after it.
 pub const WARM_UP: Duration = Duration::from_secs(300);
 
 /// One reading of one process.
@@ -33,13 +33,26 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     testkit::procstat::usage(pid).ok().map(|u| u.rss_kib)
 }
 
+/// A window's resident high-water mark, KiB: its greatest sample in `from..=to`. A maximum, not a
+/// single reading, because an allocator that hands memory back to the system (jemalloc's decay)
+/// and a page cache emptied when its file grows make single readings dip by a quarter.
+fn level(samples: &[&Sample], from: f64, to: f64) -> u64 {
+    samples
+        .iter()
+        .filter(|s| (from..=to).contains(&s.t_s))
+        .map(|s| s.rss_kib)
+        .max()
+        .unwrap_or(0)
+}
+
 /// Every process's samples and their growth.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MemoryReport {
     /// By process name (`vault`, `simulator`, `authorizer`, `soak`).
     pub samples: BTreeMap<String, Vec<Sample>>,
-    /// By process name: growth from the first sample after the warm-up to the last, as a
-    /// fraction (0.05 = 5%), over its latest pid only; absent when there were too few samples.
+    /// By process name: growth of the high-water mark from the first window after the warm-up to
+    /// the last window (each a fifth of the warm-up: a minute in a long run), as a fraction
+    /// (0.05 = 5%), over its latest pid only; absent when the run since its start was too short.
     pub growth: BTreeMap<String, f64>,
     /// The warm-up used, s: [`WARM_UP`] for a run of at least twice that, a third of the run
     /// otherwise (a short run's figure only says the sampling works).
@@ -63,17 +76,21 @@ impl MemoryReport {
             elapsed / 3
         };
         self.warm_up_s = warm_up.as_secs_f64();
+        let window = (warm_up / 5).as_secs_f64();
         self.growth.clear();
         for (name, samples) in &self.samples {
             let Some(last) = samples.last() else { continue };
             let latest: Vec<&Sample> = samples.iter().filter(|s| s.pid == last.pid).collect();
-            let born = latest[0].t_s;
-            let base = latest
-                .iter()
-                .find(|s| s.t_s - born >= warm_up.as_secs_f64())
-                .filter(|b| b.rss_kib > 0 && b.t_s < last.t_s);
-            if let Some(base) = base {
-                let growth = (last.rss_kib as f64 - base.rss_kib as f64) / base.rss_kib as f64;
+            let start = latest[0].t_s + self.warm_up_s;
+            let end = last.t_s - window;
+            // The two windows must not overlap, or the figure compares a window with itself.
+            if start + window > end {
+                continue;
+            }
+            let base = level(&latest, start, start + window);
+            let now = level(&latest, end, last.t_s);
+            if base > 0 {
+                let growth = (now as f64 - base as f64) / base as f64;
                 self.growth.insert(name.clone(), growth);
             }
         }
@@ -131,5 +148,28 @@ mod tests {
         );
         assert!(m.text().contains("authorizer"));
         assert!(rss_kib(std::process::id()).is_some_and(|k| k > 0));
+    }
+
+    #[test]
+    fn a_dip_after_the_warm_up_is_not_growth() {
+        let mut m = MemoryReport::default();
+        let s = |t_s, rss_kib| Sample {
+            t_s,
+            pid: 1,
+            rss_kib,
+        };
+        // Flat at 100 but for one reading at the start of the measured window, handed back for
+        // a moment (the first reading after the warm-up is the low one).
+        for (t, rss) in [
+            (0.0, 10),
+            (100.0, 70),
+            (110.0, 100),
+            (200.0, 100),
+            (299.0, 101),
+        ] {
+            m.add("authorizer", s(t, rss));
+        }
+        m.finish(Duration::from_secs(300));
+        assert!((m.growth["authorizer"] - 0.01).abs() < 1e-9, "{m:?}");
     }
 }

@@ -15,6 +15,13 @@ use authorizer::run::{Listeners, run};
 use clap::{Args, Parser, Subcommand};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+/// jemalloc, not glibc's malloc: the store's page cache turns over page-sized buffers allocated
+/// and freed on different threads, and glibc's per-thread arenas kept growing under that churn
+/// long after the cache was full (README, Soak); jemalloc's size classes and decay keep the
+/// resident set near the live heap.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     about = "Assist-compatible payment authorizer",
