@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # chromium and chromium-driver: the page tests drive a real headless browser (testkit::browser).
-apt_packages=(softhsm2 opensc chromium chromium-driver)
+# gcc and make: jemalloc, the servers' allocator, is built from its C sources (tikv-jemalloc-sys).
+apt_packages=(softhsm2 opensc chromium chromium-driver gcc make)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
