@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::{Path, State};
@@ -46,6 +46,8 @@ impl Notification {
 #[derive(Debug, Default)]
 struct Inner {
     received: Mutex<Vec<Notification>>,
+    /// How many of `received` were acknowledged, readable without the lock on them.
+    acknowledgements: AtomicUsize,
     /// The only fields kept of each form, when set (a long soak keeps millions of them).
     keep: Option<&'static [&'static str]>,
     /// Answers scripted per path, given before the default acknowledgement.
@@ -135,6 +137,12 @@ impl Shop {
         lock(&self.inner.received).clone()
     }
 
+    /// How many acknowledgements it has given: a count a caller can poll while notifications
+    /// still arrive, where [`Shop::received`] copies every one under the lock the server needs.
+    pub fn acknowledgements(&self) -> usize {
+        self.inner.acknowledgements.load(Ordering::SeqCst)
+    }
+
     /// The forms received for order `bill` (any of its operations), in the order they came.
     pub fn of(&self, bill: &str) -> Vec<HashMap<String, String>> {
         lock(&self.inner.received)
@@ -215,6 +223,7 @@ async fn notified(
     };
     if status == 200 && acknowledges(&answer) {
         lock(&shop.received)[index].acknowledged = true;
+        shop.acknowledgements.fetch_add(1, Ordering::SeqCst);
     }
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
