@@ -32,6 +32,16 @@ pub enum Told {
     Canceled,
 }
 
+impl Told {
+    /// The `orderstate` the authorizer and the notifications must show for it.
+    pub fn orderstate(self) -> &'static str {
+        match self {
+            Told::Approved => "Approved",
+            Told::Canceled => "Canceled",
+        }
+    }
+}
+
 /// An order the soak created (whatever became of it), by its OrderNumber.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attempt {
@@ -47,6 +57,14 @@ pub struct Attempt {
     pub bill: Option<String>,
     /// The payment's RRN (`slipno`), when an answer gave it.
     pub rrn: Option<String>,
+}
+
+impl Attempt {
+    /// The notification the shop is owed for it, as its billnumber and `orderstate`: one for
+    /// every order the soak was told the end of and knows the billnumber of.
+    pub fn owed_notice(&self) -> Option<(&str, &'static str)> {
+        Some((self.bill.as_deref()?, self.told?.orderstate()))
+    }
 }
 
 /// The journal: every order attempted, in order. The reconciliation reads it after the run.

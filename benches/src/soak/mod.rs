@@ -413,7 +413,6 @@ async fn recorded_acks(
     recorded
 }
 
-/// Every order the soak was told was approved or cancelled has its notification at the shop.
 /// Waits until the shop has acknowledged the notification of every order it was told of, or
 /// acknowledged nothing for [`DRAIN_IDLE`]. The full check copies every notification received
 /// under the lock the shop's server takes for each one (millions after an hour), so it runs only
@@ -421,7 +420,7 @@ async fn recorded_acks(
 async fn drain(shop: &Shop, attempts: &[flows::Attempt], progress: &Progress) {
     let owed = attempts
         .iter()
-        .filter(|a| a.told.is_some() && a.bill.is_some())
+        .filter_map(flows::Attempt::owed_notice)
         .count();
     let started = Instant::now();
     let (mut seen, mut moved) = (shop.acknowledgements(), Instant::now());
@@ -445,6 +444,7 @@ async fn drain(shop: &Shop, attempts: &[flows::Attempt], progress: &Progress) {
     ));
 }
 
+/// Every order the soak was told was approved or cancelled has its notification at the shop.
 fn all_notified(shop: &Shop, attempts: &[flows::Attempt]) -> bool {
     let mut got: std::collections::HashMap<String, Vec<String>> = Default::default();
     for n in shop.received().iter().filter(|n| n.acknowledged) {
@@ -458,17 +458,13 @@ fn all_notified(shop: &Shop, attempts: &[flows::Attempt]) -> bool {
             .or_default()
             .push(n.fields.get("orderstate").cloned().unwrap_or_default());
     }
-    attempts.iter().all(|a| {
-        let (Some(told), Some(bill)) = (a.told, a.bill.as_deref()) else {
-            return true;
-        };
-        let expected = match told {
-            flows::Told::Approved => "Approved",
-            flows::Told::Canceled => "Canceled",
-        };
-        got.get(bill)
-            .is_some_and(|states| states.iter().any(|s| s == expected))
-    })
+    attempts
+        .iter()
+        .filter_map(flows::Attempt::owed_notice)
+        .all(|(bill, expected)| {
+            got.get(bill)
+                .is_some_and(|states| states.iter().any(|s| s == expected))
+        })
 }
 
 /// The simulator's ledger file, every entry of the run (complete once it stopped).

@@ -207,10 +207,7 @@ pub fn reconcile(e: &Evidence<'_>) -> Reconciliation {
         }
         let Some(told) = a.told else { continue };
         r.told += 1;
-        let expected = match told {
-            Told::Approved => "Approved",
-            Told::Canceled => "Canceled",
-        };
+        let expected = told.orderstate();
         if states.as_slice() != [expected] {
             r.differ(format!(
                 "{} ({}): told {expected}, the authorizer says {states:?}",
