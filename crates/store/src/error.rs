@@ -61,7 +61,21 @@ pub enum StoreError {
         #[source]
         source: BoxError,
     },
-    /// The operating system refused to start the committer thread.
+    /// A write-ahead log segment could not be created, written, synced, read or deleted, or
+    /// holds a damaged record where only whole ones can be.
+    #[error("write-ahead log {path}")]
+    Journal {
+        /// The segment file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The engine has not taken the journal's writes for a while (its last write failed: see
+    /// the log) and the memory they may wait in is full, so no more can be accepted.
+    #[error("the database has fallen behind its write-ahead log")]
+    EngineBehind,
+    /// The operating system refused to start the committer or the flusher thread.
     #[error("cannot start the store's committer thread")]
     StartCommitter(#[source] std::io::Error),
     /// The committer thread is gone (it panicked), so no write can be made durable any more.

@@ -1,8 +1,8 @@
 //! Group commit: one committer thread per store takes every batch queued while the previous
-//! engine write was in flight and makes them durable with ONE engine write (one fsync), then
-//! answers each caller. It owns the queue and the thread; it must never answer `Ok` before the
-//! engine write that holds the caller's batch has returned `Ok`, and never let one caller's bad
-//! batch fail the others.
+//! write was in flight and makes them durable with ONE write to its [`Sink`] (one fsync: the
+//! journal's log, or the engine itself), then answers each caller. It owns the queue and the
+//! thread; it must never answer `Ok` before the write that holds the caller's batch has returned
+//! `Ok`, and never let one caller's bad batch fail the others.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,6 +21,19 @@ const MAX_GROUP_BYTES: usize = 16 << 20;
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
+/// Where the committer makes a group durable: an engine directly (each group one engine write),
+/// or the journal in front of one.
+pub(crate) trait Sink: Send + 'static {
+    /// Makes `batches` durable and visible to reads, atomically, in order.
+    fn commit(&mut self, batches: &[Batch]) -> Result<(), StoreError>;
+}
+
+impl Sink for Arc<dyn Engine> {
+    fn commit(&mut self, batches: &[Batch]) -> Result<(), StoreError> {
+        Engine::write(&**self, batches)
+    }
+}
+
 /// A caller's batch and where its result goes.
 struct Pending {
     batch: Batch,
@@ -36,12 +49,12 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// Starts the committer thread that writes to `engine`.
-    pub(crate) fn start(engine: Arc<dyn Engine>) -> Result<Self, StoreError> {
+    /// Starts the committer thread that writes to `sink`.
+    pub(crate) fn start(mut sink: impl Sink) -> Result<Self, StoreError> {
         let (queue, pending) = mpsc::channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("store-committer".into())
-            .spawn(move || run(&*engine, pending))
+            .spawn(move || run(&mut sink, pending))
             .map_err(StoreError::StartCommitter)?;
         Ok(Committer {
             queue,
@@ -86,7 +99,7 @@ impl Drop for JoinOnDrop {
 }
 
 /// The committer thread: waits for a batch, takes everything else already queued, writes once.
-fn run(engine: &dyn Engine, mut queue: mpsc::Receiver<Pending>) {
+fn run(sink: &mut impl Sink, mut queue: mpsc::Receiver<Pending>) {
     let mut batches = Vec::new();
     let mut replies = Vec::new();
     while let Some(first) = queue.blocking_recv() {
@@ -99,17 +112,17 @@ fn run(engine: &dyn Engine, mut queue: mpsc::Receiver<Pending>) {
             batches.push(next.batch);
             replies.push(next.reply);
         }
-        write_group(engine, &batches, replies.drain(..));
+        write_group(sink, &batches, replies.drain(..));
         batches.clear();
     }
 }
 
-/// Writes `batches` in one engine write and answers each caller. If the combined write fails,
-/// each batch is written alone so that each caller gets the result of its own batch.
-fn write_group(engine: &dyn Engine, batches: &[Batch], mut replies: impl Iterator<Item = Reply>) {
+/// Writes `batches` in one write and answers each caller. If the combined write fails, each
+/// batch is written alone so that each caller gets the result of its own batch.
+fn write_group(sink: &mut impl Sink, batches: &[Batch], mut replies: impl Iterator<Item = Reply>) {
     // A reply that cannot be sent belongs to a caller that stopped waiting; its batch is written
     // all the same, as it would have been had the caller waited.
-    match engine.write(batches) {
+    match sink.commit(batches) {
         Ok(()) => replies.for_each(|reply| {
             let _ = reply.send(Ok(()));
         }),
@@ -120,7 +133,7 @@ fn write_group(engine: &dyn Engine, batches: &[Batch], mut replies: impl Iterato
             }
         }
         Err(_) => batches.iter().zip(replies).for_each(|(batch, reply)| {
-            let _ = reply.send(engine.write(std::slice::from_ref(batch)));
+            let _ = reply.send(sink.commit(std::slice::from_ref(batch)));
         }),
     }
 }

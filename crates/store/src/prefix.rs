@@ -1,4 +1,7 @@
-//! Key-range arithmetic shared by the engines: where a prefix's keys end. Owns no data.
+//! Key-range arithmetic shared by the engines and the overlay: where a prefix's keys end. Owns no
+//! data.
+
+use std::ops::Bound;
 
 /// The least key greater than every key that starts with `prefix`, or `None` when there is none
 /// (the prefix is empty or all `0xFF`, so its keys run to the end of the key space).
@@ -11,6 +14,17 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
         }
     }
     None
+}
+
+/// The bounds of every key starting with `prefix`, given `prefix_end(prefix)`.
+pub(crate) fn prefix_bounds<'a>(
+    prefix: &'a [u8],
+    end: Option<&'a [u8]>,
+) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+    (
+        Bound::Included(prefix),
+        end.map_or(Bound::Unbounded, Bound::Excluded),
+    )
 }
 
 #[cfg(test)]

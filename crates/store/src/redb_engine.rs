@@ -7,8 +7,9 @@ use std::path::Path;
 
 use redb::{Database, Durability, ReadOnlyTable, TableDefinition};
 
+use crate::dir::{directory_error, sync_dir};
 use crate::error::Operation;
-use crate::prefix::prefix_end;
+use crate::prefix::{prefix_bounds, prefix_end};
 use crate::{Batch, CacheMib, Engine, Op, Pair, StoreError};
 
 const NAME: &str = "redb";
@@ -82,38 +83,12 @@ fn parent_dir(path: &Path) -> Result<&Path, StoreError> {
     Ok(dir)
 }
 
-/// fsyncs the directory so that a newly created database file's name survives power loss too,
-/// not only its contents.
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|source| directory_error(dir, source))
-}
-
-fn directory_error(dir: &Path, source: std::io::Error) -> StoreError {
-    StoreError::Directory {
-        path: dir.to_path_buf(),
-        source,
-    }
-}
-
 fn read_error(source: impl Into<redb::Error>) -> StoreError {
     StoreError::engine(NAME, Operation::Read)(source.into())
 }
 
 fn write_error(source: impl Into<redb::Error>) -> StoreError {
     StoreError::engine(NAME, Operation::Write)(source.into())
-}
-
-/// The bounds of every key starting with `prefix`, given `prefix_end(prefix)`.
-fn prefix_bounds<'a>(
-    prefix: &'a [u8],
-    end: Option<&'a [u8]>,
-) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
-    (
-        Bound::Included(prefix),
-        end.map_or(Bound::Unbounded, Bound::Excluded),
-    )
 }
 
 impl Engine for RedbEngine {

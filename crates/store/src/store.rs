@@ -1,10 +1,14 @@
-//! [`Store`]: the handle every process holds. Reads go straight to the engine; writes go through
-//! the group committer. It must never acknowledge a commit that the engine has not made durable.
+//! [`Store`]: the handle every process holds. Writes go through the group committer, to the
+//! journal (a store opened on a file) or straight to the engine ([`Store::with_engine`]); reads
+//! look in the journal's overlay, then in the engine. It must never acknowledge a commit that is
+//! not durable.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::group_commit::Committer;
+use crate::journal::{self, Journal};
+use crate::overlay::Overlay;
 use crate::{Batch, CacheMib, Engine, EngineKind, Pair, RedbEngine, SledEngine, StoreError};
 
 /// An open database with group commit. Clones share the database and its committer thread;
@@ -12,6 +16,8 @@ use crate::{Batch, CacheMib, Engine, EngineKind, Pair, RedbEngine, SledEngine, S
 #[derive(Clone)]
 pub struct Store {
     engine: Arc<dyn Engine>,
+    /// Durable writes the engine does not hold yet (always empty without a journal).
+    overlay: Arc<Overlay>,
     committer: Arc<Committer>,
 }
 
@@ -23,7 +29,9 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating as needed) the database of `kind` at `path`: a file for redb, a directory
-    /// for sled. Only one process may have a database open at a time.
+    /// for sled, with its write-ahead log beside it (`<path>.wal/`). What a crash left in the log
+    /// is written to the database before this returns. Only one process may have a database open
+    /// at a time.
     pub fn open(kind: EngineKind, path: &Path) -> Result<Store, StoreError> {
         Store::open_with_cache(kind, path, CacheMib::DEFAULT)
     }
@@ -38,24 +46,35 @@ impl Store {
             EngineKind::Redb => Arc::new(RedbEngine::open_with_cache(path, cache)?),
             EngineKind::Sled => Arc::new(SledEngine::open_with_cache(path, cache)?),
         };
-        Store::with_engine(engine)
+        let (journal, overlay) = Journal::open(Arc::clone(&engine), &journal::dir_for(path))?;
+        let committer = Arc::new(Committer::start(journal)?);
+        Ok(Store {
+            engine,
+            overlay,
+            committer,
+        })
     }
 
-    /// A store over any engine: the seam for another engine (a replicated one) or for a test
-    /// engine that injects a fault the real ones cannot produce.
+    /// A store over any engine, without a journal: each group commit is one durable engine write.
+    /// The seam for another engine (a replicated one) or for a test engine that injects a fault
+    /// the real ones cannot produce.
     pub fn with_engine(engine: Arc<dyn Engine>) -> Result<Store, StoreError> {
         let committer = Arc::new(Committer::start(Arc::clone(&engine))?);
-        Ok(Store { engine, committer })
+        Ok(Store {
+            engine,
+            overlay: Arc::default(),
+            committer,
+        })
     }
 
     /// The value stored under `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.engine.get(key)
+        self.overlay.get(&*self.engine, key)
     }
 
     /// All pairs whose key starts with `prefix`, in ascending key order.
     pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Pair>, StoreError> {
-        self.engine.scan_prefix(prefix)
+        self.overlay.scan_prefix(&*self.engine, prefix)
     }
 
     /// Pairs with `start <= key < end`, ascending, at most `limit`.
@@ -65,12 +84,12 @@ impl Store {
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<Pair>, StoreError> {
-        self.engine.scan_range(start, end, limit)
+        self.overlay.scan_range(&*self.engine, start, end, limit)
     }
 
     /// The greatest pair whose key starts with `prefix`.
     pub fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Pair>, StoreError> {
-        self.engine.last_with_prefix(prefix)
+        self.overlay.last_with_prefix(&*self.engine, prefix)
     }
 
     /// Applies `batch` atomically; durable when this returns `Ok`. Batches committed concurrently

@@ -1,7 +1,10 @@
 //! Durability across a process kill, for each engine: a child process (this same binary, told so
 //! by an environment variable) commits batches from many tasks and prints each acknowledged batch
 //! id; the parent SIGKILLs it mid-stream, reopens the database, and checks that every
-//! acknowledged batch is there, whole, and that no batch is there in part.
+//! acknowledged batch is there, whole, and that no batch is there in part. Twice on the same
+//! database: the second child is killed only once its write-ahead log has moved into the
+//! database at least once, so the reopen replays a log written over a retired segment on top of
+//! a database that already holds part of it.
 #![allow(
     clippy::print_stderr,
     reason = "without libtest, this binary reports what it checked on stderr"
@@ -20,6 +23,9 @@ use store::{Batch, EngineKind, Store};
 
 const CHILD_ENGINE: &str = "STORE_CRASH_CHILD_ENGINE";
 const CHILD_PATH: &str = "STORE_CRASH_CHILD_PATH";
+const CHILD_FIRST: &str = "STORE_CRASH_CHILD_FIRST";
+/// The second child's first batch id, far past anything the first one reaches.
+const SECOND_ROUND: u64 = 1 << 32;
 /// Keys per batch: a batch found in part after the crash would break atomicity.
 const KEYS: u8 = 4;
 /// Concurrent committers in the child, so that the kill lands inside group commits.
@@ -34,7 +40,10 @@ fn main() -> ExitCode {
         (Ok(engine), Some(path)) => child(engine.parse().unwrap(), Path::new(&path)),
         _ => {
             for kind in [EngineKind::Redb, EngineKind::Sled] {
-                acknowledged_batches_survive_sigkill(kind);
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join(kind.name());
+                let first = acknowledged_batches_survive_sigkill(kind, &path, 0, BTreeSet::new());
+                acknowledged_batches_survive_sigkill(kind, &path, SECOND_ROUND, first);
             }
             ExitCode::SUCCESS
         }
@@ -58,7 +67,8 @@ fn child(kind: EngineKind, path: &Path) -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let store = Store::open(kind, path).unwrap();
-        let next = Arc::new(AtomicU64::new(0));
+        let first = std::env::var(CHILD_FIRST).unwrap().parse().unwrap();
+        let next = Arc::new(AtomicU64::new(first));
         let writers: Vec<_> = (0..WRITERS)
             .map(|_| {
                 let (store, next) = (store.clone(), Arc::clone(&next));
@@ -89,12 +99,30 @@ fn child(kind: EngineKind, path: &Path) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn acknowledged_batches_survive_sigkill(kind: EngineKind) {
-    let dir = tempfile::tempdir().unwrap();
-    let path: PathBuf = dir.path().join(kind.name());
+/// The newest write-ahead log segment of the database at `path`, if any.
+fn newest_segment(path: &Path) -> Option<u64> {
+    let mut log = path.as_os_str().to_owned();
+    log.push(".wal");
+    std::fs::read_dir(PathBuf::from(log))
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.path().file_stem()?.to_str()?.parse().ok())
+        .max()
+}
+
+/// Runs a child writing batches from `first` on, kills it, and checks every batch acknowledged
+/// by it and `before` (the earlier rounds'); returns them all.
+fn acknowledged_batches_survive_sigkill(
+    kind: EngineKind,
+    path: &Path,
+    first: u64,
+    before: BTreeSet<u64>,
+) -> BTreeSet<u64> {
+    let segment_at_start = newest_segment(path);
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env(CHILD_ENGINE, kind.name())
-        .env(CHILD_PATH, &path)
+        .env(CHILD_PATH, path)
+        .env(CHILD_FIRST, first.to_string())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -111,8 +139,13 @@ fn acknowledged_batches_survive_sigkill(kind: EngineKind) {
         }
     });
 
-    let mut acked = BTreeSet::new();
-    while acked.len() < ACKS_BEFORE_KILL {
+    let mut acked = before;
+    let enough = |acked: &BTreeSet<u64>| {
+        acked.len() >= ACKS_BEFORE_KILL
+            // A later round also waits for its child's log to have moved into the database.
+            && (first == 0 || newest_segment(path) > Some(segment_at_start.unwrap_or(0) + 1))
+    };
+    while !enough(&acked) {
         match acks.recv_timeout(GUARD) {
             Ok(id) => {
                 acked.insert(id);
@@ -133,7 +166,7 @@ fn acknowledged_batches_survive_sigkill(kind: EngineKind) {
     reader.join().unwrap();
     acked.extend(acks.try_iter());
 
-    let store = Store::open(kind, &path).expect("the database reopens after SIGKILL");
+    let store = Store::open(kind, path).expect("the database reopens after SIGKILL");
     let mut found: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     for (key, value) in store.scan_prefix(b"crash/").unwrap() {
         assert_eq!(key.len(), 6 + 8 + 1, "{kind}: unexpected key length");
@@ -170,4 +203,5 @@ fn acknowledged_batches_survive_sigkill(kind: EngineKind) {
     after.put(b"after-crash", b"ok");
     store.commit_blocking(after).unwrap();
     assert!(store.get(b"after-crash").unwrap().is_some());
+    acked
 }

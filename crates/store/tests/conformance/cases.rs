@@ -379,3 +379,58 @@ pub async fn large_values_and_binary_keys_round_trip(h: Harness) {
         Some(&b"long key"[..])
     );
 }
+
+/// Writes since the database was opened are read over what it held before (the journal's log
+/// over the engine): overwrites, deletes and new keys must read as one ordered map, in every
+/// kind of read, and still do after a reopen.
+pub async fn new_writes_read_over_the_database_as_one(h: Harness) {
+    let mut model = BTreeMap::new();
+    let mut batch = Batch::default();
+    for n in 0..60u64 {
+        batch.put(numbered(n), n.to_be_bytes());
+        model.insert(numbered(n), n.to_be_bytes().to_vec());
+    }
+    let store = h.open();
+    store.commit(batch).await.unwrap();
+    drop(store);
+
+    let store = h.open();
+    let mut batch = Batch::default();
+    for n in (0..60u64).filter(|n| n % 3 == 0) {
+        batch.delete(numbered(n));
+        model.remove(&numbered(n));
+    }
+    // The greatest key deleted, a greater one added then deleted, one rewritten, one new inside.
+    batch
+        .delete(numbered(59))
+        .put(numbered(70), b"gone")
+        .delete(numbered(70));
+    model.remove(&numbered(59));
+    batch.put(numbered(10), b"ten").put(numbered(2_000), b"new");
+    model.insert(numbered(10), b"ten".to_vec());
+    model.insert(numbered(2_000), b"new".to_vec());
+    store.commit(batch).await.unwrap();
+
+    let check = |store: &store::Store| {
+        let all: Vec<_> = model.clone().into_iter().collect();
+        assert_eq!(store.scan_prefix(b"n/").unwrap(), all);
+        assert_eq!(store.last_with_prefix(b"n/").unwrap(), all.last().cloned());
+        assert_eq!(store.get(&numbered(3)).unwrap(), None);
+        assert_eq!(
+            store.get(&numbered(10)).unwrap().as_deref(),
+            Some(&b"ten"[..])
+        );
+        let mut start = b"n/".to_vec();
+        let mut paged = Vec::new();
+        while let Some((last, _)) = store.scan_range(&start, b"n0", 4).unwrap().last().cloned() {
+            let page = store.scan_range(&start, b"n0", 4).unwrap();
+            assert!(page.len() <= 4);
+            start = [last.as_slice(), &[0]].concat();
+            paged.extend(page);
+        }
+        assert_eq!(paged, all);
+    };
+    check(&store);
+    drop(store);
+    check(&h.open());
+}

@@ -72,6 +72,7 @@ macro_rules! all_cases {
                 reopen_after_drop_keeps_everything,
                 second_open_while_open_is_a_clear_error,
                 large_values_and_binary_keys_round_trip,
+                new_writes_read_over_the_database_as_one,
             ],
             sync: [
                 engine_write_applies_batches_in_order,
