@@ -112,19 +112,18 @@ impl Journal {
 impl Sink for Journal {
     fn commit(&mut self, batches: &[Batch]) -> Result<(), StoreError> {
         let shared = &*self.shared;
-        let has_room = || shared.overlay.active_bytes() < HARD_LIMIT;
-        while !shared.overlay.wait_for_room(has_room, RETRY_AFTER) {
+        while !shared.overlay.wait_below(HARD_LIMIT, RETRY_AFTER) {
             if shared.failing.load(Ordering::Acquire) {
                 return Err(StoreError::EngineBehind);
             }
             shared.wake(|s| s.full = true);
         }
-        {
+        let applied = {
             let mut wal = lock(&shared.wal);
             wal.append(batches)?;
-            shared.overlay.apply(batches);
-        }
-        if shared.overlay.active_bytes() >= FREEZE_BYTES {
+            shared.overlay.apply(batches)
+        };
+        if applied >= FREEZE_BYTES {
             shared.wake(|s| s.full = true);
         }
         Ok(())
@@ -178,7 +177,8 @@ impl Shared {
     fn flush(&self, last: bool) {
         let (frozen, ended) = {
             let mut wal = lock(&self.wal);
-            if self.overlay.active_bytes() == 0 {
+            // Groups are applied under this lock: the layer checked is the layer frozen below.
+            if self.overlay.is_empty() {
                 return;
             }
             let ended = match wal.rotate() {

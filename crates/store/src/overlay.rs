@@ -50,8 +50,9 @@ impl Overlay {
         self.layers.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Makes `batches` visible, all at once.
-    pub(crate) fn apply(&self, batches: &[Batch]) {
+    /// Makes `batches` visible, all at once; returns the bytes now applied to the active layer
+    /// since the last freeze.
+    pub(crate) fn apply(&self, batches: &[Batch]) -> usize {
         let mut layers = self.write();
         for op in batches.iter().flat_map(Batch::ops) {
             match op {
@@ -65,11 +66,12 @@ impl Overlay {
                 }
             }
         }
+        layers.active_bytes
     }
 
-    /// Bytes applied to the active layer since the last freeze.
-    pub(crate) fn active_bytes(&self) -> usize {
-        self.read().active_bytes
+    /// Whether nothing was applied since the last freeze.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.read().active.is_empty()
     }
 
     /// Moves the active layer to frozen and returns it, for the engine to take; `None` when the
@@ -106,8 +108,10 @@ impl Overlay {
         self.room.notify_all();
     }
 
-    /// Whether `has_room()` holds, waiting up to `timeout` for a freeze to make it so.
-    pub(crate) fn wait_for_room(&self, has_room: impl Fn() -> bool, timeout: Duration) -> bool {
+    /// Whether the active layer holds fewer than `limit` bytes, waiting up to `timeout` for a
+    /// freeze to make it so.
+    pub(crate) fn wait_below(&self, limit: usize, timeout: Duration) -> bool {
+        let has_room = || self.read().active_bytes < limit;
         let held = self
             .room_lock
             .lock()
