@@ -170,15 +170,28 @@ impl Overlay {
         limit: usize,
         base: impl Fn(usize) -> Result<Vec<Pair>, StoreError>,
     ) -> Result<Vec<Pair>, StoreError> {
+        let (overlay, (engine, asked)) = self.consistent(range, |overlay| {
+            let asked = limit.saturating_add(overlay.values().filter(|v| v.is_none()).count());
+            Ok((base(asked)?, asked))
+        })?;
+        Ok(merge(overlay, engine, limit, asked))
+    }
+
+    /// The overlay's entries in `range` and `read` of the engine (given those entries), with no
+    /// freeze between the two.
+    fn consistent<T>(
+        &self,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        read: impl Fn(&Layer) -> Result<T, StoreError>,
+    ) -> Result<(Layer, T), StoreError> {
         loop {
             let (overlay, freezes) = self.entries(range);
-            let asked = limit.saturating_add(overlay.values().filter(|v| v.is_none()).count());
-            let engine = base(asked)?;
+            let engine = read(&overlay)?;
             if self.freezes.load(Ordering::Acquire) == freezes {
-                return Ok(merge(overlay, engine, limit, asked));
+                return Ok((overlay, engine));
             }
             // A freeze since the copy: the engine may now hold writes the copy has not seen,
-            // and the merge could show part of one. Rare (a freeze a second at most): read again.
+            // and the two could show part of one. Rare (a freeze a second at most): read again.
         }
     }
 
@@ -216,13 +229,7 @@ impl Overlay {
     ) -> Result<Option<Pair>, StoreError> {
         let end = prefix_end(prefix);
         let range = prefix_bounds(prefix, end.as_deref());
-        let (overlay, last) = loop {
-            let (overlay, freezes) = self.entries(range);
-            let last = engine.last_with_prefix(prefix)?;
-            if self.freezes.load(Ordering::Acquire) == freezes {
-                break (overlay, last);
-            }
-        };
+        let (overlay, last) = self.consistent(range, |_| engine.last_with_prefix(prefix))?;
         let top = overlay
             .iter()
             .rev()

@@ -422,8 +422,9 @@ pub async fn new_writes_read_over_the_database_as_one(h: Harness) {
         );
         let mut start = b"n/".to_vec();
         let mut paged = Vec::new();
-        while let Some((last, _)) = store.scan_range(&start, b"n0", 4).unwrap().last().cloned() {
+        loop {
             let page = store.scan_range(&start, b"n0", 4).unwrap();
+            let Some((last, _)) = page.last() else { break };
             assert!(page.len() <= 4);
             start = [last.as_slice(), &[0]].concat();
             paged.extend(page);
