@@ -1,7 +1,7 @@
 //! Durable key-value storage for the vault and the authorizer: one small trait ([`Engine`]), two
 //! engines behind it (redb, the default, and sled), and [`Store`], which merges concurrent commits
 //! into one durable append to a write-ahead log (group commit) and moves the log into the engine
-//! about once a second, and [`DueQueue`], the durable schedule the outbox's notifications wait in.
+//! every 25 ms, and [`DueQueue`], the durable schedule the outbox's notifications wait in.
 //!
 //! Keys and values are raw bytes. Callers namespace keys with a prefix per record kind
 //! (`b"card/"`, `b"audit/"`) and write integers in keys big-endian and fixed-width so that byte

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::group_commit::Committer;
+use crate::group_commit::{self, Committer};
 use crate::journal::{self, Journal};
 use crate::overlay::Overlay;
 use crate::{Batch, CacheMib, Engine, EngineKind, Pair, RedbEngine, SledEngine, StoreError};
@@ -47,7 +47,7 @@ impl Store {
             EngineKind::Sled => Arc::new(SledEngine::open_with_cache(path, cache)?),
         };
         let (journal, overlay) = Journal::open(Arc::clone(&engine), &journal::dir_for(path))?;
-        let committer = Arc::new(Committer::start(journal)?);
+        let committer = Arc::new(Committer::start(journal, group_commit::PACE)?);
         Ok(Store {
             engine,
             overlay,
@@ -59,7 +59,7 @@ impl Store {
     /// The seam for another engine (a replicated one) or for a test engine that injects a fault
     /// the real ones cannot produce.
     pub fn with_engine(engine: Arc<dyn Engine>) -> Result<Store, StoreError> {
-        let committer = Arc::new(Committer::start(Arc::clone(&engine))?);
+        let committer = Arc::new(Committer::start(Arc::clone(&engine), group_commit::PACE)?);
         Ok(Store {
             engine,
             overlay: Arc::default(),
